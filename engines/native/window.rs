@@ -1,0 +1,285 @@
+//! The reference engine's operator: tumbling windows keyed by (device,
+//! category), deduplication by message id, and a watermark that fires windows
+//! and drops what arrives after their allowed lateness. Pure logic: the Kafka
+//! loop in `mod.rs` feeds it times and events.
+
+use crate::window::window_end;
+use std::collections::{BTreeMap, HashMap};
+
+/// A window row ready to be written out.
+pub struct Emit<'a> {
+    pub window_end: i64,
+    pub device: &'a str,
+    pub category: &'a str,
+    pub count: i64,
+    pub m1_sum: i64,
+    pub m2_sum: f64,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Counters {
+    pub accepted: u64,
+    pub duplicates_dropped: u64,
+    pub late_dropped: u64,
+}
+
+#[derive(Default)]
+struct Cell {
+    count: i64,
+    m1_sum: i64,
+    m2_sum: f64,
+}
+
+#[derive(Default)]
+struct Window {
+    cells: HashMap<(u32, u32), Cell>,
+    fired: bool,
+}
+
+/// Strings seen once and referred to by number afterwards: no allocation per event.
+#[derive(Default)]
+struct Interner {
+    ids: HashMap<Box<str>, u32>,
+    names: Vec<Box<str>>,
+}
+
+impl Interner {
+    fn id(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.ids.get(s) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(s.into());
+        self.ids.insert(s.into(), id);
+        id
+    }
+}
+
+pub struct Windows {
+    window_ms: i64,
+    lateness_ms: i64,
+    watermark: i64,
+    open: BTreeMap<i64, Window>,
+    /// Message id hash → the time after which a resend can no longer reach an
+    /// open window; forgotten then, which bounds the dedup state.
+    seen: HashMap<u64, i64>,
+    forgotten_at: i64,
+    devices: Interner,
+    categories: Interner,
+    pub counters: Counters,
+}
+
+impl Windows {
+    pub fn new(window_ms: i64, lateness_ms: i64) -> Self {
+        Windows {
+            window_ms,
+            lateness_ms,
+            watermark: i64::MIN,
+            open: BTreeMap::new(),
+            seen: HashMap::new(),
+            forgotten_at: i64::MIN,
+            devices: Interner::default(),
+            categories: Interner::default(),
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn watermark(&self) -> i64 {
+        self.watermark
+    }
+
+    /// Adds one event at time `t`. `remember_until` is how long its id is kept
+    /// for dedup (event time: until its window is gone; processing time: a horizon).
+    /// A window that has already fired is re-emitted at once (a late firing).
+    #[allow(clippy::too_many_arguments)]
+    pub fn add(&mut self, t: i64, id_hash: u64, remember_until: i64, device: &str, category: &str, m1: i64, m2: f64, emit: &mut impl FnMut(Emit)) {
+        let end = window_end(t, self.window_ms);
+        if end + self.lateness_ms <= self.watermark {
+            self.counters.late_dropped += 1;
+            return;
+        }
+        if self.seen.insert(id_hash, remember_until.max(end + self.lateness_ms)).is_some() {
+            self.counters.duplicates_dropped += 1;
+            return;
+        }
+        self.counters.accepted += 1;
+        let key = (self.devices.id(device), self.categories.id(category));
+        let window = self.open.entry(end).or_default();
+        let cell = window.cells.entry(key).or_default();
+        cell.count += 1;
+        cell.m1_sum += m1;
+        cell.m2_sum += m2;
+        if window.fired {
+            emit(Emit {
+                window_end: end,
+                device: &self.devices.names[key.0 as usize],
+                category: &self.categories.names[key.1 as usize],
+                count: cell.count,
+                m1_sum: cell.m1_sum,
+                m2_sum: cell.m2_sum,
+            });
+        }
+    }
+
+    /// Moves the watermark forward (never back): fires every window that ends
+    /// at or before it, and forgets windows past their allowed lateness.
+    pub fn advance(&mut self, watermark: i64, emit: &mut impl FnMut(Emit)) {
+        if watermark <= self.watermark {
+            return;
+        }
+        self.watermark = watermark;
+        for (&end, window) in self.open.range_mut(..=watermark) {
+            if window.fired {
+                continue;
+            }
+            window.fired = true;
+            for (&(d, c), cell) in &window.cells {
+                emit(Emit {
+                    window_end: end,
+                    device: &self.devices.names[d as usize],
+                    category: &self.categories.names[c as usize],
+                    count: cell.count,
+                    m1_sum: cell.m1_sum,
+                    m2_sum: cell.m2_sum,
+                });
+            }
+        }
+        let expired = watermark - self.lateness_ms;
+        if self.open.first_key_value().is_some_and(|(&end, _)| end <= expired) {
+            self.open = self.open.split_off(&(expired + 1));
+        }
+        if watermark.saturating_sub(self.forgotten_at) >= self.window_ms {
+            self.seen.retain(|_, &mut until| until > watermark);
+            self.forgotten_at = watermark;
+        }
+    }
+
+    pub fn open_windows(&self) -> usize {
+        self.open.len()
+    }
+}
+
+/// The event-time (or ingestion-time) watermark of a consumer reading several
+/// partitions: the slowest active partition's latest time minus the bound, as
+/// in Flink. A partition silent for `idle_ms` stops holding it back.
+pub struct PartitionClocks {
+    bound_ms: i64,
+    idle_ms: i64,
+    partitions: BTreeMap<i32, (Option<i64>, i64)>,
+}
+
+impl PartitionClocks {
+    pub fn new(bound_ms: i64, idle_ms: i64) -> Self {
+        PartitionClocks { bound_ms, idle_ms, partitions: BTreeMap::new() }
+    }
+
+    /// The partitions this consumer reads; a new one holds the watermark until it speaks or idles.
+    pub fn assign(&mut self, partitions: impl IntoIterator<Item = i32>, now: i64) {
+        let assigned: Vec<i32> = partitions.into_iter().collect();
+        self.partitions.retain(|p, _| assigned.contains(p));
+        for p in assigned {
+            self.partitions.entry(p).or_insert((None, now));
+        }
+    }
+
+    pub fn observe(&mut self, partition: i32, t: i64, now: i64) {
+        let entry = self.partitions.entry(partition).or_insert((None, now));
+        entry.0 = Some(entry.0.map_or(t, |m| m.max(t)));
+        entry.1 = now;
+    }
+
+    /// `None` while some active partition has not delivered anything yet.
+    pub fn watermark(&self, now: i64) -> Option<i64> {
+        let mut active = self.partitions.values().filter(|(_, seen)| now - seen < self.idle_ms).peekable();
+        active.peek()?;
+        active.map(|(max, _)| *max).collect::<Option<Vec<i64>>>()?.into_iter().min().map(|m| m - self.bound_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Row = (i64, String, i64, i64);
+
+    fn collect(out: &mut Vec<Row>) -> impl FnMut(Emit) + '_ {
+        |e: Emit| out.push((e.window_end, e.device.to_string(), e.count, e.m1_sum))
+    }
+
+    /// Feeds (t, id, m1) in order with watermark = max t − bound, like the engine does.
+    fn feed(w: &mut Windows, events: &[(i64, u64, i64)], bound: i64) -> Vec<Row> {
+        let mut out = Vec::new();
+        let mut max_t = i64::MIN;
+        for &(t, id, m1) in events {
+            w.add(t, id, 0, "d", "cat-1", m1, m1 as f64, &mut collect(&mut out));
+            max_t = max_t.max(t);
+            w.advance(max_t - bound, &mut collect(&mut out));
+        }
+        out
+    }
+
+    #[test]
+    fn in_order_events_fire_when_the_watermark_passes_the_end() {
+        let mut w = Windows::new(5000, 0);
+        let out = feed(&mut w, &[(1000, 1, 10), (4000, 2, 5), (5800, 3, 1)], 1000);
+        assert!(out.is_empty(), "the watermark (5800 - 1000) has not reached 5000 yet");
+        let out = feed(&mut w, &[(6000, 4, 2)], 1000);
+        assert_eq!(out, vec![(5000, "d".to_string(), 2, 15)]);
+    }
+
+    #[test]
+    fn out_of_order_within_the_bound_is_counted_beyond_it_dropped() {
+        let mut w = Windows::new(5000, 0);
+        // 4900 arrives after 5800: 900 ms out of order, within the 1 s bound.
+        // 4950 arrives after 6100: the watermark (5100) has passed its window.
+        let out = feed(&mut w, &[(1000, 1, 1), (5800, 2, 1), (4900, 3, 10), (6100, 4, 1), (4950, 5, 100), (9000, 6, 1)], 1000);
+        assert_eq!(out, vec![(5000, "d".to_string(), 2, 11)]);
+        assert_eq!(w.counters.late_dropped, 1);
+    }
+
+    #[test]
+    fn allowed_lateness_keeps_windows_and_fires_again() {
+        let mut w = Windows::new(5000, 3000);
+        let out = feed(&mut w, &[(1000, 1, 1), (6500, 2, 1), (2000, 3, 10), (9500, 4, 1), (3000, 5, 100)], 1000);
+        // First firing at watermark 5500, then a late firing for the event at 2000.
+        // At 9500 the watermark is 8500 ≥ 5000 + 3000: the window is gone and 3000 is dropped.
+        assert_eq!(out, vec![(5000, "d".to_string(), 1, 1), (5000, "d".to_string(), 2, 11)]);
+        assert_eq!((w.counters.late_dropped, w.open_windows()), (1, 1));
+    }
+
+    #[test]
+    fn duplicates_are_dropped_while_their_window_lives() {
+        let mut w = Windows::new(5000, 0);
+        let out = feed(&mut w, &[(1000, 7, 33), (2000, 8, 1), (1000, 7, 33), (7000, 9, 1)], 1000);
+        assert_eq!(out, vec![(5000, "d".to_string(), 2, 34)]);
+        assert_eq!(w.counters.duplicates_dropped, 1);
+        // The window is gone, so is the id: a later resend is dropped as late, never counted.
+        feed(&mut w, &[(1000, 7, 33)], 1000);
+        assert_eq!((w.counters.late_dropped, w.seen.len()), (1, 1));
+    }
+
+    #[test]
+    fn processing_time_dedup_remembers_ids_for_the_horizon() {
+        let mut w = Windows::new(5000, 0);
+        let mut out = Vec::new();
+        w.add(1000, 1, 60_000, "d", "cat-1", 5, 5.0, &mut collect(&mut out));
+        w.advance(7000, &mut collect(&mut out));
+        w.add(8000, 1, 60_000, "d", "cat-1", 5, 5.0, &mut collect(&mut out));
+        assert_eq!(w.counters.duplicates_dropped, 1, "resent 7 s later, within the horizon");
+        w.advance(61_000, &mut collect(&mut out));
+        w.add(62_000, 1, 120_000, "d", "cat-1", 5, 5.0, &mut collect(&mut out));
+        assert_eq!(w.counters.accepted, 2, "past the horizon the id is forgotten");
+    }
+
+    #[test]
+    fn the_slowest_active_partition_holds_the_watermark() {
+        let mut clocks = PartitionClocks::new(1000, 5000);
+        clocks.assign([0, 1], 0);
+        clocks.observe(0, 10_000, 0);
+        assert_eq!(clocks.watermark(0), None, "partition 1 has not spoken");
+        clocks.observe(1, 4000, 10);
+        assert_eq!(clocks.watermark(10), Some(3000));
+        clocks.observe(0, 12_000, 5000);
+        assert_eq!(clocks.watermark(5020), Some(11_000), "partition 1 idle for 5 s no longer holds it back");
+    }
+}

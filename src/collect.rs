@@ -1,0 +1,160 @@
+//! The collector (SPEC §5): reads every engine's results and keeps, per
+//! (engine, mode, window, device, category), the last value, how many times it
+//! was emitted and when it was first and last emitted.
+
+use crate::event::{WindowResult, FLUSH_DEVICE};
+use crate::kafka;
+use crate::truth::{Aggregate, RowKey};
+use anyhow::Result;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultRow {
+    pub engine: String,
+    pub mode: String,
+    pub window_end: i64,
+    pub device: String,
+    pub category: String,
+    #[serde(flatten)]
+    pub agg: Aggregate,
+    pub emissions: i64,
+    pub first_emitted_at: i64,
+    pub last_emitted_at: i64,
+}
+
+impl ResultRow {
+    pub fn key(&self) -> RowKey {
+        (self.window_end, self.device.clone(), self.category.clone())
+    }
+}
+
+/// What the collector knows of one engine run (engine + mode) so far.
+#[derive(Debug, Default, Clone)]
+pub struct EngineProgress {
+    pub rows_received: u64,
+    pub last_received: Option<Instant>,
+    /// The engine emitted a window of the flush device: it has read to the end of the stream.
+    pub flush_seen: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Collected {
+    rows: BTreeMap<(String, String, RowKey), ResultRow>,
+    pub progress: HashMap<(String, String), EngineProgress>,
+    pub undecodable: u64,
+}
+
+impl Collected {
+    /// Folds one record of the results topic in.
+    pub fn add(&mut self, payload: &[u8], now: Instant) {
+        let Ok(r) = serde_json::from_slice::<WindowResult>(payload) else {
+            self.undecodable += 1;
+            return;
+        };
+        let progress = self.progress.entry((r.engine.to_string(), r.mode.to_string())).or_default();
+        progress.rows_received += 1;
+        progress.last_received = Some(now);
+        if r.di == FLUSH_DEVICE {
+            progress.flush_seen = true;
+            return;
+        }
+        let agg = Aggregate { count: r.count, m1_sum: r.m1_sum, m2_sum: r.m2_sum };
+        let key = (r.engine.to_string(), r.mode.to_string(), (r.window_end, r.di.to_string(), r.c.to_string()));
+        self.rows
+            .entry(key)
+            .and_modify(|row| {
+                // Emissions can arrive out of order across partitions: the latest emission wins.
+                if r.emitted_at >= row.last_emitted_at {
+                    row.agg = agg.clone();
+                    row.last_emitted_at = r.emitted_at;
+                }
+                row.first_emitted_at = row.first_emitted_at.min(r.emitted_at);
+                row.emissions += 1;
+            })
+            .or_insert_with(|| ResultRow {
+                engine: r.engine.into_owned(),
+                mode: r.mode.into_owned(),
+                window_end: r.window_end,
+                device: r.di.into_owned(),
+                category: r.c.into_owned(),
+                agg: agg.clone(),
+                emissions: 1,
+                first_emitted_at: r.emitted_at,
+                last_emitted_at: r.emitted_at,
+            });
+    }
+
+    pub fn rows(&self) -> impl Iterator<Item = &ResultRow> {
+        self.rows.values()
+    }
+}
+
+/// Reads `topic` from the beginning on a thread of its own until `stop` is set,
+/// folding every record into the shared `Collected`.
+pub fn spawn(brokers: &str, topic: &str, partitions: i32, stop: Arc<std::sync::atomic::AtomicBool>) -> Result<(Arc<Mutex<Collected>>, std::thread::JoinHandle<Result<()>>)> {
+    let consumer: BaseConsumer = kafka::assigned_consumer(brokers, topic, partitions)?;
+    let collected = Arc::new(Mutex::new(Collected::default()));
+    let shared = collected.clone();
+    let handle = std::thread::spawn(move || -> Result<()> {
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Some(msg) = consumer.poll(Duration::from_millis(100)) {
+                let msg = msg?;
+                let mut c = shared.lock().expect("collector lock");
+                c.add(msg.payload().unwrap_or_default(), Instant::now());
+                for msg in std::iter::from_fn(|| consumer.poll(Duration::ZERO)) {
+                    c.add(msg?.payload().unwrap_or_default(), Instant::now());
+                }
+            }
+        }
+        consumer.unassign()?;
+        Ok(())
+    });
+    Ok((collected, handle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(m1: i64, emitted_at: i64, di: &str) -> Vec<u8> {
+        serde_json::to_vec(&WindowResult {
+            engine: "native".into(),
+            mode: "event-time".into(),
+            window_end: 5000,
+            di: di.to_string().into(),
+            c: "cat-1".into(),
+            count: 1,
+            m1_sum: m1,
+            m2_sum: 1.0,
+            emitted_at,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn keeps_the_last_value_and_counts_emissions() {
+        let mut c = Collected::default();
+        let now = Instant::now();
+        c.add(&record(10, 100, "d"), now);
+        c.add(&record(30, 300, "d"), now);
+        c.add(&record(20, 200, "d"), now); // arrives late, but was emitted before the 300 one
+        let rows: Vec<&ResultRow> = c.rows().collect();
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].agg.m1_sum, rows[0].emissions, rows[0].first_emitted_at, rows[0].last_emitted_at), (30, 3, 100, 300));
+    }
+
+    #[test]
+    fn flush_rows_mark_progress_and_garbage_is_counted() {
+        let mut c = Collected::default();
+        c.add(&record(0, 1, FLUSH_DEVICE), Instant::now());
+        c.add(b"not json", Instant::now());
+        assert_eq!(c.rows().count(), 0);
+        assert!(c.progress[&("native".to_string(), "event-time".to_string())].flush_seen);
+        assert_eq!(c.undecodable, 1);
+    }
+}

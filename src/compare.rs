@@ -1,0 +1,440 @@
+//! The comparison (SPEC §7): a full outer join of the truth and one engine's
+//! results, and for every difference the reason it happened, found by matching
+//! the difference against the faults the simulator injected into that window.
+
+use crate::collect::ResultRow;
+use crate::event::FLUSH_DEVICE;
+use crate::simulate::Fault;
+use crate::truth::{first_sends, Aggregate, RowKey, SentEvent, TruthRow, View};
+use crate::window::{utc, window_end};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write;
+
+/// Why a window differs; one exception may have several causes at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cause {
+    /// A resent message counted a second time.
+    Duplicate,
+    /// A late message dropped behind the watermark.
+    Late,
+    /// An out-of-order message that arrived after its window had closed.
+    OutOfOrder,
+    /// Messages sent just before a window's end that the engine counted in the next window.
+    Boundary,
+    Unexplained,
+}
+
+impl Cause {
+    pub const ALL: [Cause; 5] = [Cause::Duplicate, Cause::Late, Cause::OutOfOrder, Cause::Boundary, Cause::Unexplained];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Duplicate => "duplicate",
+            Cause::Late => "late",
+            Cause::OutOfOrder => "out-of-order",
+            Cause::Boundary => "boundary",
+            Cause::Unexplained => "unexplained",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Exception {
+    pub window_end: i64,
+    pub device: String,
+    pub category: String,
+    pub truth: Option<Aggregate>,
+    pub result: Option<Aggregate>,
+    pub causes: Vec<Cause>,
+    pub why: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    pub engine: String,
+    pub mode: String,
+    pub view: View,
+    pub rows: usize,
+    pub exceptions: Vec<Exception>,
+}
+
+impl Comparison {
+    pub fn exact(&self) -> usize {
+        self.rows - self.exceptions.len()
+    }
+
+    pub fn count(&self, cause: Cause) -> usize {
+        self.exceptions.iter().filter(|e| e.causes.contains(&cause)).count()
+    }
+
+    pub fn unexplained(&self) -> usize {
+        self.count(Cause::Unexplained)
+    }
+
+    /// One line that says how this engine and mode did.
+    pub fn verdict(&self) -> String {
+        let head = format!("{} {}: {}/{} windows exact", self.engine, self.mode, self.exact(), self.rows);
+        if self.exceptions.is_empty() {
+            return head;
+        }
+        let causes: Vec<String> = Cause::ALL
+            .iter()
+            .filter(|&&c| c != Cause::Unexplained && self.count(c) > 0)
+            .map(|&c| format!("{} {}", self.count(c), c.as_str()))
+            .collect();
+        match self.unexplained() {
+            0 => format!("{head}; {} exceptions, all explained ({})", self.exceptions.len(), causes.join(", ")),
+            n => format!("{head}; {n} of {} exceptions UNEXPLAINED ({})", self.exceptions.len(), causes.join(", ")),
+        }
+    }
+}
+
+/// The view of the truth an engine mode should be held to.
+pub fn view_for_mode(mode: &str) -> View {
+    if mode == "event-time" {
+        View::DeviceTime
+    } else {
+        View::SendTime
+    }
+}
+
+/// Compares one engine's results with the truth of `view`, explaining every
+/// exception from the sent-event log.
+pub fn compare(engine: &str, mode: &str, view: View, truth: &[TruthRow], results: &[ResultRow], log: &[SentEvent], window_ms: i64) -> Comparison {
+    let truth: BTreeMap<RowKey, &Aggregate> = truth.iter().filter(|t| t.view == view).map(|t| (t.key(), &t.agg)).collect();
+    let results: BTreeMap<RowKey, &Aggregate> = results.iter().filter(|r| r.device != FLUSH_DEVICE).map(|r| (r.key(), &r.agg)).collect();
+    let keys: BTreeSet<&RowKey> = truth.keys().chain(results.keys()).collect();
+    let faults = FaultIndex::new(log, view, window_ms);
+    let mut exceptions = Vec::new();
+    for key in &keys {
+        let (t, r) = (truth.get(*key).copied(), results.get(*key).copied());
+        if t.is_some() && r.is_some() && same(t.unwrap(), r.unwrap()) {
+            continue;
+        }
+        let (causes, why) = explain(t, r, &faults.candidates(key, window_ms));
+        exceptions.push(Exception {
+            window_end: key.0,
+            device: key.1.clone(),
+            category: key.2.clone(),
+            truth: t.cloned(),
+            result: r.cloned(),
+            causes,
+            why,
+        });
+    }
+    // The original's order: by category, then window.
+    exceptions.sort_by(|a, b| (&a.category, a.window_end, &a.device).cmp(&(&b.category, b.window_end, &b.device)));
+    Comparison { engine: engine.into(), mode: mode.into(), view, rows: keys.len(), exceptions }
+}
+
+fn same(a: &Aggregate, b: &Aggregate) -> bool {
+    a.count == b.count && a.m1_sum == b.m1_sum && m2_close(a.m2_sum, b.m2_sum, a.m2_sum)
+}
+
+fn m2_close(x: f64, y: f64, scale: f64) -> bool {
+    (x - y).abs() <= 1e-6 * scale.abs().max(1.0)
+}
+
+/// One way an engine's window can legitimately differ from the truth.
+#[derive(Debug, Clone)]
+struct Candidate {
+    cause: Cause,
+    sign: i64,
+    m1: i64,
+    m2: f64,
+    /// Late/out-of-order: how far behind its device time it was sent; boundary: how close to the window's end.
+    ms: i64,
+}
+
+/// A choice the search makes: take one candidate or not, or take the first k of a run.
+enum Choice {
+    One(Candidate),
+    /// Boundary crossings: only the LAST k messages before a window's end can cross.
+    Run(Vec<Candidate>),
+}
+
+/// The sent-event log, grouped by the row each event falls into in one view.
+struct FaultIndex<'a> {
+    view: View,
+    by_row: HashMap<(i64, &'a str, &'a str), Vec<(&'a SentEvent, bool)>>,
+}
+
+impl<'a> FaultIndex<'a> {
+    fn new(log: &'a [SentEvent], view: View, window_ms: i64) -> Self {
+        let mut by_row: HashMap<_, Vec<_>> = HashMap::new();
+        for (e, counted) in log.iter().zip(first_sends(log)) {
+            by_row.entry((window_end(view.time_of(e), window_ms), e.device.as_str(), e.category.as_str())).or_default().push((e, counted));
+        }
+        FaultIndex { view, by_row }
+    }
+
+    fn candidates(&self, key: &RowKey, window_ms: i64) -> Vec<Choice> {
+        let row = |end: i64| self.by_row.get(&(end, key.1.as_str(), key.2.as_str())).map(Vec::as_slice).unwrap_or_default();
+        let one = |cause, sign, e: &SentEvent, ms| Candidate { cause, sign, m1: e.m1, m2: e.m2, ms };
+        let mut choices = Vec::new();
+        for &(e, counted) in row(key.0) {
+            let behind = e.sent_at - e.dt;
+            match (counted, e.fault) {
+                (false, _) => choices.push(Choice::One(one(Cause::Duplicate, 1, e, 0))),
+                (true, Fault::Late) if self.view == View::DeviceTime => choices.push(Choice::One(one(Cause::Late, -1, e, behind))),
+                (true, Fault::OutOfOrder) if self.view == View::DeviceTime => choices.push(Choice::One(one(Cause::OutOfOrder, -1, e, behind))),
+                _ => {}
+            }
+        }
+        if self.view == View::SendTime {
+            // A processing-time engine sees a message a little after it was sent:
+            // the last ones sent before a window's end may land in the next window.
+            let crossing = |end: i64, sign: i64| {
+                let mut sent: Vec<&SentEvent> = row(end).iter().filter(|(_, counted)| *counted).map(|(e, _)| *e).collect();
+                sent.sort_by_key(|e| std::cmp::Reverse(e.sent_at));
+                Choice::Run(sent.into_iter().map(|e| one(Cause::Boundary, sign, e, end - e.sent_at)).collect())
+            };
+            choices.push(crossing(key.0, -1));
+            choices.push(crossing(key.0 - window_ms, 1));
+        }
+        choices
+    }
+}
+
+/// The fewest candidates whose sum is exactly the difference, found by a
+/// bounded depth-first search; "unexplained" when none fits.
+fn explain(truth: Option<&Aggregate>, result: Option<&Aggregate>, choices: &[Choice]) -> (Vec<Cause>, String) {
+    let zero = Aggregate::default();
+    let (t, r) = (truth.unwrap_or(&zero), result.unwrap_or(&zero));
+    let target = (r.count - t.count, r.m1_sum - t.m1_sum, r.m2_sum - t.m2_sum);
+    let scale = t.m2_sum.abs() + r.m2_sum.abs();
+    let total: usize = choices.iter().map(|c| if let Choice::Run(v) = c { v.len() } else { 1 }).sum();
+    let mut budget = 2_000_000u64;
+    for picks in 1..=total {
+        let mut chosen = Vec::new();
+        if search(choices, target, scale, picks, &mut chosen, &mut budget) {
+            return describe(&chosen);
+        }
+        if budget == 0 {
+            break;
+        }
+    }
+    (vec![Cause::Unexplained], "unexplained".into())
+}
+
+fn search<'a>(choices: &'a [Choice], left: (i64, i64, f64), scale: f64, picks: usize, chosen: &mut Vec<&'a Candidate>, budget: &mut u64) -> bool {
+    if *budget == 0 {
+        return false;
+    }
+    *budget -= 1;
+    if left.0 == 0 && left.1 == 0 && m2_close(left.2, 0.0, scale) && !chosen.is_empty() {
+        return true;
+    }
+    let Some((first, rest)) = choices.split_first() else { return false };
+    let run: &[Candidate] = match first {
+        Choice::One(c) => std::slice::from_ref(c),
+        Choice::Run(v) => v,
+    };
+    let mark = chosen.len();
+    let mut after = left;
+    for (k, c) in run.iter().take(picks).enumerate() {
+        after = (after.0 - c.sign, after.1 - c.sign * c.m1, after.2 - c.sign as f64 * c.m2);
+        chosen.push(c);
+        if search(rest, after, scale, picks - k - 1, chosen, budget) {
+            return true;
+        }
+    }
+    chosen.truncate(mark);
+    search(rest, left, scale, picks, chosen, budget)
+}
+
+fn describe(chosen: &[&Candidate]) -> (Vec<Cause>, String) {
+    let mut parts = Vec::new();
+    let mut causes = Vec::new();
+    for cause in Cause::ALL {
+        for sign in [1, -1] {
+            let group: Vec<&&Candidate> = chosen.iter().filter(|c| c.cause == cause && c.sign == sign).collect();
+            if group.is_empty() {
+                continue;
+            }
+            if !causes.contains(&cause) {
+                causes.push(cause);
+            }
+            let n = group.len();
+            let s = if n == 1 { "" } else { "s" };
+            let m1 = m1_list(&group);
+            let max_ms = group.iter().map(|c| c.ms).max().unwrap_or(0);
+            parts.push(match (cause, sign) {
+                (Cause::Duplicate, _) => format!("{n} duplicate{s} counted (m1={m1})"),
+                (Cause::Late, _) => format!("{n} late event{s} dropped (m1={m1}, {} s late)", (max_ms as f64 / 1000.0).round()),
+                (Cause::OutOfOrder, _) => format!("{n} out-of-order event{s} dropped (m1={m1}, sent {:.1} s after its time)", max_ms as f64 / 1000.0),
+                (Cause::Boundary, -1) => format!("{n} event{s} sent in the last {max_ms} ms counted in the next window (m1={m1})"),
+                (Cause::Boundary, _) => format!("{n} event{s} sent in the previous window's last {max_ms} ms counted here (m1={m1})"),
+                (Cause::Unexplained, _) => unreachable!("no candidate is unexplained"),
+            });
+        }
+    }
+    (causes, parts.join("; "))
+}
+
+fn m1_list(group: &[&&Candidate]) -> String {
+    let mut s = String::new();
+    for (i, c) in group.iter().enumerate() {
+        if i == 6 {
+            s.push_str("+…");
+            break;
+        }
+        let _ = write!(s, "{}{}", if i > 0 { "+" } else { "" }, c.m1);
+    }
+    s
+}
+
+/// The original's terminal output for one comparison, with a `why` column.
+pub fn render(c: &Comparison) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "== {} {} (against the {} truth) ==", c.engine, c.mode, c.view.as_str());
+    let _ = writeln!(out, "Comparing ingest device and downstream for m1_sum");
+    let _ = writeln!(out, "{} exceptions out of {}", c.exceptions.len(), c.rows);
+    if !c.exceptions.is_empty() {
+        let _ = writeln!(out, "Exceptions are:");
+        let ingest = format!("m1_sum_ingest_{}", c.view.as_str());
+        let _ = writeln!(out, " {:<19}  {:<36}  {:<8}  {:>24}  {:>17}  {:>6}  why", "window_time", "device_id", "category", ingest, "m1_sum_downstream", "delta");
+        let num = |a: &Option<Aggregate>| a.as_ref().map_or("NaN".to_string(), |a| a.m1_sum.to_string());
+        for e in &c.exceptions {
+            let delta = match (&e.truth, &e.result) {
+                (Some(t), Some(r)) => (t.m1_sum - r.m1_sum).to_string(),
+                _ => "NaN".into(),
+            };
+            let _ = writeln!(
+                out,
+                " {:<19}  {:<36}  {:<8}  {:>24}  {:>17}  {:>6}  {}",
+                utc(e.window_end),
+                e.device,
+                e.category,
+                num(&e.truth),
+                num(&e.result),
+                delta,
+                e.why
+            );
+        }
+    }
+    let _ = writeln!(out, "verdict: {}", c.verdict());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::truth::compute;
+    use crate::truth::tests::{sent, TEN};
+
+    fn result(end: i64, device: &str, count: i64, m1: i64) -> ResultRow {
+        ResultRow {
+            engine: "e".into(),
+            mode: "event-time".into(),
+            window_end: end,
+            device: device.into(),
+            category: "cat-1".into(),
+            agg: Aggregate { count, m1_sum: m1, m2_sum: m1 as f64 },
+            emissions: 1,
+            first_emitted_at: end,
+            last_emitted_at: end,
+        }
+    }
+
+    fn run(view: View, log: &[SentEvent], results: &[ResultRow]) -> Comparison {
+        compare("e", "m", view, &compute(log, 5000), results, log, 5000)
+    }
+
+    fn base() -> Vec<SentEvent> {
+        vec![
+            sent("d-0", "d", TEN + 1000, TEN + 1000, 33, Fault::None),
+            sent("d-1", "d", TEN + 2000, TEN + 2000, 10, Fault::None),
+            sent("d-2", "d", TEN + 3000, TEN + 3000, 5, Fault::None),
+        ]
+    }
+
+    #[test]
+    fn exact_results_have_no_exception() {
+        let c = run(View::DeviceTime, &base(), &[result(TEN + 5000, "d", 3, 48)]);
+        assert_eq!((c.rows, c.exceptions.len()), (1, 0));
+        assert_eq!(c.verdict(), "e m: 1/1 windows exact");
+    }
+
+    #[test]
+    fn a_counted_duplicate_is_explained() {
+        let mut log = base();
+        log.push(sent("d-0", "d", TEN + 1000, TEN + 4000, 33, Fault::Duplicate));
+        let c = run(View::DeviceTime, &log, &[result(TEN + 5000, "d", 4, 81)]);
+        assert_eq!(c.exceptions[0].causes, vec![Cause::Duplicate]);
+        assert_eq!(c.exceptions[0].why, "1 duplicate counted (m1=33)");
+    }
+
+    #[test]
+    fn a_dropped_late_event_is_explained_even_when_its_window_is_missing() {
+        let mut log = base();
+        log.push(sent("d-3", "d", TEN - 130_000, TEN + 4000, 49, Fault::Late));
+        let c = run(View::DeviceTime, &log, &[result(TEN + 5000, "d", 3, 48)]);
+        assert_eq!(c.exceptions.len(), 1);
+        let e = &c.exceptions[0];
+        assert!(e.result.is_none());
+        assert_eq!(e.why, "1 late event dropped (m1=49, 134 s late)");
+        assert!(c.verdict().contains("all explained (1 late)"), "{}", c.verdict());
+    }
+
+    #[test]
+    fn a_dropped_out_of_order_event_is_explained() {
+        let mut log = base();
+        log.push(sent("d-3", "d", TEN + 4500, TEN + 6900, 7, Fault::OutOfOrder));
+        let c = run(View::DeviceTime, &log, &[result(TEN + 5000, "d", 3, 48)]);
+        assert_eq!(c.exceptions[0].causes, vec![Cause::OutOfOrder]);
+        assert!(c.exceptions[0].why.starts_with("1 out-of-order event dropped (m1=7"));
+    }
+
+    #[test]
+    fn events_crossing_a_window_boundary_are_explained_in_send_time() {
+        let mut log = base();
+        log.push(sent("d-3", "d", TEN + 4990, TEN + 4990, 7, Fault::None));
+        log.push(sent("d-4", "d", TEN + 6000, TEN + 6000, 1, Fault::None));
+        // The engine saw d-3 after 10:00:05 and counted it in the next window.
+        let c = run(View::SendTime, &log, &[result(TEN + 5000, "d", 3, 48), result(TEN + 10_000, "d", 2, 8)]);
+        assert_eq!(c.exceptions.len(), 2);
+        assert!(c.exceptions.iter().all(|e| e.causes == vec![Cause::Boundary]));
+        assert_eq!(c.exceptions[0].why, "1 event sent in the last 10 ms counted in the next window (m1=7)");
+    }
+
+    #[test]
+    fn a_difference_no_fault_accounts_for_is_unexplained() {
+        let c = run(View::DeviceTime, &base(), &[result(TEN + 5000, "d", 3, 47)]);
+        assert_eq!(c.exceptions[0].causes, vec![Cause::Unexplained]);
+        assert_eq!(c.unexplained(), 1);
+        assert!(c.verdict().contains("1 of 1 exceptions UNEXPLAINED"));
+        // A window the truth never had is unexplained too.
+        let c = run(View::DeviceTime, &base(), &[result(TEN + 5000, "d", 3, 48), result(TEN + 5000, "ghost", 1, 1)]);
+        assert_eq!((c.rows, c.unexplained()), (2, 1));
+    }
+
+    #[test]
+    fn several_causes_in_one_window_are_all_named() {
+        let mut log = base();
+        log.push(sent("d-0", "d", TEN + 1000, TEN + 4000, 33, Fault::Duplicate));
+        log.push(sent("d-3", "d", TEN + 4000, TEN + 200_000, 20, Fault::Late));
+        // Counted the duplicate, dropped the late one.
+        let c = run(View::DeviceTime, &log, &[result(TEN + 5000, "d", 4, 81)]);
+        assert_eq!(c.exceptions[0].causes, vec![Cause::Duplicate, Cause::Late]);
+    }
+
+    #[test]
+    fn the_flush_device_is_ignored_and_the_output_keeps_the_original_shape() {
+        let c = run(View::DeviceTime, &base(), &[result(TEN + 5000, "d", 3, 40), result(TEN + 9000, FLUSH_DEVICE, 1, 0)]);
+        assert_eq!(c.rows, 1);
+        let text = render(&c);
+        assert!(text.contains("Comparing ingest device and downstream for m1_sum\n1 exceptions out of 1\nExceptions are:\n"), "{text}");
+        assert!(text.contains("1970-01-01 10:00:05"), "{text}");
+        assert!(text.contains("m1_sum_ingest_devicetime"));
+    }
+
+    #[test]
+    fn modes_are_held_to_their_view() {
+        assert_eq!(view_for_mode("event-time"), View::DeviceTime);
+        assert_eq!(view_for_mode("processing-time"), View::SendTime);
+        assert_eq!(view_for_mode("ingestion-time"), View::SendTime);
+    }
+}

@@ -1,0 +1,241 @@
+//! The harness's side of an engine: which engines exist and what they
+//! promise, how to start one as its own process, and the few lines it prints
+//! on stdout that the harness reads (`boontadata: ready`, `… metric NAME VALUE`,
+//! `… version TEXT`). Every engine, whatever its language, keeps this protocol.
+
+use crate::process;
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What an engine is and what it declares it does; the conformance suite holds it to this.
+#[derive(Debug)]
+pub struct EngineSpec {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub modes: &'static [&'static str],
+    /// Modes run when `--engines` names the engine without a mode.
+    pub default_modes: &'static [&'static str],
+    /// Drops resent messages by id.
+    pub dedup: bool,
+    /// The engine's job, for readers who want to compare the code.
+    pub job_file: &'static str,
+}
+
+pub const ENGINES: &[EngineSpec] = &[EngineSpec {
+    name: "native",
+    about: "boontadata's reference engine (Rust, rdkafka)",
+    modes: &["event-time", "processing-time", "ingestion-time"],
+    default_modes: &["event-time", "processing-time"],
+    dedup: true,
+    job_file: "engines/native/mod.rs",
+}];
+
+/// One engine in one mode, as a run starts it.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub spec: &'static EngineSpec,
+    pub mode: String,
+}
+
+impl Job {
+    pub fn label(&self) -> String {
+        format!("{} {}", self.spec.name, self.mode)
+    }
+}
+
+pub fn known_engines() -> String {
+    ENGINES.iter().map(|e| format!("{} ({})", e.name, e.modes.join(", "))).collect::<Vec<_>>().join("; ")
+}
+
+/// Parses `--engines`: `native`, `native:ingestion-time`, `a,b:mode`, ….
+pub fn parse_selection(selection: &str) -> Result<Vec<Job>> {
+    let mut jobs: Vec<Job> = Vec::new();
+    for item in selection.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (name, mode) = item.split_once(':').map_or((item, None), |(n, m)| (n, Some(m)));
+        let Some(spec) = ENGINES.iter().find(|e| e.name == name) else {
+            bail!("unknown engine '{name}'; known engines: {}", known_engines());
+        };
+        let modes: Vec<&str> = match mode {
+            None => spec.default_modes.to_vec(),
+            Some(m) if spec.modes.contains(&m) => vec![m],
+            Some(m) => bail!("engine '{name}' has no mode '{m}'; its modes: {}", spec.modes.join(", ")),
+        };
+        for m in modes {
+            if !jobs.iter().any(|j| j.spec.name == name && j.mode == m) {
+                jobs.push(Job { spec, mode: m.to_string() });
+            }
+        }
+    }
+    if jobs.is_empty() {
+        bail!("no engine selected; known engines: {}", known_engines());
+    }
+    Ok(jobs)
+}
+
+/// What a job needs to know to run.
+#[derive(Debug, Clone)]
+pub struct JobContext {
+    pub run_id: String,
+    pub brokers: String,
+    pub events_topic: String,
+    pub results_topic: String,
+    pub window_ms: i64,
+    pub out_of_orderness_ms: i64,
+    pub allowed_lateness_ms: i64,
+}
+
+impl Job {
+    pub fn command(&self, ctx: &JobContext) -> Result<Command> {
+        let exe = std::env::current_exe().context("locating the boontadata binary")?;
+        let mut cmd = Command::new(exe);
+        cmd.args(["engine", self.spec.name, "--mode", &self.mode, "--brokers", &ctx.brokers, "--events", &ctx.events_topic, "--results", &ctx.results_topic])
+            .args(["--group", &format!("{}.{}.{}", ctx.run_id, self.spec.name, self.mode)])
+            .args(["--window-ms", &ctx.window_ms.to_string()])
+            .args(["--out-of-orderness-ms", &ctx.out_of_orderness_ms.to_string()])
+            .args(["--allowed-lateness-ms", &ctx.allowed_lateness_ms.to_string()]);
+        Ok(cmd)
+    }
+}
+
+/// What the harness has heard from an engine process so far.
+#[derive(Debug, Default, Clone)]
+pub struct Heard {
+    pub ready_at: Option<Instant>,
+    pub version: Option<String>,
+    pub metrics: BTreeMap<String, f64>,
+}
+
+impl Heard {
+    /// Takes one stdout line of the engine protocol; other lines are just log.
+    pub fn take_line(&mut self, line: &str, now: Instant) {
+        let Some(rest) = line.trim().strip_prefix("boontadata: ") else { return };
+        let mut words = rest.splitn(3, ' ');
+        match (words.next(), words.next(), words.next()) {
+            (Some("ready"), None, None) => {
+                self.ready_at.get_or_insert(now);
+            }
+            (Some("version"), Some(a), b) => self.version = Some(b.map_or(a.to_string(), |b| format!("{a} {b}"))),
+            (Some("metric"), Some(name), Some(value)) => {
+                if let Ok(v) = value.trim().parse() {
+                    self.metrics.insert(name.to_string(), v);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// An engine process of a run; stopped when dropped.
+pub struct Running {
+    pub job: Job,
+    pub log: PathBuf,
+    pub started: Instant,
+    child: Child,
+    heard: Arc<Mutex<Heard>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    pub exit: Option<ExitStatus>,
+    pub usage: Option<(f64, u64)>,
+}
+
+impl Running {
+    pub fn start(job: &Job, ctx: &JobContext, log: &Path) -> Result<Running> {
+        let mut cmd = job.command(ctx)?;
+        let mut file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        writeln!(file, "$ {cmd:?}")?;
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(file.try_clone()?);
+        let mut child = process::die_with_parent(&mut cmd).spawn().with_context(|| format!("starting engine {}", job.label()))?;
+        let heard = Arc::new(Mutex::new(Heard::default()));
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let shared = heard.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                shared.lock().expect("engine lock").take_line(&line, Instant::now());
+                let _ = writeln!(file, "{line}");
+            }
+        });
+        Ok(Running { job: job.clone(), log: log.to_path_buf(), started: Instant::now(), child, heard, reader: Some(reader), exit: None, usage: None })
+    }
+
+    pub fn heard(&self) -> Heard {
+        self.heard.lock().expect("engine lock").clone()
+    }
+
+    /// The exit status if the process has ended (by itself or by `stop`).
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        if self.exit.is_none() {
+            self.usage = process::usage(self.child.id()).or(self.usage);
+            self.exit = self.child.try_wait().ok().flatten();
+        }
+        self.exit
+    }
+
+    /// Waits for `boontadata: ready`; fails if the engine exits or stays silent for `timeout`.
+    pub fn wait_ready(&mut self, timeout: Duration, stop: &std::sync::atomic::AtomicBool) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.heard().ready_at.is_some() {
+                return Ok(());
+            }
+            if let Some(status) = self.exited() {
+                bail!("engine {} exited ({status}) before it was ready; see {}", self.job.label(), self.log.display());
+            }
+            if Instant::now() > deadline || stop.load(std::sync::atomic::Ordering::Relaxed) {
+                bail!("engine {} was not ready after {} s; see {}", self.job.label(), timeout.as_secs(), self.log.display());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Asks the engine to stop and waits for its last words (final metrics).
+    pub fn stop(&mut self) {
+        self.exited();
+        process::stop(&mut self.child, Duration::from_secs(10));
+        if self.exit.is_none() {
+            self.exit = self.child.try_wait().ok().flatten();
+        }
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selection_expands_default_modes_and_rejects_unknown_names() {
+        let jobs = parse_selection("native").unwrap();
+        assert_eq!(jobs.iter().map(|j| j.mode.as_str()).collect::<Vec<_>>(), vec!["event-time", "processing-time"]);
+        let jobs = parse_selection("native:ingestion-time, native:ingestion-time").unwrap();
+        assert_eq!(jobs.len(), 1);
+        let err = parse_selection("flonk").unwrap_err().to_string();
+        assert!(err.contains("unknown engine 'flonk'") && err.contains("native (event-time"), "{err}");
+        assert!(parse_selection("native:sometimes").unwrap_err().to_string().contains("its modes"));
+        assert!(parse_selection(" , ").is_err());
+    }
+
+    #[test]
+    fn protocol_lines_are_heard_and_other_lines_ignored() {
+        let mut h = Heard::default();
+        let now = Instant::now();
+        for line in ["some log line", "boontadata: version native 0.1.0", "boontadata: metric malformed 12", "boontadata: metric bad x", "boontadata: ready"] {
+            h.take_line(line, now);
+        }
+        assert_eq!(h.version.as_deref(), Some("native 0.1.0"));
+        assert_eq!(h.metrics.get("malformed"), Some(&12.0));
+        assert_eq!(h.metrics.len(), 1);
+        assert!(h.ready_at.is_some());
+    }
+}

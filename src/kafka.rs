@@ -1,0 +1,147 @@
+//! The one Kafka layer every Rust part uses (simulator, collector, native and
+//! timely engines): client settings, topics, and a producer that reports
+//! delivery failures instead of losing them.
+
+use anyhow::{anyhow, bail, Context, Result};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, DefaultConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::{Offset, TopicPartitionList};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// How long to wait for a broker before saying it cannot be reached.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn config(brokers: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", brokers)
+        .set("socket.connection.setup.timeout.ms", "4000")
+        .set("log_level", "3");
+    c
+}
+
+/// Fails with one clear line when no broker answers at `brokers`.
+pub fn check_reachable(brokers: &str) -> Result<()> {
+    let probe: BaseConsumer = config(brokers).create().context("creating a Kafka client")?;
+    probe.fetch_metadata(None, CONNECT_TIMEOUT).map(|_| ()).map_err(|e| {
+        anyhow!("cannot reach a Kafka broker at {brokers} within {} s ({e}); check --brokers, or leave it out to start a local broker", CONNECT_TIMEOUT.as_secs())
+    })
+}
+
+/// Creates `name` with explicit configs (some brokers report only configs set at creation).
+pub fn create_topic(brokers: &str, name: &str, partitions: i32) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = config(brokers).create()?;
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1))
+        .set("retention.ms", "86400000")
+        .set("cleanup.policy", "delete");
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))).request_timeout(Some(Duration::from_secs(10)));
+    let results = futures_executor::block_on(admin.create_topics([&topic], &options)).with_context(|| format!("creating topic {name}"))?;
+    for r in results {
+        match r {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((t, code)) => bail!("creating topic {t} on {brokers}: {code}"),
+        }
+    }
+    Ok(())
+}
+
+/// Partition count of `topic`, waiting briefly for a just-created topic to appear.
+pub fn partition_count(brokers: &str, topic: &str) -> Result<i32> {
+    let probe: BaseConsumer = config(brokers).create()?;
+    for _ in 0..50 {
+        let md = probe.fetch_metadata(Some(topic), CONNECT_TIMEOUT).with_context(|| format!("reading metadata of {topic} from {brokers}"))?;
+        if let Some(t) = md.topics().iter().find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty()) {
+            return Ok(t.partitions().len() as i32);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("topic {topic} does not exist on {brokers}")
+}
+
+/// A consumer in group `group` subscribed to `topic`, from the earliest offset.
+pub fn group_consumer(brokers: &str, group: &str, topic: &str) -> Result<BaseConsumer> {
+    let c: BaseConsumer = config(brokers)
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "true")
+        // Group joins wait for about half the session timeout on some brokers: keep it short.
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "1000")
+        .set("fetch.wait.max.ms", "50")
+        .create()?;
+    c.subscribe(&[topic]).with_context(|| format!("subscribing to {topic}"))?;
+    Ok(c)
+}
+
+/// A consumer of every partition of `topic` from the beginning, without a group.
+pub fn assigned_consumer(brokers: &str, topic: &str, partitions: i32) -> Result<BaseConsumer> {
+    let c: BaseConsumer<DefaultConsumerContext> = config(brokers)
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "50")
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)?;
+    }
+    c.assign(&tpl)?;
+    Ok(c)
+}
+
+/// Counts failed deliveries and keeps the first reason, so a producer never loses records silently.
+#[derive(Default)]
+pub struct DeliveryReport {
+    pub failed: AtomicU64,
+    pub first_error: Mutex<Option<String>>,
+}
+
+impl ClientContext for DeliveryReport {}
+
+impl ProducerContext for DeliveryReport {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            self.first_error.lock().expect("delivery lock").get_or_insert_with(|| e.to_string());
+        }
+    }
+}
+
+pub type Sender = BaseProducer<DeliveryReport>;
+
+pub fn producer(brokers: &str) -> Result<Sender> {
+    Ok(config(brokers)
+        .set("linger.ms", "5")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("message.timeout.ms", "30000")
+        .create_with_context(DeliveryReport::default())?)
+}
+
+/// Enqueues one record, waiting while the producer's queue is full.
+pub fn send(producer: &Sender, mut record: BaseRecord<'_, [u8], [u8]>) -> Result<()> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                producer.poll(Duration::from_millis(5));
+                record = back;
+            }
+            Err((e, _)) => return Err(e).context("sending a record"),
+        }
+    }
+}
+
+/// Waits until every record is delivered; fails if any was not.
+pub fn finish(producer: &Sender, what: &str) -> Result<()> {
+    producer.flush(Duration::from_secs(30)).with_context(|| format!("{what}: records still undelivered after 30 s"))?;
+    let report = producer.context();
+    match report.failed.load(Ordering::Relaxed) {
+        0 => Ok(()),
+        n => bail!("{what}: {n} records were not delivered (first error: {})", report.first_error.lock().expect("delivery lock").clone().unwrap_or_default()),
+    }
+}

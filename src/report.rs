@@ -1,0 +1,136 @@
+//! The run's summary: one row per engine and mode, measured (exactness,
+//! exceptions by cause, malformed records, throughput, emit latency).
+
+use crate::collect::ResultRow;
+use crate::compare::{Cause, Comparison};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineSummary {
+    pub engine: String,
+    pub mode: String,
+    pub windows_exact: usize,
+    pub windows_total: usize,
+    /// Exceptions per cause (an exception with two causes counts for both).
+    pub exceptions: Vec<(Cause, usize)>,
+    pub unexplained: usize,
+    pub malformed: Option<u64>,
+    pub events_per_s: Option<f64>,
+    pub latency_p50_ms: Option<i64>,
+    pub latency_p99_ms: Option<i64>,
+    pub startup_s: Option<f64>,
+    /// "ok", or what went wrong with the engine process.
+    pub status: String,
+    pub log: String,
+}
+
+impl EngineSummary {
+    pub fn failed(&self) -> bool {
+        self.status != "ok" || self.unexplained > 0
+    }
+}
+
+pub fn exceptions_by_cause(c: &Comparison) -> Vec<(Cause, usize)> {
+    Cause::ALL.iter().map(|&cause| (cause, c.count(cause))).filter(|&(_, n)| n > 0).collect()
+}
+
+/// Emit latency (first emission − window end) at the given percentiles, in ms.
+pub fn latency_percentiles(rows: &[&ResultRow], percentiles: &[f64]) -> Vec<Option<i64>> {
+    let mut lat: Vec<i64> = rows.iter().map(|r| r.first_emitted_at - r.window_end).collect();
+    lat.sort_unstable();
+    percentiles
+        .iter()
+        .map(|p| (!lat.is_empty()).then(|| lat[((p / 100.0 * lat.len() as f64).ceil() as usize).clamp(1, lat.len()) - 1]))
+        .collect()
+}
+
+pub fn table(rows: &[EngineSummary]) -> String {
+    let head = ["engine", "mode", "windows exact", "exceptions by cause", "malformed", "events/s", "latency p50/p99 ms", "status"];
+    let cells: Vec<[String; 8]> = rows
+        .iter()
+        .map(|r| {
+            let causes = if r.exceptions.is_empty() {
+                "-".to_string()
+            } else {
+                r.exceptions.iter().map(|(c, n)| format!("{n} {}", c.as_str())).collect::<Vec<_>>().join(", ")
+            };
+            let opt = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
+            [
+                r.engine.clone(),
+                r.mode.clone(),
+                format!("{}/{}", r.windows_exact, r.windows_total),
+                causes,
+                r.malformed.map_or("-".into(), |m| m.to_string()),
+                r.events_per_s.map_or("-".into(), |e| format!("{e:.0}")),
+                format!("{}/{}", opt(r.latency_p50_ms), opt(r.latency_p99_ms)),
+                r.status.clone(),
+            ]
+        })
+        .collect();
+    let widths: Vec<usize> = (0..head.len()).map(|i| cells.iter().map(|c| c[i].chars().count()).chain([head[i].len()]).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    let line = |out: &mut String, cols: &[&str]| {
+        let padded: Vec<String> = cols.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let _ = writeln!(out, "{}", padded.join("  ").trim_end());
+    };
+    line(&mut out, &head);
+    for c in &cells {
+        line(&mut out, &c.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::truth::Aggregate;
+
+    fn row(window_end: i64, first: i64) -> ResultRow {
+        ResultRow {
+            engine: "e".into(),
+            mode: "m".into(),
+            window_end,
+            device: "d".into(),
+            category: "c".into(),
+            agg: Aggregate::default(),
+            emissions: 1,
+            first_emitted_at: first,
+            last_emitted_at: first,
+        }
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let rows: Vec<ResultRow> = (1..=100).map(|i| row(0, i)).collect();
+        let refs: Vec<&ResultRow> = rows.iter().collect();
+        assert_eq!(latency_percentiles(&refs, &[50.0, 99.0, 100.0]), vec![Some(50), Some(99), Some(100)]);
+        assert_eq!(latency_percentiles(&[], &[50.0]), vec![None]);
+    }
+
+    #[test]
+    fn the_table_aligns_columns_and_flags_failures() {
+        let s = EngineSummary {
+            engine: "native".into(),
+            mode: "event-time".into(),
+            windows_exact: 18,
+            windows_total: 21,
+            exceptions: vec![(Cause::Late, 3)],
+            unexplained: 0,
+            malformed: Some(0),
+            events_per_s: Some(20.4),
+            latency_p50_ms: Some(1052),
+            latency_p99_ms: Some(1180),
+            startup_s: Some(3.1),
+            status: "ok".into(),
+            log: "x.log".into(),
+        };
+        let t = table(&[s.clone(), EngineSummary { status: "exited 1".into(), ..s.clone() }]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[1].contains("18/21") && lines[1].contains("3 late") && lines[1].contains("1052/1180"), "{t}");
+        assert_eq!(lines[0].find("windows exact"), lines[1].find("18/21"));
+        assert!(!s.failed());
+        assert!(EngineSummary { unexplained: 1, ..s }.failed());
+    }
+}

@@ -1,0 +1,305 @@
+//! `boontadata run`: the whole bench in one command — broker, topics, engine
+//! processes, the simulator, the wait for the end of the stream, collection,
+//! comparison and the summary, with everything kept in an output folder.
+
+use crate::broker::LocalBroker;
+use crate::collect::{self, Collected, ResultRow};
+use crate::compare::{self, Comparison};
+use crate::engine::{Job, JobContext, Running};
+use crate::inject::{self, Injected};
+use crate::kafka;
+use crate::report::{self, EngineSummary};
+use crate::scenario::{Clock, Scenario};
+use crate::simulate::Plan;
+use crate::store::{self, RunRecord};
+use crate::truth;
+use crate::window::{now_ms, utc};
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub scenario: Scenario,
+    pub jobs: Vec<Job>,
+    pub brokers: Option<String>,
+    pub out: PathBuf,
+    pub store: Option<String>,
+    /// Send the whole stream before starting the engines (measures throughput on a backlog).
+    pub preload: bool,
+    /// Stop waiting for an engine that has not emitted its flush row after this long without new results.
+    pub quiet: Duration,
+    pub ready_timeout: Duration,
+}
+
+/// Everything a run produced, also written as `summary.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub scenario: String,
+    pub out_dir: String,
+    pub store: String,
+    pub events_sent: usize,
+    pub malformed_sent: u64,
+    pub inject_events_per_s: f64,
+    pub engines: Vec<EngineSummary>,
+    pub comparisons: Vec<Comparison>,
+}
+
+impl RunSummary {
+    pub fn failed(&self) -> bool {
+        self.engines.iter().any(EngineSummary::failed)
+    }
+}
+
+/// The params stored with the run, so that `compare` can redo the comparison later.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunParams {
+    pub scenario: Scenario,
+    pub jobs: Vec<(String, String)>,
+}
+
+pub fn run(o: &RunOptions, stop: &AtomicBool) -> Result<RunSummary> {
+    let sc = &o.scenario;
+    let run_id = format!("{}-{}", sc.name, utc(now_ms()).replace([' ', ':'], "").replace('-', ""));
+    let run_id = format!("{run_id}-{:04x}", std::process::id() & 0xffff);
+    let dir = o.out.join(&run_id);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating output folder {}", dir.display()))?;
+    let store_url = o.store.clone().unwrap_or_else(|| format!("sqlite:{}", o.out.join("boontadata.sqlite").display()));
+    let mut store = store::open(&store_url)?;
+    eprintln!("boontadata: run {run_id} ({}), output in {}", sc.description_or_name(), dir.display());
+
+    let (_local, brokers) = match &o.brokers {
+        Some(b) => {
+            kafka::check_reachable(b)?;
+            (None, b.clone())
+        }
+        None => {
+            let local = LocalBroker::start(&dir.join("broker.log"))?;
+            eprintln!("boontadata: local tansu broker on {} (pid {})", local.brokers, local.pid());
+            let brokers = local.brokers.clone();
+            (Some(local), brokers)
+        }
+    };
+    let ctx = JobContext {
+        run_id: run_id.clone(),
+        brokers: brokers.clone(),
+        events_topic: format!("events.{run_id}"),
+        results_topic: format!("results.{run_id}"),
+        window_ms: sc.window_ms,
+        out_of_orderness_ms: sc.out_of_orderness_ms,
+        allowed_lateness_ms: sc.allowed_lateness_ms,
+    };
+    kafka::create_topic(&brokers, &ctx.events_topic, sc.partitions)?;
+    kafka::create_topic(&brokers, &ctx.results_topic, sc.partitions)?;
+    let partitions = kafka::partition_count(&brokers, &ctx.events_topic)?;
+    let params = RunParams { scenario: sc.clone(), jobs: o.jobs.iter().map(|j| (j.spec.name.to_string(), j.mode.clone())).collect() };
+    let mut record = RunRecord {
+        id: run_id.clone(),
+        scenario: sc.name.clone(),
+        seed: sc.seed,
+        params: serde_json::to_string(&params)?,
+        engine_versions: "{}".into(),
+        started_at: now_ms(),
+        ended_at: None,
+    };
+    store.put_run(&record)?;
+
+    let collector_stop = Arc::new(AtomicBool::new(false));
+    let (collected, collector) = collect::spawn(&brokers, &ctx.results_topic, partitions, collector_stop.clone())?;
+    let mut engines: Vec<Running> = Vec::new();
+    let producer = kafka::producer(&brokers)?;
+    let epoch = match sc.clock {
+        Clock::Live => now_ms(),
+        Clock::Virtual => sc.epoch_ms,
+    };
+    let plan = Plan::new(sc, epoch);
+
+    let injected = if o.preload {
+        let injected = inject::inject(&plan, sc, &producer, &ctx.events_topic, partitions, stop)?;
+        start_engines(o, &ctx, &dir, &mut engines, stop)?;
+        injected
+    } else {
+        start_engines(o, &ctx, &dir, &mut engines, stop)?;
+        inject::inject(&plan, sc, &producer, &ctx.events_topic, partitions, stop)?
+    };
+    let sent_rate = injected.log.len() as f64 / injected.started.elapsed().as_secs_f64().max(1e-9);
+    wait_for_engines(&mut engines, &collected, &injected, o.quiet, stop)?;
+    for e in &mut engines {
+        e.stop();
+    }
+    collector_stop.store(true, Ordering::Relaxed);
+    collector.join().map_err(|_| anyhow::anyhow!("the collector thread panicked"))??;
+
+    let collected = collected.lock().expect("collector lock");
+    let results: Vec<ResultRow> = collected.rows().cloned().collect();
+    let truth = truth::compute(&injected.log, sc.window_ms);
+    store.put_events(&run_id, &injected.log)?;
+    store.put_truth(&run_id, &truth)?;
+    store.put_results(&run_id, &results)?;
+
+    let mut summaries = Vec::new();
+    let mut comparisons = Vec::new();
+    let mut versions = serde_json::Map::new();
+    for e in &mut engines {
+        let (label, mode) = (e.job.spec.name, e.job.mode.as_str());
+        let rows: Vec<ResultRow> = results.iter().filter(|r| r.engine == label && r.mode == mode).cloned().collect();
+        let c = compare::compare(label, mode, compare::view_for_mode(mode), &truth, &rows, &injected.log, sc.window_ms);
+        let heard = e.heard();
+        if let Some(v) = &heard.version {
+            versions.insert(label.to_string(), v.clone().into());
+        }
+        let summary = summarize(e, &c, &rows, &collected, &injected);
+        let metric_key = format!("{label}/{mode}");
+        for (name, value) in heard.metrics.iter().map(|(n, v)| (n.clone(), *v)).chain(measured_metrics(&summary, e.usage)) {
+            store.put_metric(&run_id, &metric_key, &name, value)?;
+        }
+        summaries.push(summary);
+        comparisons.push(c);
+    }
+    record.engine_versions = serde_json::Value::Object(versions).to_string();
+    record.ended_at = Some(now_ms());
+    store.put_run(&record)?;
+    store.put_metric(&run_id, "simulator", "events_per_s", sent_rate)?;
+
+    let summary = RunSummary {
+        run_id,
+        scenario: sc.name.clone(),
+        out_dir: dir.display().to_string(),
+        store: store_url,
+        events_sent: injected.log.len(),
+        malformed_sent: injected.malformed,
+        inject_events_per_s: sent_rate,
+        engines: summaries,
+        comparisons,
+    };
+    std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;
+    std::fs::write(dir.join("compare.txt"), render(&summary))?;
+    Ok(summary)
+}
+
+impl Scenario {
+    fn description_or_name(&self) -> &str {
+        if self.description.is_empty() {
+            &self.name
+        } else {
+            &self.description
+        }
+    }
+}
+
+fn start_engines(o: &RunOptions, ctx: &JobContext, dir: &std::path::Path, engines: &mut Vec<Running>, stop: &AtomicBool) -> Result<()> {
+    for job in &o.jobs {
+        let log = dir.join(format!("engine-{}-{}.log", job.spec.name, job.mode));
+        engines.push(Running::start(job, ctx, &log)?);
+    }
+    eprintln!("boontadata: started {}; waiting until they are ready …", o.jobs.iter().map(Job::label).collect::<Vec<_>>().join(", "));
+    for e in engines.iter_mut() {
+        e.wait_ready(o.ready_timeout, stop)?;
+    }
+    Ok(())
+}
+
+/// Waits until every engine has emitted its flush row (then one more quiet
+/// second for stragglers), has been quiet for `quiet` since the flush, or has died.
+fn wait_for_engines(engines: &mut [Running], collected: &Mutex<Collected>, injected: &Injected, quiet: Duration, stop: &AtomicBool) -> Result<()> {
+    let mut last_line = Instant::now();
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            anyhow::bail!("interrupted while waiting for the engines");
+        }
+        let now = Instant::now();
+        let mut waiting = Vec::new();
+        {
+            let c = collected.lock().expect("collector lock");
+            for e in engines.iter_mut() {
+                if e.exited().is_some() {
+                    continue;
+                }
+                let p = c.progress.get(&(e.job.spec.name.to_string(), e.job.mode.clone())).cloned().unwrap_or_default();
+                let last = p.last_received.map_or(injected.flushed, |l| l.max(injected.flushed));
+                let done = (p.flush_seen && now - last >= Duration::from_secs(1)) || now - last >= quiet;
+                if !done {
+                    waiting.push(format!("{} ({} rows)", e.job.label(), p.rows_received));
+                }
+            }
+        }
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        if last_line.elapsed() >= Duration::from_secs(5) {
+            eprintln!("boontadata: waiting for the end of the stream from {}", waiting.join(", "));
+            last_line = Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn summarize(e: &Running, c: &Comparison, rows: &[ResultRow], collected: &Collected, injected: &Injected) -> EngineSummary {
+    let heard = e.heard();
+    let progress = collected.progress.get(&(e.job.spec.name.to_string(), e.job.mode.clone())).cloned().unwrap_or_default();
+    let status = match e.exit {
+        // Stopped by us after the end of the stream: SIGTERM is a normal end.
+        Some(s) if s.success() || s.code().is_none() && progress.flush_seen => "ok".to_string(),
+        Some(s) if !progress.flush_seen => format!("crashed ({s})"),
+        Some(s) => format!("exited with {s}"),
+        None => "ok".to_string(),
+    };
+    let status = if status == "ok" && !progress.flush_seen { "no end-of-stream row".to_string() } else { status };
+    let data_rows: Vec<&ResultRow> = rows.iter().collect();
+    let lat = report::latency_percentiles(&data_rows, &[50.0, 99.0]);
+    // From the moment the engine could read (ready, or the first event sent) to its end-of-stream row.
+    let begin = heard.ready_at.map_or(injected.started, |r| r.max(injected.started));
+    let events_per_s = progress
+        .last_received
+        .filter(|_| progress.flush_seen)
+        .map(|end| (injected.log.len() as u64 + injected.malformed) as f64 / (end - begin).as_secs_f64().max(1e-3));
+    EngineSummary {
+        engine: e.job.spec.name.to_string(),
+        mode: e.job.mode.clone(),
+        windows_exact: c.exact(),
+        windows_total: c.rows,
+        exceptions: report::exceptions_by_cause(c),
+        unexplained: c.unexplained(),
+        malformed: heard.metrics.get("malformed").map(|m| *m as u64),
+        events_per_s,
+        latency_p50_ms: lat[0],
+        latency_p99_ms: lat[1],
+        startup_s: heard.ready_at.map(|r| (r - e.started).as_secs_f64()),
+        status,
+        log: e.log.display().to_string(),
+    }
+}
+
+fn measured_metrics(s: &EngineSummary, usage: Option<(f64, u64)>) -> Vec<(String, f64)> {
+    let mut m = vec![("windows_exact".to_string(), s.windows_exact as f64), ("windows_total".to_string(), s.windows_total as f64)];
+    let optional = [
+        ("events_per_s", s.events_per_s),
+        ("latency_p50_ms", s.latency_p50_ms.map(|v| v as f64)),
+        ("latency_p99_ms", s.latency_p99_ms.map(|v| v as f64)),
+        ("startup_s", s.startup_s),
+        ("cpu_s", usage.map(|u| u.0)),
+        ("peak_rss_bytes", usage.map(|u| u.1 as f64)),
+    ];
+    m.extend(optional.into_iter().filter_map(|(n, v)| v.map(|v| (n.to_string(), v))));
+    m
+}
+
+/// The terminal output of a run: every comparison, then the summary table.
+pub fn render(s: &RunSummary) -> String {
+    let mut out = String::new();
+    for c in &s.comparisons {
+        out.push_str(&compare::render(c));
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "run {} — scenario {}: {} events sent ({} malformed records), {:.0} events/s into the broker\n",
+        s.run_id, s.scenario, s.events_sent, s.malformed_sent, s.inject_events_per_s
+    ));
+    out.push_str(&report::table(&s.engines));
+    out.push_str(&format!("output: {} (store {})\n", s.out_dir, s.store));
+    out
+}

@@ -1,0 +1,164 @@
+//! Scenarios: small TOML files in `scenarios/` (built into the binary) or any
+//! path, with every field defaulting to the original injector's value (SPEC §3).
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Clock {
+    /// Device times start at the wall clock when the run starts.
+    Live,
+    /// Device times start at `epoch_ms`: the event stream is then identical, byte for byte, run after run.
+    Virtual,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Pacing {
+    /// The original's pause of U(0, 2 × pause_mean_ms) between a device's messages.
+    Random,
+    /// `rate` events per second over all devices.
+    Rate,
+    /// No pause: as fast as the broker takes it.
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    pub seed: u64,
+    pub devices: u32,
+    /// Messages per device.
+    pub messages: u32,
+    pub categories: u32,
+    pub window_ms: i64,
+    pub clock: Clock,
+    pub epoch_ms: i64,
+    pub pacing: Pacing,
+    pub pause_mean_ms: i64,
+    /// Events per second over all devices, for `pacing = "rate"`.
+    pub rate: f64,
+    pub late_p: f64,
+    pub late_min_ms: i64,
+    pub late_jitter_ms: i64,
+    pub dup_p: f64,
+    pub ooo_p: f64,
+    pub ooo_max_delay_ms: i64,
+    /// Records that are not valid events (garbage, missing fields, wrong types), mixed into the stream.
+    pub malformed: u32,
+    /// Engine settings the scenario is designed for (SPEC §5).
+    pub out_of_orderness_ms: i64,
+    pub allowed_lateness_ms: i64,
+    pub partitions: i32,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Scenario {
+            name: "custom".into(),
+            description: String::new(),
+            seed: 34,
+            devices: 1,
+            messages: 300,
+            categories: 4,
+            window_ms: 5000,
+            clock: Clock::Live,
+            epoch_ms: 1_487_662_207_216,
+            pacing: Pacing::Random,
+            pause_mean_ms: 50,
+            rate: 1000.0,
+            late_p: 0.01,
+            late_min_ms: 120_000,
+            late_jitter_ms: 300_000,
+            dup_p: 0.05,
+            ooo_p: 0.05,
+            ooo_max_delay_ms: 3000,
+            malformed: 0,
+            out_of_orderness_ms: 1000,
+            allowed_lateness_ms: 0,
+            partitions: 4,
+        }
+    }
+}
+
+/// The scenarios shipped in `scenarios/`, by name.
+pub const BUILT_IN: &[(&str, &str)] = &[
+    ("seed", include_str!("../scenarios/seed.toml")),
+    ("disorder", include_str!("../scenarios/disorder.toml")),
+];
+
+impl Scenario {
+    /// A built-in scenario by name, or a TOML file by path.
+    pub fn load(name_or_path: &str) -> Result<Scenario> {
+        let (name, text) = match BUILT_IN.iter().find(|(n, _)| *n == name_or_path) {
+            Some((n, t)) => (n.to_string(), t.to_string()),
+            None => {
+                let path = std::path::Path::new(name_or_path);
+                if !path.exists() {
+                    let known: Vec<&str> = BUILT_IN.iter().map(|(n, _)| *n).collect();
+                    bail!("unknown scenario '{name_or_path}': not a file, and the built-in ones are {}", known.join(", "));
+                }
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading scenario {}", path.display()))?;
+                (path.file_stem().unwrap_or_default().to_string_lossy().into_owned(), text)
+            }
+        };
+        let mut s: Scenario = toml::from_str(&text).with_context(|| format!("scenario '{name_or_path}' is not valid"))?;
+        if s.name == Scenario::default().name {
+            s.name = name;
+        }
+        s.validate()?;
+        Ok(s)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let probabilities = [("late_p", self.late_p), ("dup_p", self.dup_p), ("ooo_p", self.ooo_p)];
+        for (field, p) in probabilities {
+            if !(0.0..=1.0).contains(&p) {
+                bail!("scenario '{}': {field} = {p} is not a probability between 0 and 1", self.name);
+            }
+        }
+        if self.window_ms <= 0 || self.devices == 0 || self.categories == 0 || self.partitions <= 0 {
+            bail!("scenario '{}': window_ms, devices, categories and partitions must be positive", self.name);
+        }
+        if self.pacing == Pacing::Rate && self.rate <= 0.0 {
+            bail!("scenario '{}': pacing = \"rate\" needs rate > 0 (events per second)", self.name);
+        }
+        Ok(())
+    }
+
+    /// Number of events sent before faults (devices × messages).
+    pub fn planned_messages(&self) -> u64 {
+        self.devices as u64 * self.messages as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_scenarios_load_and_seed_is_the_original() {
+        let seed = Scenario::load("seed").unwrap();
+        assert_eq!((seed.seed, seed.devices, seed.messages, seed.window_ms), (34, 1, 300, 5000));
+        assert_eq!((seed.late_p, seed.dup_p, seed.late_min_ms, seed.late_jitter_ms), (0.01, 0.05, 120_000, 300_000));
+        let disorder = Scenario::load("disorder").unwrap();
+        assert_eq!((disorder.devices, disorder.ooo_p, disorder.dup_p), (1000, 0.10, 0.10));
+        assert!(disorder.late_min_ms + disorder.late_jitter_ms <= disorder.allowed_lateness_ms);
+    }
+
+    #[test]
+    fn unknown_scenario_names_the_known_ones() {
+        let err = Scenario::load("nope").unwrap_err().to_string();
+        assert!(err.contains("seed") && err.contains("disorder"), "{err}");
+    }
+
+    #[test]
+    fn typos_and_bad_values_are_rejected() {
+        assert!(toml::from_str::<Scenario>("sed = 3").is_err());
+        let s = Scenario { late_p: 1.5, ..Scenario::default() };
+        assert!(s.validate().unwrap_err().to_string().contains("late_p"));
+    }
+}

@@ -1,0 +1,289 @@
+//! The device simulator's pure part (SPEC §3): a scenario and a seed become a
+//! plan of sends, each with its device time, its scheduled send time and the
+//! fault injected into it. Sending the plan to a broker is `inject`'s job.
+
+use crate::event::Event;
+use crate::rng::Rng;
+use crate::scenario::{Pacing, Scenario};
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fault {
+    None,
+    /// Device time far behind the send time.
+    Late,
+    /// An earlier message sent again, same id and device time.
+    Duplicate,
+    /// Held back and sent after later messages.
+    OutOfOrder,
+}
+
+impl Fault {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fault::None => "none",
+            Fault::Late => "late",
+            Fault::Duplicate => "duplicate",
+            Fault::OutOfOrder => "out-of-order",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Fault> {
+        [Fault::None, Fault::Late, Fault::Duplicate, Fault::OutOfOrder].into_iter().find(|f| f.as_str() == s)
+    }
+}
+
+/// One record the simulator will send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Send {
+    pub device: u32,
+    pub seq: u32,
+    pub dt: i64,
+    /// Scheduled send time, on the same clock as `dt`.
+    pub at: i64,
+    pub category: u32,
+    pub m1: i64,
+    pub m2: f64,
+    pub fault: Fault,
+}
+
+/// What is sent, in sending order: events, and the malformed records mixed in.
+#[derive(Debug, Clone)]
+pub enum Record {
+    Event(Send),
+    Malformed(Vec<u8>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub device_ids: Vec<String>,
+    pub epoch_ms: i64,
+    pub records: Vec<Record>,
+}
+
+impl Plan {
+    /// The plan of `scenario` with device times starting at `epoch_ms`.
+    pub fn new(scenario: &Scenario, epoch_ms: i64) -> Plan {
+        let mut device_ids = Vec::with_capacity(scenario.devices as usize);
+        let mut sends = Vec::with_capacity((scenario.planned_messages() as f64 * (1.0 + scenario.dup_p)) as usize);
+        for d in 0..scenario.devices {
+            let mut rng = Rng::derive(scenario.seed, d as u64);
+            device_ids.push(uuid(&mut rng));
+            plan_device(scenario, epoch_ms, d, &mut rng, &mut sends);
+        }
+        sends.sort_by_key(|s| (s.at, s.device));
+        let mut records: Vec<Record> = sends.into_iter().map(Record::Event).collect();
+        let mut rng = Rng::derive(scenario.seed, u64::MAX);
+        for k in 0..scenario.malformed {
+            let at = rng.below(records.len() as u64 + 1) as usize;
+            records.insert(at, Record::Malformed(malformed_record(k, &mut rng)));
+        }
+        Plan { device_ids, epoch_ms, records }
+    }
+
+    pub fn sends(&self) -> impl Iterator<Item = &Send> {
+        self.records.iter().filter_map(|r| match r {
+            Record::Event(s) => Some(s),
+            Record::Malformed(_) => None,
+        })
+    }
+
+    pub fn event<'a>(&'a self, s: &Send, id: &'a str) -> Event<'a> {
+        Event {
+            id: Cow::Borrowed(id),
+            di: Cow::Borrowed(&self.device_ids[s.device as usize]),
+            dt: s.dt,
+            c: Cow::Owned(category_name(s.category)),
+            m1: s.m1,
+            m2: s.m2,
+        }
+    }
+
+    pub fn message_id(&self, s: &Send) -> String {
+        format!("{}-{}", self.device_ids[s.device as usize], s.seq)
+    }
+
+    /// The record value of `r`, as it goes on the wire.
+    pub fn encode(&self, r: &Record, out: &mut Vec<u8>) {
+        match r {
+            Record::Event(s) => self.event(s, &self.message_id(s)).encode_into(out),
+            Record::Malformed(bytes) => {
+                out.clear();
+                out.extend_from_slice(bytes);
+            }
+        }
+    }
+
+    /// Latest device time in the plan: the flush events are placed after it.
+    pub fn max_dt(&self) -> i64 {
+        self.sends().map(|s| s.dt).max().unwrap_or(self.epoch_ms)
+    }
+}
+
+pub fn category_name(c: u32) -> String {
+    format!("cat-{c}")
+}
+
+fn plan_device(sc: &Scenario, epoch_ms: i64, device: u32, rng: &mut Rng, out: &mut Vec<Send>) {
+    // With a target rate, devices take turns at an even spacing; otherwise each
+    // device pauses on its own, like one original injector per device.
+    let rate_gap = sc.devices as f64 * 1000.0 / sc.rate;
+    let mut tick = 0u64;
+    let mut next_time = |rng: &mut Rng| -> i64 {
+        tick += 1;
+        match sc.pacing {
+            Pacing::Rate => epoch_ms + ((tick as f64 - 1.0) * rate_gap + device as f64 * 1000.0 / sc.rate) as i64,
+            Pacing::Random | Pacing::None => rng.ms_below(2 * sc.pause_mean_ms + 1),
+        }
+    };
+    let mut t = epoch_ms;
+    let first = out.len();
+    for seq in 0..sc.messages {
+        t = advance(sc.pacing, t, next_time(rng));
+        let category = 1 + rng.below(sc.categories as u64) as u32;
+        let m1 = rng.below(100) as i64;
+        let m2 = (rng.unit() * 500.0 * 1e9).floor() / 1e9;
+        let (mut dt, mut at, mut fault) = (t, t, Fault::None);
+        if rng.chance(sc.late_p) {
+            dt = t - sc.late_min_ms - rng.ms_below(sc.late_jitter_ms);
+            fault = Fault::Late;
+        } else if rng.chance(sc.ooo_p) {
+            at = t + rng.ms_below(sc.ooo_max_delay_ms);
+            fault = Fault::OutOfOrder;
+        }
+        out.push(Send { device, seq, dt, at, category, m1, m2, fault });
+        if rng.chance(sc.dup_p) {
+            let original = out[first + (seq as f64 * rng.unit()) as usize].clone();
+            t = advance(sc.pacing, t, next_time(rng));
+            // A resend never overtakes the message it repeats (which may be held back).
+            let at = t.max(original.at + 1);
+            out.push(Send { at, fault: Fault::Duplicate, ..original });
+        }
+    }
+}
+
+fn advance(pacing: Pacing, t: i64, step: i64) -> i64 {
+    match pacing {
+        Pacing::Rate => step,
+        Pacing::Random | Pacing::None => t + step,
+    }
+}
+
+/// A version-4-shaped UUID from the seeded stream (so device ids repeat with the seed).
+fn uuid(rng: &mut Rng) -> String {
+    let (a, b) = (rng.next_u64(), rng.next_u64());
+    let b = (b & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000;
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xFFFF,
+        a & 0x0FFF,
+        b >> 48,
+        b & 0xFFFF_FFFF_FFFF
+    )
+}
+
+/// Three kinds in turn: not JSON at all, a field missing, a field of the wrong type.
+fn malformed_record(k: u32, rng: &mut Rng) -> Vec<u8> {
+    match k % 3 {
+        0 => (0..16).map(|_| rng.below(256) as u8).collect(),
+        1 => format!(r#"{{"id":"malformed-{k}","di":"malformed","dt":1487662207216,"c":"cat-1","m1":1}}"#).into_bytes(),
+        _ => format!(r#"{{"id":"malformed-{k}","di":"malformed","dt":"soon","c":"cat-1","m1":1,"m2":1.5}}"#).into_bytes(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Clock;
+
+    fn stream_bytes(sc: &Scenario) -> Vec<u8> {
+        let plan = Plan::new(sc, sc.epoch_ms);
+        let mut all = Vec::new();
+        let mut buf = Vec::new();
+        for r in &plan.records {
+            plan.encode(r, &mut buf);
+            all.extend_from_slice(&buf);
+            all.push(b'\n');
+        }
+        all
+    }
+
+    fn virtual_seed() -> Scenario {
+        Scenario { clock: Clock::Virtual, devices: 3, malformed: 4, ..Scenario::default() }
+    }
+
+    #[test]
+    fn same_seed_gives_identical_bytes_and_another_seed_differs() {
+        let a = stream_bytes(&virtual_seed());
+        assert_eq!(a, stream_bytes(&virtual_seed()));
+        assert!(a.len() > 900 * 100, "3 devices × 300 messages of ~150 bytes");
+        assert_ne!(a, stream_bytes(&Scenario { seed: 35, ..virtual_seed() }));
+    }
+
+    #[test]
+    fn fault_rates_are_within_tolerance_over_100k_messages() {
+        let sc = Scenario { devices: 100, messages: 1000, ..Scenario::default() };
+        let plan = Plan::new(&sc, sc.epoch_ms);
+        let n = sc.planned_messages() as f64;
+        let count = |f: Fault| plan.sends().filter(|s| s.fault == f).count() as f64 / n;
+        let (late, dup, ooo) = (count(Fault::Late), count(Fault::Duplicate), count(Fault::OutOfOrder));
+        // 3 standard deviations of a binomial over 100k draws is below 0.0021 for p ≤ 0.05.
+        assert!((late - 0.01).abs() < 0.001, "late rate {late}");
+        assert!((dup - 0.05).abs() < 0.0021, "duplicate rate {dup}");
+        assert!((ooo - 0.99 * 0.05).abs() < 0.0021, "out-of-order rate {ooo}");
+        for s in plan.sends().filter(|s| s.fault == Fault::Late) {
+            let behind = s.at - s.dt;
+            assert!((120_000..420_000).contains(&behind), "late by {behind} ms");
+        }
+        for s in plan.sends().filter(|s| s.fault == Fault::OutOfOrder) {
+            assert!((0..3000).contains(&(s.at - s.dt)), "held back {} ms", s.at - s.dt);
+        }
+    }
+
+    #[test]
+    fn the_plan_is_in_send_order_and_resends_follow_their_original() {
+        let sc = Scenario { devices: 5, ..Scenario::default() };
+        let plan = Plan::new(&sc, 0);
+        let sends: Vec<&Send> = plan.sends().collect();
+        assert!(sends.windows(2).all(|w| w[0].at <= w[1].at));
+        for (i, dup) in sends.iter().enumerate().filter(|(_, s)| s.fault == Fault::Duplicate) {
+            let original = sends.iter().position(|o| o.device == dup.device && o.seq == dup.seq).unwrap();
+            assert!(original < i, "a resend comes after the message it repeats");
+            assert_eq!(sends[original].dt, dup.dt);
+        }
+    }
+
+    #[test]
+    fn random_pacing_averages_the_original_pause() {
+        let plan = Plan::new(&Scenario::default(), 0);
+        let last = plan.sends().map(|s| s.at).max().unwrap();
+        // 300 messages + ~15 resends at a mean pause of 50 ms.
+        assert!((13_000..18_500).contains(&last), "stream spans {last} ms");
+    }
+
+    #[test]
+    fn rate_pacing_spaces_devices_evenly() {
+        let sc = Scenario { devices: 4, messages: 10, pacing: Pacing::Rate, rate: 100.0, dup_p: 0.0, ooo_p: 0.0, late_p: 0.0, ..Scenario::default() };
+        let plan = Plan::new(&sc, 0);
+        let times: Vec<i64> = plan.sends().map(|s| s.at).collect();
+        assert_eq!(times, (0..40).map(|k| k * 10).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn malformed_records_are_mixed_in_and_do_not_decode() {
+        let plan = Plan::new(&virtual_seed(), 0);
+        let bad: Vec<&Vec<u8>> = plan.records.iter().filter_map(|r| if let Record::Malformed(b) = r { Some(b) } else { None }).collect();
+        assert_eq!(bad.len(), 4);
+        assert!(bad.iter().all(|b| Event::decode(b).is_none()));
+    }
+
+    #[test]
+    fn device_ids_look_like_uuids() {
+        let id = uuid(&mut Rng::new(1));
+        assert_eq!(id.len(), 36);
+        assert_eq!(id.as_bytes()[14], b'4');
+    }
+}
