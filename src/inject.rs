@@ -11,7 +11,7 @@ use crate::window::now_ms;
 use anyhow::{bail, Result};
 use rdkafka::producer::BaseRecord;
 use std::borrow::Cow;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -103,16 +103,23 @@ impl Progress {
         if self.last.elapsed() < Duration::from_secs(1) || self.started.elapsed() < Duration::from_secs(2) {
             return;
         }
+        let terminal = std::io::stderr().is_terminal();
+        if !terminal && self.last.elapsed() < Duration::from_secs(10) && self.shown {
+            return;
+        }
         self.last = Instant::now();
         self.shown = true;
         let rate = sent as f64 / self.started.elapsed().as_secs_f64();
-        eprint!("\rinject: {sent}/{} records sent, {rate:.0}/s   ", self.total);
+        // On a terminal the line is rewritten in place; in a log, one line every 10 s.
+        let (start, end) = if terminal { ("\r", "   ") } else { ("", "\n") };
+        eprint!("{start}inject: {sent}/{} records sent, {rate:.0}/s{end}", self.total);
         let _ = std::io::stderr().flush();
     }
 
     fn done(&self) {
         if self.shown {
-            eprintln!("\rinject: {} records sent in {:.1} s              ", self.total, self.started.elapsed().as_secs_f64());
+            let start = if std::io::stderr().is_terminal() { "\r" } else { "" };
+            eprintln!("{start}inject: {} records sent in {:.1} s              ", self.total, self.started.elapsed().as_secs_f64());
         }
     }
 }

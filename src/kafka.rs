@@ -72,7 +72,7 @@ pub fn group_consumer(brokers: &str, group: &str, topic: &str) -> Result<BaseCon
         // Group joins wait for about half the session timeout on some brokers: keep it short.
         .set("session.timeout.ms", "6000")
         .set("heartbeat.interval.ms", "1000")
-        .set("fetch.wait.max.ms", "50")
+        .set("fetch.wait.max.ms", "200")
         .create()?;
     c.subscribe(&[topic]).with_context(|| format!("subscribing to {topic}"))?;
     Ok(c)
@@ -81,8 +81,10 @@ pub fn group_consumer(brokers: &str, group: &str, topic: &str) -> Result<BaseCon
 /// A consumer of every partition of `topic` from the beginning, without a group.
 pub fn assigned_consumer(brokers: &str, topic: &str, partitions: i32) -> Result<BaseConsumer> {
     let c: BaseConsumer<DefaultConsumerContext> = config(brokers)
+        // librdkafka wants a group even for a manual assignment; nothing is committed to it.
+        .set("group.id", "boontadata-reader")
         .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "50")
+        .set("fetch.wait.max.ms", "200")
         .create()?;
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
@@ -115,7 +117,7 @@ pub type Sender = BaseProducer<DeliveryReport>;
 
 pub fn producer(brokers: &str) -> Result<Sender> {
     Ok(config(brokers)
-        .set("linger.ms", "5")
+        .set("linger.ms", "20")
         .set("batch.num.messages", "10000")
         .set("queue.buffering.max.messages", "1000000")
         .set("message.timeout.ms", "30000")

@@ -239,7 +239,7 @@ fn run_command(a: RunArgs) -> Result<ExitCode> {
 
 fn inject_command(a: InjectArgs) -> Result<ExitCode> {
     let sc = a.scenario.scenario()?;
-    let epoch = if sc.clock == Clock::Virtual { sc.epoch_ms } else { boontadata::window::now_ms() };
+    let epoch = sc.start_of_clock();
     let plan = simulate::Plan::new(&sc, epoch);
     if a.stdout {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());

@@ -9,7 +9,7 @@ use crate::engine::{Job, JobContext, Running};
 use crate::inject::{self, Injected};
 use crate::kafka;
 use crate::report::{self, EngineSummary};
-use crate::scenario::{Clock, Scenario};
+use crate::scenario::Scenario;
 use crate::simulate::Plan;
 use crate::store::{self, RunRecord};
 use crate::truth;
@@ -112,19 +112,15 @@ pub fn run(o: &RunOptions, stop: &AtomicBool) -> Result<RunSummary> {
     let (collected, collector) = collect::spawn(&brokers, &ctx.results_topic, partitions, collector_stop.clone())?;
     let mut engines: Vec<Running> = Vec::new();
     let producer = kafka::producer(&brokers)?;
-    let epoch = match sc.clock {
-        Clock::Live => now_ms(),
-        Clock::Virtual => sc.epoch_ms,
-    };
-    let plan = Plan::new(sc, epoch);
-
+    // A live clock starts when sending starts, so that device times track the wall clock.
+    let send = || inject::inject(&Plan::new(sc, sc.start_of_clock()), sc, &producer, &ctx.events_topic, partitions, stop);
     let injected = if o.preload {
-        let injected = inject::inject(&plan, sc, &producer, &ctx.events_topic, partitions, stop)?;
+        let injected = send()?;
         start_engines(o, &ctx, &dir, &mut engines, stop)?;
         injected
     } else {
         start_engines(o, &ctx, &dir, &mut engines, stop)?;
-        inject::inject(&plan, sc, &producer, &ctx.events_topic, partitions, stop)?
+        send()?
     };
     let sent_rate = injected.log.len() as f64 / injected.started.elapsed().as_secs_f64().max(1e-9);
     wait_for_engines(&mut engines, &collected, &injected, o.quiet, stop)?;

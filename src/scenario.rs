@@ -129,6 +129,14 @@ impl Scenario {
         Ok(())
     }
 
+    /// Device time of the first message: now for a live clock, `epoch_ms` for a virtual one.
+    pub fn start_of_clock(&self) -> i64 {
+        match self.clock {
+            Clock::Live => crate::window::now_ms(),
+            Clock::Virtual => self.epoch_ms,
+        }
+    }
+
     /// Number of events sent before faults (devices × messages).
     pub fn planned_messages(&self) -> u64 {
         self.devices as u64 * self.messages as u64

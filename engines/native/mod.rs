@@ -95,7 +95,9 @@ pub fn run(o: &Options, stop: &AtomicBool) -> Result<()> {
                 Mode::ProcessingTime => now,
                 Mode::IngestionTime => msg.timestamp().to_millis().unwrap_or(now),
             };
-            let remember_until = if o.mode == Mode::ProcessingTime { now + o.dedup_horizon_ms } else { 0 };
+            // A resend keeps its device time, so in event time its window remembers it; the
+            // other clocks give it a new time, so ids are kept for a horizon instead.
+            let remember_until = if o.mode == Mode::EventTime { 0 } else { t + o.dedup_horizon_ms };
             windows.add(t, id_hash(&event.id), remember_until, &event.di, &event.c, event.m1, event.m2, &mut |e| out.emit(e));
             clocks.observe(msg.partition(), t, now);
         }

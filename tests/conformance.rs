@@ -1,0 +1,8 @@
+//! Every engine runs the same conformance suite against a real broker.
+
+mod common;
+
+#[test]
+fn native_conformance() {
+    common::conformance("native");
+}
