@@ -207,7 +207,7 @@ fn explain(truth: Option<&Aggregate>, result: Option<&Aggregate>, choices: &[Cho
     let target = (r.count - t.count, r.m1_sum - t.m1_sum, r.m2_sum - t.m2_sum);
     let scale = t.m2_sum.abs() + r.m2_sum.abs();
     let total: usize = choices.iter().map(|c| if let Choice::Run(v) = c { v.len() } else { 1 }).sum();
-    let mut budget = 2_000_000u64;
+    let mut budget = 200_000u64;
     for picks in 1..=total {
         let mut chosen = Vec::new();
         if search(choices, target, scale, picks, &mut chosen, &mut budget) {

@@ -22,13 +22,13 @@ pub struct Injected {
     pub flushed: Instant,
 }
 
-/// Device times of the two flush events: the first closes every window of the
-/// stream under the scenario's watermark and lateness, the second closes the
-/// first's window, so that every engine emits a `__flush__` row at the end.
-pub fn flush_times(plan: &Plan, sc: &Scenario) -> [i64; 2] {
+/// Times of the two flush events, after the latest `last` time of the stream:
+/// the first closes every window under the scenario's watermark and lateness,
+/// the second closes the first's window, so that every engine emits a
+/// `__flush__` row at the end. Used for device times and for record timestamps.
+pub fn flush_times(last: i64, sc: &Scenario) -> [i64; 2] {
     let step = sc.window_ms + sc.out_of_orderness_ms + sc.allowed_lateness_ms + 1000;
-    let first = plan.max_dt() + step;
-    [first, first + step]
+    [last + step, last + 2 * step]
 }
 
 pub fn inject(plan: &Plan, sc: &Scenario, producer: &Sender, topic: &str, partitions: i32, stop: &AtomicBool) -> Result<Injected> {
@@ -72,13 +72,14 @@ pub fn inject(plan: &Plan, sc: &Scenario, producer: &Sender, topic: &str, partit
         }
         progress.tick(i + 1);
     }
-    for (k, dt) in flush_times(plan, sc).into_iter().enumerate() {
+    let stamps = flush_times(now_ms(), sc);
+    for (k, dt) in flush_times(plan.max_dt(), sc).into_iter().enumerate() {
         for p in 0..partitions {
             let id = format!("{FLUSH_DEVICE}-{k}-{p}");
             let flush = Event { id: Cow::Borrowed(&id), di: Cow::Borrowed(FLUSH_DEVICE), dt, c: Cow::Borrowed("cat-1"), m1: 0, m2: 0.0 };
             flush.encode_into(&mut buf);
-            // Stamped with its own device time, so that ingestion-time windows close too.
-            kafka::send(producer, BaseRecord::to(topic).partition(p).key(FLUSH_DEVICE.as_bytes()).payload(&buf[..]).timestamp(dt))?;
+            // Stamped ahead of every send time, so that ingestion-time windows close too.
+            kafka::send(producer, BaseRecord::to(topic).partition(p).key(FLUSH_DEVICE.as_bytes()).payload(&buf[..]).timestamp(stamps[k]))?;
         }
     }
     kafka::finish(producer, "sending events")?;

@@ -9,7 +9,7 @@ use crate::engine::{Job, JobContext, Running};
 use crate::inject::{self, Injected};
 use crate::kafka;
 use crate::report::{self, EngineSummary};
-use crate::scenario::Scenario;
+use crate::scenario::{Clock, Scenario};
 use crate::simulate::Plan;
 use crate::store::{self, RunRecord};
 use crate::truth;
@@ -148,7 +148,9 @@ pub fn run(o: &RunOptions, stop: &AtomicBool) -> Result<RunSummary> {
         if let Some(v) = &heard.version {
             versions.insert(label.to_string(), v.clone().into());
         }
-        let summary = summarize(e, &c, &rows, &collected, &injected);
+        // Against a virtual clock, event-time windows end in the simulated past: no latency to speak of.
+        let latency_meaningful = sc.clock == Clock::Live || mode != "event-time";
+        let summary = summarize(e, &c, &rows, &collected, &injected, latency_meaningful);
         let metric_key = format!("{label}/{mode}");
         for (name, value) in heard.metrics.iter().map(|(n, v)| (n.clone(), *v)).chain(measured_metrics(&summary, e.usage)) {
             store.put_metric(&run_id, &metric_key, &name, value)?;
@@ -234,7 +236,7 @@ fn wait_for_engines(engines: &mut [Running], collected: &Mutex<Collected>, injec
     }
 }
 
-fn summarize(e: &Running, c: &Comparison, rows: &[ResultRow], collected: &Collected, injected: &Injected) -> EngineSummary {
+fn summarize(e: &Running, c: &Comparison, rows: &[ResultRow], collected: &Collected, injected: &Injected, latency_meaningful: bool) -> EngineSummary {
     let heard = e.heard();
     let progress = collected.progress.get(&(e.job.spec.name.to_string(), e.job.mode.clone())).cloned().unwrap_or_default();
     let status = match e.exit {
@@ -245,7 +247,7 @@ fn summarize(e: &Running, c: &Comparison, rows: &[ResultRow], collected: &Collec
         None => "ok".to_string(),
     };
     let status = if status == "ok" && !progress.flush_seen { "no end-of-stream row".to_string() } else { status };
-    let data_rows: Vec<&ResultRow> = rows.iter().collect();
+    let data_rows: Vec<&ResultRow> = rows.iter().filter(|_| latency_meaningful).collect();
     let lat = report::latency_percentiles(&data_rows, &[50.0, 99.0]);
     // From the moment the engine could read (ready, or the first event sent) to its end-of-stream row.
     let begin = heard.ready_at.map_or(injected.started, |r| r.max(injected.started));
