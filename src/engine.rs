@@ -22,8 +22,21 @@ pub struct EngineSpec {
     pub default_modes: &'static [&'static str],
     /// Drops resent messages by id.
     pub dedup: bool,
+    /// Honours `--allowed-lateness-ms`: late events within it still update their window.
+    pub lateness: bool,
     /// The engine's job, for readers who want to compare the code.
     pub job_file: &'static str,
+    pub launch: Launch,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Launch {
+    /// Compiled into this binary: `boontadata engine NAME`.
+    Builtin,
+    /// An engine of another ecosystem: `engines/NAME/setup` installs it into
+    /// the cache (idempotent, quick once done) and `engines/NAME/start` runs its
+    /// job with the standard flags.
+    Scripts,
 }
 
 pub const ENGINES: &[EngineSpec] = &[EngineSpec {
@@ -32,8 +45,40 @@ pub const ENGINES: &[EngineSpec] = &[EngineSpec {
     modes: &["event-time", "processing-time", "ingestion-time"],
     default_modes: &["event-time", "processing-time"],
     dedup: true,
+    lateness: true,
     job_file: "engines/native/mod.rs",
+    launch: Launch::Builtin,
 }];
+
+/// The `engines/` folder of the checkout this binary was built from, or of `$BOONTADATA_HOME`.
+pub fn engines_dir() -> PathBuf {
+    std::env::var_os("BOONTADATA_HOME").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from).join("engines")
+}
+
+fn engine_script(spec: &EngineSpec, script: &str) -> Result<PathBuf> {
+    let path = engines_dir().join(spec.name).join(script);
+    if !path.exists() {
+        bail!("engine {}: {} not found; set BOONTADATA_HOME to the boontadata checkout", spec.name, path.display());
+    }
+    Ok(path)
+}
+
+/// Installs an engine's runtime (a no-op for built-in engines and for engines already installed).
+pub fn setup(spec: &EngineSpec) -> Result<()> {
+    if spec.launch == Launch::Builtin {
+        return Ok(());
+    }
+    let script = engine_script(spec, "setup")?;
+    let status = Command::new(&script)
+        .env("BOONTADATA_CACHE", crate::broker::cache_dir())
+        .stdin(Stdio::null())
+        .status()
+        .with_context(|| format!("running {}", script.display()))?;
+    if !status.success() {
+        bail!("setting up engine {} failed ({status}); its setup printed why above ({})", spec.name, script.display());
+    }
+    Ok(())
+}
 
 /// One engine in one mode, as a run starts it.
 #[derive(Debug, Clone)]
@@ -87,17 +132,30 @@ pub struct JobContext {
     pub window_ms: i64,
     pub out_of_orderness_ms: i64,
     pub allowed_lateness_ms: i64,
+    /// Options of one engine only (`--flink-cluster`, …), by engine name.
+    pub engine_args: BTreeMap<String, Vec<String>>,
 }
 
 impl Job {
     pub fn command(&self, ctx: &JobContext) -> Result<Command> {
-        let exe = std::env::current_exe().context("locating the boontadata binary")?;
-        let mut cmd = Command::new(exe);
-        cmd.args(["engine", self.spec.name, "--mode", &self.mode, "--brokers", &ctx.brokers, "--events", &ctx.events_topic, "--results", &ctx.results_topic])
+        let mut cmd = match self.spec.launch {
+            Launch::Builtin => {
+                let mut cmd = Command::new(std::env::current_exe().context("locating the boontadata binary")?);
+                cmd.args(["engine", self.spec.name]);
+                cmd
+            }
+            Launch::Scripts => {
+                let mut cmd = Command::new(engine_script(self.spec, "start")?);
+                cmd.env("BOONTADATA_CACHE", crate::broker::cache_dir());
+                cmd
+            }
+        };
+        cmd.args(["--mode", &self.mode, "--brokers", &ctx.brokers, "--events", &ctx.events_topic, "--results", &ctx.results_topic])
             .args(["--group", &format!("{}.{}.{}", ctx.run_id, self.spec.name, self.mode)])
             .args(["--window-ms", &ctx.window_ms.to_string()])
             .args(["--out-of-orderness-ms", &ctx.out_of_orderness_ms.to_string()])
-            .args(["--allowed-lateness-ms", &ctx.allowed_lateness_ms.to_string()]);
+            .args(["--allowed-lateness-ms", &ctx.allowed_lateness_ms.to_string()])
+            .args(ctx.engine_args.get(self.spec.name).into_iter().flatten());
         Ok(cmd)
     }
 }

@@ -39,9 +39,8 @@ enum Command {
     /// Run one engine process (the harness starts these for you).
     #[command(subcommand)]
     Engine(EngineCommand),
-    /// Install what a run needs, ahead of time.
-    #[command(subcommand)]
-    Setup(SetupCommand),
+    /// Install what a run needs into ~/.cache/boontadata, ahead of time (`run` also does it on first use).
+    Setup(SetupArgs),
     /// List the built-in scenarios and the engines.
     List,
 }
@@ -167,10 +166,10 @@ enum EngineCommand {
     Native(native::Options),
 }
 
-#[derive(Subcommand)]
-enum SetupCommand {
-    /// Install the local tansu broker into the cache folder.
-    Broker,
+#[derive(Args)]
+struct SetupArgs {
+    /// `broker` (the local tansu broker) and/or engine names; default: the broker and every engine.
+    what: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -191,10 +190,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Inject(a) => inject_command(a),
         Command::Compare(a) => compare_command(a),
         Command::Engine(EngineCommand::Native(o)) => native::run(&o, &STOP).map(|_| ExitCode::SUCCESS),
-        Command::Setup(SetupCommand::Broker) => {
-            println!("tansu {} is at {}", broker::TANSU_VERSION, broker::install_tansu()?.display());
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Setup(a) => setup_command(a),
         Command::List => {
             println!("scenarios:");
             for (name, _) in boontadata::scenario::BUILT_IN {
@@ -207,6 +203,22 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn setup_command(a: SetupArgs) -> Result<ExitCode> {
+    let all: Vec<String> = std::iter::once("broker").chain(engine::ENGINES.iter().map(|e| e.name)).map(String::from).collect();
+    for what in if a.what.is_empty() { &all } else { &a.what } {
+        if what == "broker" {
+            println!("tansu {} is at {}", broker::TANSU_VERSION, broker::install_tansu()?.display());
+            continue;
+        }
+        let Some(spec) = engine::ENGINES.iter().find(|e| e.name == what) else {
+            bail!("nothing to set up called '{what}'; choose among: {}", all.join(", "));
+        };
+        engine::setup(spec)?;
+        println!("engine {what} is ready to run");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn exit_for(failed: bool) -> ExitCode {
@@ -227,6 +239,7 @@ fn run_command(a: RunArgs) -> Result<ExitCode> {
         preload: a.preload,
         quiet: Duration::from_secs(a.quiet_secs),
         ready_timeout: Duration::from_secs(a.ready_timeout_secs),
+        engine_args: Default::default(),
     };
     let summary = run::run(&options, &STOP)?;
     if a.json {

@@ -5,7 +5,7 @@
 use crate::broker::LocalBroker;
 use crate::collect::{self, Collected, ResultRow};
 use crate::compare::{self, Comparison};
-use crate::engine::{Job, JobContext, Running};
+use crate::engine::{self, Job, JobContext, Running};
 use crate::inject::{self, Injected};
 use crate::kafka;
 use crate::report::{self, EngineSummary};
@@ -33,6 +33,8 @@ pub struct RunOptions {
     /// Stop waiting for an engine that has not emitted its flush row after this long without new results.
     pub quiet: Duration,
     pub ready_timeout: Duration,
+    /// Options of one engine only, by engine name.
+    pub engine_args: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// Everything a run produced, also written as `summary.json`.
@@ -92,6 +94,7 @@ pub fn run(o: &RunOptions, stop: &AtomicBool) -> Result<RunSummary> {
         window_ms: sc.window_ms,
         out_of_orderness_ms: sc.out_of_orderness_ms,
         allowed_lateness_ms: sc.allowed_lateness_ms,
+        engine_args: o.engine_args.clone(),
     };
     kafka::create_topic(&brokers, &ctx.events_topic, sc.partitions)?;
     kafka::create_topic(&brokers, &ctx.results_topic, sc.partitions)?;
@@ -191,6 +194,7 @@ impl Scenario {
 
 fn start_engines(o: &RunOptions, ctx: &JobContext, dir: &std::path::Path, engines: &mut Vec<Running>, stop: &AtomicBool) -> Result<()> {
     for job in &o.jobs {
+        engine::setup(job.spec)?;
         let log = dir.join(format!("engine-{}-{}.log", job.spec.name, job.mode));
         engines.push(Running::start(job, ctx, &log)?);
     }
