@@ -2,3 +2,4 @@
 //! Engines of other ecosystems live beside these folders, each in its own idiom.
 
 pub mod native;
+pub mod timely;

@@ -97,7 +97,7 @@ impl Collected {
 /// Reads `topic` from the beginning on a thread of its own until `stop` is set,
 /// folding every record into the shared `Collected`.
 pub fn spawn(brokers: &str, topic: &str, partitions: i32, stop: Arc<std::sync::atomic::AtomicBool>) -> Result<(Arc<Mutex<Collected>>, std::thread::JoinHandle<Result<()>>)> {
-    let consumer: BaseConsumer = kafka::assigned_consumer(brokers, topic, partitions)?;
+    let consumer: BaseConsumer = kafka::assigned_consumer(brokers, topic, 0..partitions)?;
     let collected = Arc::new(Mutex::new(Collected::default()));
     let shared = collected.clone();
     let handle = std::thread::spawn(move || -> Result<()> {

@@ -48,6 +48,15 @@ pub const ENGINES: &[EngineSpec] = &[EngineSpec {
     lateness: true,
     job_file: "engines/native/mod.rs",
     launch: Launch::Builtin,
+}, EngineSpec {
+    name: "timely",
+    about: "Timely Dataflow 0.32 (Rust): the frontier is the watermark; threads or a cluster of processes",
+    modes: &["event-time", "processing-time", "ingestion-time"],
+    default_modes: &["event-time", "processing-time"],
+    dedup: true,
+    lateness: true,
+    job_file: "engines/timely/mod.rs",
+    launch: Launch::Builtin,
 }];
 
 /// The `engines/` folder of the checkout this binary was built from, or of `$BOONTADATA_HOME`.
@@ -188,6 +197,14 @@ impl Heard {
     }
 }
 
+impl Heard {
+    /// A metric, added up over the processes of one engine (`NAME`, `NAME@1`, `NAME@2`, …).
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        let values: Vec<f64> = self.metrics.iter().filter(|(n, _)| n.split('@').next() == Some(name)).map(|(_, v)| *v).collect();
+        (!values.is_empty()).then(|| values.iter().sum())
+    }
+}
+
 /// An engine process of a run; stopped when dropped.
 pub struct Running {
     pub job: Job,
@@ -294,6 +311,8 @@ mod tests {
         assert_eq!(h.version.as_deref(), Some("native 0.1.0"));
         assert_eq!(h.metrics.get("malformed"), Some(&12.0));
         assert_eq!(h.metrics.len(), 1);
+        h.take_line("boontadata: metric malformed@1 3", now);
+        assert_eq!((h.metric("malformed"), h.metric("consumed")), (Some(15.0), None));
         assert!(h.ready_at.is_some());
     }
 }

@@ -78,8 +78,8 @@ pub fn group_consumer(brokers: &str, group: &str, topic: &str) -> Result<BaseCon
     Ok(c)
 }
 
-/// A consumer of every partition of `topic` from the beginning, without a group.
-pub fn assigned_consumer(brokers: &str, topic: &str, partitions: i32) -> Result<BaseConsumer> {
+/// A consumer of the given partitions of `topic` from the beginning, without joining a group.
+pub fn assigned_consumer(brokers: &str, topic: &str, partitions: impl IntoIterator<Item = i32>) -> Result<BaseConsumer> {
     let c: BaseConsumer<DefaultConsumerContext> = config(brokers)
         // librdkafka wants a group even for a manual assignment; nothing is committed to it.
         .set("group.id", "boontadata-reader")
@@ -87,7 +87,7 @@ pub fn assigned_consumer(brokers: &str, topic: &str, partitions: i32) -> Result<
         .set("fetch.wait.max.ms", "200")
         .create()?;
     let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
+    for p in partitions {
         tpl.add_partition_offset(topic, p, Offset::Beginning)?;
     }
     c.assign(&tpl)?;

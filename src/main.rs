@@ -1,5 +1,5 @@
 use anyhow::{bail, Context, Result};
-use boontadata::engines::native;
+use boontadata::engines::{native, timely};
 use boontadata::scenario::{Clock, Pacing, Scenario};
 use boontadata::{broker, compare, engine, inject, kafka, run, simulate, store, truth};
 use clap::{Args, Parser, Subcommand};
@@ -130,6 +130,12 @@ struct RunArgs {
     /// Print the summary as JSON instead of tables.
     #[arg(long)]
     json: bool,
+    /// Timely: worker threads per process.
+    #[arg(long, default_value_t = 1)]
+    timely_workers: usize,
+    /// Timely: processes in the cluster (started on loopback by the first one).
+    #[arg(long, default_value_t = 1)]
+    timely_processes: usize,
 }
 
 #[derive(Args)]
@@ -164,6 +170,8 @@ struct CompareArgs {
 enum EngineCommand {
     /// boontadata's reference engine.
     Native(native::Options),
+    /// The windows on Timely Dataflow, in one process or as a cluster.
+    Timely(timely::Options),
 }
 
 #[derive(Args)]
@@ -190,6 +198,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Inject(a) => inject_command(a),
         Command::Compare(a) => compare_command(a),
         Command::Engine(EngineCommand::Native(o)) => native::run(&o, &STOP).map(|_| ExitCode::SUCCESS),
+        Command::Engine(EngineCommand::Timely(o)) => timely::run(&o, &STOP).map(|_| ExitCode::SUCCESS),
         Command::Setup(a) => setup_command(a),
         Command::List => {
             println!("scenarios:");
@@ -239,7 +248,7 @@ fn run_command(a: RunArgs) -> Result<ExitCode> {
         preload: a.preload,
         quiet: Duration::from_secs(a.quiet_secs),
         ready_timeout: Duration::from_secs(a.ready_timeout_secs),
-        engine_args: Default::default(),
+        engine_args: [("timely".to_string(), vec![format!("--workers={}", a.timely_workers), format!("--processes={}", a.timely_processes)])].into(),
     };
     let summary = run::run(&options, &STOP)?;
     if a.json {

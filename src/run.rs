@@ -266,7 +266,7 @@ fn summarize(e: &Running, c: &Comparison, rows: &[ResultRow], collected: &Collec
         windows_total: c.rows,
         exceptions: report::exceptions_by_cause(c),
         unexplained: c.unexplained(),
-        malformed: heard.metrics.get("malformed").map(|m| *m as u64),
+        malformed: heard.metric("malformed").map(|m| m as u64),
         events_per_s,
         latency_p50_ms: lat[0],
         latency_p99_ms: lat[1],

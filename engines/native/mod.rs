@@ -9,7 +9,7 @@ use crate::kafka;
 use crate::window::now_ms;
 use anyhow::Result;
 use rdkafka::consumer::Consumer;
-use rdkafka::message::Message;
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::BaseRecord;
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,6 +32,34 @@ impl Mode {
             Mode::EventTime => "event-time",
             Mode::ProcessingTime => "processing-time",
             Mode::IngestionTime => "ingestion-time",
+        }
+    }
+
+    /// The time a record is windowed by in this mode.
+    pub fn time_of(self, msg: &BorrowedMessage, event: &Event, now: i64) -> i64 {
+        match self {
+            Mode::EventTime => event.dt,
+            Mode::ProcessingTime => now,
+            Mode::IngestionTime => msg.timestamp().to_millis().unwrap_or(now),
+        }
+    }
+
+    /// How long an id is remembered for dedup. A resend keeps its device time, so
+    /// in event time its own window remembers it; the other clocks give a resend
+    /// a new time, so ids are kept for a horizon instead.
+    pub fn remember_until(self, t: i64, horizon_ms: i64) -> i64 {
+        if self == Mode::EventTime {
+            0
+        } else {
+            t + horizon_ms
+        }
+    }
+
+    /// The watermark: the wall clock in processing time, else the partitions' clocks.
+    pub fn watermark(self, clocks: &PartitionClocks, now: i64) -> Option<i64> {
+        match self {
+            Mode::ProcessingTime => Some(now),
+            Mode::EventTime | Mode::IngestionTime => clocks.watermark(now),
         }
     }
 }
@@ -71,12 +99,11 @@ pub struct Options {
 pub fn run(o: &Options, stop: &AtomicBool) -> Result<()> {
     let group = o.group.clone().unwrap_or_else(|| format!("boontadata-native-{}", o.mode.as_str()));
     let consumer = kafka::group_consumer(&o.brokers, &group, &o.events)?;
-    let producer = kafka::producer(&o.brokers)?;
     println!("boontadata: version native {}", env!("CARGO_PKG_VERSION"));
     let mut windows = Windows::new(o.window_ms, o.allowed_lateness_ms);
     let mut clocks = PartitionClocks::new(o.out_of_orderness_ms, o.idle_timeout_ms);
-    let mut out = Output { producer, topic: &o.results, mode: o.mode.as_str(), buf: Vec::with_capacity(256), emitted: 0, failed: None };
-    let (mut consumed, mut malformed) = (0u64, 0u64);
+    let mut out = Output::new(&o.brokers, "native", &o.results, o.mode)?;
+    let mut tally = Tally::default();
     let mut ready = false;
     let mut last_report = Instant::now();
 
@@ -85,33 +112,20 @@ pub fn run(o: &Options, stop: &AtomicBool) -> Result<()> {
         let now = now_ms();
         for msg in first.into_iter().chain(std::iter::from_fn(|| consumer.poll(Duration::ZERO)).take(10_000)) {
             let msg = msg?;
-            consumed += 1;
+            tally.consumed += 1;
             let Some(event) = msg.payload().and_then(Event::decode) else {
-                malformed += 1;
+                tally.malformed += 1;
                 continue;
             };
-            let t = match o.mode {
-                Mode::EventTime => event.dt,
-                Mode::ProcessingTime => now,
-                Mode::IngestionTime => msg.timestamp().to_millis().unwrap_or(now),
-            };
-            // A resend keeps its device time, so in event time its window remembers it; the
-            // other clocks give it a new time, so ids are kept for a horizon instead.
-            let remember_until = if o.mode == Mode::EventTime { 0 } else { t + o.dedup_horizon_ms };
+            let t = o.mode.time_of(&msg, &event, now);
+            let remember_until = o.mode.remember_until(t, o.dedup_horizon_ms);
             windows.add(t, id_hash(&event.id), remember_until, &event.di, &event.c, event.m1, event.m2, &mut |e| out.emit(e));
             clocks.observe(msg.partition(), t, now);
         }
-        let watermark = match o.mode {
-            Mode::ProcessingTime => Some(now),
-            Mode::EventTime | Mode::IngestionTime => clocks.watermark(now),
-        };
-        if let Some(wm) = watermark {
+        if let Some(wm) = o.mode.watermark(&clocks, now) {
             windows.advance(wm, &mut |e| out.emit(e));
         }
-        if let Some(err) = out.failed.take() {
-            return Err(err);
-        }
-        out.producer.poll(Duration::ZERO);
+        out.check()?;
         if !ready || last_report.elapsed() >= Duration::from_secs(1) {
             let assignment = consumer.assignment()?;
             clocks.assign(assignment.elements().iter().map(|p| p.partition()), now);
@@ -119,30 +133,55 @@ pub fn run(o: &Options, stop: &AtomicBool) -> Result<()> {
                 ready = true;
                 println!("boontadata: ready");
             }
-            report(consumed, malformed, out.emitted, &windows);
+            tally.print(&windows, &out, "");
             last_report = Instant::now();
         }
     }
-    kafka::finish(&out.producer, "native engine results")?;
-    report(consumed, malformed, out.emitted, &windows);
+    out.finish()?;
+    tally.print(&windows, &out, "");
     Ok(())
 }
 
-/// Writes window rows to the results topic; the first failure stops the engine.
-struct Output<'a> {
+/// What an engine process counts and reports as `boontadata: metric` lines.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Tally {
+    pub consumed: u64,
+    pub malformed: u64,
+}
+
+impl Tally {
+    /// Prints the metrics; `suffix` (`@1`, …) tells apart processes of one engine, whose values the harness adds up.
+    pub fn print(&self, w: &Windows, out: &Output, suffix: &str) {
+        let c = w.counters;
+        println!("boontadata: metric consumed{suffix} {}", self.consumed);
+        println!("boontadata: metric malformed{suffix} {}", self.malformed);
+        println!("boontadata: metric results_emitted{suffix} {}", out.emitted);
+        println!("boontadata: metric late_dropped{suffix} {}", c.late_dropped);
+        println!("boontadata: metric duplicates_dropped{suffix} {}", c.duplicates_dropped);
+    }
+}
+
+/// Writes window rows to the results topic, batched by the producer; the first
+/// failure is kept and ends the engine at the next `check`.
+pub struct Output {
     producer: kafka::Sender,
-    topic: &'a str,
-    mode: &'static str,
+    engine: &'static str,
+    topic: String,
+    mode: Mode,
     buf: Vec<u8>,
-    emitted: u64,
+    pub emitted: u64,
     failed: Option<anyhow::Error>,
 }
 
-impl Output<'_> {
-    fn emit(&mut self, e: Emit) {
+impl Output {
+    pub fn new(brokers: &str, engine: &'static str, topic: &str, mode: Mode) -> Result<Output> {
+        Ok(Output { producer: kafka::producer(brokers)?, engine, topic: topic.to_string(), mode, buf: Vec::with_capacity(256), emitted: 0, failed: None })
+    }
+
+    pub fn emit(&mut self, e: Emit) {
         let record = WindowResult {
-            engine: Cow::Borrowed("native"),
-            mode: Cow::Borrowed(self.mode),
+            engine: Cow::Borrowed(self.engine),
+            mode: Cow::Borrowed(self.mode.as_str()),
             window_end: e.window_end,
             di: Cow::Borrowed(e.device),
             c: Cow::Borrowed(e.category),
@@ -152,18 +191,20 @@ impl Output<'_> {
             emitted_at: now_ms(),
         };
         record.encode_into(&mut self.buf);
-        if let Err(err) = kafka::send(&self.producer, BaseRecord::to(self.topic).key(e.device.as_bytes()).payload(&self.buf[..])) {
+        if let Err(err) = kafka::send(&self.producer, BaseRecord::to(&self.topic).key(e.device.as_bytes()).payload(&self.buf[..])) {
             self.failed.get_or_insert(err);
         }
         self.emitted += 1;
     }
-}
 
-fn report(consumed: u64, malformed: u64, emitted: u64, w: &Windows) {
-    let c = w.counters;
-    println!("boontadata: metric consumed {consumed}");
-    println!("boontadata: metric malformed {malformed}");
-    println!("boontadata: metric results_emitted {emitted}");
-    println!("boontadata: metric late_dropped {}", c.late_dropped);
-    println!("boontadata: metric duplicates_dropped {}", c.duplicates_dropped);
+    /// Serves delivery reports; fails if a row could not be sent.
+    pub fn check(&mut self) -> Result<()> {
+        self.producer.poll(Duration::ZERO);
+        self.failed.take().map_or(Ok(()), Err)
+    }
+
+    pub fn finish(&mut self) -> Result<()> {
+        self.check()?;
+        kafka::finish(&self.producer, &format!("{} engine results", self.engine))
+    }
 }

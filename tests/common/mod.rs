@@ -44,16 +44,18 @@ pub fn count(summary: &RunSummary, engine: &str, mode: &str, cause: Cause) -> us
 }
 
 /// The engine conformance suite: runs the scenarios against a real local broker
-/// and holds every mode of `engine` to what the engine declares.
-pub fn conformance(engine: &str) {
+/// and holds every mode of `engine` to what the engine declares. `options` are
+/// extra `run` options (an engine's parallelism, say).
+pub fn conformance(engine: &str, options: &[&str]) {
     let spec = ENGINES.iter().find(|e| e.name == engine).unwrap_or_else(|| panic!("engine {engine} is not registered"));
     let all_modes: Vec<String> = spec.modes.iter().map(|m| format!("{engine}:{m}")).collect();
     let selection = all_modes.join(",");
 
     // `seed`: the original's faults, late events far beyond any lateness.
-    let (seed, output) = run(&format!("{engine}-seed"), &["--scenario", "seed", "--engines", &selection]);
+    let args = |scenario: &'static str| [&["--scenario", scenario, "--engines", &selection], options].concat();
+    let (seed, output) = run(&format!("{engine}-seed"), &args("seed"));
     // `disorder`: heavy disorder, all of it within the watermark bound and the allowed lateness.
-    let (disorder, _) = run(&format!("{engine}-disorder"), &["--scenario", "disorder", "--engines", &selection]);
+    let (disorder, _) = run(&format!("{engine}-disorder"), &args("disorder"));
 
     for (name, summary) in [("seed", &seed), ("disorder", &disorder)] {
         for e in &summary.engines {
