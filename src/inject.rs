@@ -4,10 +4,10 @@
 
 use crate::event::{Event, FLUSH_DEVICE};
 use crate::kafka::{self, Sender};
-use crate::scenario::{Pacing, Scenario};
+use crate::scenario::{Clock, Pacing, Scenario};
 use crate::simulate::{category_name, Plan, Record};
 use crate::truth::SentEvent;
-use crate::window::now_ms;
+use crate::window::{now_ms, window_end};
 use anyhow::{bail, Result};
 use rdkafka::producer::BaseRecord;
 use std::borrow::Cow;
@@ -52,11 +52,12 @@ pub fn inject(plan: &Plan, sc: &Scenario, producer: &Sender, topic: &str, partit
         }
         plan.encode(record, &mut buf);
         let sent_at = now_ms();
-        let key: &str = match record {
-            Record::Event(s) => &plan.device_ids[s.device as usize],
-            Record::Malformed(_) => "malformed",
+        // Devices take partitions in turn, so that a scenario knows which device feeds which partition.
+        let (key, partition): (&str, i32) = match record {
+            Record::Event(s) => (&plan.device_ids[s.device as usize], (s.device % partitions as u32) as i32),
+            Record::Malformed(_) => ("malformed", 0),
         };
-        kafka::send(producer, BaseRecord::to(topic).key(key.as_bytes()).payload(&buf[..]).timestamp(sent_at))?;
+        kafka::send(producer, BaseRecord::to(topic).partition(partition).key(key.as_bytes()).payload(&buf[..]).timestamp(sent_at))?;
         match record {
             Record::Event(s) => log.push(SentEvent {
                 id: plan.message_id(s),
@@ -71,6 +72,17 @@ pub fn inject(plan: &Plan, sc: &Scenario, producer: &Sender, topic: &str, partit
             Record::Malformed(_) => malformed += 1,
         }
         progress.tick(i + 1);
+    }
+    if sc.clock == Clock::Live && sc.pacing != Pacing::None {
+        // As in real time, the last window ends before anything closes it:
+        // otherwise the flush would close it early and its latency would be negative.
+        let last_end = window_end(plan.max_dt(), sc.window_ms) + sc.out_of_orderness_ms;
+        while now_ms() < last_end {
+            if stop.load(Ordering::Relaxed) {
+                bail!("interrupted while waiting for the last window to end");
+            }
+            producer.poll(Duration::from_millis(50));
+        }
     }
     let stamps = flush_times(now_ms(), sc);
     for (k, dt) in flush_times(plan.max_dt(), sc).into_iter().enumerate() {

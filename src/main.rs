@@ -1,7 +1,7 @@
 use anyhow::{bail, Context, Result};
 use boontadata::engines::{native, timely};
 use boontadata::scenario::{Clock, Pacing, Scenario};
-use boontadata::{broker, compare, engine, inject, kafka, run, simulate, store, truth};
+use boontadata::{broker, compare, engine, html, inject, kafka, matrix, run, simulate, store, truth};
 use clap::{Args, Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
@@ -36,6 +36,12 @@ enum Command {
     Inject(InjectArgs),
     /// Compare a stored run's results with its truth, explaining each difference.
     Compare(CompareArgs),
+    /// Every engine and mode over scenarios that each isolate one behaviour: the capability matrix and an HTML report.
+    Matrix(MatrixArgs),
+    /// Write the HTML report of a matrix or run folder again (optionally beside an earlier one).
+    Report(ReportArgs),
+    /// The runs kept in the store.
+    History(HistoryArgs),
     /// Run one engine process (the harness starts these for you).
     #[command(subcommand)]
     Engine(EngineCommand),
@@ -102,10 +108,9 @@ impl ScenarioArgs {
     }
 }
 
+/// What `run` and `matrix` share: the engines, where things run and are kept.
 #[derive(Args)]
-struct RunArgs {
-    #[command(flatten)]
-    scenario: ScenarioArgs,
+struct BenchArgs {
     /// Engines to run, comma-separated; NAME runs its default modes, NAME:MODE one mode.
     #[arg(long, default_value = "native")]
     engines: String,
@@ -127,7 +132,7 @@ struct RunArgs {
     /// How long an engine may take to start.
     #[arg(long, default_value_t = 120)]
     ready_timeout_secs: u64,
-    /// Print the summary as JSON instead of tables.
+    /// Print JSON instead of tables.
     #[arg(long)]
     json: bool,
     /// Timely: worker threads per process.
@@ -136,6 +141,54 @@ struct RunArgs {
     /// Timely: processes in the cluster (started on loopback by the first one).
     #[arg(long, default_value_t = 1)]
     timely_processes: usize,
+}
+
+impl BenchArgs {
+    fn options(&self, scenario: Scenario) -> Result<run::RunOptions> {
+        Ok(run::RunOptions {
+            scenario,
+            jobs: engine::parse_selection(&self.engines)?,
+            brokers: self.brokers.clone(),
+            out: self.out.clone(),
+            store: self.store.clone(),
+            preload: self.preload,
+            quiet: Duration::from_secs(self.quiet_secs),
+            ready_timeout: Duration::from_secs(self.ready_timeout_secs),
+            engine_args: [("timely".to_string(), vec![format!("--workers={}", self.timely_workers), format!("--processes={}", self.timely_processes)])].into(),
+        })
+    }
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    scenario: ScenarioArgs,
+    #[command(flatten)]
+    bench: BenchArgs,
+}
+
+#[derive(Args)]
+struct MatrixArgs {
+    /// Scenarios, comma-separated (default: every one that isolates a behaviour, and `seed`).
+    #[arg(long)]
+    scenarios: Option<String>,
+    #[command(flatten)]
+    bench: BenchArgs,
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// A matrix folder (with matrix.json) or a run folder (with summary.json).
+    dir: PathBuf,
+    /// An earlier matrix or run folder to show beside it.
+    #[arg(long)]
+    against: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct HistoryArgs {
+    #[arg(long, default_value = "sqlite:boontadata-out/boontadata.sqlite")]
+    store: String,
 }
 
 #[derive(Args)]
@@ -197,6 +250,9 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Run(a) => run_command(a),
         Command::Inject(a) => inject_command(a),
         Command::Compare(a) => compare_command(a),
+        Command::Matrix(a) => matrix_command(a),
+        Command::Report(a) => report_command(a),
+        Command::History(a) => history_command(a),
         Command::Engine(EngineCommand::Native(o)) => native::run(&o, &STOP).map(|_| ExitCode::SUCCESS),
         Command::Engine(EngineCommand::Timely(o)) => timely::run(&o, &STOP).map(|_| ExitCode::SUCCESS),
         Command::Setup(a) => setup_command(a),
@@ -239,24 +295,68 @@ fn exit_for(failed: bool) -> ExitCode {
 }
 
 fn run_command(a: RunArgs) -> Result<ExitCode> {
-    let options = run::RunOptions {
-        scenario: a.scenario.scenario()?,
-        jobs: engine::parse_selection(&a.engines)?,
-        brokers: a.brokers,
-        out: a.out,
-        store: a.store,
-        preload: a.preload,
-        quiet: Duration::from_secs(a.quiet_secs),
-        ready_timeout: Duration::from_secs(a.ready_timeout_secs),
-        engine_args: [("timely".to_string(), vec![format!("--workers={}", a.timely_workers), format!("--processes={}", a.timely_processes)])].into(),
-    };
+    let options = a.bench.options(a.scenario.scenario()?)?;
     let summary = run::run(&options, &STOP)?;
-    if a.json {
+    if a.bench.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         print!("{}", run::render(&summary));
     }
     Ok(exit_for(summary.failed()))
+}
+
+fn matrix_command(a: MatrixArgs) -> Result<ExitCode> {
+    let names: Vec<String> = match &a.scenarios {
+        Some(list) => list.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+        None => matrix::SCENARIOS.iter().map(|s| s.to_string()).collect(),
+    };
+    let scenarios = names.iter().map(|n| Scenario::load(n)).collect::<Result<Vec<_>>>()?;
+    let base = a.bench.options(scenarios.first().cloned().unwrap_or_default())?;
+    let (m, dir) = matrix::run(&matrix::MatrixOptions { base, scenarios }, &STOP)?;
+    if a.bench.json {
+        println!("{}", serde_json::to_string_pretty(&m)?);
+    } else {
+        print!("{}", matrix::render(&m));
+        println!("report: {}", dir.join("report.html").display());
+    }
+    Ok(exit_for(m.failed()))
+}
+
+/// A matrix folder's matrix, or a one-scenario matrix made of a run folder's summary.
+fn load_matrix(dir: &std::path::Path) -> Result<matrix::Matrix> {
+    if dir.join("matrix.json").exists() {
+        return matrix::Matrix::load(dir);
+    }
+    let path = dir.join("summary.json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("{} has neither matrix.json nor summary.json", dir.display()))?;
+    let summary: run::RunSummary = serde_json::from_str(&text).with_context(|| format!("{} is not a run summary", path.display()))?;
+    let scenario = Scenario::load(&summary.scenario).unwrap_or_else(|_| Scenario { name: summary.scenario.clone(), ..Scenario::default() });
+    Ok(matrix::Matrix::from_runs(&[(scenario, summary)]))
+}
+
+fn report_command(a: ReportArgs) -> Result<ExitCode> {
+    let m = load_matrix(&a.dir)?;
+    let against = a.against.as_deref().map(load_matrix).transpose()?;
+    let path = a.dir.join("report.html");
+    html::write(&m, against.as_ref(), &path)?;
+    print!("{}", matrix::render(&m));
+    println!("report: {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn history_command(a: HistoryArgs) -> Result<ExitCode> {
+    let store = store::open(&a.store)?;
+    println!("{:<34}  {:<12}  {:<19}  {:>7}  engines (windows exact/total)", "run", "scenario", "started (UTC)", "secs");
+    for r in store.runs()? {
+        let metrics = store.metrics(&r.id)?;
+        let get = |engine: &str, name: &str| metrics.iter().find(|(e, n, _)| e == engine && n == name).map(|(_, _, v)| *v as i64);
+        let mut engines: Vec<String> = metrics.iter().filter(|(_, n, _)| n == "windows_total").map(|(e, _, _)| e.clone()).collect();
+        engines.dedup();
+        let cells: Vec<String> = engines.iter().map(|e| format!("{e} {}/{}", get(e, "windows_exact").unwrap_or(0), get(e, "windows_total").unwrap_or(0))).collect();
+        let secs = r.ended_at.map_or("-".to_string(), |end| format!("{:.0}", (end - r.started_at) as f64 / 1000.0));
+        println!("{:<34}  {:<12}  {:<19}  {:>7}  {}", r.id, r.scenario, boontadata::window::utc(r.started_at), secs, cells.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn inject_command(a: InjectArgs) -> Result<ExitCode> {

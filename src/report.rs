@@ -20,6 +20,12 @@ pub struct EngineSummary {
     pub latency_p50_ms: Option<i64>,
     pub latency_p99_ms: Option<i64>,
     pub startup_s: Option<f64>,
+    /// Emit latency at `LATENCY_PERCENTILES`, for the report's distribution plots.
+    pub latency_distribution_ms: Vec<(f64, i64)>,
+    /// Mean emissions per window: above 1 means early or late firings.
+    pub emissions_per_window: Option<f64>,
+    pub cpu_s: Option<f64>,
+    pub peak_rss_bytes: Option<u64>,
     /// "ok", or what went wrong with the engine process.
     pub status: String,
     pub log: String,
@@ -34,6 +40,8 @@ impl EngineSummary {
 pub fn exceptions_by_cause(c: &Comparison) -> Vec<(Cause, usize)> {
     Cause::ALL.iter().map(|&cause| (cause, c.count(cause))).filter(|&(_, n)| n > 0).collect()
 }
+
+pub const LATENCY_PERCENTILES: [f64; 11] = [1.0, 5.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 100.0];
 
 /// Emit latency (first emission − window end) at the given percentiles, in ms.
 pub fn latency_percentiles(rows: &[&ResultRow], percentiles: &[f64]) -> Vec<Option<i64>> {
@@ -122,6 +130,10 @@ mod tests {
             latency_p50_ms: Some(1052),
             latency_p99_ms: Some(1180),
             startup_s: Some(3.1),
+            latency_distribution_ms: vec![],
+            emissions_per_window: Some(1.0),
+            cpu_s: Some(0.5),
+            peak_rss_bytes: Some(1 << 20),
             status: "ok".into(),
             log: "x.log".into(),
         };

@@ -155,7 +155,7 @@ pub fn run(o: &RunOptions, stop: &AtomicBool) -> Result<RunSummary> {
         let latency_meaningful = sc.clock == Clock::Live || mode != "event-time";
         let summary = summarize(e, &c, &rows, &collected, &injected, latency_meaningful);
         let metric_key = format!("{label}/{mode}");
-        for (name, value) in heard.metrics.iter().map(|(n, v)| (n.clone(), *v)).chain(measured_metrics(&summary, e.usage)) {
+        for (name, value) in heard.metrics.iter().map(|(n, v)| (n.clone(), *v)).chain(measured_metrics(&summary)) {
             store.put_metric(&run_id, &metric_key, &name, value)?;
         }
         summaries.push(summary);
@@ -253,6 +253,7 @@ fn summarize(e: &Running, c: &Comparison, rows: &[ResultRow], collected: &Collec
     let status = if status == "ok" && !progress.flush_seen { "no end-of-stream row".to_string() } else { status };
     let data_rows: Vec<&ResultRow> = rows.iter().filter(|_| latency_meaningful).collect();
     let lat = report::latency_percentiles(&data_rows, &[50.0, 99.0]);
+    let distribution = report::latency_percentiles(&data_rows, &report::LATENCY_PERCENTILES);
     // From the moment the engine could read (ready, or the first event sent) to its end-of-stream row.
     let begin = heard.ready_at.map_or(injected.started, |r| r.max(injected.started));
     let events_per_s = progress
@@ -271,20 +272,25 @@ fn summarize(e: &Running, c: &Comparison, rows: &[ResultRow], collected: &Collec
         latency_p50_ms: lat[0],
         latency_p99_ms: lat[1],
         startup_s: heard.ready_at.map(|r| (r - e.started).as_secs_f64()),
+        latency_distribution_ms: report::LATENCY_PERCENTILES.iter().zip(distribution).filter_map(|(p, v)| v.map(|v| (*p, v))).collect(),
+        emissions_per_window: (!rows.is_empty()).then(|| rows.iter().map(|r| r.emissions).sum::<i64>() as f64 / rows.len() as f64),
+        cpu_s: e.usage.map(|u| u.0),
+        peak_rss_bytes: e.usage.map(|u| u.1),
         status,
         log: e.log.display().to_string(),
     }
 }
 
-fn measured_metrics(s: &EngineSummary, usage: Option<(f64, u64)>) -> Vec<(String, f64)> {
+fn measured_metrics(s: &EngineSummary) -> Vec<(String, f64)> {
     let mut m = vec![("windows_exact".to_string(), s.windows_exact as f64), ("windows_total".to_string(), s.windows_total as f64)];
     let optional = [
         ("events_per_s", s.events_per_s),
         ("latency_p50_ms", s.latency_p50_ms.map(|v| v as f64)),
         ("latency_p99_ms", s.latency_p99_ms.map(|v| v as f64)),
         ("startup_s", s.startup_s),
-        ("cpu_s", usage.map(|u| u.0)),
-        ("peak_rss_bytes", usage.map(|u| u.1 as f64)),
+        ("cpu_s", s.cpu_s),
+        ("peak_rss_bytes", s.peak_rss_bytes.map(|b| b as f64)),
+        ("emissions_per_window", s.emissions_per_window),
     ];
     m.extend(optional.into_iter().filter_map(|(n, v)| v.map(|v| (n.to_string(), v))));
     m

@@ -49,6 +49,10 @@ pub struct Scenario {
     pub ooo_max_delay_ms: i64,
     /// Records that are not valid events (garbage, missing fields, wrong types), mixed into the stream.
     pub malformed: u32,
+    /// The first `silent_devices` devices fall silent for `silence_ms` after `silent_after` messages.
+    pub silent_devices: u32,
+    pub silent_after: u32,
+    pub silence_ms: i64,
     /// Engine settings the scenario is designed for (SPEC §5).
     pub out_of_orderness_ms: i64,
     pub allowed_lateness_ms: i64,
@@ -77,6 +81,9 @@ impl Default for Scenario {
             ooo_p: 0.05,
             ooo_max_delay_ms: 3000,
             malformed: 0,
+            silent_devices: 0,
+            silent_after: 0,
+            silence_ms: 0,
             out_of_orderness_ms: 1000,
             allowed_lateness_ms: 0,
             partitions: 4,
@@ -88,6 +95,13 @@ impl Default for Scenario {
 pub const BUILT_IN: &[(&str, &str)] = &[
     ("seed", include_str!("../scenarios/seed.toml")),
     ("disorder", include_str!("../scenarios/disorder.toml")),
+    ("duplicates", include_str!("../scenarios/duplicates.toml")),
+    ("out-of-order", include_str!("../scenarios/out-of-order.toml")),
+    ("late-within", include_str!("../scenarios/late-within.toml")),
+    ("late-beyond", include_str!("../scenarios/late-beyond.toml")),
+    ("many-devices", include_str!("../scenarios/many-devices.toml")),
+    ("burst", include_str!("../scenarios/burst.toml")),
+    ("idle", include_str!("../scenarios/idle.toml")),
 ];
 
 impl Scenario {
@@ -155,6 +169,15 @@ mod tests {
         let disorder = Scenario::load("disorder").unwrap();
         assert_eq!((disorder.devices, disorder.ooo_p, disorder.dup_p), (1000, 0.10, 0.10));
         assert!(disorder.late_min_ms + disorder.late_jitter_ms <= disorder.allowed_lateness_ms);
+    }
+
+    #[test]
+    fn every_built_in_scenario_loads() {
+        for (name, _) in BUILT_IN {
+            let s = Scenario::load(name).unwrap();
+            assert_eq!(&s.name, name);
+            assert!(!s.description.is_empty(), "{name} says what it isolates");
+        }
     }
 
     #[test]

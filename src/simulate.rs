@@ -127,21 +127,16 @@ pub fn category_name(c: u32) -> String {
 }
 
 fn plan_device(sc: &Scenario, epoch_ms: i64, device: u32, rng: &mut Rng, out: &mut Vec<Send>) {
-    // With a target rate, devices take turns at an even spacing; otherwise each
-    // device pauses on its own, like one original injector per device.
+    let mut clock = DeviceClock { pacing: sc.pacing, pause_mean_ms: sc.pause_mean_ms, t: epoch_ms, tick: 0, shift: 0 };
+    // With a target rate, devices take turns at an even spacing.
     let rate_gap = sc.devices as f64 * 1000.0 / sc.rate;
-    let mut tick = 0u64;
-    let mut next_time = |rng: &mut Rng| -> i64 {
-        tick += 1;
-        match sc.pacing {
-            Pacing::Rate => epoch_ms + ((tick as f64 - 1.0) * rate_gap + device as f64 * 1000.0 / sc.rate) as i64,
-            Pacing::Random | Pacing::None => rng.ms_below(2 * sc.pause_mean_ms + 1),
-        }
-    };
-    let mut t = epoch_ms;
+    let rate_start = epoch_ms as f64 + device as f64 * 1000.0 / sc.rate;
     let first = out.len();
     for seq in 0..sc.messages {
-        t = advance(sc.pacing, t, next_time(rng));
+        if device < sc.silent_devices && seq == sc.silent_after {
+            clock.pause(sc.silence_ms);
+        }
+        let t = clock.next(rng, rate_start, rate_gap);
         let category = 1 + rng.below(sc.categories as u64) as u32;
         let m1 = rng.below(100) as i64;
         let m2 = (rng.unit() * 500.0 * 1e9).floor() / 1e9;
@@ -156,18 +151,36 @@ fn plan_device(sc: &Scenario, epoch_ms: i64, device: u32, rng: &mut Rng, out: &m
         out.push(Send { device, seq, dt, at, category, m1, m2, fault });
         if rng.chance(sc.dup_p) {
             let original = out[first + (seq as f64 * rng.unit()) as usize].clone();
-            t = advance(sc.pacing, t, next_time(rng));
+            let t = clock.next(rng, rate_start, rate_gap);
             // A resend never overtakes the message it repeats (which may be held back).
-            let at = t.max(original.at + 1);
-            out.push(Send { at, fault: Fault::Duplicate, ..original });
+            out.push(Send { at: t.max(original.at + 1), fault: Fault::Duplicate, ..original });
         }
     }
 }
 
-fn advance(pacing: Pacing, t: i64, step: i64) -> i64 {
-    match pacing {
-        Pacing::Rate => step,
-        Pacing::Random | Pacing::None => t + step,
+/// One device's sending schedule: the original's random pauses, or a turn at an even rate.
+struct DeviceClock {
+    pacing: Pacing,
+    pause_mean_ms: i64,
+    t: i64,
+    tick: u64,
+    /// Silences so far, which push every later turn back.
+    shift: i64,
+}
+
+impl DeviceClock {
+    fn next(&mut self, rng: &mut Rng, rate_start: f64, rate_gap: f64) -> i64 {
+        self.t = match self.pacing {
+            Pacing::Rate => (rate_start + self.tick as f64 * rate_gap) as i64 + self.shift,
+            Pacing::Random | Pacing::None => self.t + rng.ms_below(2 * self.pause_mean_ms + 1),
+        };
+        self.tick += 1;
+        self.t
+    }
+
+    fn pause(&mut self, ms: i64) {
+        self.shift += ms;
+        self.t += ms;
     }
 }
 
@@ -270,6 +283,18 @@ mod tests {
         let plan = Plan::new(&sc, 0);
         let times: Vec<i64> = plan.sends().map(|s| s.at).collect();
         assert_eq!(times, (0..40).map(|k| k * 10).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_silent_device_pauses_once_and_resumes() {
+        for pacing in [Pacing::Random, Pacing::Rate] {
+            let sc = Scenario { devices: 2, messages: 100, silent_devices: 1, silent_after: 50, silence_ms: 60_000, pacing, rate: 40.0, ..Scenario::default() };
+            let plan = Plan::new(&sc, 0);
+            let times = |d: u32| plan.sends().filter(|s| s.device == d && s.fault == Fault::None).map(|s| s.at).collect::<Vec<_>>();
+            let widest_gap = |v: Vec<i64>| v.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+            assert!((60_000..61_000).contains(&widest_gap(times(0))), "{pacing:?}: device 0 is silent for a minute");
+            assert!(widest_gap(times(1)) < 1000, "{pacing:?}: device 1 keeps talking");
+        }
     }
 
     #[test]

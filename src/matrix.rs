@@ -1,0 +1,228 @@
+//! The capability matrix: every chosen engine and mode over scenarios that
+//! each isolate one behaviour, measured rather than declared. A cell is what
+//! one engine mode did on one scenario.
+
+use crate::broker::LocalBroker;
+use crate::report::EngineSummary;
+use crate::run::{self, RunOptions, RunSummary};
+use crate::scenario::Scenario;
+use crate::window::{now_ms, utc};
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+/// The scenarios of a full matrix, in the order they are shown.
+pub const SCENARIOS: &[&str] = &["duplicates", "out-of-order", "late-within", "late-beyond", "many-devices", "burst", "idle", "seed"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Every window exact.
+    Pass,
+    /// Some windows differ, every difference explained.
+    Partial,
+    /// A difference nobody can explain, or the engine failed.
+    Fail,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cell {
+    pub scenario: String,
+    pub run_id: String,
+    pub summary: EngineSummary,
+}
+
+impl Cell {
+    pub fn verdict(&self) -> Verdict {
+        let s = &self.summary;
+        if s.status != "ok" || s.unexplained > 0 || s.windows_total == 0 {
+            Verdict::Fail
+        } else if s.windows_exact == s.windows_total {
+            Verdict::Pass
+        } else {
+            Verdict::Partial
+        }
+    }
+
+    /// `✓`, `partial 18/27`, `✗ 3 unexplained` or `✗ crashed (…)`.
+    pub fn symbol(&self) -> String {
+        let s = &self.summary;
+        match self.verdict() {
+            Verdict::Pass => "✓".into(),
+            Verdict::Partial => format!("partial {}/{}", s.windows_exact, s.windows_total),
+            Verdict::Fail if s.status != "ok" => format!("✗ {}", s.status),
+            Verdict::Fail if s.windows_total == 0 => "✗ no windows".into(),
+            Verdict::Fail => format!("✗ {} unexplained", s.unexplained),
+        }
+    }
+
+    pub fn row_label(&self) -> String {
+        format!("{} {}", self.summary.engine, self.summary.mode)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Matrix {
+    pub created: String,
+    /// Scenario name → what it isolates.
+    pub scenarios: Vec<(String, String)>,
+    pub cells: Vec<Cell>,
+}
+
+impl Matrix {
+    pub fn from_runs(runs: &[(Scenario, RunSummary)]) -> Matrix {
+        Matrix {
+            created: utc(now_ms()),
+            scenarios: runs.iter().map(|(s, _)| (s.name.clone(), s.description.clone())).collect(),
+            cells: runs
+                .iter()
+                .flat_map(|(s, r)| r.engines.iter().map(|e| Cell { scenario: s.name.clone(), run_id: r.run_id.clone(), summary: e.clone() }))
+                .collect(),
+        }
+    }
+
+    /// Engine-mode rows, in first-seen order.
+    pub fn rows(&self) -> Vec<String> {
+        let mut rows: Vec<String> = Vec::new();
+        for c in &self.cells {
+            if !rows.contains(&c.row_label()) {
+                rows.push(c.row_label());
+            }
+        }
+        rows
+    }
+
+    pub fn cell(&self, row: &str, scenario: &str) -> Option<&Cell> {
+        self.cells.iter().find(|c| c.row_label() == row && c.scenario == scenario)
+    }
+
+    pub fn failed(&self) -> bool {
+        self.cells.iter().any(|c| c.verdict() == Verdict::Fail)
+    }
+
+    pub fn load(dir: &Path) -> Result<Matrix> {
+        let path = dir.join("matrix.json");
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{} is not a matrix", path.display()))
+    }
+}
+
+/// The terminal table: engine × scenario, a symbol per cell.
+pub fn render(m: &Matrix) -> String {
+    let scenarios: Vec<&str> = m.scenarios.iter().map(|(n, _)| n.as_str()).collect();
+    let rows = m.rows();
+    let mut table: Vec<Vec<String>> = vec![std::iter::once("engine mode".to_string()).chain(scenarios.iter().map(|s| s.to_string())).collect()];
+    for row in &rows {
+        let mut line = vec![row.clone()];
+        line.extend(scenarios.iter().map(|s| m.cell(row, s).map_or("-".into(), Cell::symbol)));
+        table.push(line);
+    }
+    let widths: Vec<usize> = (0..table[0].len()).map(|i| table.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for line in &table {
+        let cells: Vec<String> = line.iter().zip(&widths).map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count()))).collect();
+        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+    }
+    out
+}
+
+pub struct MatrixOptions {
+    /// The run options shared by every scenario (engines, broker, store, …); the scenario is replaced.
+    pub base: RunOptions,
+    pub scenarios: Vec<Scenario>,
+}
+
+/// Runs every scenario in turn on one broker; writes `matrix.json` and `report.html` into the matrix folder.
+pub fn run(o: &MatrixOptions, stop: &AtomicBool) -> Result<(Matrix, PathBuf)> {
+    let dir = o.base.out.join(format!("matrix-{}", utc(now_ms()).replace([' ', ':', '-'], "")));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let local = match &o.base.brokers {
+        Some(_) => None,
+        None => Some(LocalBroker::start(&dir.join("broker.log"))?),
+    };
+    let brokers = o.base.brokers.clone().or_else(|| local.as_ref().map(|l| l.brokers.clone()));
+    let store = o.base.store.clone().or_else(|| Some(format!("sqlite:{}", o.base.out.join("boontadata.sqlite").display())));
+    let mut runs = Vec::new();
+    for (i, scenario) in o.scenarios.iter().enumerate() {
+        eprintln!("matrix: scenario {}/{}: {} — {}", i + 1, o.scenarios.len(), scenario.name, scenario.description);
+        let options = RunOptions { scenario: scenario.clone(), brokers: brokers.clone(), out: dir.clone(), store: store.clone(), ..o.base.clone() };
+        let summary = run::run(&options, stop)?;
+        eprint!("{}", crate::report::table(&summary.engines));
+        runs.push((scenario.clone(), summary));
+    }
+    let matrix = Matrix::from_runs(&runs);
+    std::fs::write(dir.join("matrix.json"), serde_json::to_string_pretty(&matrix)?)?;
+    crate::html::write(&matrix, None, &dir.join("report.html"))?;
+    Ok((matrix, dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::Cause;
+
+    fn summary(exact: usize, total: usize, unexplained: usize, status: &str) -> EngineSummary {
+        EngineSummary {
+            engine: "native".into(),
+            mode: "event-time".into(),
+            windows_exact: exact,
+            windows_total: total,
+            exceptions: if exact < total { vec![(Cause::Late, total - exact)] } else { vec![] },
+            unexplained,
+            malformed: Some(0),
+            events_per_s: Some(100.0),
+            latency_p50_ms: Some(1000),
+            latency_p99_ms: Some(1200),
+            startup_s: Some(1.0),
+            latency_distribution_ms: vec![(50.0, 1000), (100.0, 1300)],
+            emissions_per_window: Some(1.0),
+            cpu_s: Some(0.1),
+            peak_rss_bytes: Some(1 << 20),
+            status: status.into(),
+            log: "engine.log".into(),
+        }
+    }
+
+    fn cell(s: EngineSummary) -> Cell {
+        Cell { scenario: "duplicates".into(), run_id: "r".into(), summary: s }
+    }
+
+    #[test]
+    fn every_window_exact_is_a_pass() {
+        let c = cell(summary(27, 27, 0, "ok"));
+        assert_eq!((c.verdict(), c.symbol()), (Verdict::Pass, "✓".to_string()));
+    }
+
+    #[test]
+    fn explained_differences_are_partial_with_the_numbers() {
+        let c = cell(summary(18, 27, 0, "ok"));
+        assert_eq!((c.verdict(), c.symbol()), (Verdict::Partial, "partial 18/27".to_string()));
+    }
+
+    #[test]
+    fn an_unexplained_difference_or_a_failed_engine_is_a_fail() {
+        let c = cell(summary(18, 27, 3, "ok"));
+        assert_eq!((c.verdict(), c.symbol()), (Verdict::Fail, "✗ 3 unexplained".to_string()));
+        let c = cell(summary(27, 27, 0, "crashed (signal: 9)"));
+        assert_eq!((c.verdict(), c.symbol()), (Verdict::Fail, "✗ crashed (signal: 9)".to_string()));
+        let c = cell(summary(0, 0, 0, "ok"));
+        assert_eq!((c.verdict(), c.symbol()), (Verdict::Fail, "✗ no windows".to_string()));
+    }
+
+    #[test]
+    fn the_terminal_matrix_has_a_row_per_engine_mode_and_a_column_per_scenario() {
+        let mut m = Matrix { created: "now".into(), scenarios: vec![("duplicates".into(), "d".into()), ("late-beyond".into(), "l".into())], cells: vec![] };
+        m.cells.push(cell(summary(27, 27, 0, "ok")));
+        m.cells.push(Cell { scenario: "late-beyond".into(), ..cell(summary(18, 27, 0, "ok")) });
+        m.cells.push(Cell { summary: EngineSummary { mode: "processing-time".into(), ..summary(1, 2, 1, "ok") }, ..cell(summary(0, 0, 0, "ok")) });
+        let text = render(&m);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[0].starts_with("engine mode") && lines[0].contains("duplicates") && lines[0].contains("late-beyond"));
+        assert!(lines[1].starts_with("native event-time") && lines[1].contains("✓") && lines[1].contains("partial 18/27"), "{text}");
+        assert!(lines[2].contains("✗ 1 unexplained") && lines[2].trim_end().ends_with('-'), "{text}");
+        assert!(m.failed());
+    }
+}
