@@ -49,7 +49,7 @@ pub struct Scenario {
     pub ooo_max_delay_ms: i64,
     /// Records that are not valid events (garbage, missing fields, wrong types), mixed into the stream.
     pub malformed: u32,
-    /// The first `silent_devices` devices fall silent for `silence_ms` after `silent_after` messages.
+    /// The first `silent_devices` devices send nothing for `silence_ms` after their first `silent_after` messages.
     pub silent_devices: u32,
     pub silent_after: u32,
     pub silence_ms: i64,

@@ -108,7 +108,8 @@ pub fn run(o: &Options, stop: &AtomicBool) -> Result<()> {
     let mut last_report = Instant::now();
 
     while !stop.load(Ordering::Relaxed) {
-        let first = consumer.poll(Duration::from_millis(100));
+        // A short wait: in processing time a window is due the moment the clock passes its end.
+        let first = consumer.poll(Duration::from_millis(10));
         let now = now_ms();
         for msg in first.into_iter().chain(std::iter::from_fn(|| consumer.poll(Duration::ZERO)).take(10_000)) {
             let msg = msg?;
