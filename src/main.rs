@@ -130,6 +130,24 @@ struct RunArgs {
     /// Print the summary as JSON instead of tables.
     #[arg(long)]
     json: bool,
+    /// Where the flink engine runs its job: an embedded mini-cluster (default), `local` (a standalone
+    /// jobmanager and taskmanager started for the run) or HOST:PORT (the REST address of an existing cluster).
+    #[arg(long, value_name = "local|HOST:PORT")]
+    flink_cluster: Option<String>,
+    /// The flink engine's checkpoint interval.
+    #[arg(long, default_value_t = 10_000)]
+    flink_checkpoint_ms: u64,
+}
+
+impl RunArgs {
+    /// The options of one engine only, by engine name, as its job takes them.
+    fn engine_args(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        let mut flink = vec!["--checkpoint-ms".to_string(), self.flink_checkpoint_ms.to_string()];
+        if let Some(cluster) = &self.flink_cluster {
+            flink.extend(["--cluster".to_string(), cluster.clone()]);
+        }
+        [("flink".to_string(), flink)].into()
+    }
 }
 
 #[derive(Args)]
@@ -230,6 +248,7 @@ fn exit_for(failed: bool) -> ExitCode {
 }
 
 fn run_command(a: RunArgs) -> Result<ExitCode> {
+    let engine_args = a.engine_args();
     let options = run::RunOptions {
         scenario: a.scenario.scenario()?,
         jobs: engine::parse_selection(&a.engines)?,
@@ -239,7 +258,7 @@ fn run_command(a: RunArgs) -> Result<ExitCode> {
         preload: a.preload,
         quiet: Duration::from_secs(a.quiet_secs),
         ready_timeout: Duration::from_secs(a.ready_timeout_secs),
-        engine_args: Default::default(),
+        engine_args,
     };
     let summary = run::run(&options, &STOP)?;
     if a.json {
