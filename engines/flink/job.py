@@ -123,7 +123,8 @@ class LocalCluster:
             "jobmanager.memory.process.size": "1024m", "taskmanager.memory.process.size": "1280m",
         }
         dynamic = [arg for k, v in options.items() for arg in ("-D", f"{k}={v}")]
-        env = dict(os.environ, FLINK_LOG_DIR=work, FLINK_PID_DIR=work)
+        quiet = "-Dconsole.log.level=WARN"  # their log goes to the engine's, which is for the job's story
+        env = dict(os.environ, FLINK_LOG_DIR=work, FLINK_PID_DIR=work, FLINK_ENV_JAVA_OPTS_JM=quiet, FLINK_ENV_JAVA_OPTS_TM=quiet)
         self.processes = [
             subprocess.Popen([bin_dir / script, "start-foreground", *dynamic], env=env, stdin=subprocess.DEVNULL,
                              stdout=sys.stderr, preexec_fn=die_with_us, start_new_session=True)
