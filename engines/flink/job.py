@@ -13,8 +13,8 @@ deduplication, a tumbling window. Against the native engine (engines/native):
 - Deduplication: ROW_NUMBER() ... = 1 by id before the window; ids are kept for
   table.exec.state.ttl, 10 minutes like native's processing-time horizon.
 - Malformed records: json.ignore-parse-errors skips what is not JSON and nulls
-  ill-typed fields, which the WHERE drops. Flink SQL counts neither, so this
-  engine reports no `malformed` metric.
+  ill-typed fields, which the WHERE drops. Flink SQL counts neither; the
+  `malformed` metric comes from the operators' record counters instead.
 - Results are written at least once: exactly once would hold every row until
   the next checkpoint completes.
 
@@ -207,8 +207,10 @@ def main():
     signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
     work = Path(tempfile.mkdtemp(prefix="boontadata-flink-"))
     os.environ["FLINK_LOG_DIR"] = str(work)  # else PyFlink's JVM logs into the virtualenv
-    cluster = LocalCluster(work) if a.cluster == "local" else None
+    cluster = None
     try:
+        if a.cluster == "local":
+            cluster = LocalCluster(work)
         sys.exit(run(a, cluster.rest if cluster else a.cluster, work, stopping))
     finally:
         if cluster:
@@ -216,7 +218,9 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
 
-def run(a, cluster, work, stopping):
+def run(a, cluster_rest, work, stopping):
+    """Submits the job (to the cluster at REST address `cluster_rest`, or to an embedded mini-cluster) and follows
+    it until told to stop."""
     settings = {
         "pipeline.name": f"boontadata {a.mode}",
         "pipeline.jars": ";".join(f"file://{jar}" for jar in sorted((CACHE / "jars").glob("*.jar"))),
@@ -226,13 +230,13 @@ def run(a, cluster, work, stopping):
         "table.exec.source.idle-timeout": "5 s",
         "execution.checkpointing.interval": f"{a.checkpoint_ms} ms",
     }
-    if cluster:
-        address = cluster
+    if cluster_rest:
+        address = cluster_rest
         settings |= {"execution.target": "remote", "rest.address": address.rsplit(":", 1)[0], "rest.port": address.rsplit(":", 1)[1]}
     else:
         address = f"127.0.0.1:{free_port()}"
         settings |= {**LOOPBACK_ONLY, "rest.port": address.rsplit(":", 1)[1]}
-    if cluster in (None, "local"):
+    if a.cluster in (None, "local"):  # a cluster of our own: its checkpoints stay on this machine
         settings["execution.checkpointing.dir"] = f"file://{work}/checkpoints"
     conf = Configuration()
     for k, v in settings.items():
@@ -247,13 +251,17 @@ def run(a, cluster, work, stopping):
 
     ready = False
     while not stopping:
-        status = str(job.get_job_status().result())
-        if status in ("FAILED", "CANCELED", "FINISHED"):
+        status = job.get_job_status().result()
+        if status.is_globally_terminal_state():
             cause = rest(address, f"/jobs/{job_id}/exceptions").get("root-exception") or ""
-            print(f"flink: job {job_id} is {status}\n{cause}", file=sys.stderr)
+            print(f"flink: job {job_id} is {status.name}\n{cause}", file=sys.stderr)
             return 1
-        tasks = counters(address, job_id)
-        if tasks and tasks[0]["Source__events"].get("fetch-total", 0) > 0:
+        try:
+            tasks = counters(address, job_id)
+        except OSError as e:  # a busy jobmanager: ask again next time
+            print(f"flink: reading the job's metrics: {e}", file=sys.stderr)
+            tasks = []
+        if tasks and tasks[0].get("Source__events", {}).get("fetch-total", 0) > 0:
             if not ready:
                 ready = True
                 print("boontadata: ready", flush=True)
