@@ -39,25 +39,39 @@ pub enum Launch {
     Scripts,
 }
 
-pub const ENGINES: &[EngineSpec] = &[EngineSpec {
-    name: "native",
-    about: "boontadata's reference engine (Rust, rdkafka)",
-    modes: &["event-time", "processing-time", "ingestion-time"],
-    default_modes: &["event-time", "processing-time"],
-    dedup: true,
-    lateness: true,
-    job_file: "engines/native/mod.rs",
-    launch: Launch::Builtin,
-}, EngineSpec {
-    name: "timely",
-    about: "Timely Dataflow 0.32 (Rust): the frontier is the watermark; threads or a cluster of processes",
-    modes: &["event-time", "processing-time", "ingestion-time"],
-    default_modes: &["event-time", "processing-time"],
-    dedup: true,
-    lateness: true,
-    job_file: "engines/timely/mod.rs",
-    launch: Launch::Builtin,
-}];
+pub const ENGINES: &[EngineSpec] = &[
+    EngineSpec {
+        name: "native",
+        about: "boontadata's reference engine (Rust, rdkafka)",
+        modes: &["event-time", "processing-time", "ingestion-time"],
+        default_modes: &["event-time", "processing-time"],
+        dedup: true,
+        lateness: true,
+        job_file: "engines/native/mod.rs",
+        launch: Launch::Builtin,
+    },
+    EngineSpec {
+        name: "timely",
+        about: "Timely Dataflow 0.32 (Rust): the frontier is the watermark; threads or a cluster of processes",
+        modes: &["event-time", "processing-time", "ingestion-time"],
+        default_modes: &["event-time", "processing-time"],
+        dedup: true,
+        lateness: true,
+        job_file: "engines/timely/mod.rs",
+        launch: Launch::Builtin,
+    },
+    EngineSpec {
+        name: "flink",
+        about: "Apache Flink 2.0 SQL from PyFlink (embedded mini-cluster, or --flink-cluster)",
+        modes: &["event-time", "processing-time"],
+        default_modes: &["event-time", "processing-time"],
+        dedup: true,
+        // Flink SQL's window TVFs have no allowed lateness.
+        lateness: false,
+        job_file: "engines/flink/job.py",
+        launch: Launch::Scripts,
+    },
+];
 
 /// The `engines/` folder of the checkout this binary was built from, or of `$BOONTADATA_HOME`.
 pub fn engines_dir() -> PathBuf {

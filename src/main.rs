@@ -141,6 +141,13 @@ struct BenchArgs {
     /// Timely: processes in the cluster (started on loopback by the first one).
     #[arg(long, default_value_t = 1)]
     timely_processes: usize,
+    /// Where the flink engine runs its job: an embedded mini-cluster (default), `local` (a standalone
+    /// jobmanager and taskmanager started for the run) or HOST:PORT (the REST address of an existing cluster).
+    #[arg(long, value_name = "local|HOST:PORT")]
+    flink_cluster: Option<String>,
+    /// The flink engine's checkpoint interval.
+    #[arg(long, default_value_t = 10_000)]
+    flink_checkpoint_ms: u64,
 }
 
 impl BenchArgs {
@@ -154,8 +161,18 @@ impl BenchArgs {
             preload: self.preload,
             quiet: Duration::from_secs(self.quiet_secs),
             ready_timeout: Duration::from_secs(self.ready_timeout_secs),
-            engine_args: [("timely".to_string(), vec![format!("--workers={}", self.timely_workers), format!("--processes={}", self.timely_processes)])].into(),
+            engine_args: self.engine_args(),
         })
+    }
+
+    /// The options of one engine only, by engine name, as its job takes them.
+    fn engine_args(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        let timely = vec![format!("--workers={}", self.timely_workers), format!("--processes={}", self.timely_processes)];
+        let mut flink = vec!["--checkpoint-ms".to_string(), self.flink_checkpoint_ms.to_string()];
+        if let Some(cluster) = &self.flink_cluster {
+            flink.extend(["--cluster".to_string(), cluster.clone()]);
+        }
+        [("timely".to_string(), timely), ("flink".to_string(), flink)].into()
     }
 }
 

@@ -206,9 +206,11 @@ fn start_engines(o: &RunOptions, ctx: &JobContext, dir: &std::path::Path, engine
 }
 
 /// Waits until every engine has emitted its flush row (then one more quiet
-/// second for stragglers), has been quiet for `quiet` since the flush, or has died.
+/// second for stragglers), has been quiet for `quiet` since the flush (or, with
+/// `--preload`, since the engines were ready), or has died.
 fn wait_for_engines(engines: &mut [Running], collected: &Mutex<Collected>, injected: &Injected, quiet: Duration, stop: &AtomicBool) -> Result<()> {
     let mut last_line = Instant::now();
+    let quiet_from = injected.flushed.max(last_line);
     loop {
         if stop.load(Ordering::Relaxed) {
             anyhow::bail!("interrupted while waiting for the engines");
@@ -222,7 +224,7 @@ fn wait_for_engines(engines: &mut [Running], collected: &Mutex<Collected>, injec
                     continue;
                 }
                 let p = c.progress.get(&(e.job.spec.name.to_string(), e.job.mode.clone())).cloned().unwrap_or_default();
-                let last = p.last_received.map_or(injected.flushed, |l| l.max(injected.flushed));
+                let last = p.last_received.map_or(quiet_from, |l| l.max(quiet_from));
                 let done = (p.flush_seen && now - last >= Duration::from_secs(1)) || now - last >= quiet;
                 if !done {
                     waiting.push(format!("{} ({} rows)", e.job.label(), p.rows_received));

@@ -1,0 +1,277 @@
+"""boontadata's Flink engine: one Flink SQL job, submitted from PyFlink.
+
+SQL rather than the DataStream API because the whole computation is three
+statements that read like the SPEC itself: a source with a watermark, a
+deduplication, a tumbling window. Against the native engine (engines/native):
+
+- Event time: `WATERMARK FOR t AS t - out-of-orderness`, generated per Kafka
+  partition by the source; a partition silent for 5 s stops holding it back,
+  as in native. A window fires once the watermark reaches its end.
+- Allowed lateness: window TVFs have none (only the legacy GROUP BY TUMBLE has
+  the experimental table.exec.emit.allow-lateness), so --allowed-lateness-ms is
+  not honoured: whatever arrives behind the watermark is dropped.
+- Deduplication: ROW_NUMBER() ... = 1 by id before the window; ids are kept for
+  table.exec.state.ttl, 10 minutes like native's processing-time horizon.
+- Malformed records: json.ignore-parse-errors skips what is not JSON and nulls
+  ill-typed fields, which the WHERE drops. Flink SQL counts neither; the
+  `malformed` metric comes from the operators' record counters instead.
+- Results are written at least once: exactly once would hold every row until
+  the next checkpoint completes.
+
+It runs in an embedded mini-cluster, in a standalone cluster it starts
+(--cluster local) or in an existing one (--cluster HOST:PORT, its REST address).
+"""
+
+import argparse
+import ctypes
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pyflink
+from pyflink.common import Configuration
+from pyflink.table import EnvironmentSettings, TableEnvironment
+
+CACHE = Path(os.environ.get("BOONTADATA_CACHE", Path.home() / ".cache" / "boontadata")) / "flink"
+
+
+def interval(ms):
+    """A SQL interval of any length (SECOND alone stops at 99)."""
+    s, ms = divmod(ms, 1000)
+    m, s = divmod(s, 60)
+    h, m = divmod(m, 60)
+    d, h = divmod(h, 24)
+    return f"INTERVAL '{d} {h:02}:{m:02}:{s:02}.{ms:03}' DAY TO SECOND(3)"
+
+
+def epoch_ms(ts):
+    """Flink SQL has no TIMESTAMP -> epoch milliseconds function; the session zone is UTC."""
+    return f"EXTRACT(EPOCH FROM {ts}) * 1000 + EXTRACT(MILLISECOND FROM {ts})"
+
+
+def statements(a):
+    time_column = {
+        "event-time": f"TO_TIMESTAMP_LTZ(dt, 3), WATERMARK FOR t AS t - {interval(a.out_of_orderness_ms)}",
+        "processing-time": "PROCTIME()",
+    }[a.mode]
+    kafka = f"'connector' = 'kafka', 'properties.bootstrap.servers' = '{a.brokers}', 'format' = 'json'"
+    return [
+        f"""CREATE TABLE events (id STRING, di STRING, dt BIGINT, c STRING, m1 BIGINT, m2 DOUBLE, t AS {time_column})
+            WITH ({kafka}, 'topic' = '{a.events}', 'properties.group.id' = '{a.group}',
+                  'scan.startup.mode' = 'earliest-offset', 'json.ignore-parse-errors' = 'true')""",
+        f"""CREATE TABLE results (engine STRING, mode STRING, window_end BIGINT, di STRING, c STRING,
+                                 `count` BIGINT, m1_sum BIGINT, m2_sum DOUBLE, emitted_at BIGINT)
+            WITH ({kafka}, 'topic' = '{a.results}', 'key.format' = 'raw', 'key.fields' = 'di',
+                  'value.fields-include' = 'ALL')""",
+        """CREATE TEMPORARY VIEW firsts AS
+            SELECT * FROM (
+                SELECT *, ROW_NUMBER() OVER (PARTITION BY id ORDER BY t) AS rn FROM events
+                WHERE id IS NOT NULL AND di IS NOT NULL AND dt IS NOT NULL AND c IS NOT NULL
+                  AND m1 IS NOT NULL AND m2 IS NOT NULL)
+            WHERE rn = 1""",
+        f"""INSERT INTO results
+            SELECT 'flink', '{a.mode}', {epoch_ms('window_end')}, di, c, COUNT(*), SUM(m1), SUM(m2),
+                   {epoch_ms('LOCALTIMESTAMP')}
+            FROM TABLE(TUMBLE(TABLE firsts, DESCRIPTOR(t), {interval(a.window_ms)}))
+            GROUP BY window_start, window_end, di, c""",
+    ]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rest(address, path):
+    with urllib.request.urlopen(f"http://{address}{path}", timeout=5) as r:
+        return json.load(r)
+
+
+def die_with_us():
+    """Runs in a child before exec: it gets SIGTERM if this process dies, however it dies."""
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+# Every server of a cluster this job starts listens on 127.0.0.1 only (the blob server binds jobmanager.bind-host);
+# the REST metrics are refreshed often enough to tell the moment the source starts fetching.
+LOOPBACK_ONLY = {
+    "rest.address": "127.0.0.1", "rest.bind-address": "127.0.0.1",
+    "jobmanager.rpc.address": "127.0.0.1", "jobmanager.bind-host": "127.0.0.1",
+    "taskmanager.host": "127.0.0.1", "taskmanager.bind-host": "127.0.0.1",
+    "metrics.fetcher.update-interval": "500 ms",
+}
+
+
+class LocalCluster:
+    """A standalone jobmanager and taskmanager on 127.0.0.1, for this job only."""
+
+    def __init__(self, work):
+        self.rest = f"127.0.0.1:{free_port()}"
+        bin_dir = Path(pyflink.__file__).parent / "bin"
+        options = {
+            **LOOPBACK_ONLY, "rest.port": self.rest.split(":")[1], "jobmanager.rpc.port": free_port(),
+            "jobmanager.memory.process.size": "1024m", "taskmanager.memory.process.size": "1280m",
+        }
+        dynamic = [arg for k, v in options.items() for arg in ("-D", f"{k}={v}")]
+        quiet = "-Dconsole.log.level=WARN"  # their log goes to the engine's, which is for the job's story
+        env = dict(os.environ, FLINK_LOG_DIR=work, FLINK_PID_DIR=work, FLINK_ENV_JAVA_OPTS_JM=quiet, FLINK_ENV_JAVA_OPTS_TM=quiet)
+        self.processes = [
+            subprocess.Popen([bin_dir / script, "start-foreground", *dynamic], env=env, stdin=subprocess.DEVNULL,
+                             stdout=sys.stderr, preexec_fn=die_with_us, start_new_session=True)
+            for script in ("jobmanager.sh", "taskmanager.sh")
+        ]
+        deadline = time.monotonic() + 120
+        while not self.serving():
+            if time.monotonic() > deadline or any(p.poll() is not None for p in self.processes):
+                self.stop()
+                sys.exit(f"flink: the local cluster did not come up on {self.rest}; see its log above")
+            time.sleep(0.5)
+
+    def serving(self):
+        try:
+            return rest(self.rest, "/overview")["taskmanagers"] > 0
+        except OSError:
+            return False
+
+    def stop(self):
+        for p in self.processes:
+            p.terminate()
+        for p in self.processes:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+COUNTERS = {"fetch-total", "numRecordsIn", "numRecordsOut", "numRecordsSend", "numLateRecordsDropped"}
+
+
+def counters(address, job_id):
+    """Per task (source first), its operators' counters summed over subtasks: [{"Source__events": {"numRecordsIn": 327, ...}}, ...].
+    Empty until every task runs."""
+    vertices = rest(address, f"/jobs/{job_id}")["vertices"]
+    if any(v["status"] != "RUNNING" for v in vertices):
+        return []
+    tasks = []
+    for v in vertices:
+        path = f"/jobs/{job_id}/vertices/{v['id']}/subtasks/metrics"
+        wanted = [m["id"] for m in rest(address, path) if "." in m["id"] and m["id"].rsplit(".", 1)[1] in COUNTERS]
+        ops = {}
+        for m in rest(address, f"{path}?get={urllib.parse.quote(','.join(wanted))}") if wanted else []:
+            op, name = m["id"].rsplit(".", 1)
+            ops.setdefault(op.split("[")[0], {})[name] = int(m["sum"])
+        tasks.append(ops)
+    return tasks
+
+
+def report(tasks):
+    """The native engine's metrics, from Flink's. Malformed records are those the source read that its chained
+    filter did not pass: counted in one task, so that no record is in flight between the two counters."""
+    def total(op, name):
+        return sum(ops.get(op, {}).get(name, 0) for ops in tasks)
+
+    read = tasks[0]["Source__events"]["numRecordsIn"]
+    for name, value in [
+        ("consumed", read),
+        ("malformed", read - tasks[0]["Calc"]["numRecordsOut"]),
+        ("duplicates_dropped", total("Deduplicate", "numRecordsIn") - total("Deduplicate", "numRecordsOut")),
+        ("late_dropped", total("GlobalWindowAggregate", "numLateRecordsDropped") + total("WindowAggregate", "numLateRecordsDropped")),
+        ("results_emitted", total("results", "numRecordsSend")),
+    ]:
+        print(f"boontadata: metric {name} {value}", flush=True)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--mode", choices=["event-time", "processing-time"], required=True)
+    for name in ("brokers", "events", "results", "group"):
+        p.add_argument(f"--{name}", required=True)
+    for name in ("window-ms", "out-of-orderness-ms", "allowed-lateness-ms"):
+        p.add_argument(f"--{name}", type=int, required=True)
+    p.add_argument("--cluster", help="'local' (a standalone cluster for this job) or HOST:PORT of an existing cluster's REST API")
+    p.add_argument("--checkpoint-ms", type=int, default=10_000)
+    a = p.parse_args()
+
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+    work = Path(tempfile.mkdtemp(prefix="boontadata-flink-"))
+    os.environ["FLINK_LOG_DIR"] = str(work)  # else PyFlink's JVM logs into the virtualenv
+    cluster = None
+    try:
+        if a.cluster == "local":
+            cluster = LocalCluster(work)
+        sys.exit(run(a, cluster.rest if cluster else a.cluster, work, stopping))
+    finally:
+        if cluster:
+            cluster.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(a, cluster_rest, work, stopping):
+    """Submits the job (to the cluster at REST address `cluster_rest`, or to an embedded mini-cluster) and follows
+    it until told to stop."""
+    settings = {
+        "pipeline.name": f"boontadata {a.mode}",
+        "pipeline.jars": ";".join(f"file://{jar}" for jar in sorted((CACHE / "jars").glob("*.jar"))),
+        "parallelism.default": "1",  # two cores, shared with the broker and the other engines
+        "table.local-time-zone": "UTC",
+        "table.exec.state.ttl": "10 min",
+        "table.exec.source.idle-timeout": "5 s",
+        "execution.checkpointing.interval": f"{a.checkpoint_ms} ms",
+    }
+    if cluster_rest:
+        address = cluster_rest
+        settings |= {"execution.target": "remote", "rest.address": address.rsplit(":", 1)[0], "rest.port": address.rsplit(":", 1)[1]}
+    else:
+        address = f"127.0.0.1:{free_port()}"
+        settings |= {**LOOPBACK_ONLY, "rest.port": address.rsplit(":", 1)[1]}
+    if a.cluster in (None, "local"):  # a cluster of our own: its checkpoints stay on this machine
+        settings["execution.checkpointing.dir"] = f"file://{work}/checkpoints"
+    conf = Configuration()
+    for k, v in settings.items():
+        conf.set_string(k, str(v))
+    t_env = TableEnvironment.create(EnvironmentSettings.new_instance().in_streaming_mode().with_configuration(conf).build())
+    *ddl, insert = statements(a)
+    for statement in ddl:
+        t_env.execute_sql(statement)
+    job = t_env.execute_sql(insert).get_job_client()
+    job_id = str(job.get_job_id())
+    print(f"boontadata: version flink {rest(address, '/config')['flink-version']}", flush=True)
+
+    ready = False
+    while not stopping:
+        status = job.get_job_status().result()
+        if status.is_globally_terminal_state():
+            cause = rest(address, f"/jobs/{job_id}/exceptions").get("root-exception") or ""
+            print(f"flink: job {job_id} is {status.name}\n{cause}", file=sys.stderr)
+            return 1
+        try:
+            tasks = counters(address, job_id)
+        except OSError as e:  # a busy jobmanager: ask again next time
+            print(f"flink: reading the job's metrics: {e}", file=sys.stderr)
+            tasks = []
+        if tasks and tasks[0].get("Source__events", {}).get("fetch-total", 0) > 0:
+            if not ready:
+                ready = True
+                print("boontadata: ready", flush=True)
+            report(tasks)
+        time.sleep(1 if ready else 0.2)
+    if ready:
+        report(counters(address, job_id))
+    job.cancel().result()
+    return 0
+
+
+if __name__ == "__main__":
+    main()
