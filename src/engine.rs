@@ -39,16 +39,29 @@ pub enum Launch {
     Scripts,
 }
 
-pub const ENGINES: &[EngineSpec] = &[EngineSpec {
-    name: "native",
-    about: "boontadata's reference engine (Rust, rdkafka)",
-    modes: &["event-time", "processing-time", "ingestion-time"],
-    default_modes: &["event-time", "processing-time"],
-    dedup: true,
-    lateness: true,
-    job_file: "engines/native/mod.rs",
-    launch: Launch::Builtin,
-}];
+pub const ENGINES: &[EngineSpec] = &[
+    EngineSpec {
+        name: "native",
+        about: "boontadata's reference engine (Rust, rdkafka)",
+        modes: &["event-time", "processing-time", "ingestion-time"],
+        default_modes: &["event-time", "processing-time"],
+        dedup: true,
+        lateness: true,
+        job_file: "engines/native/mod.rs",
+        launch: Launch::Builtin,
+    },
+    EngineSpec {
+        name: "spark",
+        about: "Apache Spark Structured Streaming (PySpark, micro-batches)",
+        modes: &["event-time", "processing-time"],
+        default_modes: &["event-time", "processing-time"],
+        dedup: true,
+        // Its watermark delay is out-of-orderness + allowed lateness: late events still count, emitted later.
+        lateness: true,
+        job_file: "engines/spark/job.py",
+        launch: Launch::Scripts,
+    },
+];
 
 /// The `engines/` folder of the checkout this binary was built from, or of `$BOONTADATA_HOME`.
 pub fn engines_dir() -> PathBuf {

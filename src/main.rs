@@ -130,6 +130,9 @@ struct RunArgs {
     /// Print the summary as JSON instead of tables.
     #[arg(long)]
     json: bool,
+    /// The Spark master the spark engine submits its job to (spark://HOST:PORT, …); default local[*], in the engine's own process.
+    #[arg(long, value_name = "URL")]
+    spark_master: Option<String>,
 }
 
 #[derive(Args)]
@@ -239,7 +242,7 @@ fn run_command(a: RunArgs) -> Result<ExitCode> {
         preload: a.preload,
         quiet: Duration::from_secs(a.quiet_secs),
         ready_timeout: Duration::from_secs(a.ready_timeout_secs),
-        engine_args: Default::default(),
+        engine_args: a.spark_master.map(|url| ("spark".to_string(), vec!["--master".to_string(), url])).into_iter().collect(),
     };
     let summary = run::run(&options, &STOP)?;
     if a.json {
