@@ -6,3 +6,8 @@ mod common;
 fn native_conformance() {
     common::conformance("native");
 }
+
+#[test]
+fn spark_conformance() {
+    common::conformance("spark");
+}

@@ -88,7 +88,7 @@ class Metrics(StreamingQueryListener):
     """Prints the protocol's metric lines after every micro-batch."""
 
     def __init__(self):
-        self.records = self.malformed = self.late = 0
+        self.records = self.malformed = self.late = self.duplicates = 0
         self.batch_ms = []
         self.first_batch = threading.Event()
 
@@ -99,12 +99,14 @@ class Metrics(StreamingQueryListener):
             self.records += observed["records"]
             self.malformed += observed["malformed"]
         self.late += sum(op.numRowsDroppedByWatermark for op in progress.stateOperators)
+        self.duplicates += sum(op.customMetrics.get("numDroppedDuplicateRows", 0) for op in progress.stateOperators)
         self.batch_ms.append(progress.batchDuration)
         self.report()
         self.first_batch.set()
 
     def report(self):
-        lines = [f"consumed {self.records}", f"malformed {self.malformed}", f"late_dropped {self.late}", f"batches {len(self.batch_ms)}"]
+        lines = [f"consumed {self.records}", f"malformed {self.malformed}", f"late_dropped {self.late}",
+                 f"duplicates_dropped {self.duplicates}", f"batches {len(self.batch_ms)}"]
         if self.batch_ms:
             lines += [f"batch_ms_p50 {statistics.median(self.batch_ms):.0f}", f"batch_ms_max {max(self.batch_ms)}"]
         print("\n".join(f"boontadata: metric {line}" for line in lines), flush=True)

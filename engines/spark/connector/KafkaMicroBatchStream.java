@@ -1,6 +1,8 @@
 package boontadata.spark;
 
 import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.io.UncheckedIOException;
 import java.io.Serializable;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -17,6 +19,7 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.InterruptException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.GenericInternalRow;
@@ -65,9 +68,12 @@ final class KafkaMicroBatchStream implements MicroBatchStream, SupportsAdmission
     }
 
     /** The driver's consumer, created on first use and assigned every partition of the topic. */
-    private KafkaConsumer<byte[], byte[]> probe() {
+    private KafkaConsumer<byte[], byte[]> probeConsumer() {
         if (probe == null) {
-            probe = new KafkaConsumer<>(consumerConfig(brokers, group));
+            Properties config = consumerConfig(brokers, group);
+            // It only learns offsets: one poll may as well cover a whole producer batch.
+            config.put("max.poll.records", "10000");
+            probe = new KafkaConsumer<>(config);
             partitions = probe.partitionsFor(topic, READ_TIMEOUT).stream()
                 .map(info -> new TopicPartition(topic, info.partition()))
                 .sorted((a, b) -> Integer.compare(a.partition(), b.partition()))
@@ -79,20 +85,30 @@ final class KafkaMicroBatchStream implements MicroBatchStream, SupportsAdmission
 
     @Override
     public synchronized Offset initialOffset() {
-        return PartitionOffsets.of(probe().beginningOffsets(partitions));
+        return PartitionOffsets.of(probeConsumer().beginningOffsets(partitions));
     }
 
     /**
      * The end of the next batch. A broker's reported end offset can lag what it
-     * already serves (tansu's does, by one write): planning from it alone would
+     * already serves (tansu's leaves out the last record batch of a partition
+     * but its first record): planning from it alone would
      * leave the last records of a stream, its end-of-stream events, waiting for
      * data that never comes. So the driver also reads past the reported end,
      * briefly, and ends the batch after the last record it got.
      */
     @Override
     public synchronized Offset latestOffset(Offset start, ReadLimit limit) {
-        KafkaConsumer<byte[], byte[]> c = probe();
-        Map<Integer, Long> from = ((PartitionOffsets) start).next;
+        try {
+            return readableEnd((PartitionOffsets) start);
+        } catch (InterruptException stopping) {
+            // query.stop() interrupts this thread: Spark takes an interrupted I/O for a stop, not a failure.
+            throw new UncheckedIOException(new InterruptedIOException("stopped while reading " + topic));
+        }
+    }
+
+    private Offset readableEnd(PartitionOffsets start) {
+        KafkaConsumer<byte[], byte[]> c = probeConsumer();
+        Map<Integer, Long> from = start.next;
         Map<TopicPartition, Long> reported = c.endOffsets(partitions);
         for (TopicPartition tp : partitions) {
             long target = Math.max(from.getOrDefault(tp.partition(), 0L), reported.get(tp));
