@@ -162,8 +162,8 @@ enum Choice {
     One(Candidate),
     /// Boundary crossings: only the LAST k messages before a window's end can cross.
     Run(Vec<Candidate>),
-    /// Take k consecutive ones: messages that reached a window from an earlier one when
-    /// some crossed several windows (the very last of them may have gone further still).
+    /// Take k consecutive ones: the messages of earlier windows that reached a window
+    /// when some crossed several (the very last of them may have gone further still).
     Slice(Vec<Candidate>),
 }
 
@@ -192,18 +192,15 @@ impl<'a> FaultIndex<'a> {
             // the last ones sent before a window's end may land in a later window
             // (several later, when a micro-batch lasts longer than a window).
             // Tried first: a message that crossed looks exactly like its own resend.
-            let crossing = |end: i64, sign: i64, from: i64| {
-                let mut sent: Vec<&SentEvent> = row(end).iter().filter(|(_, counted)| *counted).map(|(e, _)| *e).collect();
+            // Messages of the windows ending at `ends`, the latest first.
+            let crossing = |ends: &mut dyn Iterator<Item = i64>, sign: i64, from: i64| {
+                let mut sent: Vec<&SentEvent> = ends.flat_map(row).filter(|(_, counted)| *counted).map(|(e, _)| *e).collect();
                 sent.sort_by_key(|e| std::cmp::Reverse(e.sent_at));
                 sent.into_iter().map(|e| one(Cause::Boundary, sign, e, from - e.sent_at)).collect()
             };
-            choices.push(Choice::Run(crossing(key.0, -1, key.0)));
-            let start = key.0 - window_ms;
-            let arrived = |k: i64| crossing(key.0 - k * window_ms, 1, start);
-            match crossed {
-                1 => choices.push(Choice::Run(arrived(1))),
-                _ => choices.extend((1..=crossed).map(|k| Choice::Slice(arrived(k)))),
-            }
+            choices.push(Choice::Run(crossing(&mut std::iter::once(key.0), -1, key.0)));
+            let arrived = crossing(&mut (1..=crossed).map(|k| key.0 - k * window_ms), 1, key.0 - window_ms);
+            choices.push(if crossed == 1 { Choice::Run(arrived) } else { Choice::Slice(arrived) });
         }
         for &(e, counted) in row(key.0) {
             let behind = e.sent_at - e.dt;
@@ -246,6 +243,10 @@ fn search<'a>(choices: &'a [Choice], left: (i64, i64, f64), scale: f64, picks: u
     *budget -= 1;
     if left.0 == 0 && left.1 == 0 && m2_close(left.2, 0.0, scale) && !chosen.is_empty() {
         return true;
+    }
+    // Every candidate moves the count by one: too few picks left to close the gap.
+    if left.0.unsigned_abs() as usize > picks {
+        return false;
     }
     let Some((first, rest)) = choices.split_first() else { return false };
     let (run, starts): (&[Candidate], usize) = match first {
