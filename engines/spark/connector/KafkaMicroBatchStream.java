@@ -37,8 +37,11 @@ import org.apache.spark.sql.connector.read.streaming.SupportsAdmissionControl;
  * replayed from the checkpoint reads the same records.
  */
 final class KafkaMicroBatchStream implements MicroBatchStream, SupportsAdmissionControl {
-    /** How long the driver waits for records past the broker's reported end before planning a batch. */
-    static final Duration PROBE = Duration.ofMillis(50);
+    /**
+     * How long the driver waits for records past the broker's reported end before planning a batch;
+     * also how long the broker may hold a fetch (as the harness's consumers do: shorter polls load the broker).
+     */
+    static final Duration PROBE = Duration.ofMillis(200);
     /** A range the driver has seen must be readable; past this, the batch fails instead of hanging. */
     static final Duration READ_TIMEOUT = Duration.ofSeconds(60);
 

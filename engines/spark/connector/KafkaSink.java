@@ -66,7 +66,6 @@ final class KafkaSink implements StreamingWrite, StreamingDataWriterFactory {
             p.put("acks", "all");
             // Plain at-least-once works on any Kafka-protocol broker; a retried row is a re-emission, which results allow.
             p.put("enable.idempotence", "false");
-            p.put("linger.ms", "5");
             return new KafkaProducer<>(p);
         });
     }
