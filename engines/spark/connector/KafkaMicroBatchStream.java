@@ -3,7 +3,6 @@ package boontadata.spark;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.io.UncheckedIOException;
-import java.io.Serializable;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -218,7 +217,7 @@ final class KafkaMicroBatchStream implements MicroBatchStream, SupportsAdmission
     }
 
     /** One partition's share of a batch. */
-    static final class Range implements InputPartition, Serializable {
+    static final class Range implements InputPartition {
         final String brokers, topic;
         final int partition;
         final long from, until;
