@@ -71,6 +71,17 @@ pub const ENGINES: &[EngineSpec] = &[
         job_file: "engines/flink/job.py",
         launch: Launch::Scripts,
     },
+    EngineSpec {
+        name: "spark",
+        about: "Apache Spark Structured Streaming (PySpark, micro-batches)",
+        modes: &["event-time", "processing-time"],
+        default_modes: &["event-time", "processing-time"],
+        dedup: true,
+        // Its watermark delay is out-of-orderness + allowed lateness: late events still count, emitted later.
+        lateness: true,
+        job_file: "engines/spark/job.py",
+        launch: Launch::Scripts,
+    },
 ];
 
 /// The `engines/` folder of the checkout this binary was built from, or of `$BOONTADATA_HOME`.

@@ -148,6 +148,9 @@ struct BenchArgs {
     /// The flink engine's checkpoint interval.
     #[arg(long, default_value_t = 10_000)]
     flink_checkpoint_ms: u64,
+    /// The Spark master the spark engine submits its job to (spark://HOST:PORT, …); default local[*], in the engine's own process.
+    #[arg(long, value_name = "URL")]
+    spark_master: Option<String>,
 }
 
 impl BenchArgs {
@@ -172,7 +175,8 @@ impl BenchArgs {
         if let Some(cluster) = &self.flink_cluster {
             flink.extend(["--cluster".to_string(), cluster.clone()]);
         }
-        [("timely".to_string(), timely), ("flink".to_string(), flink)].into()
+        let spark = self.spark_master.iter().flat_map(|url| ["--master".to_string(), url.clone()]).collect();
+        [("timely".to_string(), timely), ("flink".to_string(), flink), ("spark".to_string(), spark)].into()
     }
 }
 

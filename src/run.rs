@@ -94,7 +94,7 @@ pub fn run(o: &RunOptions, stop: &AtomicBool) -> Result<RunSummary> {
         window_ms: sc.window_ms,
         out_of_orderness_ms: sc.out_of_orderness_ms,
         allowed_lateness_ms: sc.allowed_lateness_ms,
-        engine_args: o.engine_args.clone(),
+        engine_args: with_checkpoint(o.engine_args.clone(), &dir),
     };
     kafka::create_topic(&brokers, &ctx.events_topic, sc.partitions)?;
     kafka::create_topic(&brokers, &ctx.results_topic, sc.partitions)?;
@@ -180,6 +180,12 @@ pub fn run(o: &RunOptions, stop: &AtomicBool) -> Result<RunSummary> {
     std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;
     std::fs::write(dir.join("compare.txt"), render(&summary))?;
     Ok(summary)
+}
+
+/// Spark keeps its offsets and state in a checkpoint folder: in the run's folder, beside its logs.
+fn with_checkpoint(mut engine_args: std::collections::BTreeMap<String, Vec<String>>, dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<String>> {
+    engine_args.entry("spark".into()).or_default().extend(["--checkpoint".into(), dir.join("spark-checkpoint").display().to_string()]);
+    engine_args
 }
 
 impl Scenario {

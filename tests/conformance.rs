@@ -45,3 +45,8 @@ fn flink_on_a_standalone_local_cluster() {
     let run = store.runs().unwrap().into_iter().find(|r| r.id == summary.run_id).unwrap();
     assert!(run.engine_versions.contains("flink 2.0.0"), "the run records Flink's version: {}", run.engine_versions);
 }
+
+#[test]
+fn spark_conformance() {
+    conformance("spark", &[]);
+}
