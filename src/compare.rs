@@ -192,11 +192,13 @@ impl<'a> FaultIndex<'a> {
             // the last ones sent before a window's end may land in a later window
             // (several later, when a micro-batch lasts longer than a window).
             // Tried first: a message that crossed looks exactly like its own resend.
-            // Messages of the windows ending at `ends`, the latest first.
+            // Messages of the windows ending at `ends` (the latest window first), the
+            // last sent first: in log order reversed, since in a burst many share a millisecond.
             let crossing = |ends: &mut dyn Iterator<Item = i64>, sign: i64, from: i64| {
-                let mut sent: Vec<&SentEvent> = ends.flat_map(row).filter(|(_, counted)| *counted).map(|(e, _)| *e).collect();
-                sent.sort_by_key(|e| std::cmp::Reverse(e.sent_at));
-                sent.into_iter().map(|e| one(Cause::Boundary, sign, e, from - e.sent_at)).collect()
+                ends.flat_map(|end| row(end).iter().rev())
+                    .filter(|(_, counted)| *counted)
+                    .map(|(e, _)| one(Cause::Boundary, sign, e, from - e.sent_at))
+                    .collect::<Vec<_>>()
             };
             choices.push(Choice::Run(crossing(&mut std::iter::once(key.0), -1, key.0)));
             let arrived = crossing(&mut (1..=crossed).map(|k| key.0 - k * window_ms), 1, key.0 - window_ms);
@@ -439,6 +441,17 @@ mod tests {
         log.push(sent("d-5", "d", TEN + 4500, TEN + 4500, 20, Fault::None));
         let c = run(View::SendTime, &log, &[result(TEN + 5000, "d", 3, 48), result(TEN + 15_000, "d", 2, 8), result(TEN + 20_000, "d", 1, 20)]);
         assert_eq!(c.unexplained(), 0, "{:?}", c.exceptions);
+    }
+
+    #[test]
+    fn in_a_burst_the_last_sent_cross_first_even_within_one_millisecond() {
+        let mut log = base();
+        for (i, m1) in [(3, 7), (4, 1), (5, 40)] {
+            log.push(sent(&format!("d-{i}"), "d", TEN + 4999, TEN + 4999, m1, Fault::None));
+        }
+        // The last two sent (m1 = 1 and 40), in the same millisecond as m1 = 7, crossed.
+        let c = run(View::SendTime, &log, &[result(TEN + 5000, "d", 4, 55), result(TEN + 10_000, "d", 2, 41)]);
+        assert!(c.exceptions.iter().all(|e| e.causes == vec![Cause::Boundary]), "{:?}", c.exceptions);
     }
 
     #[test]
