@@ -280,11 +280,11 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::List => {
             println!("scenarios:");
             for (name, _) in boontadata::scenario::BUILT_IN {
-                println!("  {name:<10} {}", Scenario::load(name)?.description);
+                println!("  {name:<13} {}", Scenario::load(name)?.description);
             }
             println!("engines:");
             for e in engine::ENGINES {
-                println!("  {:<10} {} — modes: {} (default: {}); job: {}", e.name, e.about, e.modes.join(", "), e.default_modes.join(", "), e.job_file);
+                println!("  {:<13} {} — modes: {} (default: {}); job: {}", e.name, e.about, e.modes.join(", "), e.default_modes.join(", "), e.job_file);
             }
             Ok(ExitCode::SUCCESS)
         }
