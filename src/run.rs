@@ -188,16 +188,6 @@ fn with_checkpoint(mut engine_args: std::collections::BTreeMap<String, Vec<Strin
     engine_args
 }
 
-impl Scenario {
-    fn description_or_name(&self) -> &str {
-        if self.description.is_empty() {
-            &self.name
-        } else {
-            &self.description
-        }
-    }
-}
-
 fn start_engines(o: &RunOptions, ctx: &JobContext, dir: &std::path::Path, engines: &mut Vec<Running>, stop: &AtomicBool) -> Result<()> {
     for job in &o.jobs {
         engine::setup(job.spec)?;

@@ -143,6 +143,15 @@ impl Scenario {
         Ok(())
     }
 
+    /// What the scenario says of itself, or its name when it says nothing.
+    pub fn description_or_name(&self) -> &str {
+        if self.description.is_empty() {
+            &self.name
+        } else {
+            &self.description
+        }
+    }
+
     /// Device time of the first message: now for a live clock, `epoch_ms` for a virtual one.
     pub fn start_of_clock(&self) -> i64 {
         match self.clock {
