@@ -2,13 +2,20 @@
 //! promise, how to start one as its own process, and the few lines it prints
 //! on stdout that the harness reads (`boontadata: ready`, `… metric NAME VALUE`,
 //! `… version TEXT`). Every engine, whatever its language, keeps this protocol.
+//!
+//! An engine that serves jobs (`EngineSpec::serves_jobs`) also reads its stdin,
+//! so that a matrix starts it once rather than once per scenario: the line
+//! `end` stops the current job (the engine prints its last metrics, then
+//! `boontadata: ended`), and a line holding a JSON array of the command line's
+//! flags starts the next job (`boontadata: ready` again). SIGTERM ends the
+//! process, as for every engine.
 
 use crate::process;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,6 +34,8 @@ pub struct EngineSpec {
     /// The engine's job, for readers who want to compare the code.
     pub job_file: &'static str,
     pub launch: Launch,
+    /// Takes further jobs on stdin (see above), so that one process serves every scenario of a matrix.
+    pub serves_jobs: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -48,6 +57,7 @@ pub const ENGINES: &[EngineSpec] = &[
         dedup: true,
         lateness: true,
         job_file: "engines/native/mod.rs",
+        serves_jobs: true,
         launch: Launch::Builtin,
     },
     EngineSpec {
@@ -58,6 +68,7 @@ pub const ENGINES: &[EngineSpec] = &[
         dedup: true,
         lateness: true,
         job_file: "engines/timely/mod.rs",
+        serves_jobs: false,
         launch: Launch::Builtin,
     },
     EngineSpec {
@@ -69,6 +80,7 @@ pub const ENGINES: &[EngineSpec] = &[
         // Flink SQL's window TVFs have no allowed lateness.
         lateness: false,
         job_file: "engines/flink/job.py",
+        serves_jobs: true,
         launch: Launch::Scripts,
     },
     EngineSpec {
@@ -80,6 +92,7 @@ pub const ENGINES: &[EngineSpec] = &[
         // Its watermark delay is out-of-orderness + allowed lateness: late events still count, emitted later.
         lateness: true,
         job_file: "engines/spark/job.py",
+        serves_jobs: true,
         launch: Launch::Scripts,
     },
 ];
@@ -171,6 +184,19 @@ pub struct JobContext {
 }
 
 impl Job {
+    /// The flags of a job: on the command line of a new process, or as the next job of one that serves jobs.
+    fn args(&self, ctx: &JobContext) -> Vec<String> {
+        let mut args: Vec<String> = ["--mode", &self.mode, "--brokers", &ctx.brokers, "--events", &ctx.events_topic, "--results", &ctx.results_topic]
+            .map(String::from)
+            .into();
+        args.extend(["--group".into(), format!("{}.{}.{}", ctx.run_id, self.spec.name, self.mode)]);
+        args.extend(["--window-ms".into(), ctx.window_ms.to_string()]);
+        args.extend(["--out-of-orderness-ms".into(), ctx.out_of_orderness_ms.to_string()]);
+        args.extend(["--allowed-lateness-ms".into(), ctx.allowed_lateness_ms.to_string()]);
+        args.extend(ctx.engine_args.get(self.spec.name).into_iter().flatten().cloned());
+        args
+    }
+
     pub fn command(&self, ctx: &JobContext) -> Result<Command> {
         let mut cmd = match self.spec.launch {
             Launch::Builtin => {
@@ -184,12 +210,7 @@ impl Job {
                 cmd
             }
         };
-        cmd.args(["--mode", &self.mode, "--brokers", &ctx.brokers, "--events", &ctx.events_topic, "--results", &ctx.results_topic])
-            .args(["--group", &format!("{}.{}.{}", ctx.run_id, self.spec.name, self.mode)])
-            .args(["--window-ms", &ctx.window_ms.to_string()])
-            .args(["--out-of-orderness-ms", &ctx.out_of_orderness_ms.to_string()])
-            .args(["--allowed-lateness-ms", &ctx.allowed_lateness_ms.to_string()])
-            .args(ctx.engine_args.get(self.spec.name).into_iter().flatten());
+        cmd.args(self.args(ctx));
         Ok(cmd)
     }
 }
@@ -198,6 +219,8 @@ impl Job {
 #[derive(Debug, Default, Clone)]
 pub struct Heard {
     pub ready_at: Option<Instant>,
+    /// The job has ended on `end`, its last metrics printed.
+    pub ended: bool,
     pub version: Option<String>,
     pub metrics: BTreeMap<String, f64>,
 }
@@ -211,6 +234,7 @@ impl Heard {
             (Some("ready"), None, None) => {
                 self.ready_at.get_or_insert(now);
             }
+            (Some("ended"), None, None) => self.ended = true,
             (Some("version"), Some(a), b) => self.version = Some(b.map_or(a.to_string(), |b| format!("{a} {b}"))),
             (Some("metric"), Some(name), Some(value)) => {
                 if let Ok(v) = value.trim().parse() {
@@ -230,45 +254,130 @@ impl Heard {
     }
 }
 
-/// An engine process of a run; stopped when dropped.
+/// An engine process, running one job at a time; stopped when dropped.
 pub struct Running {
     pub job: Job,
+    /// The current job's log (the process's stdout and stderr while it runs).
     pub log: PathBuf,
+    /// When the current job was started.
     pub started: Instant,
     child: Child,
+    /// Present when the engine serves jobs.
+    stdin: Option<ChildStdin>,
     heard: Arc<Mutex<Heard>>,
-    reader: Option<std::thread::JoinHandle<()>>,
+    log_file: Arc<Mutex<std::fs::File>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+    sampled: Arc<Mutex<Sampled>>,
     pub exit: Option<ExitStatus>,
-    pub usage: Option<(f64, u64)>,
 }
+
+/// The process tree's usage, sampled by a thread while the process lives.
+#[derive(Debug, Default)]
+struct Sampled {
+    latest: process::Usage,
+    cpu_at_job_start: f64,
+    peak_rss_in_job: u64,
+}
+
+const SAMPLE_EVERY: Duration = Duration::from_millis(500);
 
 impl Running {
     pub fn start(job: &Job, ctx: &JobContext, log: &Path) -> Result<Running> {
         let mut cmd = job.command(ctx)?;
         let mut file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
         writeln!(file, "$ {cmd:?}")?;
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(file.try_clone()?);
+        let stdin = if job.spec.serves_jobs { Stdio::piped() } else { Stdio::null() };
+        cmd.stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = process::die_with_parent(&mut cmd).spawn().with_context(|| format!("starting engine {}", job.label()))?;
         let heard = Arc::new(Mutex::new(Heard::default()));
+        let log_file = Arc::new(Mutex::new(file));
         let stdout = child.stdout.take().expect("stdout is piped");
-        let shared = heard.clone();
-        let reader = std::thread::spawn(move || {
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (shared, to_log) = (heard.clone(), log_file.clone());
+        let mut readers = vec![std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 shared.lock().expect("engine lock").take_line(&line, Instant::now());
-                let _ = writeln!(file, "{line}");
+                let _ = writeln!(to_log.lock().expect("log lock"), "{line}");
+            }
+        })];
+        let to_log = log_file.clone();
+        readers.push(std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = writeln!(to_log.lock().expect("log lock"), "{line}");
+            }
+        }));
+        let sampled = Arc::new(Mutex::new(Sampled::default()));
+        let (pid, samples) = (child.id(), sampled.clone());
+        std::thread::spawn(move || {
+            while let Some(usage) = process::tree_usage(pid) {
+                let mut s = samples.lock().expect("usage lock");
+                s.latest = usage;
+                s.peak_rss_in_job = s.peak_rss_in_job.max(usage.rss_bytes);
+                drop(s);
+                std::thread::sleep(SAMPLE_EVERY);
             }
         });
-        Ok(Running { job: job.clone(), log: log.to_path_buf(), started: Instant::now(), child, heard, reader: Some(reader), exit: None, usage: None })
+        let stdin = child.stdin.take();
+        Ok(Running { job: job.clone(), log: log.to_path_buf(), started: Instant::now(), child, stdin, heard, log_file, readers, sampled, exit: None })
     }
 
     pub fn heard(&self) -> Heard {
         self.heard.lock().expect("engine lock").clone()
     }
 
+    /// The current job's CPU seconds and peak resident memory, over the engine's whole process tree.
+    pub fn usage(&self) -> Option<(f64, u64)> {
+        let s = self.sampled.lock().expect("usage lock");
+        (s.latest != process::Usage::default()).then(|| (s.latest.cpu_s - s.cpu_at_job_start, s.peak_rss_in_job))
+    }
+
+    /// Whether the process can take `job` as its next job: it serves jobs, runs that engine mode, and is alive.
+    pub fn can_take(&mut self, job: &Job) -> bool {
+        self.stdin.is_some() && self.job.label() == job.label() && self.exited().is_none() && self.heard().ended
+    }
+
+    /// Starts the next job in this process; from now on its lines go to `log`.
+    pub fn next_job(&mut self, ctx: &JobContext, log: &Path) -> Result<()> {
+        let line = serde_json::to_string(&self.job.args(ctx))?;
+        let mut file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        writeln!(file, "$ next job in the engine process {} (started {:.0} s ago): {line}", self.child.id(), self.started.elapsed().as_secs_f64())?;
+        *self.log_file.lock().expect("log lock") = file;
+        self.log = log.to_path_buf();
+        {
+            let mut heard = self.heard.lock().expect("engine lock");
+            *heard = Heard { version: heard.version.take(), ..Heard::default() };
+            let mut s = self.sampled.lock().expect("usage lock");
+            s.cpu_at_job_start = s.latest.cpu_s;
+            s.peak_rss_in_job = s.latest.rss_bytes;
+        }
+        self.started = Instant::now();
+        self.send(&line)
+    }
+
+    /// Ends the current job and waits for the engine's last metrics; the process stays for the next job.
+    /// Fails if the engine does not say `ended` within `timeout` (then it is stopped).
+    pub fn end_job(&mut self, timeout: Duration) -> Result<()> {
+        self.send("end")?;
+        let deadline = Instant::now() + timeout;
+        while !self.heard().ended {
+            if self.exited().is_some() || Instant::now() > deadline {
+                self.stop();
+                bail!("engine {} did not end its job within {} s; see {}", self.job.label(), timeout.as_secs(), self.log.display());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, line: &str) -> Result<()> {
+        let label = self.job.label();
+        let stdin = self.stdin.as_mut().with_context(|| format!("engine {label} does not serve jobs"))?;
+        writeln!(stdin, "{line}").and_then(|_| stdin.flush()).with_context(|| format!("writing to engine {label}"))
+    }
+
     /// The exit status if the process has ended (by itself or by `stop`).
     pub fn exited(&mut self) -> Option<ExitStatus> {
         if self.exit.is_none() {
-            self.usage = process::usage(self.child.id()).or(self.usage);
             self.exit = self.child.try_wait().ok().flatten();
         }
         self.exit
@@ -293,12 +402,16 @@ impl Running {
 
     /// Asks the engine to stop and waits for its last words (final metrics).
     pub fn stop(&mut self) {
-        self.exited();
+        if self.exited().is_none() {
+            if let Some(usage) = process::tree_usage(self.child.id()) {
+                self.sampled.lock().expect("usage lock").latest = usage;
+            }
+        }
         process::stop(&mut self.child, Duration::from_secs(10));
         if self.exit.is_none() {
             self.exit = self.child.try_wait().ok().flatten();
         }
-        if let Some(reader) = self.reader.take() {
+        for reader in self.readers.drain(..) {
             let _ = reader.join();
         }
     }

@@ -118,7 +118,9 @@ fn measurements(h: &mut String, m: &Matrix) {
             esc(&s.status)
         );
     }
-    h.push_str("</table>\n");
+    h.push_str("</table>\n<p>CPU and memory are those of the engine's whole process tree (its JVMs, its workers) during the scenario. \
+        Start-up is from starting the job to the engine saying it is ready: an engine that serves jobs starts its process for the \
+        first scenario only, and a new job in it for the others.</p>\n");
 }
 
 /// One plot per engine mode: the cumulative distribution of emit latency, a line per scenario.

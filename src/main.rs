@@ -10,7 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Set by SIGINT/SIGTERM: every long loop checks it, so children and the broker are stopped cleanly.
+/// An engine's job also ends on it when the harness says `end`.
 static STOP: AtomicBool = AtomicBool::new(false);
+/// Set by SIGINT/SIGTERM only: the process is to end, not just its current job.
+static TERMINATED: AtomicBool = AtomicBool::new(false);
 
 #[derive(Parser)]
 #[command(
@@ -256,7 +259,10 @@ struct SetupArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::Relaxed));
+    let _ = ctrlc::set_handler(|| {
+        TERMINATED.store(true, Ordering::Relaxed);
+        STOP.store(true, Ordering::Relaxed);
+    });
     match dispatch(cli.command) {
         Ok(code) => code,
         Err(e) => {
@@ -274,7 +280,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Matrix(a) => matrix_command(a),
         Command::Report(a) => report_command(a),
         Command::History(a) => history_command(a),
-        Command::Engine(EngineCommand::Native(o)) => native::run(&o, &STOP).map(|_| ExitCode::SUCCESS),
+        Command::Engine(EngineCommand::Native(o)) => boontadata::engines::serve(o, &STOP, &TERMINATED, native::run).map(|_| ExitCode::SUCCESS),
         Command::Engine(EngineCommand::Timely(o)) => timely::run(&o, &STOP).map(|_| ExitCode::SUCCESS),
         Command::Setup(a) => setup_command(a),
         Command::List => {

@@ -145,10 +145,11 @@ pub fn run(o: &MatrixOptions, stop: &AtomicBool) -> Result<(Matrix, PathBuf)> {
     let brokers = o.base.brokers.clone().or_else(|| local.as_ref().map(|l| l.brokers.clone()));
     let store = o.base.store.clone().or_else(|| Some(format!("sqlite:{}", o.base.out.join("boontadata.sqlite").display())));
     let mut runs = Vec::new();
+    let mut engines = run::Engines::default();
     for (i, scenario) in o.scenarios.iter().enumerate() {
         eprintln!("matrix: scenario {}/{}: {} — {}", i + 1, o.scenarios.len(), scenario.name, scenario.description);
         let options = RunOptions { scenario: scenario.clone(), brokers: brokers.clone(), out: dir.clone(), store: store.clone(), ..o.base.clone() };
-        let summary = run::run(&options, stop)?;
+        let summary = run::run_with(&options, &mut engines, stop)?;
         eprint!("{}", crate::report::table(&summary.engines));
         runs.push((scenario.clone(), summary));
     }

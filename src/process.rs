@@ -37,16 +37,49 @@ pub fn stop(child: &mut Child, grace: Duration) -> bool {
     true
 }
 
-/// A process's CPU seconds (user + system) and peak resident memory in bytes, from /proc.
-pub fn usage(pid: u32) -> Option<(f64, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+/// What a process and all its descendants use right now, from /proc.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Usage {
+    /// User + system CPU seconds, including those of descendants that have ended and were waited for.
+    pub cpu_s: f64,
+    /// Resident memory, summed over the tree.
+    pub rss_bytes: u64,
+}
+
+/// The usage of `root` and its descendants (an engine's start script, its JVM, its workers…); `None` once `root` is gone.
+pub fn tree_usage(root: u32) -> Option<Usage> {
+    let stats: Vec<(u32, u32, f64, u64)> = std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let (ppid, ticks, rss_pages) = parse_stat(&stat)?;
+            Some((pid, ppid, ticks, rss_pages))
+        })
+        .collect();
+    if !stats.iter().any(|s| s.0 == root) {
+        return None;
+    }
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(stats.iter().filter(|s| s.1 == parent && s.0 != root).map(|s| s.0));
+        i += 1;
+    }
     // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let peak_kb: u64 = status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
-    Some((ticks / hz, peak_kb * 1024))
+    let (hz, page) = unsafe { (libc::sysconf(libc::_SC_CLK_TCK) as f64, libc::sysconf(libc::_SC_PAGESIZE) as u64) };
+    let mine = stats.iter().filter(|s| tree.contains(&s.0));
+    Some(mine.fold(Usage::default(), |u, s| Usage { cpu_s: u.cpu_s + s.2 / hz, rss_bytes: u.rss_bytes + s.3 * page }))
+}
+
+/// (parent pid, CPU ticks of the process and its waited-for children, resident pages) from a `/proc/PID/stat` line.
+fn parse_stat(stat: &str) -> Option<(u32, f64, u64)> {
+    // The command name may hold spaces and parentheses: the fields start after its last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let number = |i: usize| fields.get(i)?.parse::<f64>().ok();
+    let ticks = number(11)? + number(12)? + number(13)? + number(14)?;
+    Some((fields.get(1)?.parse().ok()?, ticks, fields.get(21)?.parse().ok()?))
 }
 
 #[cfg(test)]
@@ -54,10 +87,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn stat_fields_are_read_after_the_last_parenthesis() {
+        let stat = "4242 (a (weird) name) S 17 4242 4242 0 -1 4194560 1 0 0 0 150 50 7 3 20 0 1 0 100 1000 321 18446744073709551615";
+        assert_eq!(parse_stat(stat), Some((17, 210.0, 321)));
+    }
+
+    #[test]
+    fn a_tree_counts_the_memory_of_its_descendants() {
+        let mut child = Command::new("sh").args(["-c", "sleep 30 & sleep 30 & wait"]).process_group(0).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let shell_alone = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).ok().and_then(|s| parse_stat(&s)).unwrap().2;
+        let tree = tree_usage(child.id()).unwrap();
+        // SAFETY: sysconf has no preconditions; the signal goes to the process group this test made.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
+        assert!(tree.rss_bytes > shell_alone * page, "the two sleeps count too: {tree:?} vs {shell_alone} pages");
+        unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+        let _ = child.wait();
+        assert_eq!(tree_usage(child.id()), None);
+    }
+
+    #[test]
     fn stop_ends_a_process_that_ignores_nothing_and_usage_reads_proc() {
         let mut child = Command::new("sleep").arg("30").spawn().unwrap();
-        let (cpu, rss) = usage(child.id()).unwrap();
-        assert!(cpu >= 0.0 && rss > 0);
+        let u = tree_usage(child.id()).unwrap();
+        assert!(u.cpu_s >= 0.0 && u.rss_bytes > 0);
         let started = Instant::now();
         assert!(!stop(&mut child, Duration::from_secs(5)), "sleep ends on SIGTERM");
         assert!(started.elapsed() < Duration::from_secs(2));

@@ -19,11 +19,13 @@ pub struct EngineSummary {
     pub events_per_s: Option<f64>,
     pub latency_p50_ms: Option<i64>,
     pub latency_p99_ms: Option<i64>,
+    /// From starting the job to `ready`: with the process's own start, unless a kept process took the job.
     pub startup_s: Option<f64>,
     /// Emit latency at `LATENCY_PERCENTILES`, for the report's distribution plots.
     pub latency_distribution_ms: Vec<(f64, i64)>,
     /// Mean emissions per window: above 1 means early or late firings.
     pub emissions_per_window: Option<f64>,
+    /// Over the engine's process tree, during this run.
     pub cpu_s: Option<f64>,
     pub peak_rss_bytes: Option<u64>,
     /// "ok", or what went wrong with the engine process.

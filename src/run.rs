@@ -64,7 +64,20 @@ pub struct RunParams {
     pub jobs: Vec<(String, String)>,
 }
 
+/// Engine processes kept from one run to the next, as the scenarios of a
+/// matrix go by: an engine that serves jobs starts once, not once per scenario.
+#[derive(Default)]
+pub struct Engines(Vec<Running>);
+
+/// How long an engine that serves jobs may take to end one.
+const END_JOB_TIMEOUT: Duration = Duration::from_secs(30);
+
 pub fn run(o: &RunOptions, stop: &AtomicBool) -> Result<RunSummary> {
+    run_with(o, &mut Engines::default(), stop)
+}
+
+/// A run that takes its engine processes from `engines` where it can, and leaves them there.
+pub fn run_with(o: &RunOptions, engines: &mut Engines, stop: &AtomicBool) -> Result<RunSummary> {
     let sc = &o.scenario;
     let run_id = format!("{}-{}", sc.name, utc(now_ms()).replace([' ', ':'], "").replace('-', ""));
     let run_id = format!("{run_id}-{:04x}", std::process::id() & 0xffff);
@@ -113,22 +126,27 @@ pub fn run(o: &RunOptions, stop: &AtomicBool) -> Result<RunSummary> {
 
     let collector_stop = Arc::new(AtomicBool::new(false));
     let (collected, collector) = collect::spawn(&brokers, &ctx.results_topic, partitions, collector_stop.clone())?;
-    let mut engines: Vec<Running> = Vec::new();
     let producer = kafka::producer(&brokers)?;
     // A live clock starts when sending starts, so that device times track the wall clock.
     let send = || inject::inject(&Plan::new(sc, sc.start_of_clock()), sc, &producer, &ctx.events_topic, partitions, stop);
     let injected = if o.preload {
         let injected = send()?;
-        start_engines(o, &ctx, &dir, &mut engines, stop)?;
+        start_engines(o, &ctx, &dir, engines, stop)?;
         injected
     } else {
-        start_engines(o, &ctx, &dir, &mut engines, stop)?;
+        start_engines(o, &ctx, &dir, engines, stop)?;
         send()?
     };
     let sent_rate = injected.log.len() as f64 / injected.started.elapsed().as_secs_f64().max(1e-9);
-    wait_for_engines(&mut engines, &collected, &injected, o.quiet, stop)?;
-    for e in &mut engines {
-        e.stop();
+    wait_for_engines(&mut engines.0, &collected, &injected, o.quiet, stop)?;
+    for e in &mut engines.0 {
+        if e.job.spec.serves_jobs {
+            if let Err(err) = e.end_job(END_JOB_TIMEOUT) {
+                eprintln!("boontadata: {err:#}");
+            }
+        } else {
+            e.stop();
+        }
     }
     collector_stop.store(true, Ordering::Relaxed);
     collector.join().map_err(|_| anyhow::anyhow!("the collector thread panicked"))??;
@@ -143,7 +161,7 @@ pub fn run(o: &RunOptions, stop: &AtomicBool) -> Result<RunSummary> {
     let mut summaries = Vec::new();
     let mut comparisons = Vec::new();
     let mut versions = serde_json::Map::new();
-    for e in &mut engines {
+    for e in &engines.0 {
         let (label, mode) = (e.job.spec.name, e.job.mode.as_str());
         let rows: Vec<ResultRow> = results.iter().filter(|r| r.engine == label && r.mode == mode).cloned().collect();
         let c = compare::compare(label, mode, compare::view_for_mode(mode), &truth, &rows, &injected.log, sc.window_ms);
@@ -188,14 +206,27 @@ fn with_checkpoint(mut engine_args: std::collections::BTreeMap<String, Vec<Strin
     engine_args
 }
 
-fn start_engines(o: &RunOptions, ctx: &JobContext, dir: &std::path::Path, engines: &mut Vec<Running>, stop: &AtomicBool) -> Result<()> {
+/// Gives each job of the run an engine process: the one kept from the previous run if it serves jobs, else a new one.
+fn start_engines(o: &RunOptions, ctx: &JobContext, dir: &std::path::Path, engines: &mut Engines, stop: &AtomicBool) -> Result<()> {
+    let mut kept = std::mem::take(&mut engines.0);
     for job in &o.jobs {
-        engine::setup(job.spec)?;
         let log = dir.join(format!("engine-{}-{}.log", job.spec.name, job.mode));
-        engines.push(Running::start(job, ctx, &log)?);
+        let running = match kept.iter_mut().position(|e| e.can_take(job)) {
+            Some(i) => {
+                let mut e = kept.swap_remove(i);
+                e.next_job(ctx, &log)?;
+                e
+            }
+            None => {
+                engine::setup(job.spec)?;
+                Running::start(job, ctx, &log)?
+            }
+        };
+        engines.0.push(running);
     }
+    drop(kept);
     eprintln!("boontadata: started {}; waiting until they are ready …", o.jobs.iter().map(Job::label).collect::<Vec<_>>().join(", "));
-    for e in engines.iter_mut() {
+    for e in engines.0.iter_mut() {
         e.wait_ready(o.ready_timeout, stop)?;
     }
     Ok(())
@@ -272,8 +303,8 @@ fn summarize(e: &Running, c: &Comparison, rows: &[ResultRow], collected: &Collec
         startup_s: heard.ready_at.map(|r| (r - e.started).as_secs_f64()),
         latency_distribution_ms: report::LATENCY_PERCENTILES.iter().zip(distribution).filter_map(|(p, v)| v.map(|v| (*p, v))).collect(),
         emissions_per_window: (!rows.is_empty()).then(|| rows.iter().map(|r| r.emissions).sum::<i64>() as f64 / rows.len() as f64),
-        cpu_s: e.usage.map(|u| u.0),
-        peak_rss_bytes: e.usage.map(|u| u.1),
+        cpu_s: e.usage().map(|u| u.0),
+        peak_rss_bytes: e.usage().map(|u| u.1),
         status,
         log: e.log.display().to_string(),
     }

@@ -34,7 +34,7 @@ fn flink_conformance() {
 fn flink_on_a_standalone_local_cluster() {
     let args = ["--engines", "flink:event-time", "--flink-cluster", "local", "--messages", "100", "--malformed", "9", "--clock", "virtual", "--pacing", "none"];
     let (summary, output) = common::run("flink-local", &args);
-    let row = common::engine_row(&summary, "flink", "event-time");
+    let row = common::engine_row(&summary.engines, "flink", "event-time");
     assert_eq!(row.status, "ok", "log {}", row.log);
     assert_eq!(row.unexplained, 0, "{:?}", row.exceptions);
     assert!(row.windows_exact > 0 && output.status.success());

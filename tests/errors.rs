@@ -48,7 +48,7 @@ fn malformed_records_are_counted_and_skipped_never_a_crash() {
     );
     assert!(output.status.success());
     assert_eq!(summary.malformed_sent, 30);
-    let row = common::engine_row(&summary, "native", "event-time");
+    let row = common::engine_row(&summary.engines, "native", "event-time");
     assert_eq!(row.malformed, Some(30), "every malformed record is counted");
     assert_eq!(row.status, "ok", "the engine kept going to the end of the stream");
     assert!(row.windows_exact > 0);

@@ -41,6 +41,10 @@ fn a_small_matrix_writes_its_cells_and_a_report_that_renders() {
     assert_eq!(cell("duplicates", "event-time").verdict(), Verdict::Pass, "dedup: every window exact");
     assert_eq!(cell("out-of-order", "event-time").verdict(), Verdict::Pass, "disorder within the bound: exact");
     assert_eq!(cell("late-beyond", "event-time").verdict(), Verdict::Partial, "late beyond the lateness: dropped, explained");
+    for c in m.cells.iter().filter(|c| c.scenario != scenarios[0]) {
+        let log = std::fs::read_to_string(&c.summary.log).unwrap();
+        assert!(log.starts_with("$ next job in the engine process"), "native serves jobs: one process per mode for the whole matrix ({})", c.summary.log);
+    }
 
     let report = dir.join("report.html");
     let html = std::fs::read_to_string(&report).unwrap();

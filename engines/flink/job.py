@@ -23,6 +23,8 @@ deduplication, a tumbling window. Against the native engine (engines/native):
 
 It runs in an embedded mini-cluster, in a standalone cluster it starts
 (--cluster local) or in an existing one (--cluster HOST:PORT, its REST address).
+The harness's further jobs (engines/protocol.py) run in the same process, each
+in a mini-cluster of its own, or in the same cluster.
 """
 
 import argparse
@@ -43,6 +45,9 @@ from pathlib import Path
 import pyflink
 from pyflink.common import Configuration
 from pyflink.table import EnvironmentSettings, TableEnvironment
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from protocol import Jobs  # noqa: E402  (engines/protocol.py, shared by the Python engines)
 
 CACHE = Path(os.environ.get("BOONTADATA_CACHE", Path.home() / ".cache" / "boontadata")) / "flink"
 
@@ -116,7 +121,7 @@ LOOPBACK_ONLY = {
 
 
 class LocalCluster:
-    """A standalone jobmanager and taskmanager on 127.0.0.1, for this job only."""
+    """A standalone jobmanager and taskmanager on 127.0.0.1, for the jobs of this process only."""
 
     def __init__(self, work):
         self.rest = f"127.0.0.1:{free_port()}"
@@ -203,27 +208,27 @@ def main():
         p.add_argument(f"--{name}", type=int, required=True)
     p.add_argument("--cluster", help="'local' (a standalone cluster for this job) or HOST:PORT of an existing cluster's REST API")
     p.add_argument("--checkpoint-ms", type=int, default=10_000)
-    a = p.parse_args()
 
-    stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
     work = Path(tempfile.mkdtemp(prefix="boontadata-flink-"))
     os.environ["FLINK_LOG_DIR"] = str(work)  # else PyFlink's JVM logs into the virtualenv
     cluster = None
+    jobs = Jobs(p)
     try:
-        if a.cluster == "local":
-            cluster = LocalCluster(work)
-        sys.exit(run(a, cluster.rest if cluster else a.cluster, work, stopping))
+        for a in jobs:
+            if a.cluster == "local" and cluster is None:
+                cluster = LocalCluster(work)
+            failed = run(a, cluster.rest if cluster else a.cluster, work, jobs)
+            if failed:
+                sys.exit(failed)
     finally:
         if cluster:
             cluster.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 
-def run(a, cluster_rest, work, stopping):
-    """Submits the job (to the cluster at REST address `cluster_rest`, or to an embedded mini-cluster) and follows
-    it until told to stop."""
+def run(a, cluster_rest, work, jobs):
+    """Submits the job (to the cluster at REST address `cluster_rest`, or to an embedded mini-cluster of its own)
+    and follows it until it is to end."""
     settings = {
         "pipeline.name": f"boontadata {a.mode}",
         "pipeline.jars": ";".join(f"file://{jar}" for jar in sorted((CACHE / "jars").glob("*.jar"))),
@@ -252,7 +257,7 @@ def run(a, cluster_rest, work, stopping):
     print(f"boontadata: version flink {rest(address, '/config')['flink-version']}", flush=True)
 
     ready = False
-    while not stopping:
+    while jobs.running():
         status = job.get_job_status().result()
         if status.is_globally_terminal_state():
             cause = rest(address, f"/jobs/{job_id}/exceptions").get("root-exception") or ""

@@ -16,21 +16,26 @@ processing-time  Spark has no processing-time windows: we window on
                  minutes of processing time, as the native engine does.
 
 Kafka is read and written through boontadata's own connector (`connector/`).
+The harness's further jobs (engines/protocol.py) are further queries of the
+same Spark session.
 """
 
 import argparse
 import os
-import signal
 import statistics
 import sys
 import threading
 from functools import reduce
 from operator import and_
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQueryListener
 from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from protocol import Jobs  # noqa: E402  (engines/protocol.py, shared by the Python engines)
 
 EVENT = StructType([StructField("id", StringType()), StructField("di", StringType()), StructField("dt", LongType()),
                     StructField("c", StringType()), StructField("m1", LongType()), StructField("m2", DoubleType())])
@@ -47,53 +52,66 @@ p.add_argument("--out-of-orderness-ms", type=int, default=1000)
 p.add_argument("--allowed-lateness-ms", type=int, default=0)
 p.add_argument("--master", default="local[*]")
 p.add_argument("--checkpoint", required=True, help="folder for this job's checkpoint (offsets and state)")
-a = p.parse_args()
 
-host = os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")
-spark = (SparkSession.builder.appName(f"boontadata {a.mode}").master(a.master)
-         .config("spark.jars", os.environ["BOONTADATA_SPARK_JARS"])
-         .config("spark.driver.host", host).config("spark.driver.bindAddress", host)
-         .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-         .getOrCreate())
-spark.sparkContext.setLogLevel("WARN")
-# Each state partition is a task in every micro-batch: as many as there are cores, not Spark's 200.
-spark.conf.set("spark.sql.shuffle.partitions", spark.sparkContext.defaultParallelism)
-print(f"boontadata: version spark {spark.version}", flush=True)
 
-raw = (spark.readStream.format("boontadata-kafka")
-       .option("brokers", a.brokers).option("topic", a.events).option("group", a.group).load())
-parsed = raw.select(F.from_json(F.col("value").cast("string"), EVENT).alias("e"))
-is_event = reduce(and_, [F.col(f"e.{f.name}").isNotNull() for f in EVENT.fields])
-parsed = parsed.observe("input", F.count(F.lit(1)).alias("records"), F.count_if(~is_event).alias("malformed"))
-events = parsed.where(is_event).select("e.*")
+def session(a):
+    host = os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")
+    spark = (SparkSession.builder.appName(f"boontadata {a.mode}").master(a.master)
+             .config("spark.jars", os.environ["BOONTADATA_SPARK_JARS"])
+             .config("spark.driver.host", host).config("spark.driver.bindAddress", host)
+             .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+             .getOrCreate())
+    spark.sparkContext.setLogLevel("WARN")
+    # Each state partition is a task in every micro-batch: as many as there are cores, not Spark's 200.
+    spark.conf.set("spark.sql.shuffle.partitions", spark.sparkContext.defaultParallelism)
+    print(f"boontadata: version spark {spark.version}", flush=True)
+    return spark
 
-if a.mode == "event-time":
-    timed = events.withColumn("t", F.timestamp_millis("dt")).withWatermark("t", f"{a.out_of_orderness_ms + a.allowed_lateness_ms} milliseconds")
-    output_mode = "append"
-else:
-    timed = events.withColumn("t", F.current_timestamp()).withWatermark("t", f"{DEDUP_HORIZON_MS} milliseconds")
-    output_mode = "update"
 
-windows = (timed.dropDuplicatesWithinWatermark(["id"])
-           .groupBy(F.window("t", f"{a.window_ms} milliseconds"), "di", "c")
-           .agg(F.count("*").alias("count"), F.sum("m1").alias("m1_sum"), F.sum("m2").alias("m2_sum")))
-# current_timestamp() is when the batch started; emitted_at is when the row leaves.
-emitted_at = F.expr("cast(reflect('java.lang.System', 'currentTimeMillis') as bigint)")
-results = windows.select(F.col("di").alias("key"), F.to_json(F.struct(
-    F.lit("spark").alias("engine"), F.lit(a.mode).alias("mode"), F.unix_millis("window.end").alias("window_end"),
-    "di", "c", "count", "m1_sum", "m2_sum", emitted_at.alias("emitted_at"))).alias("value"))
+def start(spark, a):
+    """The job: the streaming query, started."""
+    raw = (spark.readStream.format("boontadata-kafka")
+           .option("brokers", a.brokers).option("topic", a.events).option("group", a.group).load())
+    parsed = raw.select(F.from_json(F.col("value").cast("string"), EVENT).alias("e"))
+    is_event = reduce(and_, [F.col(f"e.{f.name}").isNotNull() for f in EVENT.fields])
+    parsed = parsed.observe("input", F.count(F.lit(1)).alias("records"), F.count_if(~is_event).alias("malformed"))
+    events = parsed.where(is_event).select("e.*")
+
+    if a.mode == "event-time":
+        timed = events.withColumn("t", F.timestamp_millis("dt")).withWatermark("t", f"{a.out_of_orderness_ms + a.allowed_lateness_ms} milliseconds")
+        output_mode = "append"
+    else:
+        timed = events.withColumn("t", F.current_timestamp()).withWatermark("t", f"{DEDUP_HORIZON_MS} milliseconds")
+        output_mode = "update"
+
+    windows = (timed.dropDuplicatesWithinWatermark(["id"])
+               .groupBy(F.window("t", f"{a.window_ms} milliseconds"), "di", "c")
+               .agg(F.count("*").alias("count"), F.sum("m1").alias("m1_sum"), F.sum("m2").alias("m2_sum")))
+    # current_timestamp() is when the batch started; emitted_at is when the row leaves.
+    emitted_at = F.expr("cast(reflect('java.lang.System', 'currentTimeMillis') as bigint)")
+    results = windows.select(F.col("di").alias("key"), F.to_json(F.struct(
+        F.lit("spark").alias("engine"), F.lit(a.mode).alias("mode"), F.unix_millis("window.end").alias("window_end"),
+        "di", "c", "count", "m1_sum", "m2_sum", emitted_at.alias("emitted_at"))).alias("value"))
+    return (results.writeStream.format("boontadata-kafka").outputMode(output_mode)
+            .option("brokers", a.brokers).option("topic", a.results)
+            .option("checkpointLocation", os.path.join(a.checkpoint, a.mode)).start())
 
 
 class Metrics(StreamingQueryListener):
-    """Prints the protocol's metric lines after every micro-batch."""
+    """Prints the protocol's metric lines after every micro-batch of the query it follows."""
 
-    def __init__(self):
+    query_id = None
+
+    def follow(self, query):
+        self.query_id = str(query.id)
         self.records = self.malformed = self.late = self.duplicates = 0
         self.batch_ms = []
         self.first_batch = threading.Event()
 
     def onQueryProgress(self, event):
         progress = event.progress
+        if str(progress.id) != self.query_id:  # the previous job's last words
+            return
         observed = progress.observedMetrics.get("input")
         if observed is not None:
             self.records += observed["records"]
@@ -118,33 +136,27 @@ class Metrics(StreamingQueryListener):
         pass
 
 
+spark = None
 metrics = Metrics()
-spark.streams.addListener(metrics)
-query = (results.writeStream.format("boontadata-kafka").outputMode(output_mode)
-         .option("brokers", a.brokers).option("topic", a.results)
-         .option("checkpointLocation", os.path.join(a.checkpoint, a.mode)).start())
-
-stopping = False
-
-
-def stop(*_):
-    global stopping
-    stopping = True
-
-
-signal.signal(signal.SIGTERM, stop)
-signal.signal(signal.SIGINT, stop)
-# Ready once the first micro-batch has run (even empty, it plans, compiles and opens the state stores,
-# which takes seconds): events sent before would all land in one late batch.
-while not stopping and query.isActive and not metrics.first_batch.wait(0.1):
-    pass
-if query.isActive and not stopping:
-    print("boontadata: ready", flush=True)
-while not stopping and query.isActive:
-    query.awaitTermination(0.5)
-failure = query.exception()
-query.stop()
-metrics.report()
-spark.stop()
-if failure is not None:
-    sys.exit(f"spark job failed: {failure}")
+jobs = Jobs(p)
+for a in jobs:
+    if spark is None:
+        spark = session(a)
+        spark.streams.addListener(metrics)
+    query = start(spark, a)
+    metrics.follow(query)
+    # Ready once the first micro-batch has run (even empty, it plans, compiles and opens the state stores,
+    # which takes seconds): events sent before would all land in one late batch.
+    while jobs.running() and query.isActive and not metrics.first_batch.wait(0.1):
+        pass
+    if query.isActive and jobs.running():
+        print("boontadata: ready", flush=True)
+    while jobs.running() and query.isActive:
+        query.awaitTermination(0.5)
+    failure = query.exception()
+    query.stop()
+    metrics.report()
+    if failure is not None:
+        sys.exit(f"spark job failed: {failure}")
+if spark is not None:
+    spark.stop()

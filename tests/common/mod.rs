@@ -4,6 +4,8 @@
 
 use boontadata::compare::Cause;
 use boontadata::engine::ENGINES;
+use boontadata::matrix::Matrix;
+use boontadata::report::EngineSummary;
 use boontadata::run::RunSummary;
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -31,40 +33,66 @@ pub fn run(test: &str, args: &[&str]) -> (RunSummary, Output) {
     (summary, output)
 }
 
-pub fn causes(summary: &RunSummary, engine: &str, mode: &str) -> Vec<(Cause, usize)> {
-    engine_row(summary, engine, mode).exceptions.clone()
+/// `boontadata matrix ARGS --json`, returning the parsed matrix and the process output.
+pub fn matrix(test: &str, args: &[&str]) -> (Matrix, Output) {
+    let out = out_dir(test);
+    let started = Instant::now();
+    let output = boontadata().arg("matrix").args(args).arg("--out").arg(&out).arg("--json").output().expect("starting boontadata");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let m: Matrix = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("matrix {args:?} printed no matrix ({e}); exit {:?}; stderr:\n{stderr}", output.status.code()));
+    eprintln!("{test}: matrix {args:?} took {:.1} s\n{}", started.elapsed().as_secs_f64(), boontadata::matrix::render(&m));
+    (m, output)
 }
 
-pub fn engine_row<'a>(summary: &'a RunSummary, engine: &str, mode: &str) -> &'a boontadata::report::EngineSummary {
-    summary.engines.iter().find(|e| e.engine == engine && e.mode == mode).unwrap_or_else(|| panic!("no {engine} {mode} in the summary"))
+/// The engine rows of one scenario of a matrix.
+pub fn scenario_rows(m: &Matrix, scenario: &str) -> Vec<EngineSummary> {
+    let rows: Vec<EngineSummary> = m.cells.iter().filter(|c| c.scenario == scenario).map(|c| c.summary.clone()).collect();
+    assert!(!rows.is_empty(), "the matrix has no cell of {scenario}");
+    rows
 }
 
-pub fn count(summary: &RunSummary, engine: &str, mode: &str, cause: Cause) -> usize {
-    causes(summary, engine, mode).iter().find(|(c, _)| *c == cause).map_or(0, |(_, n)| *n)
+pub fn causes(rows: &[EngineSummary], engine: &str, mode: &str) -> Vec<(Cause, usize)> {
+    engine_row(rows, engine, mode).exceptions.clone()
 }
 
-/// The engine conformance suite: runs the scenarios against a real local broker
-/// and holds every mode of `engine` to what the engine declares. `options` are
-/// extra `run` options (an engine's parallelism, say).
+pub fn engine_row<'a>(rows: &'a [EngineSummary], engine: &str, mode: &str) -> &'a EngineSummary {
+    rows.iter().find(|e| e.engine == engine && e.mode == mode).unwrap_or_else(|| panic!("no {engine} {mode} in {rows:?}"))
+}
+
+pub fn count(rows: &[EngineSummary], engine: &str, mode: &str, cause: Cause) -> usize {
+    causes(rows, engine, mode).iter().find(|(c, _)| *c == cause).map_or(0, |(_, n)| *n)
+}
+
+/// The engine conformance suite: runs two scenarios, as a matrix, against a
+/// real local broker and holds every mode of `engine` to what the engine
+/// declares. `options` are extra options (an engine's parallelism, say).
 pub fn conformance(engine: &str, options: &[&str]) {
     let spec = ENGINES.iter().find(|e| e.name == engine).unwrap_or_else(|| panic!("engine {engine} is not registered"));
     let all_modes: Vec<String> = spec.modes.iter().map(|m| format!("{engine}:{m}")).collect();
     let selection = all_modes.join(",");
 
     // `seed`: the original's faults, late events far beyond any lateness.
-    let args = |scenario: &'static str| [&["--scenario", scenario, "--engines", &selection], options].concat();
-    let (seed, output) = run(&format!("{engine}-seed"), &args("seed"));
     // `disorder`: heavy disorder, all of it within the watermark bound and the allowed lateness.
-    let (disorder, _) = run(&format!("{engine}-disorder"), &args("disorder"));
+    let args = [&["--scenarios", "seed,disorder", "--engines", &selection], options].concat();
+    let (m, output) = matrix(&format!("{engine}-conformance"), &args);
+    let (seed, disorder) = (scenario_rows(&m, "seed"), scenario_rows(&m, "disorder"));
 
-    for (name, summary) in [("seed", &seed), ("disorder", &disorder)] {
-        for e in &summary.engines {
+    for (name, rows) in [("seed", &seed), ("disorder", &disorder)] {
+        for e in rows {
             assert_eq!(e.status, "ok", "{engine} {} on {name}: {} (log {})", e.mode, e.status, e.log);
             assert_eq!(e.unexplained, 0, "{engine} {} on {name} has unexplained exceptions: {:?}", e.mode, e.exceptions);
             assert!(e.windows_total > 0, "{engine} {} on {name} compared nothing", e.mode);
+            assert!(e.cpu_s.is_some_and(|s| s > 0.0) && e.peak_rss_bytes.is_some_and(|b| b > 0), "{engine} {} on {name}: usage measured", e.mode);
         }
     }
-    assert!(output.status.success(), "a run with every exception explained exits 0");
+    assert!(output.status.success(), "a matrix with every exception explained exits 0");
+    if spec.serves_jobs {
+        for e in &disorder {
+            let log = std::fs::read_to_string(&e.log).unwrap();
+            assert!(log.starts_with("$ next job in the engine process"), "{engine} {} served disorder as its second job: {}", e.mode, e.log);
+        }
+    }
 
     if spec.modes.contains(&"event-time") {
         let late = count(&seed, engine, "event-time", Cause::Late);
@@ -80,14 +108,14 @@ pub fn conformance(engine: &str, options: &[&str]) {
             );
         }
         if spec.dedup {
-            for s in [&seed, &disorder] {
-                assert_eq!(count(s, engine, "event-time", Cause::Duplicate), 0, "a deduplicating engine counts no resend");
+            for rows in [&seed, &disorder] {
+                assert_eq!(count(rows, engine, "event-time", Cause::Duplicate), 0, "a deduplicating engine counts no resend");
             }
         }
     }
     if spec.modes.contains(&"processing-time") {
-        for s in [&seed, &disorder] {
-            let causes = causes(s, engine, "processing-time");
+        for rows in [&seed, &disorder] {
+            let causes = causes(rows, engine, "processing-time");
             assert!(
                 causes.iter().all(|(c, _)| matches!(c, Cause::Boundary | Cause::Duplicate)),
                 "processing time differs from send time only at window boundaries: {causes:?}"
