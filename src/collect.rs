@@ -94,9 +94,12 @@ impl Collected {
     }
 }
 
+/// What the collector has so far, and its thread.
+pub type Collector = (Arc<Mutex<Collected>>, std::thread::JoinHandle<Result<()>>);
+
 /// Reads `topic` from the beginning on a thread of its own until `stop` is set,
 /// folding every record into the shared `Collected`.
-pub fn spawn(brokers: &str, topic: &str, partitions: i32, stop: Arc<std::sync::atomic::AtomicBool>) -> Result<(Arc<Mutex<Collected>>, std::thread::JoinHandle<Result<()>>)> {
+pub fn spawn(brokers: &str, topic: &str, partitions: i32, stop: Arc<std::sync::atomic::AtomicBool>) -> Result<Collector> {
     let consumer: BaseConsumer = kafka::assigned_consumer(brokers, topic, 0..partitions)?;
     let collected = Arc::new(Mutex::new(Collected::default()));
     let shared = collected.clone();

@@ -167,11 +167,14 @@ enum Choice {
     Slice(Vec<Candidate>),
 }
 
-/// The sent-event log, grouped by the row each event falls into in one view.
+/// The sent-event log, grouped by the row each event falls into in one view;
+/// with each event, whether it is the first send of its id.
 struct FaultIndex<'a> {
     view: View,
-    by_row: HashMap<(i64, &'a str, &'a str), Vec<(&'a SentEvent, bool)>>,
+    by_row: HashMap<(i64, &'a str, &'a str), Vec<FirstSend<'a>>>,
 }
+
+type FirstSend<'a> = (&'a SentEvent, bool);
 
 impl<'a> FaultIndex<'a> {
     fn new(log: &'a [SentEvent], view: View, window_ms: i64) -> Self {
@@ -235,7 +238,8 @@ fn explain(truth: Option<&Aggregate>, result: Option<&Aggregate>, choices: &[Cho
             Choice::Slice(v) => ranges.push(std::iter::once(&v[..0]).chain((0..v.len()).flat_map(|s| (s + 1..=v.len()).map(move |e| &v[s..e]))).collect()),
         }
     }
-    let mut looked_up: HashMap<(i64, i64), Vec<(&[Candidate], f64)>> = HashMap::new();
+    // Takes of the arrivals by the (count, m1) they add, each with the m2 it adds.
+    let mut looked_up: HashMap<(i64, i64), Vec<Take>> = HashMap::new();
     for take in ranges.pop().unwrap_or_else(|| vec![&[]]) {
         let sum = Sum::of(take.iter());
         looked_up.entry((sum.count, sum.m1)).or_default().push((take, sum.m2));
@@ -272,6 +276,8 @@ fn explain(truth: Option<&Aggregate>, result: Option<&Aggregate>, choices: &[Cho
     }
     best.map_or_else(|| (vec![Cause::Unexplained], "unexplained".into()), |chosen| describe(&chosen))
 }
+
+type Take<'a> = (&'a [Candidate], f64);
 
 /// What a set of candidates adds to a window.
 #[derive(Debug, Clone, Copy)]

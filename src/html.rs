@@ -188,7 +188,7 @@ fn code_links(h: &mut String, m: &Matrix) {
 
 /// This matrix beside an earlier one: the same cells, both runs.
 fn comparison(h: &mut String, m: &Matrix, other: &Matrix) {
-    let _ = write!(h, "<h2>Against the run of {} UTC</h2><table id=\"against\"><tr><th>scenario</th><th>engine mode</th><th>now</th><th>then</th><th>events/s now</th><th>events/s then</th></tr>\n", esc(&other.created));
+    let _ = writeln!(h, "<h2>Against the run of {} UTC</h2><table id=\"against\"><tr><th>scenario</th><th>engine mode</th><th>now</th><th>then</th><th>events/s now</th><th>events/s then</th></tr>", esc(&other.created));
     for c in &m.cells {
         let Some(o) = other.cell(&c.row_label(), &c.scenario) else { continue };
         let eps = |c: &Cell| c.summary.events_per_s.map_or("-".into(), |e| format!("{e:.0}"));
