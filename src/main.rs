@@ -379,7 +379,8 @@ fn history_command(a: HistoryArgs) -> Result<ExitCode> {
         let get = |engine: &str, name: &str| metrics.iter().find(|(e, n, _)| e == engine && n == name).map(|(_, _, v)| *v as i64);
         let mut engines: Vec<String> = metrics.iter().filter(|(_, n, _)| n == "windows_total").map(|(e, _, _)| e.clone()).collect();
         engines.dedup();
-        let cells: Vec<String> = engines.iter().map(|e| format!("{e} {}/{}", get(e, "windows_exact").unwrap_or(0), get(e, "windows_total").unwrap_or(0))).collect();
+        let cells: Vec<String> =
+            engines.iter().map(|e| format!("{e} {}/{}", get(e, "windows_exact").unwrap_or(0), get(e, "windows_total").unwrap_or(0))).collect();
         let secs = r.ended_at.map_or("-".to_string(), |end| format!("{:.0}", (end - r.started_at) as f64 / 1000.0));
         println!("{:<34}  {:<12}  {:<19}  {:>7}  {}", r.id, r.scenario, boontadata::window::utc(r.started_at), secs, cells.join(", "));
     }

@@ -118,7 +118,8 @@ mod tests {
 
     #[test]
     fn stop_kills_a_process_that_ignores_sigterm() {
-        let mut child = Command::new("sh").args(["-c", "trap '' TERM; sleep 30"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+        let mut child =
+            Command::new("sh").args(["-c", "trap '' TERM; sleep 30"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
         std::thread::sleep(Duration::from_millis(200));
         assert!(stop(&mut child, Duration::from_millis(300)));
     }

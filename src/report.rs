@@ -49,10 +49,7 @@ pub const LATENCY_PERCENTILES: [f64; 11] = [1.0, 5.0, 10.0, 25.0, 50.0, 75.0, 90
 pub fn latency_percentiles(rows: &[&ResultRow], percentiles: &[f64]) -> Vec<Option<i64>> {
     let mut lat: Vec<i64> = rows.iter().map(|r| r.first_emitted_at - r.window_end).collect();
     lat.sort_unstable();
-    percentiles
-        .iter()
-        .map(|p| (!lat.is_empty()).then(|| lat[((p / 100.0 * lat.len() as f64).ceil() as usize).clamp(1, lat.len()) - 1]))
-        .collect()
+    percentiles.iter().map(|p| (!lat.is_empty()).then(|| lat[((p / 100.0 * lat.len() as f64).ceil() as usize).clamp(1, lat.len()) - 1])).collect()
 }
 
 pub fn table(rows: &[EngineSummary]) -> String {

@@ -188,14 +188,7 @@ impl DeviceClock {
 fn uuid(rng: &mut Rng) -> String {
     let (a, b) = (rng.next_u64(), rng.next_u64());
     let b = (b & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000;
-    format!(
-        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-        a >> 32,
-        (a >> 16) & 0xFFFF,
-        a & 0x0FFF,
-        b >> 48,
-        b & 0xFFFF_FFFF_FFFF
-    )
+    format!("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xFFFF, a & 0x0FFF, b >> 48, b & 0xFFFF_FFFF_FFFF)
 }
 
 /// Three kinds in turn: not JSON at all, a field missing, a field of the wrong type.
@@ -288,7 +281,8 @@ mod tests {
     #[test]
     fn a_silent_device_sends_nothing_for_a_while_then_resumes() {
         for pacing in [Pacing::Random, Pacing::Rate] {
-            let sc = Scenario { devices: 2, messages: 2000, silent_devices: 1, silent_after: 50, silence_ms: 60_000, pacing, rate: 40.0, ..Scenario::default() };
+            let sc =
+                Scenario { devices: 2, messages: 2000, silent_devices: 1, silent_after: 50, silence_ms: 60_000, pacing, rate: 40.0, ..Scenario::default() };
             let plan = Plan::new(&sc, 0);
             let times = |d: u32| plan.sends().filter(|s| s.device == d && s.fault == Fault::None).map(|s| s.at).collect::<Vec<_>>();
             let widest_gap = |v: &[i64]| v.windows(2).map(|w| w[1] - w[0]).max().unwrap();

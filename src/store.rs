@@ -265,7 +265,15 @@ mod tests {
             first_emitted_at: 1,
             last_emitted_at: 2,
         };
-        let run = RunRecord { id: "r1".into(), scenario: "seed".into(), seed: 34, params: "{}".into(), engine_versions: "{}".into(), started_at: 5, ended_at: Some(6) };
+        let run = RunRecord {
+            id: "r1".into(),
+            scenario: "seed".into(),
+            seed: 34,
+            params: "{}".into(),
+            engine_versions: "{}".into(),
+            started_at: 5,
+            ended_at: Some(6),
+        };
         store.put_run(&run).unwrap();
         store.put_events("r1", &log).unwrap();
         store.put_truth("r1", &truth).unwrap();

@@ -179,10 +179,7 @@ pub(crate) mod tests {
 
     #[test]
     fn late_and_out_of_order_messages_are_annotated_in_both_views() {
-        let log = vec![
-            sent("d-0", "d", TEN + 1000, TEN + 131_000, 49, Fault::Late),
-            sent("d-1", "d", TEN + 4000, TEN + 6000, 7, Fault::OutOfOrder),
-        ];
+        let log = vec![sent("d-0", "d", TEN + 1000, TEN + 131_000, 49, Fault::Late), sent("d-1", "d", TEN + 4000, TEN + 6000, 7, Fault::OutOfOrder)];
         let rows = compute(&log, 5000);
         let dev = rows.iter().find(|r| r.view == View::DeviceTime).unwrap();
         assert_eq!((dev.window_end, dev.n_late, dev.late_m1, dev.n_ooo, dev.agg.count), (TEN + 5000, 1, 49, 1, 2));

@@ -42,10 +42,8 @@ fn a_bad_store_url_and_a_bad_scenario_say_what_to_use() {
 
 #[test]
 fn malformed_records_are_counted_and_skipped_never_a_crash() {
-    let (summary, output) = common::run(
-        "malformed",
-        &["--engines", "native:event-time", "--malformed", "30", "--messages", "200", "--pacing", "none", "--clock", "virtual"],
-    );
+    let (summary, output) =
+        common::run("malformed", &["--engines", "native:event-time", "--malformed", "30", "--messages", "200", "--pacing", "none", "--clock", "virtual"]);
     assert!(output.status.success());
     assert_eq!(summary.malformed_sent, 30);
     let row = common::engine_row(&summary.engines, "native", "event-time");

@@ -20,7 +20,11 @@ fn chromium(user_data: &Path) -> Command {
 }
 
 fn matrix_dir(out: &Path) -> PathBuf {
-    std::fs::read_dir(out).unwrap().map(|e| e.unwrap().path()).find(|p| p.file_name().unwrap().to_string_lossy().starts_with("matrix-")).expect("a matrix folder")
+    std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("matrix-"))
+        .expect("a matrix folder")
 }
 
 #[test]
@@ -59,7 +63,12 @@ fn a_small_matrix_writes_its_cells_and_a_report_that_renders() {
     assert_eq!(dom.matches("<svg").count(), 2, "a latency plot per engine mode");
 
     let shot = dir.join("report.png");
-    let status = chromium(&profile).arg(format!("--screenshot={}", shot.display())).arg("--window-size=1280,1600").arg(format!("file://{}", report.display())).output().unwrap();
+    let status = chromium(&profile)
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg("--window-size=1280,1600")
+        .arg(format!("file://{}", report.display()))
+        .output()
+        .unwrap();
     assert!(shot.exists(), "no screenshot: {}", String::from_utf8_lossy(&status.stderr));
     let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
     let mut reader = decoder.read_info().unwrap();

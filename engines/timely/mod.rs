@@ -248,8 +248,8 @@ fn run_local_cluster(o: &Options, stop: &'static AtomicBool) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use timely::dataflow::InputHandle;
     use timely::dataflow::operators::Input;
+    use timely::dataflow::InputHandle;
 
     fn reading(t: i64, id: u64, m1: i64) -> Reading {
         Reading { device: "d".into(), category: "cat-1".into(), id, t, remember_until: 0, m1, m2: m1 as f64 }
@@ -268,7 +268,7 @@ mod tests {
             // (readings sent at the current time, then the watermark the source moves to)
             let steps: [(&[Reading], u64); 4] = [
                 (&[reading(1000, 1, 1), reading(5800, 2, 1)], 4800),
-                (&[reading(4900, 3, 10)], 5100), // 900 ms out of order: within the bound, counted
+                (&[reading(4900, 3, 10)], 5100),                       // 900 ms out of order: within the bound, counted
                 (&[reading(4950, 4, 100), reading(1000, 1, 1)], 5100), // after the window fired: late; and a resend
                 (&[reading(9000, 5, 1)], 10_000),
             ];
