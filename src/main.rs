@@ -245,7 +245,8 @@ struct CompareArgs {
 
 #[derive(Subcommand)]
 enum EngineCommand {
-    /// boontadata's reference engine.
+    /// boontadata's reference engine. It serves jobs: after the line `end` on stdin, a line holding
+    /// a JSON array of these flags starts the next job in the same process.
     Native(native::Options),
     /// The windows on Timely Dataflow, in one process or as a cluster.
     Timely(timely::Options),
