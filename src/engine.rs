@@ -268,7 +268,12 @@ pub struct Running {
     readers: Vec<std::thread::JoinHandle<()>>,
     sampled: Arc<Mutex<Sampled>>,
     pub exit: Option<ExitStatus>,
+    /// It did not end within `STOP_GRACE` of SIGTERM and was killed.
+    pub killed: bool,
 }
+
+/// How long an engine has to end after SIGTERM.
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// The process tree's usage, sampled by a thread while the process lives.
 #[derive(Debug, Default)]
@@ -317,7 +322,7 @@ impl Running {
             }
         });
         let stdin = child.stdin.take();
-        Ok(Running { job: job.clone(), log: log.to_path_buf(), started: Instant::now(), child, stdin, heard, log_file, readers, sampled, exit: None })
+        Ok(Running { job: job.clone(), log: log.to_path_buf(), started: Instant::now(), child, stdin, heard, log_file, readers, sampled, exit: None, killed: false })
     }
 
     pub fn heard(&self) -> Heard {
@@ -406,7 +411,10 @@ impl Running {
                 self.sampled.lock().expect("usage lock").latest = usage;
             }
         }
-        process::stop(&mut self.child, Duration::from_secs(10));
+        if process::stop(&mut self.child, STOP_GRACE) {
+            self.killed = true;
+            eprintln!("boontadata: engine {} was still running {} s after SIGTERM: killed; see {}", self.job.label(), STOP_GRACE.as_secs(), self.log.display());
+        }
         if self.exit.is_none() {
             self.exit = self.child.try_wait().ok().flatten();
         }

@@ -16,15 +16,20 @@ pub fn die_with_parent(cmd: &mut Command) -> &mut Command {
     }
 }
 
+/// Sends SIGTERM to a child process.
+pub fn ask_to_stop(pid: u32) {
+    // SAFETY: sending a signal to a PID; callers pass their own children's.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGTERM);
+    }
+}
+
 /// SIGTERM, then SIGKILL after `grace`. Returns whether the process had to be killed.
 pub fn stop(child: &mut Child, grace: Duration) -> bool {
     if child.try_wait().ok().flatten().is_some() {
         return false;
     }
-    // SAFETY: sending a signal to our own child's PID.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
+    ask_to_stop(child.id());
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline {
         if child.try_wait().ok().flatten().is_some() {

@@ -279,7 +279,11 @@ fn summarize(e: &Running, c: &Comparison, rows: &[ResultRow], collected: &Collec
         Some(s) => format!("exited with {s}"),
         None => "ok".to_string(),
     };
-    let status = if status == "ok" && !progress.flush_seen { "no end-of-stream row".to_string() } else { status };
+    let status = match status {
+        _ if e.killed => format!("killed: still running {} s after SIGTERM", engine::STOP_GRACE.as_secs()),
+        ok if ok == "ok" && !progress.flush_seen => "no end-of-stream row".to_string(),
+        status => status,
+    };
     let data_rows: Vec<&ResultRow> = rows.iter().filter(|_| latency_meaningful).collect();
     let lat = report::latency_percentiles(&data_rows, &[50.0, 99.0]);
     let distribution = report::latency_percentiles(&data_rows, &report::LATENCY_PERCENTILES);

@@ -225,7 +225,7 @@ fn read_hostfile(path: &Path, processes: usize) -> Result<Vec<String>> {
 }
 
 /// Process 0 of a cluster on this machine: writes a host file on loopback,
-/// starts the other processes, runs its own share, and stops them after.
+/// starts the other processes, runs its own share, and stops them with it.
 fn run_local_cluster(o: &Options, stop: &'static AtomicBool) -> Result<()> {
     let hostfile = std::env::temp_dir().join(format!("boontadata-timely-{}.hosts", std::process::id()));
     let hosts: Vec<String> = (0..o.processes).map(|_| crate::broker::free_port().map(|p| format!("127.0.0.1:{p}"))).collect::<Result<_>>()?;
@@ -237,6 +237,14 @@ fn run_local_cluster(o: &Options, stop: &'static AtomicBool) -> Result<()> {
         cmd.args(&args).args(["--process-index", &i.to_string(), "--hostfile"]).arg(&hostfile).stdin(std::process::Stdio::null());
         others.push(process::die_with_parent(&mut cmd).spawn().context("starting a timely process")?);
     }
+    // A cluster ends together: a process's workers finish only once every other process has hung up.
+    let pids: Vec<u32> = others.iter().map(std::process::Child::id).collect();
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        pids.into_iter().for_each(process::ask_to_stop);
+    });
     let result = run(&Options { hostfile: Some(hostfile.clone()), ..o.clone() }, stop);
     for child in &mut others {
         process::stop(child, Duration::from_secs(5));
