@@ -21,28 +21,25 @@ pub fn out_dir(test: &str) -> PathBuf {
     dir
 }
 
+/// `boontadata COMMAND ARGS --out DIR --json` into a fresh folder, returning what it printed, parsed, and the process output.
+fn json_command<T: serde::de::DeserializeOwned>(command: &str, test: &str, args: &[&str], shown: impl Fn(&T) -> String) -> (T, Output) {
+    let started = Instant::now();
+    let output = boontadata().arg(command).args(args).arg("--out").arg(out_dir(test)).arg("--json").output().expect("starting boontadata");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let parsed: T = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{command} {args:?} printed no JSON result ({e}); exit {:?}; stderr:\n{stderr}", output.status.code()));
+    eprintln!("{test}: {command} {args:?} took {:.1} s\n{}", started.elapsed().as_secs_f64(), shown(&parsed));
+    (parsed, output)
+}
+
 /// `boontadata run ARGS --json`, returning the parsed summary and the process output.
 pub fn run(test: &str, args: &[&str]) -> (RunSummary, Output) {
-    let out = out_dir(test);
-    let started = Instant::now();
-    let output = boontadata().arg("run").args(args).arg("--out").arg(&out).arg("--json").output().expect("starting boontadata");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let summary: RunSummary = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("run {args:?} printed no summary ({e}); exit {:?}; stderr:\n{stderr}", output.status.code()));
-    eprintln!("{test}: run {args:?} took {:.1} s\n{}", started.elapsed().as_secs_f64(), boontadata::report::table(&summary.engines));
-    (summary, output)
+    json_command("run", test, args, |s: &RunSummary| boontadata::report::table(&s.engines))
 }
 
 /// `boontadata matrix ARGS --json`, returning the parsed matrix and the process output.
 pub fn matrix(test: &str, args: &[&str]) -> (Matrix, Output) {
-    let out = out_dir(test);
-    let started = Instant::now();
-    let output = boontadata().arg("matrix").args(args).arg("--out").arg(&out).arg("--json").output().expect("starting boontadata");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let m: Matrix = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("matrix {args:?} printed no matrix ({e}); exit {:?}; stderr:\n{stderr}", output.status.code()));
-    eprintln!("{test}: matrix {args:?} took {:.1} s\n{}", started.elapsed().as_secs_f64(), boontadata::matrix::render(&m));
-    (m, output)
+    json_command("matrix", test, args, boontadata::matrix::render)
 }
 
 /// The engine rows of one scenario of a matrix.
