@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -272,6 +273,13 @@ pub struct Running {
     pub killed: bool,
 }
 
+/// Why a wait for an engine's line ended without it.
+enum Unheard {
+    Exited(ExitStatus),
+    /// Timed out, or the harness is stopping.
+    Silent,
+}
+
 /// How long an engine has to end after SIGTERM.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
 
@@ -281,6 +289,13 @@ struct Sampled {
     latest: process::Usage,
     cpu_at_job_start: f64,
     peak_rss_in_job: u64,
+}
+
+impl Sampled {
+    fn record(&mut self, usage: process::Usage) {
+        self.latest = usage;
+        self.peak_rss_in_job = self.peak_rss_in_job.max(usage.rss_bytes);
+    }
 }
 
 const SAMPLE_EVERY: Duration = Duration::from_millis(500);
@@ -314,10 +329,7 @@ impl Running {
         let (pid, samples) = (child.id(), sampled.clone());
         std::thread::spawn(move || {
             while let Some(usage) = process::tree_usage(pid) {
-                let mut s = samples.lock().expect("usage lock");
-                s.latest = usage;
-                s.peak_rss_in_job = s.peak_rss_in_job.max(usage.rss_bytes);
-                drop(s);
+                samples.lock().expect("usage lock").record(usage);
                 std::thread::sleep(SAMPLE_EVERY);
             }
         });
@@ -360,15 +372,11 @@ impl Running {
 
     /// Ends the current job and waits for the engine's last metrics; the process stays for the next job.
     /// Fails if the engine does not say `ended` within `timeout` (then it is stopped).
-    pub fn end_job(&mut self, timeout: Duration) -> Result<()> {
+    pub fn end_job(&mut self, timeout: Duration, stop: &AtomicBool) -> Result<()> {
         self.send("end")?;
-        let deadline = Instant::now() + timeout;
-        while !self.heard().ended {
-            if self.exited().is_some() || Instant::now() > deadline {
-                self.stop();
-                bail!("engine {} did not end its job within {} s; see {}", self.job.label(), timeout.as_secs(), self.log.display());
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        if self.wait_to_hear(|h| h.ended, timeout, stop).is_err() {
+            self.stop();
+            bail!("engine {} did not end its job within {} s; see {}", self.job.label(), timeout.as_secs(), self.log.display());
         }
         Ok(())
     }
@@ -388,27 +396,35 @@ impl Running {
     }
 
     /// Waits for `boontadata: ready`; fails if the engine exits or stays silent for `timeout`.
-    pub fn wait_ready(&mut self, timeout: Duration, stop: &std::sync::atomic::AtomicBool) -> Result<()> {
+    pub fn wait_ready(&mut self, timeout: Duration, stop: &AtomicBool) -> Result<()> {
+        match self.wait_to_hear(|h| h.ready_at.is_some(), timeout, stop) {
+            Ok(()) => Ok(()),
+            Err(Unheard::Exited(status)) => bail!("engine {} exited ({status}) before it was ready; see {}", self.job.label(), self.log.display()),
+            Err(Unheard::Silent) => bail!("engine {} was not ready after {} s; see {}", self.job.label(), timeout.as_secs(), self.log.display()),
+        }
+    }
+
+    /// Waits until what the engine said passes `said`.
+    fn wait_to_hear(&mut self, said: impl Fn(&Heard) -> bool, timeout: Duration, stop: &AtomicBool) -> Result<(), Unheard> {
         let deadline = Instant::now() + timeout;
-        loop {
-            if self.heard().ready_at.is_some() {
-                return Ok(());
-            }
+        while !said(&self.heard.lock().expect("engine lock")) {
             if let Some(status) = self.exited() {
-                bail!("engine {} exited ({status}) before it was ready; see {}", self.job.label(), self.log.display());
+                return Err(Unheard::Exited(status));
             }
-            if Instant::now() > deadline || stop.load(std::sync::atomic::Ordering::Relaxed) {
-                bail!("engine {} was not ready after {} s; see {}", self.job.label(), timeout.as_secs(), self.log.display());
+            if Instant::now() > deadline || stop.load(Ordering::Relaxed) {
+                return Err(Unheard::Silent);
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        Ok(())
     }
 
     /// Asks the engine to stop and waits for its last words (final metrics).
     pub fn stop(&mut self) {
+        // The last sample before SIGTERM: the tree's CPU up to the end of the job.
         if self.exited().is_none() {
             if let Some(usage) = process::tree_usage(self.child.id()) {
-                self.sampled.lock().expect("usage lock").latest = usage;
+                self.sampled.lock().expect("usage lock").record(usage);
             }
         }
         if process::stop(&mut self.child, STOP_GRACE) {

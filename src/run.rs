@@ -141,7 +141,7 @@ pub fn run_with(o: &RunOptions, engines: &mut Engines, stop: &AtomicBool) -> Res
     wait_for_engines(&mut engines.0, &collected, &injected, o.quiet, stop)?;
     for e in &mut engines.0 {
         if e.job.spec.serves_jobs {
-            if let Err(err) = e.end_job(END_JOB_TIMEOUT) {
+            if let Err(err) = e.end_job(END_JOB_TIMEOUT, stop) {
                 eprintln!("boontadata: {err:#}");
             }
         } else {
