@@ -248,13 +248,13 @@ fn explain(truth: Option<&Aggregate>, result: Option<&Aggregate>, choices: &[Cho
         for subset in Combinations::new(ones.len(), size) {
             for others in &enumerated {
                 budget = budget.saturating_sub(1);
-                let chosen: Vec<&Candidate> = subset.iter().map(|&i| ones[i]).chain(others.iter().copied()).collect();
-                let need = target.minus(Sum::of(chosen.iter().copied()));
+                let chosen = || subset.iter().map(|&i| ones[i]).chain(others.iter().copied());
+                let need = target.minus(Sum::of(chosen()));
                 let fits = looked_up.get(&(need.count, need.m1)).into_iter().flatten().filter(|(_, m2)| m2_close(*m2, need.m2, scale));
                 if let Some((take, _)) = fits.min_by_key(|(take, _)| take.len()) {
-                    let total = chosen.len() + take.len();
+                    let total = size + others.len() + take.len();
                     if total > 0 && best.as_ref().is_none_or(|b| total < b.len()) {
-                        best = Some(chosen.into_iter().chain(take.iter()).collect());
+                        best = Some(chosen().chain(take.iter()).collect());
                     }
                 }
             }
