@@ -2,11 +2,10 @@
 //! each isolate one behaviour, measured rather than declared. A cell is what
 //! one engine mode did on one scenario.
 
-use crate::broker::LocalBroker;
 use crate::report::EngineSummary;
 use crate::run::{self, RunOptions, RunSummary};
 use crate::scenario::Scenario;
-use crate::window::{now_ms, utc};
+use crate::window::{now_ms, stamp_now, utc};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
@@ -136,14 +135,11 @@ pub struct MatrixOptions {
 
 /// Runs every scenario in turn on one broker; writes `matrix.json` and `report.html` into the matrix folder.
 pub fn run(o: &MatrixOptions, stop: &AtomicBool) -> Result<(Matrix, PathBuf)> {
-    let dir = o.base.out.join(format!("matrix-{}", utc(now_ms()).replace([' ', ':', '-'], "")));
+    let dir = o.base.out.join(format!("matrix-{}", stamp_now()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let local = match &o.base.brokers {
-        Some(_) => None,
-        None => Some(LocalBroker::start(&dir.join("broker.log"))?),
-    };
-    let brokers = o.base.brokers.clone().or_else(|| local.as_ref().map(|l| l.brokers.clone()));
-    let store = o.base.store.clone().or_else(|| Some(format!("sqlite:{}", o.base.out.join("boontadata.sqlite").display())));
+    let (_local, brokers) = run::broker(o.base.brokers.as_deref(), &dir)?;
+    // Its runs are kept in folders of the matrix's, and in the store of the output folder.
+    let (brokers, store) = (Some(brokers), Some(run::store_url(&o.base)));
     let mut runs = Vec::new();
     let mut engines = run::Engines::default();
     for (i, scenario) in o.scenarios.iter().enumerate() {

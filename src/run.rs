@@ -13,7 +13,7 @@ use crate::scenario::{Clock, Scenario};
 use crate::simulate::Plan;
 use crate::store::{self, RunRecord};
 use crate::truth;
-use crate::window::{now_ms, utc};
+use crate::window::{now_ms, stamp_now};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -79,26 +79,14 @@ pub fn run(o: &RunOptions, stop: &AtomicBool) -> Result<RunSummary> {
 /// A run that takes its engine processes from `engines` where it can, and leaves them there.
 pub fn run_with(o: &RunOptions, engines: &mut Engines, stop: &AtomicBool) -> Result<RunSummary> {
     let sc = &o.scenario;
-    let run_id = format!("{}-{}", sc.name, utc(now_ms()).replace([' ', ':'], "").replace('-', ""));
-    let run_id = format!("{run_id}-{:04x}", std::process::id() & 0xffff);
+    let run_id = format!("{}-{}-{:04x}", sc.name, stamp_now(), std::process::id() & 0xffff);
     let dir = o.out.join(&run_id);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating output folder {}", dir.display()))?;
-    let store_url = o.store.clone().unwrap_or_else(|| format!("sqlite:{}", o.out.join("boontadata.sqlite").display()));
+    let store_url = store_url(o);
     let mut store = store::open(&store_url)?;
     eprintln!("boontadata: run {run_id} ({}), output in {}", sc.description_or_name(), dir.display());
 
-    let (_local, brokers) = match &o.brokers {
-        Some(b) => {
-            kafka::check_reachable(b)?;
-            (None, b.clone())
-        }
-        None => {
-            let local = LocalBroker::start(&dir.join("broker.log"))?;
-            eprintln!("boontadata: local tansu broker on {} (pid {})", local.brokers, local.pid());
-            let brokers = local.brokers.clone();
-            (Some(local), brokers)
-        }
-    };
+    let (_local, brokers) = broker(o.brokers.as_deref(), &dir)?;
     let ctx = JobContext {
         run_id: run_id.clone(),
         brokers: brokers.clone(),
@@ -198,6 +186,23 @@ pub fn run_with(o: &RunOptions, engines: &mut Engines, stop: &AtomicBool) -> Res
     std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;
     std::fs::write(dir.join("compare.txt"), render(&summary))?;
     Ok(summary)
+}
+
+/// `--store`, or the SQLite file in the output folder.
+pub fn store_url(o: &RunOptions) -> String {
+    o.store.clone().unwrap_or_else(|| format!("sqlite:{}", o.out.join("boontadata.sqlite").display()))
+}
+
+/// The brokers given, once reachable; else a local broker logging into `dir`, stopped when dropped.
+pub fn broker(given: Option<&str>, dir: &std::path::Path) -> Result<(Option<LocalBroker>, String)> {
+    if let Some(brokers) = given {
+        kafka::check_reachable(brokers)?;
+        return Ok((None, brokers.to_string()));
+    }
+    let local = LocalBroker::start(&dir.join("broker.log"))?;
+    eprintln!("boontadata: local tansu broker on {} (pid {})", local.brokers, local.pid());
+    let brokers = local.brokers.clone();
+    Ok((Some(local), brokers))
 }
 
 /// Spark keeps its offsets and state in a checkpoint folder: in the run's folder, beside its logs.

@@ -14,6 +14,11 @@ pub fn utc(t_ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
+/// The current UTC time as `YYYYMMDDHHMMSS`, for naming runs and their folders.
+pub fn stamp_now() -> String {
+    utc(now_ms()).replace([' ', ':', '-'], "")
+}
+
 /// Howard Hinnant's days-to-civil algorithm.
 fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
