@@ -334,7 +334,19 @@ impl Running {
             }
         });
         let stdin = child.stdin.take();
-        Ok(Running { job: job.clone(), log: log.to_path_buf(), started: Instant::now(), child, stdin, heard, log_file, readers, sampled, exit: None, killed: false })
+        Ok(Running {
+            job: job.clone(),
+            log: log.to_path_buf(),
+            started: Instant::now(),
+            child,
+            stdin,
+            heard,
+            log_file,
+            readers,
+            sampled,
+            exit: None,
+            killed: false,
+        })
     }
 
     pub fn heard(&self) -> Heard {
