@@ -9,8 +9,9 @@ mod common;
 use boontadata::broker::{cache_dir, LocalBroker};
 use boontadata::kafka;
 use rdkafka::producer::BaseRecord;
+use std::cell::Cell;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
@@ -20,6 +21,9 @@ type Record = (i32, i64, String);
 struct Echo {
     child: Child,
     lines: Receiver<String>,
+    checkpoint: PathBuf,
+    /// The id of the last micro-batch it printed.
+    last_batch: Cell<Option<String>>,
 }
 
 impl Echo {
@@ -41,7 +45,7 @@ impl Echo {
         let (tx, lines) = channel();
         let stdout = child.stdout.take().unwrap();
         std::thread::spawn(move || BufReader::new(stdout).lines().map_while(Result::ok).try_for_each(|l| tx.send(l)));
-        Echo { child, lines }
+        Echo { child, lines, checkpoint: checkpoint.to_path_buf(), last_batch: Cell::new(None) }
     }
 
     /// Every record printed until `n` have come and their batch has ended.
@@ -59,13 +63,28 @@ impl Echo {
                     let (p, o, v) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
                     got.push((p.parse().unwrap(), o.parse().unwrap(), v.to_string()));
                 }
-                Some(("batch", _)) if got.len() >= n => return got,
+                Some(("batch", id)) => {
+                    self.last_batch.set(Some(id.trim().to_string()));
+                    if got.len() >= n {
+                        return got;
+                    }
+                }
                 _ => {}
             }
         }
     }
 
+    /// Stops the job once the last batch it printed is in its checkpoint's commit log: Spark
+    /// writes that entry after the batch's output, and replays a batch stopped before it.
     fn stop(mut self) {
+        if let Some(id) = self.last_batch.take() {
+            let commit = self.checkpoint.join("commits").join(&id);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !commit.exists() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            assert!(commit.exists(), "batch {id} was not committed ({} missing after 30 s)", commit.display());
+        }
         boontadata::process::stop(&mut self.child, Duration::from_secs(30));
     }
 }
