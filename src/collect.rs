@@ -5,11 +5,12 @@
 use crate::event::{WindowResult, FLUSH_DEVICE};
 use crate::kafka;
 use crate::truth::{Aggregate, RowKey};
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -89,6 +90,18 @@ impl Collected {
             });
     }
 
+    /// Takes the rows of a complete read (`read_all`), and from it whether each
+    /// engine's end-of-stream row came; keeps the live read's timings.
+    pub fn complete_with(&mut self, complete: Collected) {
+        self.rows = complete.rows;
+        self.undecodable = complete.undecodable;
+        for (key, p) in complete.progress {
+            let live = self.progress.entry(key).or_default();
+            live.rows_received = p.rows_received;
+            live.flush_seen |= p.flush_seen;
+        }
+    }
+
     pub fn rows(&self) -> impl Iterator<Item = &ResultRow> {
         self.rows.values()
     }
@@ -98,9 +111,10 @@ impl Collected {
 pub type Collector = (Arc<Mutex<Collected>>, std::thread::JoinHandle<Result<()>>);
 
 /// Reads `topic` from the beginning on a thread of its own until `stop` is set,
-/// folding every record into the shared `Collected`.
+/// folding every record into the shared `Collected`: the engines' progress
+/// while they run. Its rows can miss a record batch (see `read_all`).
 pub fn spawn(brokers: &str, topic: &str, partitions: i32, stop: Arc<std::sync::atomic::AtomicBool>) -> Result<Collector> {
-    let consumer: BaseConsumer = kafka::assigned_consumer(brokers, topic, 0..partitions)?;
+    let consumer: BaseConsumer = kafka::assigned_consumer(brokers, topic, 0..partitions, false)?;
     let collected = Arc::new(Mutex::new(Collected::default()));
     let shared = collected.clone();
     let handle = std::thread::spawn(move || -> Result<()> {
@@ -118,6 +132,44 @@ pub fn spawn(brokers: &str, topic: &str, partitions: i32, stop: Arc<std::sync::a
         Ok(())
     });
     Ok((collected, handle))
+}
+
+/// How long `read_all` waits for a partition that neither delivers nor reports its end.
+const READ_ALL_STALL: Duration = Duration::from_secs(10);
+
+/// Reads `topic` from the beginning to the end of every partition, once its
+/// writers have stopped: the rows to compare. A reader that keeps up with two
+/// producers writing one partition at once can miss a whole record batch on
+/// tansu's object-store engine (it numbers a batch before it stores it, and a
+/// fetch serves the batches stored so far, stepping over one still on its way);
+/// read afterwards, every batch is there.
+pub fn read_all(brokers: &str, topic: &str, partitions: i32) -> Result<Collected> {
+    let consumer: BaseConsumer = kafka::assigned_consumer(brokers, topic, 0..partitions, true)?;
+    let mut collected = Collected::default();
+    let mut at_end = HashSet::new();
+    let mut last_heard = Instant::now();
+    while at_end.len() < partitions as usize {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(msg)) => {
+                collected.add(msg.payload().unwrap_or_default(), Instant::now());
+                at_end.remove(&msg.partition());
+            }
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                at_end.insert(p);
+            }
+            Some(Err(e)) => return Err(e).with_context(|| format!("reading the results from {topic}")),
+            None if last_heard.elapsed() > READ_ALL_STALL => {
+                bail!(
+                    "reading the results from {topic}: {} of {partitions} partitions reached their end, the others sent nothing for {} s",
+                    at_end.len(),
+                    READ_ALL_STALL.as_secs()
+                )
+            }
+            None => continue,
+        }
+        last_heard = Instant::now();
+    }
+    Ok(collected)
 }
 
 #[cfg(test)]
@@ -159,5 +211,23 @@ mod tests {
         assert_eq!(c.rows().count(), 0);
         assert!(c.progress[&("native".to_string(), "event-time".to_string())].flush_seen);
         assert_eq!(c.undecodable, 1);
+    }
+
+    #[test]
+    fn a_complete_read_brings_the_rows_and_the_end_a_live_read_missed_and_keeps_its_timings() {
+        let key = ("native".to_string(), "event-time".to_string());
+        let (early, late) = (Instant::now(), Instant::now() + Duration::from_secs(5));
+        let mut live = Collected::default();
+        live.add(&record(10, 100, "d"), early);
+        let mut complete = Collected::default();
+        for r in [record(10, 100, "d"), record(7, 100, "e"), record(0, 200, FLUSH_DEVICE)] {
+            complete.add(&r, late);
+        }
+        live.complete_with(complete);
+        let devices: Vec<&str> = live.rows().map(|r| r.device.as_str()).collect();
+        assert_eq!(devices, ["d", "e"]);
+        let p = &live.progress[&key];
+        assert!(p.flush_seen);
+        assert_eq!((p.rows_received, p.last_received), (3, Some(early)), "rows counted by the complete read, the time by the live one");
     }
 }

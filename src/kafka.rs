@@ -77,17 +77,23 @@ pub fn group_consumer(brokers: &str, group: &str, topic: &str) -> Result<BaseCon
     Ok(c)
 }
 
-/// A consumer of the given partitions of `topic` from the beginning, without joining a group.
-pub fn assigned_consumer(brokers: &str, topic: &str, partitions: impl IntoIterator<Item = i32>) -> Result<BaseConsumer> {
+/// A consumer of the given partitions of `topic` from the beginning, without
+/// joining a group. With `report_end`, polling yields `KafkaError::PartitionEOF`
+/// each time it reaches the end of a partition.
+pub fn assigned_consumer(brokers: &str, topic: &str, partitions: impl IntoIterator<Item = i32>, report_end: bool) -> Result<BaseConsumer> {
     let c: BaseConsumer<DefaultConsumerContext> = config(brokers)
         // librdkafka wants a group even for a manual assignment; nothing is committed to it.
         .set("group.id", "boontadata-reader")
         .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", report_end.to_string())
         .set("fetch.wait.max.ms", "200")
         .create()?;
     let mut tpl = TopicPartitionList::new();
     for p in partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)?;
+        // Offset 0 rather than asking the broker for the earliest: tansu can answer
+        // past a partition's first batch when two producers wrote it first at once.
+        // Nothing here truncates a topic, so 0 is always its beginning.
+        tpl.add_partition_offset(topic, p, Offset::Offset(0))?;
     }
     c.assign(&tpl)?;
     Ok(c)

@@ -108,7 +108,7 @@ fn work(worker: &mut Worker, o: &Options, partitions: i32, stop: &'static Atomic
     let c = &o.common;
     let (index, peers) = (worker.index(), worker.peers());
     let mine: Vec<i32> = (0..partitions).filter(|p| *p as usize % peers == index).collect();
-    let consumer = kafka::assigned_consumer(&c.brokers, &c.events, mine.clone())?;
+    let consumer = kafka::assigned_consumer(&c.brokers, &c.events, mine.clone(), false)?;
     let tally = Rc::new(RefCell::new(Tally::default()));
     let windows = Rc::new(RefCell::new(Windows::new(c.window_ms, c.allowed_lateness_ms)));
     let output = Rc::new(RefCell::new(Output::new(&c.brokers, "timely", &c.results, c.mode)?));
