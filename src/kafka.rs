@@ -86,13 +86,14 @@ pub fn assigned_consumer(brokers: &str, topic: &str, partitions: impl IntoIterat
         .set("group.id", "boontadata-reader")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", report_end.to_string())
+        .set("auto.offset.reset", "earliest")
         .set("fetch.wait.max.ms", "200")
         .create()?;
     let mut tpl = TopicPartitionList::new();
     for p in partitions {
         // Offset 0 rather than asking the broker for the earliest: tansu can answer
         // past a partition's first batch when two producers wrote it first at once.
-        // Nothing here truncates a topic, so 0 is always its beginning.
+        // Nothing here truncates a topic; should a cluster have, `earliest` applies.
         tpl.add_partition_offset(topic, p, Offset::Offset(0))?;
     }
     c.assign(&tpl)?;
