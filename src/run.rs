@@ -136,15 +136,14 @@ pub fn run_with(o: &RunOptions, engines: &mut Engines, stop: &AtomicBool) -> Res
             e.stop();
         }
     }
-    collector_stop.store(true, Ordering::Relaxed);
-    collector.join().map_err(|_| anyhow::anyhow!("the collector thread panicked"))??;
-
-    let mut collected = collected.lock().expect("collector lock");
-    collected.complete_with(collect::read_all(&brokers, &ctx.results_topic, partitions)?);
-    let results: Vec<ResultRow> = collected.rows().cloned().collect();
     let truth = truth::compute(&injected.log, sc.window_ms);
     store.put_events(&run_id, &injected.log)?;
     store.put_truth(&run_id, &truth)?;
+    collector_stop.store(true, Ordering::Relaxed);
+    collector.join().map_err(|_| anyhow::anyhow!("the collector thread panicked"))??;
+    let mut collected = collected.lock().expect("collector lock");
+    collected.complete_with(collect::read_all(&brokers, &ctx.results_topic, partitions)?);
+    let results: Vec<ResultRow> = collected.rows().cloned().collect();
     store.put_results(&run_id, &results)?;
 
     let mut summaries = Vec::new();
