@@ -51,19 +51,30 @@ pub struct Collected {
 }
 
 impl Collected {
-    /// Folds one record of the results topic in.
+    /// Folds one record of the results topic in: its engine's progress and its row.
     pub fn add(&mut self, payload: &[u8], now: Instant) {
+        if let Some(r) = self.note(payload, now) {
+            self.keep(r);
+        }
+    }
+
+    /// Counts one record towards its engine's progress only; returns it when it is a window row.
+    pub fn note<'a>(&mut self, payload: &'a [u8], now: Instant) -> Option<WindowResult<'a>> {
         let Ok(r) = serde_json::from_slice::<WindowResult>(payload) else {
             self.undecodable += 1;
-            return;
+            return None;
         };
         let progress = self.progress.entry((r.engine.to_string(), r.mode.to_string())).or_default();
         progress.rows_received += 1;
         progress.last_received = Some(now);
         if r.di == FLUSH_DEVICE {
             progress.flush_seen = true;
-            return;
+            return None;
         }
+        Some(r)
+    }
+
+    fn keep(&mut self, r: WindowResult) {
         let agg = Aggregate { count: r.count, m1_sum: r.m1_sum, m2_sum: r.m2_sum };
         let key = (r.engine.to_string(), r.mode.to_string(), (r.window_end, r.di.to_string(), r.c.to_string()));
         self.rows
@@ -111,8 +122,8 @@ impl Collected {
 pub type Collector = (Arc<Mutex<Collected>>, std::thread::JoinHandle<Result<()>>);
 
 /// Reads `topic` from the beginning on a thread of its own until `stop` is set,
-/// folding every record into the shared `Collected`: the engines' progress
-/// while they run. Its rows can miss a record batch (see `read_all`).
+/// noting every record in the shared `Collected`: the engines' progress while
+/// they run. The rows come from `read_all` (this read can miss a record batch).
 pub fn spawn(brokers: &str, topic: &str, partitions: i32, stop: Arc<std::sync::atomic::AtomicBool>) -> Result<Collector> {
     let consumer: BaseConsumer = kafka::assigned_consumer(brokers, topic, 0..partitions, false)?;
     let collected = Arc::new(Mutex::new(Collected::default()));
@@ -122,9 +133,9 @@ pub fn spawn(brokers: &str, topic: &str, partitions: i32, stop: Arc<std::sync::a
             if let Some(msg) = consumer.poll(Duration::from_millis(100)) {
                 let msg = msg?;
                 let mut c = shared.lock().expect("collector lock");
-                c.add(msg.payload().unwrap_or_default(), Instant::now());
+                c.note(msg.payload().unwrap_or_default(), Instant::now());
                 for msg in std::iter::from_fn(|| consumer.poll(Duration::ZERO)) {
-                    c.add(msg?.payload().unwrap_or_default(), Instant::now());
+                    c.note(msg?.payload().unwrap_or_default(), Instant::now());
                 }
             }
         }
@@ -218,7 +229,7 @@ mod tests {
         let key = ("native".to_string(), "event-time".to_string());
         let (early, late) = (Instant::now(), Instant::now() + Duration::from_secs(5));
         let mut live = Collected::default();
-        live.add(&record(10, 100, "d"), early);
+        live.note(&record(10, 100, "d"), early);
         let mut complete = Collected::default();
         for r in [record(10, 100, "d"), record(7, 100, "e"), record(0, 200, FLUSH_DEVICE)] {
             complete.add(&r, late);
