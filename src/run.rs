@@ -275,7 +275,7 @@ fn wait_for_engines(engines: &mut [Running], collected: &Mutex<Collected>, injec
 }
 
 fn summarize(e: &Running, c: &Comparison, rows: &[ResultRow], collected: &Collected, injected: &Injected, latency_meaningful: bool) -> EngineSummary {
-    let heard = e.heard();
+    let (heard, usage) = (e.heard(), e.usage());
     let progress = collected.progress.get(&(e.job.spec.name.to_string(), e.job.mode.clone())).cloned().unwrap_or_default();
     let status = match e.exit {
         // Stopped by us after the end of the stream: SIGTERM is a normal end.
@@ -312,8 +312,8 @@ fn summarize(e: &Running, c: &Comparison, rows: &[ResultRow], collected: &Collec
         startup_s: heard.ready_at.map(|r| (r - e.started).as_secs_f64()),
         latency_distribution_ms: report::LATENCY_PERCENTILES.iter().zip(distribution).filter_map(|(p, v)| v.map(|v| (*p, v))).collect(),
         emissions_per_window: (!rows.is_empty()).then(|| rows.iter().map(|r| r.emissions).sum::<i64>() as f64 / rows.len() as f64),
-        cpu_s: e.usage().map(|u| u.0),
-        peak_rss_bytes: e.usage().map(|u| u.1),
+        cpu_s: usage.map(|u| u.0),
+        peak_rss_bytes: usage.map(|u| u.1),
         status,
         log: e.log.display().to_string(),
     }
