@@ -1,15 +1,39 @@
-//! The engines written in Rust and run by this binary (`boontadata engine NAME`).
-//! Engines of other ecosystems live beside these folders, each in its own idiom.
+//! The engines written in Rust and run by this binary (`boontadata engine
+//! NAME`), and what they share: the engine side of the job lines (as
+//! `engines/protocol.py` is for Python engines), and the writer of the results
+//! topic. Engines of other ecosystems live beside these folders, each in its own idiom.
 
 pub mod native;
 pub mod timely;
+pub mod watermark;
 
-use anyhow::{Context, Result};
+use crate::clock::now_ms;
+use crate::kafka;
+use crate::model::{Aggregate, JobFlags, Mode, WindowResult};
+use anyhow::{bail, Context, Result};
+use rdkafka::producer::BaseRecord;
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// The engine side of the harness's job lines (src/engine.rs) for an engine of
+/// Runs the engine `name` of this binary with its command line `args`.
+pub fn run(name: &str, args: Vec<String>, stop: &'static AtomicBool, terminated: &'static AtomicBool) -> Result<()> {
+    match name {
+        "native" => serve(parse_args(name, args)?, stop, terminated, native::run),
+        "timely" => timely::run(&parse_args(name, args)?, stop),
+        _ => bail!("no engine '{name}' is built into this binary; its engines are native and timely"),
+    }
+}
+
+/// Parses an engine's command line; `--help` prints the engine's options and exits.
+fn parse_args<O: clap::Args + clap::FromArgMatches>(name: &str, args: Vec<String>) -> Result<O> {
+    let cmd = O::augment_args(clap::Command::new("engine").bin_name(format!("boontadata engine {name}")).no_binary_name(true));
+    let matches = cmd.try_get_matches_from(args).unwrap_or_else(|e| e.exit());
+    Ok(O::from_arg_matches(&matches)?)
+}
+
+/// The engine side of the harness's job lines (src/engine/protocol.rs) for an engine of
 /// this binary: runs the command line's job; when stdin says `end`, sets `stop`
 /// so that `run` returns, says `ended`, and runs the job of the next line.
 /// Returns when `terminated` (SIGTERM) is set, or stdin closes between jobs.
@@ -56,6 +80,82 @@ fn parse_job<O: clap::Args + clap::FromArgMatches>(line: &str) -> Result<O> {
     Ok(O::from_arg_matches(&matches)?)
 }
 
+/// What an engine process counts and reports as `boontadata: metric` lines.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Tally {
+    pub consumed: u64,
+    pub malformed: u64,
+    pub late_dropped: u64,
+    pub duplicates_dropped: u64,
+}
+
+impl Tally {
+    /// Prints the metrics; `suffix` (`@1`, …) tells apart processes or workers of one engine, whose values the harness adds up.
+    pub fn print(&self, results: &ResultsTopic, suffix: &str) {
+        println!("boontadata: metric consumed{suffix} {}", self.consumed);
+        println!("boontadata: metric malformed{suffix} {}", self.malformed);
+        println!("boontadata: metric results_emitted{suffix} {}", results.emitted);
+        println!("boontadata: metric late_dropped{suffix} {}", self.late_dropped);
+        println!("boontadata: metric duplicates_dropped{suffix} {}", self.duplicates_dropped);
+    }
+}
+
+/// Writes window rows (docs/SPEC.md §5) to the results topic, batched by the
+/// producer; the first failure is kept and ends the engine at the next `check`.
+pub struct ResultsTopic {
+    producer: kafka::Sender,
+    engine: &'static str,
+    topic: String,
+    mode: Mode,
+    buf: Vec<u8>,
+    pub emitted: u64,
+    failed: Option<anyhow::Error>,
+}
+
+impl ResultsTopic {
+    pub fn new(engine: &'static str, job: &JobFlags) -> Result<ResultsTopic> {
+        Ok(ResultsTopic {
+            producer: kafka::producer(&job.brokers)?,
+            engine,
+            topic: job.results.clone(),
+            mode: job.mode,
+            buf: Vec::with_capacity(256),
+            emitted: 0,
+            failed: None,
+        })
+    }
+
+    pub fn write(&mut self, window_end: i64, device: &str, category: &str, agg: &Aggregate) {
+        let record = WindowResult {
+            engine: Cow::Borrowed(self.engine),
+            mode: self.mode,
+            window_end,
+            di: Cow::Borrowed(device),
+            c: Cow::Borrowed(category),
+            count: agg.count,
+            m1_sum: agg.m1_sum,
+            m2_sum: agg.m2_sum,
+            emitted_at: now_ms(),
+        };
+        record.encode_into(&mut self.buf);
+        if let Err(err) = kafka::send(&self.producer, BaseRecord::to(&self.topic).key(device.as_bytes()).payload(&self.buf[..])) {
+            self.failed.get_or_insert(err);
+        }
+        self.emitted += 1;
+    }
+
+    /// Serves delivery reports; fails if a row could not be sent.
+    pub fn check(&mut self) -> Result<()> {
+        self.producer.poll(Duration::ZERO);
+        self.failed.take().map_or(Ok(()), Err)
+    }
+
+    pub fn finish(&mut self) -> Result<()> {
+        self.check()?;
+        kafka::finish(&self.producer, &format!("{} engine results", self.engine))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,7 +163,7 @@ mod tests {
     #[test]
     fn a_job_line_is_parsed_like_a_command_line() {
         let o: native::Options = parse_job(r#"["--mode", "processing-time", "--events", "e.2", "--window-ms", "1000"]"#).unwrap();
-        assert_eq!((o.mode, o.events.as_str(), o.window_ms, o.results.as_str()), (native::Mode::ProcessingTime, "e.2", 1000, "results"));
+        assert_eq!((o.job.mode, o.job.events.as_str(), o.job.window_ms, o.job.results.as_str()), (Mode::ProcessingTime, "e.2", 1000, "results"));
         assert!(parse_job::<native::Options>("--mode event-time").unwrap_err().to_string().contains("JSON array"));
         assert!(parse_job::<native::Options>(r#"["--mode", "sometimes"]"#).is_err());
     }

@@ -1,5 +1,7 @@
-"""The engine side of the harness protocol (src/engine.rs), for engines written in Python.
+"""The engine side of the harness protocol (src/engine/protocol.rs), for engines written in Python.
 
+    parser = job_parser("flink", __doc__)   # the job flags of the contract, with its defaults
+    parser.add_argument(...)               # the engine's own
     jobs = Jobs(parser)
     for args in jobs:          # the command line's job, then the job of each line on stdin
         ...start the job...
@@ -11,11 +13,47 @@ Between two jobs it prints `boontadata: ended`. SIGTERM or SIGINT ends the
 current job and the loop; stdin closing between jobs ends the loop.
 """
 
+import argparse
 import json
 import queue
 import signal
 import sys
 import threading
+
+
+class _JobParser(argparse.ArgumentParser):
+    """Gives `--group` the contract's default, which names the engine and the mode."""
+
+    def __init__(self, engine, **kwargs):
+        super().__init__(**kwargs)
+        self.engine = engine
+
+    def parse_args(self, args=None, namespace=None):
+        a = super().parse_args(args, namespace)
+        a.group = a.group or f"boontadata-{self.engine}-{a.mode}"
+        return a
+
+
+def job_parser(engine, description, modes=("event-time", "processing-time", "ingestion-time")):
+    """The flags every job takes (docs/SPEC.md §5, "The job"), with the one default each has; the
+    harness passes them all. src/model.rs's JobFlags is the same list for Rust (tests/layout.rs holds
+    the two to the same defaults)."""
+    p = _JobParser(engine, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--mode", choices=modes, default="event-time", help="the clock the windows follow")
+    p.add_argument("--brokers", default="127.0.0.1:9092", help="Kafka bootstrap servers")
+    p.add_argument("--events", default="events", help="topic to read events from")
+    p.add_argument("--results", default="results", help="topic to write window results to")
+    p.add_argument("--group", help="consumer group (default: boontadata-ENGINE-MODE)")
+    p.add_argument("--window-ms", type=int, default=5000, help="length of the tumbling windows")
+    p.add_argument("--out-of-orderness-ms", type=int, default=1000, help="watermark = max seen time - this bound")
+    p.add_argument("--allowed-lateness-ms", type=int, default=0,
+                   help="how long after the watermark passes a window late events still update it")
+    p.add_argument("--dedup-horizon-ms", type=int, default=600_000,
+                   help="how long a message id is remembered to drop its resends (where the mode needs a horizon)")
+    p.add_argument("--idle-timeout-ms", type=int, default=5000,
+                   help="a partition silent this long stops holding the watermark back (where the engine has idleness)")
+    p.add_argument("--state-dir", help="a folder of the job's own for checkpoints and state (default: the engine's choice)")
+    return p
 
 
 class Jobs:

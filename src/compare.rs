@@ -1,12 +1,10 @@
-//! The comparison (SPEC §7): a full outer join of the truth and one engine's
-//! results, and for every difference the reason it happened, found by matching
-//! the difference against the faults the simulator injected into that window.
+//! The comparison (docs/SPEC.md §7): a full outer join of the truth and one
+//! engine's results, and for every difference the reason it happened, found by
+//! matching the difference against the faults the simulator injected into that
+//! window.
 
-use crate::collect::ResultRow;
-use crate::event::FLUSH_DEVICE;
-use crate::simulate::Fault;
-use crate::truth::{first_sends, Aggregate, RowKey, SentEvent, TruthRow, View};
-use crate::window::{utc, window_end};
+use crate::model::{utc, window_end, Aggregate, Fault, Mode, ResultRow, RowKey, SentEvent, TruthRow, View, FLUSH_DEVICE};
+use crate::truth::first_sends;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
@@ -23,11 +21,14 @@ pub enum Cause {
     OutOfOrder,
     /// Messages sent just before a window's end that the engine counted in a later window.
     Boundary,
+    /// No set of faults accounts for the difference.
     Unexplained,
+    /// The search for an explanation gave up on its budget: it may have one, or not.
+    SearchBudget,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 5] = [Cause::Duplicate, Cause::Late, Cause::OutOfOrder, Cause::Boundary, Cause::Unexplained];
+    pub const ALL: [Cause; 6] = [Cause::Duplicate, Cause::Late, Cause::OutOfOrder, Cause::Boundary, Cause::Unexplained, Cause::SearchBudget];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -36,7 +37,13 @@ impl Cause {
             Cause::OutOfOrder => "out-of-order",
             Cause::Boundary => "boundary",
             Cause::Unexplained => "unexplained",
+            Cause::SearchBudget => "search-budget",
         }
+    }
+
+    /// An explanation: a fault or a boundary crossing, not a failure to find one.
+    pub fn explains(self) -> bool {
+        !matches!(self, Cause::Unexplained | Cause::SearchBudget)
     }
 }
 
@@ -54,7 +61,7 @@ pub struct Exception {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
     pub engine: String,
-    pub mode: String,
+    pub mode: Mode,
     pub view: View,
     pub rows: usize,
     pub exceptions: Vec<Exception>,
@@ -73,6 +80,11 @@ impl Comparison {
         self.count(Cause::Unexplained)
     }
 
+    /// Exceptions without an explanation: unexplained, or not searched to the end.
+    pub fn not_explained(&self) -> usize {
+        self.exceptions.iter().filter(|e| !e.causes.iter().all(|c| c.explains())).count()
+    }
+
     /// One line that says how this engine and mode did.
     pub fn verdict(&self) -> String {
         let head = format!("{} {}: {}/{} windows exact", self.engine, self.mode, self.exact(), self.rows);
@@ -80,26 +92,20 @@ impl Comparison {
             return head;
         }
         let causes: Vec<String> =
-            Cause::ALL.iter().filter(|&&c| c != Cause::Unexplained && self.count(c) > 0).map(|&c| format!("{} {}", self.count(c), c.as_str())).collect();
-        match self.unexplained() {
-            0 => format!("{head}; {} exceptions, all explained ({})", self.exceptions.len(), causes.join(", ")),
-            n => format!("{head}; {n} of {} exceptions UNEXPLAINED ({})", self.exceptions.len(), causes.join(", ")),
+            Cause::ALL.iter().filter(|&&c| c.explains() && self.count(c) > 0).map(|&c| format!("{} {}", self.count(c), c.as_str())).collect();
+        let total = self.exceptions.len();
+        match (self.unexplained(), self.count(Cause::SearchBudget)) {
+            (0, 0) => format!("{head}; {total} exceptions, all explained ({})", causes.join(", ")),
+            (n, 0) => format!("{head}; {n} of {total} exceptions UNEXPLAINED ({})", causes.join(", ")),
+            (n, b) => format!("{head}; {n} of {total} exceptions UNEXPLAINED, {b} not explained within the search budget ({})", causes.join(", ")),
         }
     }
 }
 
-/// The view of the truth an engine mode should be held to.
-pub fn view_for_mode(mode: &str) -> View {
-    if mode == "event-time" {
-        View::DeviceTime
-    } else {
-        View::SendTime
-    }
-}
-
-/// Compares one engine's results with the truth of `view`, explaining every
-/// exception from the sent-event log.
-pub fn compare(engine: &str, mode: &str, view: View, truth: &[TruthRow], results: &[ResultRow], log: &[SentEvent], window_ms: i64) -> Comparison {
+/// Compares one engine mode's results with the truth the mode is held to,
+/// explaining every exception from the sent-event log.
+pub fn compare(engine: &str, mode: Mode, truth: &[TruthRow], results: &[ResultRow], log: &[SentEvent], window_ms: i64) -> Comparison {
+    let view = mode.view();
     let truth: BTreeMap<RowKey, &Aggregate> = truth.iter().filter(|t| t.view == view).map(|t| (t.key(), &t.agg)).collect();
     let results: BTreeMap<RowKey, &Aggregate> = results.iter().filter(|r| r.device != FLUSH_DEVICE).map(|r| (r.key(), &r.agg)).collect();
     let keys: BTreeSet<&RowKey> = truth.keys().chain(results.keys()).collect();
@@ -111,7 +117,7 @@ pub fn compare(engine: &str, mode: &str, view: View, truth: &[TruthRow], results
             continue;
         }
         let (mut causes, mut why) = explain(t, r, &faults.candidates(key, window_ms, 1));
-        if causes == [Cause::Unexplained] && view == View::SendTime {
+        if !causes[0].explains() && view == View::SendTime {
             // Rarer, and costlier to search: messages held for longer than a window.
             (causes, why) = explain(t, r, &faults.candidates(key, window_ms, MAX_WINDOWS_CROSSED));
         }
@@ -119,7 +125,7 @@ pub fn compare(engine: &str, mode: &str, view: View, truth: &[TruthRow], results
     }
     // The original's order: by category, then window.
     exceptions.sort_by(|a, b| (&a.category, a.window_end, &a.device).cmp(&(&b.category, b.window_end, &b.device)));
-    Comparison { engine: engine.into(), mode: mode.into(), view, rows: keys.len(), exceptions }
+    Comparison { engine: engine.into(), mode, view, rows: keys.len(), exceptions }
 }
 
 fn same(a: &Aggregate, b: &Aggregate) -> bool {
@@ -210,7 +216,7 @@ impl<'a> FaultIndex<'a> {
 }
 
 /// The fewest candidates whose sum is exactly the difference; "unexplained"
-/// when none fits. The last range of crossings (the arrivals) is indexed by
+/// when none fits, "not explained (search budget)" when the search gave up first. The last range of crossings (the arrivals) is indexed by
 /// its sums, so that a whole window's worth of messages moving on is found as
 /// fast as one; the single candidates are tried fewest first, within a budget.
 fn explain(truth: Option<&Aggregate>, result: Option<&Aggregate>, choices: &[Choice]) -> (Vec<Cause>, String) {
@@ -263,7 +269,11 @@ fn explain(truth: Option<&Aggregate>, result: Option<&Aggregate>, choices: &[Cho
             }
         }
     }
-    best.map_or_else(|| (vec![Cause::Unexplained], "unexplained".into()), |chosen| describe(&chosen))
+    match best {
+        Some(chosen) => describe(&chosen),
+        None if budget == 0 => (vec![Cause::SearchBudget], "not explained (search budget)".into()),
+        None => (vec![Cause::Unexplained], "unexplained".into()),
+    }
 }
 
 type Take<'a> = (&'a [Candidate], f64);
@@ -339,7 +349,7 @@ fn describe(chosen: &[&Candidate]) -> (Vec<Cause>, String) {
                 (Cause::OutOfOrder, _) => format!("{n} out-of-order event{s} dropped (m1={m1}, sent {:.1} s after its time)", max_ms as f64 / 1000.0),
                 (Cause::Boundary, -1) => format!("{n} event{s} sent in the last {max_ms} ms counted in a later window (m1={m1})"),
                 (Cause::Boundary, _) => format!("{n} event{s} sent in the {max_ms} ms before this window counted here (m1={m1})"),
-                (Cause::Unexplained, _) => unreachable!("no candidate is unexplained"),
+                (Cause::Unexplained | Cause::SearchBudget, _) => unreachable!("every candidate is a fault or a crossing"),
             });
         }
     }
@@ -401,7 +411,7 @@ mod tests {
     fn result(end: i64, device: &str, count: i64, m1: i64) -> ResultRow {
         ResultRow {
             engine: "e".into(),
-            mode: "event-time".into(),
+            mode: Mode::EventTime,
             window_end: end,
             device: device.into(),
             category: "cat-1".into(),
@@ -412,8 +422,8 @@ mod tests {
         }
     }
 
-    fn run(view: View, log: &[SentEvent], results: &[ResultRow]) -> Comparison {
-        compare("e", "m", view, &compute(log, 5000), results, log, 5000)
+    fn run(mode: Mode, log: &[SentEvent], results: &[ResultRow]) -> Comparison {
+        compare("e", mode, &compute(log, 5000), results, log, 5000)
     }
 
     fn base() -> Vec<SentEvent> {
@@ -426,16 +436,16 @@ mod tests {
 
     #[test]
     fn exact_results_have_no_exception() {
-        let c = run(View::DeviceTime, &base(), &[result(TEN + 5000, "d", 3, 48)]);
+        let c = run(Mode::EventTime, &base(), &[result(TEN + 5000, "d", 3, 48)]);
         assert_eq!((c.rows, c.exceptions.len()), (1, 0));
-        assert_eq!(c.verdict(), "e m: 1/1 windows exact");
+        assert_eq!(c.verdict(), "e event-time: 1/1 windows exact");
     }
 
     #[test]
     fn a_counted_duplicate_is_explained() {
         let mut log = base();
         log.push(sent("d-0", "d", TEN + 1000, TEN + 4000, 33, Fault::Duplicate));
-        let c = run(View::DeviceTime, &log, &[result(TEN + 5000, "d", 4, 81)]);
+        let c = run(Mode::EventTime, &log, &[result(TEN + 5000, "d", 4, 81)]);
         assert_eq!(c.exceptions[0].causes, vec![Cause::Duplicate]);
         assert_eq!(c.exceptions[0].why, "1 duplicate counted (m1=33)");
     }
@@ -444,7 +454,7 @@ mod tests {
     fn a_dropped_late_event_is_explained_even_when_its_window_is_missing() {
         let mut log = base();
         log.push(sent("d-3", "d", TEN - 130_000, TEN + 4000, 49, Fault::Late));
-        let c = run(View::DeviceTime, &log, &[result(TEN + 5000, "d", 3, 48)]);
+        let c = run(Mode::EventTime, &log, &[result(TEN + 5000, "d", 3, 48)]);
         assert_eq!(c.exceptions.len(), 1);
         let e = &c.exceptions[0];
         assert!(e.result.is_none());
@@ -456,7 +466,7 @@ mod tests {
     fn a_dropped_out_of_order_event_is_explained() {
         let mut log = base();
         log.push(sent("d-3", "d", TEN + 4500, TEN + 6900, 7, Fault::OutOfOrder));
-        let c = run(View::DeviceTime, &log, &[result(TEN + 5000, "d", 3, 48)]);
+        let c = run(Mode::EventTime, &log, &[result(TEN + 5000, "d", 3, 48)]);
         assert_eq!(c.exceptions[0].causes, vec![Cause::OutOfOrder]);
         assert!(c.exceptions[0].why.starts_with("1 out-of-order event dropped (m1=7"));
     }
@@ -467,7 +477,7 @@ mod tests {
         log.push(sent("d-3", "d", TEN + 4990, TEN + 4990, 7, Fault::None));
         log.push(sent("d-4", "d", TEN + 6000, TEN + 6000, 1, Fault::None));
         // The engine saw d-3 after 10:00:05 and counted it in the next window.
-        let c = run(View::SendTime, &log, &[result(TEN + 5000, "d", 3, 48), result(TEN + 10_000, "d", 2, 8)]);
+        let c = run(Mode::ProcessingTime, &log, &[result(TEN + 5000, "d", 3, 48), result(TEN + 10_000, "d", 2, 8)]);
         assert_eq!(c.exceptions.len(), 2);
         assert!(c.exceptions.iter().all(|e| e.causes == vec![Cause::Boundary]));
         assert_eq!(c.exceptions[0].why, "1 event sent in the last 10 ms counted in a later window (m1=7)");
@@ -480,13 +490,13 @@ mod tests {
         log.push(sent("d-3", "d", TEN + 4000, TEN + 4000, 7, Fault::None));
         log.push(sent("d-4", "d", TEN + 12_000, TEN + 12_000, 1, Fault::None));
         // One batch read d-3 at 10:00:04 + 7 s, with d-4: both in the window ending 10:00:15.
-        let c = run(View::SendTime, &log, &[result(TEN + 5000, "d", 3, 48), result(TEN + 15_000, "d", 2, 8)]);
+        let c = run(Mode::ProcessingTime, &log, &[result(TEN + 5000, "d", 3, 48), result(TEN + 15_000, "d", 2, 8)]);
         assert_eq!(c.unexplained(), 0, "{:?}", c.exceptions);
         assert_eq!(c.exceptions[1].why, "1 event sent in the 6000 ms before this window counted here (m1=7)");
 
         // d-5, sent after d-3, was read by the batch after: it went one window further.
         log.push(sent("d-5", "d", TEN + 4500, TEN + 4500, 20, Fault::None));
-        let c = run(View::SendTime, &log, &[result(TEN + 5000, "d", 3, 48), result(TEN + 15_000, "d", 2, 8), result(TEN + 20_000, "d", 1, 20)]);
+        let c = run(Mode::ProcessingTime, &log, &[result(TEN + 5000, "d", 3, 48), result(TEN + 15_000, "d", 2, 8), result(TEN + 20_000, "d", 1, 20)]);
         assert_eq!(c.unexplained(), 0, "{:?}", c.exceptions);
     }
 
@@ -497,7 +507,7 @@ mod tests {
             log.push(sent(&format!("d-{i}"), "d", TEN + 4999, TEN + 4999, m1, Fault::None));
         }
         // The last two sent (m1 = 1 and 40), in the same millisecond as m1 = 7, crossed.
-        let c = run(View::SendTime, &log, &[result(TEN + 5000, "d", 4, 55), result(TEN + 10_000, "d", 2, 41)]);
+        let c = run(Mode::ProcessingTime, &log, &[result(TEN + 5000, "d", 4, 55), result(TEN + 10_000, "d", 2, 41)]);
         assert!(c.exceptions.iter().all(|e| e.causes == vec![Cause::Boundary]), "{:?}", c.exceptions);
     }
 
@@ -520,19 +530,19 @@ mod tests {
         }
         let sum = |range: std::ops::Range<i64>| range.map(|i| 1 + i * 7 % 97).sum::<i64>();
         let (first, second) = (sum(0..31), sum(31..60));
-        let c = run(View::SendTime, &log, &[result(TEN + 5000, "d", 3, 48), result(TEN + 10_000, "e", 31, first), result(TEN + 15_000, "e", 29, second)]);
+        let c = run(Mode::ProcessingTime, &log, &[result(TEN + 5000, "d", 3, 48), result(TEN + 10_000, "e", 31, first), result(TEN + 15_000, "e", 29, second)]);
         assert_eq!(c.unexplained(), 0, "{:#?}", c.exceptions);
         assert!(c.exceptions.iter().all(|e| e.causes == vec![Cause::Boundary]), "{:#?}", c.exceptions);
     }
 
     #[test]
     fn a_difference_no_fault_accounts_for_is_unexplained() {
-        let c = run(View::DeviceTime, &base(), &[result(TEN + 5000, "d", 3, 47)]);
+        let c = run(Mode::EventTime, &base(), &[result(TEN + 5000, "d", 3, 47)]);
         assert_eq!(c.exceptions[0].causes, vec![Cause::Unexplained]);
         assert_eq!(c.unexplained(), 1);
         assert!(c.verdict().contains("1 of 1 exceptions UNEXPLAINED"));
         // A window the truth never had is unexplained too.
-        let c = run(View::DeviceTime, &base(), &[result(TEN + 5000, "d", 3, 48), result(TEN + 5000, "ghost", 1, 1)]);
+        let c = run(Mode::EventTime, &base(), &[result(TEN + 5000, "d", 3, 48), result(TEN + 5000, "ghost", 1, 1)]);
         assert_eq!((c.rows, c.unexplained()), (2, 1));
     }
 
@@ -542,13 +552,13 @@ mod tests {
         log.push(sent("d-0", "d", TEN + 1000, TEN + 4000, 33, Fault::Duplicate));
         log.push(sent("d-3", "d", TEN + 4000, TEN + 200_000, 20, Fault::Late));
         // Counted the duplicate, dropped the late one.
-        let c = run(View::DeviceTime, &log, &[result(TEN + 5000, "d", 4, 81)]);
+        let c = run(Mode::EventTime, &log, &[result(TEN + 5000, "d", 4, 81)]);
         assert_eq!(c.exceptions[0].causes, vec![Cause::Duplicate, Cause::Late]);
     }
 
     #[test]
     fn the_flush_device_is_ignored_and_the_output_keeps_the_original_shape() {
-        let c = run(View::DeviceTime, &base(), &[result(TEN + 5000, "d", 3, 40), result(TEN + 9000, FLUSH_DEVICE, 1, 0)]);
+        let c = run(Mode::EventTime, &base(), &[result(TEN + 5000, "d", 3, 40), result(TEN + 9000, FLUSH_DEVICE, 1, 0)]);
         assert_eq!(c.rows, 1);
         let text = render(&c);
         assert!(text.contains("Comparing ingest device and downstream for m1_sum\n1 exceptions out of 1\nExceptions are:\n"), "{text}");
@@ -557,9 +567,19 @@ mod tests {
     }
 
     #[test]
-    fn modes_are_held_to_their_view() {
-        assert_eq!(view_for_mode("event-time"), View::DeviceTime);
-        assert_eq!(view_for_mode("processing-time"), View::SendTime);
-        assert_eq!(view_for_mode("ingestion-time"), View::SendTime);
+    fn a_search_that_gives_up_says_so_rather_than_unexplained() {
+        // Forty resends in one window and a result below the truth: no set of resends
+        // can lower a count, but proving it means trying every subset, past the budget.
+        let mut log = base();
+        for i in 0..3 {
+            for k in 0..14 {
+                log.push(sent(&format!("d-{i}"), "d", TEN + 1000 * (i + 1), TEN + 4000 + k, 1 + i + k, Fault::Duplicate));
+            }
+        }
+        let c = run(Mode::EventTime, &log, &[result(TEN + 5000, "d", 2, 15)]);
+        assert_eq!(c.exceptions[0].causes, vec![Cause::SearchBudget]);
+        assert_eq!(c.exceptions[0].why, "not explained (search budget)");
+        assert_eq!((c.unexplained(), c.not_explained()), (0, 1));
+        assert!(c.verdict().contains("1 not explained within the search budget"), "{}", c.verdict());
     }
 }

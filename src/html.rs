@@ -1,18 +1,22 @@
-//! The self-contained HTML report of a matrix (or of one run): the matrix,
+//! The self-contained HTML page of a matrix (or of one run): the matrix,
 //! exceptions by cause, measurements, latency distributions drawn as inline
-//! SVG, and each engine's job file, so a reader can compare the code. Nothing
-//! is loaded from the network.
+//! SVG, and each engine's window logic, so a reader can compare the code.
+//! Nothing is loaded from the network.
 
 use crate::compare::Cause;
-use crate::engine::{engines_dir, ENGINES};
 use crate::matrix::{Cell, Matrix, Verdict};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use plotters::prelude::*;
 use std::fmt::Write;
-use std::path::Path;
 
-pub fn write(m: &Matrix, against: Option<&Matrix>, path: &Path) -> Result<()> {
-    std::fs::write(path, render(m, against)).with_context(|| format!("writing {}", path.display()))
+/// One engine's window logic, to show beside the others'.
+#[derive(Debug, Clone)]
+pub struct EngineCode {
+    pub engine: String,
+    pub about: String,
+    /// The file, in the engine's folder.
+    pub file: String,
+    pub text: String,
 }
 
 fn esc(s: &str) -> String {
@@ -26,9 +30,9 @@ fn id(cell: &Cell) -> String {
 const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}\
 th,td{border:1px solid #bbb;padding:4px 8px;text-align:left;vertical-align:top}th{background:#eee}\
 td.pass{background:#d7f5d7}td.partial{background:#fff1c4}td.fail{background:#f8caca}small{color:#555}\
-.plots{display:flex;flex-wrap:wrap;gap:1em}";
+.plots{display:flex;flex-wrap:wrap;gap:1em}pre{background:#f6f6f6;padding:1em;overflow-x:auto;font-size:12px}";
 
-pub fn render(m: &Matrix, against: Option<&Matrix>) -> String {
+pub fn render(m: &Matrix, against: Option<&Matrix>, code: &[EngineCode]) -> String {
     let mut h = String::new();
     let _ = write!(
         h,
@@ -41,7 +45,7 @@ pub fn render(m: &Matrix, against: Option<&Matrix>) -> String {
     exceptions(&mut h, m);
     measurements(&mut h, m);
     latency_plots(&mut h, m);
-    code_links(&mut h, m);
+    window_logic(&mut h, code);
     if let Some(other) = against {
         comparison(&mut h, m, other);
     }
@@ -119,7 +123,7 @@ fn measurements(h: &mut String, m: &Matrix) {
             num(s.cpu_s, 2),
             num(s.peak_rss_bytes.map(|b| b as f64 / 1e6), 0),
             num(s.startup_s, 1),
-            esc(&s.status)
+            esc(&s.status.to_string())
         );
     }
     h.push_str(
@@ -175,28 +179,22 @@ fn latency_svg(title: &str, cells: &[&Cell]) -> Result<String> {
     Ok(svg)
 }
 
-fn code_links(h: &mut String, m: &Matrix) {
-    h.push_str("<h2>Compare the code</h2><ul>");
-    let root = engines_dir().parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut seen = Vec::new();
-    for c in &m.cells {
-        if seen.contains(&c.summary.engine) {
-            continue;
-        }
-        seen.push(c.summary.engine.clone());
-        if let Some(spec) = ENGINES.iter().find(|e| e.name == c.summary.engine) {
-            let path = root.join(spec.job_file);
-            let _ = write!(
-                h,
-                "<li><b>{}</b> ({}): <a href=\"file://{}\">{}</a></li>",
-                esc(spec.name),
-                esc(spec.about),
-                esc(&path.display().to_string()),
-                esc(spec.job_file)
-            );
-        }
+/// Each engine's window logic, as its folder holds it, side by side.
+fn window_logic(h: &mut String, code: &[EngineCode]) {
+    h.push_str("<h2>Compare the code</h2><p>The window logic of each engine, in the engine's own idiom.</p><div class=\"code\">\n");
+    for c in code {
+        let _ = writeln!(
+            h,
+            "<details open id=\"code-{}\"><summary><b>{}</b> — {} (<code>engines/{}/{}</code>)</summary><pre>{}</pre></details>",
+            esc(&c.engine),
+            esc(&c.engine),
+            esc(&c.about),
+            esc(&c.engine),
+            esc(&c.file),
+            esc(&c.text)
+        );
     }
-    h.push_str("</ul>\n");
+    h.push_str("</div>\n");
 }
 
 /// This matrix beside an earlier one: the same cells, both runs.
@@ -222,15 +220,16 @@ fn comparison(h: &mut String, m: &Matrix, other: &Matrix) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::EngineSummary;
+    use crate::model::{EngineStatus, Mode};
+    use crate::summary::EngineSummary;
 
-    fn cell(scenario: &str, mode: &str, exact: usize) -> Cell {
+    fn cell(scenario: &str, mode: Mode, exact: usize) -> Cell {
         Cell {
             scenario: scenario.into(),
             run_id: "r".into(),
             summary: EngineSummary {
                 engine: "native".into(),
-                mode: mode.into(),
+                mode,
                 windows_exact: exact,
                 windows_total: 10,
                 exceptions: if exact < 10 { vec![(Cause::Boundary, 10 - exact)] } else { vec![] },
@@ -244,7 +243,7 @@ mod tests {
                 emissions_per_window: Some(1.0),
                 cpu_s: Some(0.3),
                 peak_rss_bytes: Some(20_000_000),
-                status: "ok".into(),
+                status: EngineStatus::Ok,
                 log: "x".into(),
             },
         }
@@ -255,15 +254,18 @@ mod tests {
         let m = Matrix {
             created: "2026-11-23 10:00:00".into(),
             scenarios: vec![("duplicates".into(), "dups <only>".into()), ("burst".into(), "a burst".into())],
-            cells: vec![cell("duplicates", "event-time", 10), cell("burst", "event-time", 7), cell("duplicates", "processing-time", 9)],
+            cells: vec![cell("duplicates", Mode::EventTime, 10), cell("burst", Mode::EventTime, 7), cell("duplicates", Mode::ProcessingTime, 9)],
         };
-        let page = render(&m, Some(&m));
+        let code =
+            [EngineCode { engine: "native".into(), about: "the reference".into(), file: "window.rs".into(), text: "if end <= watermark { fire(); }".into() }];
+        let page = render(&m, Some(&m), &code);
         assert!(page.contains("id=\"cell-duplicates-native-event-time\" class=\"pass\">✓"));
         assert!(page.contains("id=\"cell-burst-native-event-time\" class=\"partial\">partial 7/10"));
         assert!(page.contains("id=\"cell-duplicates-native-processing-time\" class=\"partial\""));
         assert!(page.contains("dups &lt;only&gt;"), "text is escaped");
         assert_eq!(page.matches("<svg").count(), 2, "one latency plot per engine mode");
         assert!(page.contains("id=\"against\""));
+        assert!(page.contains("<pre>if end &lt;= watermark { fire(); }</pre>"), "the window logic is in the page itself");
         assert!(
             !page.contains("http://") || page.matches("http://").count() == page.matches("xmlns=\"http://www.w3.org/2000/svg\"").count(),
             "nothing from the network"

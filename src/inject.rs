@@ -1,13 +1,12 @@
-//! Sending a simulator plan to a broker (SPEC §2, §3, §6): paced as the
+//! Sending a simulator plan to a broker (docs/SPEC.md §2, §3, §6): paced as the
 //! scenario says, keyed by device, stamped with the wall-clock send time, and
 //! closed by flush events on every partition. Returns the log of what was sent.
 
-use crate::event::{Event, FLUSH_DEVICE};
+use crate::clock::now_ms;
 use crate::kafka::{self, Sender};
+use crate::model::{window_end, Event, SentEvent, FLUSH_DEVICE};
 use crate::scenario::{Clock, Pacing, Scenario};
 use crate::simulate::{category_name, Plan, Record};
-use crate::truth::SentEvent;
-use crate::window::{now_ms, window_end};
 use anyhow::{bail, Result};
 use rdkafka::producer::BaseRecord;
 use std::borrow::Cow;

@@ -62,7 +62,8 @@ pub fn partition_count(brokers: &str, topic: &str) -> Result<i32> {
     bail!("topic {topic} does not exist on {brokers}")
 }
 
-/// A consumer in group `group` subscribed to `topic`, from the earliest offset.
+/// A consumer in group `group` subscribed to `topic`: from the group's
+/// committed offsets, else the earliest (the offsets rule every engine keeps).
 pub fn group_consumer(brokers: &str, group: &str, topic: &str) -> Result<BaseConsumer> {
     let c: BaseConsumer = config(brokers)
         .set("group.id", group)
@@ -77,7 +78,25 @@ pub fn group_consumer(brokers: &str, group: &str, topic: &str) -> Result<BaseCon
     Ok(c)
 }
 
-/// A consumer of the given partitions of `topic` from the beginning, without
+/// A consumer in group `group` of the given partitions of `topic`, assigned
+/// rather than subscribed: from the group's committed offsets, else the
+/// earliest (the offsets rule every engine keeps), committing as it reads.
+pub fn partition_consumer(brokers: &str, group: &str, topic: &str, partitions: impl IntoIterator<Item = i32>) -> Result<BaseConsumer> {
+    let c: BaseConsumer = config(brokers)
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "true")
+        .set("fetch.wait.max.ms", "200")
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    for p in partitions {
+        tpl.add_partition_offset(topic, p, Offset::Stored)?;
+    }
+    c.assign(&tpl).with_context(|| format!("assigning partitions of {topic}"))?;
+    Ok(c)
+}
+
+/// A reader of the given partitions of `topic` from the beginning, without
 /// joining a group. With `report_end`, polling yields `KafkaError::PartitionEOF`
 /// each time it reaches the end of a partition.
 pub fn assigned_consumer(brokers: &str, topic: &str, partitions: impl IntoIterator<Item = i32>, report_end: bool) -> Result<BaseConsumer> {

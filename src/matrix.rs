@@ -1,16 +1,13 @@
 //! The capability matrix: every chosen engine and mode over scenarios that
 //! each isolate one behaviour, measured rather than declared. A cell is what
-//! one engine mode did on one scenario.
+//! one engine mode did on one scenario. Data and its terminal rendering only:
+//! `run::matrix` runs one, `report` writes its page.
 
-use crate::report::EngineSummary;
-use crate::run::{self, RunOptions, RunSummary};
+use crate::compare::Cause;
 use crate::scenario::Scenario;
-use crate::window::{now_ms, stamp_now, utc};
-use anyhow::{Context, Result};
+use crate::summary::{EngineSummary, RunSummary};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 
 /// The scenarios of a full matrix, in the order they are shown.
 pub const SCENARIOS: &[&str] = &["duplicates", "out-of-order", "late-within", "late-beyond", "many-devices", "burst", "idle", "seed"];
@@ -36,7 +33,7 @@ pub struct Cell {
 impl Cell {
     pub fn verdict(&self) -> Verdict {
         let s = &self.summary;
-        if s.status != "ok" || s.unexplained > 0 || s.windows_total == 0 {
+        if s.failed() || s.windows_total == 0 {
             Verdict::Fail
         } else if s.windows_exact == s.windows_total {
             Verdict::Pass
@@ -45,15 +42,20 @@ impl Cell {
         }
     }
 
-    /// `✓`, `partial 18/27`, `✗ 3 unexplained` or `✗ crashed (…)`.
+    /// `✓`, `partial 18/27`, `✗ 3 unexplained`, `✗ 1 not explained (search budget)` or `✗ crashed (…)`.
     pub fn symbol(&self) -> String {
         let s = &self.summary;
+        let count = |cause| s.exceptions.iter().find(|(c, _)| *c == cause).map_or(0, |(_, n)| *n);
         match self.verdict() {
             Verdict::Pass => "✓".into(),
             Verdict::Partial => format!("partial {}/{}", s.windows_exact, s.windows_total),
-            Verdict::Fail if s.status != "ok" => format!("✗ {}", s.status),
+            Verdict::Fail if !s.status.is_ok() => format!("✗ {}", s.status),
             Verdict::Fail if s.windows_total == 0 => "✗ no windows".into(),
-            Verdict::Fail => format!("✗ {} unexplained", s.unexplained),
+            Verdict::Fail => {
+                let (unexplained, budget) = (count(Cause::Unexplained), count(Cause::SearchBudget));
+                let parts = [(unexplained, "unexplained"), (budget, "not explained (search budget)")];
+                format!("✗ {}", parts.iter().filter(|(n, _)| *n > 0).map(|(n, what)| format!("{n} {what}")).collect::<Vec<_>>().join(", "))
+            }
         }
     }
 
@@ -71,9 +73,10 @@ pub struct Matrix {
 }
 
 impl Matrix {
-    pub fn from_runs(runs: &[(Scenario, RunSummary)]) -> Matrix {
+    /// The matrix of `runs`, made at `created` (UTC).
+    pub fn from_runs(created: String, runs: &[(Scenario, RunSummary)]) -> Matrix {
         Matrix {
-            created: utc(now_ms()),
+            created,
             scenarios: runs.iter().map(|(s, _)| (s.name.clone(), s.description.clone())).collect(),
             cells: runs
                 .iter()
@@ -100,12 +103,6 @@ impl Matrix {
     pub fn failed(&self) -> bool {
         self.cells.iter().any(|c| c.verdict() == Verdict::Fail)
     }
-
-    pub fn load(dir: &Path) -> Result<Matrix> {
-        let path = dir.join("matrix.json");
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("{} is not a matrix", path.display()))
-    }
 }
 
 /// The terminal table: engine × scenario, a symbol per cell.
@@ -127,46 +124,18 @@ pub fn render(m: &Matrix) -> String {
     out
 }
 
-pub struct MatrixOptions {
-    /// The run options shared by every scenario (engines, broker, store, …); the scenario is replaced.
-    pub base: RunOptions,
-    pub scenarios: Vec<Scenario>,
-}
-
-/// Runs every scenario in turn on one broker; writes `matrix.json` and `report.html` into the matrix folder.
-pub fn run(o: &MatrixOptions, stop: &AtomicBool) -> Result<(Matrix, PathBuf)> {
-    let dir = o.base.out.join(format!("matrix-{}", stamp_now()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let (_local, brokers) = run::broker(o.base.brokers.as_deref(), &dir)?;
-    // Its runs are kept in folders of the matrix's, and in the store of the output folder.
-    let (brokers, store) = (Some(brokers), Some(run::store_url(&o.base)));
-    let mut runs = Vec::new();
-    let mut engines = run::Engines::default();
-    for (i, scenario) in o.scenarios.iter().enumerate() {
-        eprintln!("matrix: scenario {}/{}: {} — {}", i + 1, o.scenarios.len(), scenario.name, scenario.description);
-        let options = RunOptions { scenario: scenario.clone(), brokers: brokers.clone(), out: dir.clone(), store: store.clone(), ..o.base.clone() };
-        let summary = run::run_with(&options, &mut engines, stop)?;
-        eprint!("{}", crate::report::table(&summary.engines));
-        runs.push((scenario.clone(), summary));
-    }
-    let matrix = Matrix::from_runs(&runs);
-    std::fs::write(dir.join("matrix.json"), serde_json::to_string_pretty(&matrix)?)?;
-    crate::html::write(&matrix, None, &dir.join("report.html"))?;
-    Ok((matrix, dir))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare::Cause;
+    use crate::model::{EngineStatus, Mode};
 
-    fn summary(exact: usize, total: usize, unexplained: usize, status: &str) -> EngineSummary {
+    fn summary(exact: usize, total: usize, unexplained: usize, status: EngineStatus) -> EngineSummary {
         EngineSummary {
             engine: "native".into(),
-            mode: "event-time".into(),
+            mode: Mode::EventTime,
             windows_exact: exact,
             windows_total: total,
-            exceptions: if exact < total { vec![(Cause::Late, total - exact)] } else { vec![] },
+            exceptions: if exact < total { vec![(Cause::Late, total - exact - unexplained), (Cause::Unexplained, unexplained)] } else { vec![] },
             unexplained,
             malformed: Some(0),
             events_per_s: Some(100.0),
@@ -177,7 +146,7 @@ mod tests {
             emissions_per_window: Some(1.0),
             cpu_s: Some(0.1),
             peak_rss_bytes: Some(1 << 20),
-            status: status.into(),
+            status,
             log: "engine.log".into(),
         }
     }
@@ -188,32 +157,37 @@ mod tests {
 
     #[test]
     fn every_window_exact_is_a_pass() {
-        let c = cell(summary(27, 27, 0, "ok"));
+        let c = cell(summary(27, 27, 0, EngineStatus::Ok));
         assert_eq!((c.verdict(), c.symbol()), (Verdict::Pass, "✓".to_string()));
     }
 
     #[test]
     fn explained_differences_are_partial_with_the_numbers() {
-        let c = cell(summary(18, 27, 0, "ok"));
+        let c = cell(summary(18, 27, 0, EngineStatus::Ok));
         assert_eq!((c.verdict(), c.symbol()), (Verdict::Partial, "partial 18/27".to_string()));
     }
 
     #[test]
     fn an_unexplained_difference_or_a_failed_engine_is_a_fail() {
-        let c = cell(summary(18, 27, 3, "ok"));
+        let c = cell(summary(18, 27, 3, EngineStatus::Ok));
         assert_eq!((c.verdict(), c.symbol()), (Verdict::Fail, "✗ 3 unexplained".to_string()));
-        let c = cell(summary(27, 27, 0, "crashed (signal: 9)"));
+        let c = cell(summary(27, 27, 0, EngineStatus::Crashed("signal: 9".into())));
         assert_eq!((c.verdict(), c.symbol()), (Verdict::Fail, "✗ crashed (signal: 9)".to_string()));
-        let c = cell(summary(0, 0, 0, "ok"));
+        let c = cell(EngineSummary { exceptions: vec![(Cause::SearchBudget, 2)], ..summary(25, 27, 2, EngineStatus::Ok) });
+        assert_eq!(c.symbol(), "✗ 2 not explained (search budget)");
+        let c = cell(summary(0, 0, 0, EngineStatus::Ok));
         assert_eq!((c.verdict(), c.symbol()), (Verdict::Fail, "✗ no windows".to_string()));
     }
 
     #[test]
     fn the_terminal_matrix_has_a_row_per_engine_mode_and_a_column_per_scenario() {
         let mut m = Matrix { created: "now".into(), scenarios: vec![("duplicates".into(), "d".into()), ("late-beyond".into(), "l".into())], cells: vec![] };
-        m.cells.push(cell(summary(27, 27, 0, "ok")));
-        m.cells.push(Cell { scenario: "late-beyond".into(), ..cell(summary(18, 27, 0, "ok")) });
-        m.cells.push(Cell { summary: EngineSummary { mode: "processing-time".into(), ..summary(1, 2, 1, "ok") }, ..cell(summary(0, 0, 0, "ok")) });
+        m.cells.push(cell(summary(27, 27, 0, EngineStatus::Ok)));
+        m.cells.push(Cell { scenario: "late-beyond".into(), ..cell(summary(18, 27, 0, EngineStatus::Ok)) });
+        m.cells.push(Cell {
+            summary: EngineSummary { mode: Mode::ProcessingTime, ..summary(1, 2, 1, EngineStatus::Ok) },
+            ..cell(summary(0, 0, 0, EngineStatus::Ok))
+        });
         let text = render(&m);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");

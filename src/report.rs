@@ -1,147 +1,54 @@
-//! The run's summary: one row per engine and mode, measured (exactness,
-//! exceptions by cause, malformed records, throughput, emit latency).
+//! The report on disk: a matrix folder's `matrix.json` and its `report.html`,
+//! written after every scenario of a matrix, and read back to write the page
+//! again (`boontadata report`).
 
-use crate::collect::ResultRow;
-use crate::compare::{Cause, Comparison};
-use serde::{Deserialize, Serialize};
-use std::fmt::Write;
+use crate::engine::folder;
+use crate::html::{self, EngineCode};
+use crate::matrix::Matrix;
+use crate::scenario::Scenario;
+use crate::summary::RunSummary;
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EngineSummary {
-    pub engine: String,
-    pub mode: String,
-    pub windows_exact: usize,
-    pub windows_total: usize,
-    /// Exceptions per cause (an exception with two causes counts for both).
-    pub exceptions: Vec<(Cause, usize)>,
-    pub unexplained: usize,
-    pub malformed: Option<u64>,
-    pub events_per_s: Option<f64>,
-    pub latency_p50_ms: Option<i64>,
-    pub latency_p99_ms: Option<i64>,
-    /// From starting the job to `ready`: with the process's own start, unless a kept process took the job.
-    pub startup_s: Option<f64>,
-    /// Emit latency at `LATENCY_PERCENTILES`, for the report's distribution plots.
-    pub latency_distribution_ms: Vec<(f64, i64)>,
-    /// Mean emissions per window: above 1 means early or late firings.
-    pub emissions_per_window: Option<f64>,
-    /// Over the engine's process tree, during this run.
-    pub cpu_s: Option<f64>,
-    pub peak_rss_bytes: Option<u64>,
-    /// "ok", or what went wrong with the engine process.
-    pub status: String,
-    pub log: String,
+/// Writes `matrix.json` into a matrix folder.
+pub fn write_matrix(dir: &Path, m: &Matrix) -> Result<()> {
+    let json = dir.join("matrix.json");
+    std::fs::write(&json, serde_json::to_string_pretty(m)?).with_context(|| format!("writing {}", json.display()))
 }
 
-impl EngineSummary {
-    pub fn failed(&self) -> bool {
-        self.status != "ok" || self.unexplained > 0
-    }
+/// Writes `report.html` (beside `against`, if given) into `dir`; returns its path.
+pub fn write_page(dir: &Path, m: &Matrix, against: Option<&Matrix>) -> Result<PathBuf> {
+    let page = dir.join("report.html");
+    std::fs::write(&page, html::render(m, against, &window_logic(m)?)).with_context(|| format!("writing {}", page.display()))?;
+    Ok(page)
 }
 
-pub fn exceptions_by_cause(c: &Comparison) -> Vec<(Cause, usize)> {
-    Cause::ALL.iter().map(|&cause| (cause, c.count(cause))).filter(|&(_, n)| n > 0).collect()
-}
-
-pub const LATENCY_PERCENTILES: [f64; 11] = [1.0, 5.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 100.0];
-
-/// Emit latency (first emission − window end) at the given percentiles, in ms.
-pub fn latency_percentiles(rows: &[&ResultRow], percentiles: &[f64]) -> Vec<Option<i64>> {
-    let mut lat: Vec<i64> = rows.iter().map(|r| r.first_emitted_at - r.window_end).collect();
-    lat.sort_unstable();
-    percentiles.iter().map(|p| (!lat.is_empty()).then(|| lat[((p / 100.0 * lat.len() as f64).ceil() as usize).clamp(1, lat.len()) - 1])).collect()
-}
-
-pub fn table(rows: &[EngineSummary]) -> String {
-    let head = ["engine", "mode", "windows exact", "exceptions by cause", "malformed", "events/s", "latency p50/p99 ms", "status"];
-    let cells: Vec<[String; 8]> = rows
-        .iter()
-        .map(|r| {
-            let causes = if r.exceptions.is_empty() {
-                "-".to_string()
-            } else {
-                r.exceptions.iter().map(|(c, n)| format!("{n} {}", c.as_str())).collect::<Vec<_>>().join(", ")
-            };
-            let opt = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
-            [
-                r.engine.clone(),
-                r.mode.clone(),
-                format!("{}/{}", r.windows_exact, r.windows_total),
-                causes,
-                r.malformed.map_or("-".into(), |m| m.to_string()),
-                r.events_per_s.map_or("-".into(), |e| format!("{e:.0}")),
-                format!("{}/{}", opt(r.latency_p50_ms), opt(r.latency_p99_ms)),
-                r.status.clone(),
-            ]
-        })
-        .collect();
-    let widths: Vec<usize> = (0..head.len()).map(|i| cells.iter().map(|c| c[i].chars().count()).chain([head[i].len()]).max().unwrap_or(0)).collect();
-    let mut out = String::new();
-    let line = |out: &mut String, cols: &[&str]| {
-        let padded: Vec<String> = cols.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        let _ = writeln!(out, "{}", padded.join("  ").trim_end());
-    };
-    line(&mut out, &head);
-    for c in &cells {
-        line(&mut out, &c.iter().map(String::as_str).collect::<Vec<_>>());
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::truth::Aggregate;
-
-    fn row(window_end: i64, first: i64) -> ResultRow {
-        ResultRow {
-            engine: "e".into(),
-            mode: "m".into(),
-            window_end,
-            device: "d".into(),
-            category: "c".into(),
-            agg: Aggregate::default(),
-            emissions: 1,
-            first_emitted_at: first,
-            last_emitted_at: first,
+/// The window logic of every engine in the matrix, in the order they first appear.
+fn window_logic(m: &Matrix) -> Result<Vec<EngineCode>> {
+    let registry = folder::registry()?;
+    let mut code: Vec<EngineCode> = Vec::new();
+    for cell in &m.cells {
+        let engine = &cell.summary.engine;
+        let Some(spec) = registry.iter().find(|e| &e.name == engine) else { continue };
+        if code.iter().all(|c| &c.engine != engine) {
+            code.push(EngineCode { engine: engine.clone(), about: spec.about.clone(), file: spec.window_logic.clone(), text: folder::window_logic(spec)? });
         }
     }
+    Ok(code)
+}
 
-    #[test]
-    fn percentiles_are_nearest_rank() {
-        let rows: Vec<ResultRow> = (1..=100).map(|i| row(0, i)).collect();
-        let refs: Vec<&ResultRow> = rows.iter().collect();
-        assert_eq!(latency_percentiles(&refs, &[50.0, 99.0, 100.0]), vec![Some(50), Some(99), Some(100)]);
-        assert_eq!(latency_percentiles(&[], &[50.0]), vec![None]);
+/// A matrix folder's matrix, or a one-scenario matrix made of a run folder's summary.
+pub fn load(dir: &Path) -> Result<Matrix> {
+    let path = dir.join("matrix.json");
+    if path.exists() {
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        return serde_json::from_str(&text).with_context(|| format!("{} is not a matrix", path.display()));
     }
-
-    #[test]
-    fn the_table_aligns_columns_and_flags_failures() {
-        let s = EngineSummary {
-            engine: "native".into(),
-            mode: "event-time".into(),
-            windows_exact: 18,
-            windows_total: 21,
-            exceptions: vec![(Cause::Late, 3)],
-            unexplained: 0,
-            malformed: Some(0),
-            events_per_s: Some(20.4),
-            latency_p50_ms: Some(1052),
-            latency_p99_ms: Some(1180),
-            startup_s: Some(3.1),
-            latency_distribution_ms: vec![],
-            emissions_per_window: Some(1.0),
-            cpu_s: Some(0.5),
-            peak_rss_bytes: Some(1 << 20),
-            status: "ok".into(),
-            log: "x.log".into(),
-        };
-        let t = table(&[s.clone(), EngineSummary { status: "exited 1".into(), ..s.clone() }]);
-        let lines: Vec<&str> = t.lines().collect();
-        assert_eq!(lines.len(), 3);
-        assert!(lines[1].contains("18/21") && lines[1].contains("3 late") && lines[1].contains("1052/1180"), "{t}");
-        assert_eq!(lines[0].find("windows exact"), lines[1].find("18/21"));
-        assert!(!s.failed());
-        assert!(EngineSummary { unexplained: 1, ..s }.failed());
-    }
+    let path = dir.join("summary.json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("{} has neither matrix.json nor summary.json", dir.display()))?;
+    let summary: RunSummary = serde_json::from_str(&text).with_context(|| format!("{} is not a run summary", path.display()))?;
+    let scenario = Scenario::built_in(&summary.scenario).unwrap_or_else(|_| Scenario { name: summary.scenario.clone(), ..Scenario::default() });
+    let created =
+        std::fs::metadata(&path).and_then(|m| m.modified()).map_or(0, |t| t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64));
+    Ok(Matrix::from_runs(crate::model::utc(created), &[(scenario, summary)]))
 }

@@ -1,22 +1,29 @@
-//! `boontadata run`: the whole bench in one command — broker, topics, engine
-//! processes, the simulator, the wait for the end of the stream, collection,
-//! comparison and the summary, with everything kept in an output folder.
+//! A run, in its phases: **prepare** (folder, store, topics, the collector),
+//! **drive** (start the engines, send the scenario, wait for the end of the
+//! stream), **persist** (events, truth, results, what was measured), and
+//! **evaluate** (from the store, with the function `compare` uses). A matrix is
+//! runs in turn on one broker, with the engines that serve jobs kept between them.
 
 use crate::broker::LocalBroker;
-use crate::collect::{self, Collected, ResultRow};
-use crate::compare::{self, Comparison};
-use crate::engine::{self, Job, JobContext, Running};
+use crate::clock::{now_ms, stamp_now};
+use crate::collect::{self, Collected};
+use crate::engine::protocol::JobContext;
+use crate::engine::running::Running;
+use crate::engine::{folder, Job};
+use crate::evaluate::{self, measured, JobRecord, RunParams};
 use crate::inject::{self, Injected};
 use crate::kafka;
-use crate::report::{self, EngineSummary};
-use crate::scenario::{Clock, Scenario};
+use crate::matrix::Matrix;
+use crate::model::{EngineStatus, JobFlags, RunRecord};
+use crate::report;
+use crate::scenario::Scenario;
 use crate::simulate::Plan;
-use crate::store::{self, RunRecord};
+use crate::store::{self, Store};
+use crate::summary::{self, RunSummary};
 use crate::truth;
-use crate::window::{now_ms, stamp_now};
 use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -33,35 +40,8 @@ pub struct RunOptions {
     /// Stop waiting for an engine that has not emitted its flush row after this long without new results.
     pub quiet: Duration,
     pub ready_timeout: Duration,
-    /// Options of one engine only, by engine name.
-    pub engine_args: std::collections::BTreeMap<String, Vec<String>>,
-}
-
-/// Everything a run produced, also written as `summary.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunSummary {
-    pub run_id: String,
-    pub scenario: String,
-    pub out_dir: String,
-    pub store: String,
-    pub events_sent: usize,
-    pub malformed_sent: u64,
-    pub inject_events_per_s: f64,
-    pub engines: Vec<EngineSummary>,
-    pub comparisons: Vec<Comparison>,
-}
-
-impl RunSummary {
-    pub fn failed(&self) -> bool {
-        self.engines.iter().any(EngineSummary::failed)
-    }
-}
-
-/// The params stored with the run, so that `compare` can redo the comparison later.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunParams {
-    pub scenario: Scenario,
-    pub jobs: Vec<(String, String)>,
+    /// The engines' own options, as their jobs take them, by engine name.
+    pub engine_args: BTreeMap<String, Vec<String>>,
 }
 
 /// Engine processes kept from one run to the next, as the scenarios of a
@@ -72,37 +52,67 @@ pub struct Engines(Vec<Running>);
 /// How long an engine that serves jobs may take to end one.
 const END_JOB_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub fn run(o: &RunOptions, stop: &AtomicBool) -> Result<RunSummary> {
-    run_with(o, &mut Engines::default(), stop)
+/// One run: its summary, as `compare` would print it again.
+pub fn run(o: &RunOptions, engines: &mut Engines, stop: &AtomicBool) -> Result<RunSummary> {
+    let mut run = prepare(o)?;
+    let driven = drive(o, &run, engines, stop)?;
+    persist(&mut run, driven, engines)?;
+    let summary = evaluate::evaluate(&store::load_run(&*run.store, Some(&run.id))?, &run.store_url)?;
+    for e in &summary.engines {
+        for (name, value) in e.verdict_metrics() {
+            run.store.put_metric(&run.id, &format!("{}/{}", e.engine, e.mode), name, value)?;
+        }
+    }
+    std::fs::write(run.dir.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;
+    std::fs::write(run.dir.join("compare.txt"), summary::render(&summary))?;
+    Ok(summary)
 }
 
-/// A run that takes its engine processes from `engines` where it can, and leaves them there.
-pub fn run_with(o: &RunOptions, engines: &mut Engines, stop: &AtomicBool) -> Result<RunSummary> {
+/// A run under way: where it keeps things, what it told the store, what its engines are given.
+struct Prepared {
+    id: String,
+    dir: PathBuf,
+    store: Box<dyn Store>,
+    store_url: String,
+    record: RunRecord,
+    params: RunParams,
+    ctx: JobContext,
+    partitions: i32,
+    /// What the live collector has read so far, and its thread until it is stopped.
+    collected: Arc<Mutex<Collected>>,
+    collector: Option<std::thread::JoinHandle<Result<()>>>,
+    collector_stop: Arc<AtomicBool>,
+    /// Stopped when the run ends, unless the brokers were given.
+    _local: Option<LocalBroker>,
+}
+
+fn prepare(o: &RunOptions) -> Result<Prepared> {
     let sc = &o.scenario;
-    let run_id = format!("{}-{}-{:04x}", sc.name, stamp_now(), std::process::id() & 0xffff);
-    let dir = o.out.join(&run_id);
+    let id = format!("{}-{}-{:04x}", sc.name, stamp_now(), std::process::id() & 0xffff);
+    let dir = o.out.join(&id);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating output folder {}", dir.display()))?;
     let store_url = store_url(o);
     let mut store = store::open(&store_url)?;
-    eprintln!("boontadata: run {run_id} ({}), output in {}", sc.description_or_name(), dir.display());
+    eprintln!("boontadata: run {id} ({}), output in {}", sc.description_or_name(), dir.display());
 
-    let (_local, brokers) = broker(o.brokers.as_deref(), &dir)?;
-    let ctx = JobContext {
-        run_id: run_id.clone(),
+    let (local, brokers) = broker(o.brokers.as_deref(), &dir)?;
+    let flags = JobFlags {
         brokers: brokers.clone(),
-        events_topic: format!("events.{run_id}"),
-        results_topic: format!("results.{run_id}"),
+        events: format!("events.{id}"),
+        results: format!("results.{id}"),
         window_ms: sc.window_ms,
         out_of_orderness_ms: sc.out_of_orderness_ms,
         allowed_lateness_ms: sc.allowed_lateness_ms,
-        engine_args: with_checkpoint(o.engine_args.clone(), &dir),
+        ..JobFlags::default()
     };
-    kafka::create_topic(&brokers, &ctx.events_topic, sc.partitions)?;
-    kafka::create_topic(&brokers, &ctx.results_topic, sc.partitions)?;
-    let partitions = kafka::partition_count(&brokers, &ctx.events_topic)?;
-    let params = RunParams { scenario: sc.clone(), jobs: o.jobs.iter().map(|j| (j.spec.name.to_string(), j.mode.clone())).collect() };
-    let mut record = RunRecord {
-        id: run_id.clone(),
+    kafka::create_topic(&brokers, &flags.events, sc.partitions)?;
+    kafka::create_topic(&brokers, &flags.results, sc.partitions)?;
+    let partitions = kafka::partition_count(&brokers, &flags.events)?;
+    let jobs =
+        o.jobs.iter().map(|j| JobRecord { engine: j.spec.name.clone(), mode: j.mode, status: None, log: log_path(&dir, j).display().to_string() }).collect();
+    let params = RunParams { scenario: sc.clone(), out_dir: dir.display().to_string(), jobs };
+    let record = RunRecord {
+        id: id.clone(),
         scenario: sc.name.clone(),
         seed: sc.seed,
         params: serde_json::to_string(&params)?,
@@ -111,136 +121,94 @@ pub fn run_with(o: &RunOptions, engines: &mut Engines, stop: &AtomicBool) -> Res
         ended_at: None,
     };
     store.put_run(&record)?;
-
     let collector_stop = Arc::new(AtomicBool::new(false));
-    let (collected, collector) = collect::spawn(&brokers, &ctx.results_topic, partitions, collector_stop.clone())?;
-    let producer = kafka::producer(&brokers)?;
+    let (collected, collector) = collect::spawn(&brokers, &flags.results, partitions, collector_stop.clone())?;
+    let ctx = JobContext { run_id: id.clone(), run_dir: dir.clone(), flags, engine_args: o.engine_args.clone() };
+    Ok(Prepared { id, dir, store, store_url, record, params, ctx, partitions, collected, collector: Some(collector), collector_stop, _local: local })
+}
+
+/// Where a job's process writes its log.
+fn log_path(dir: &Path, job: &Job) -> PathBuf {
+    dir.join(format!("engine-{}-{}.log", job.spec.name, job.mode))
+}
+
+/// What driving a run gave: what was sent, and its jobs, ended.
+struct Driven {
+    injected: Injected,
+    jobs: Vec<JobRun>,
+}
+
+/// A job of the run, with its engine process once it has one.
+struct JobRun {
+    job: Job,
+    running: Option<Running>,
+    /// Why the job failed, once it has.
+    failure: Option<EngineStatus>,
+}
+
+fn drive(o: &RunOptions, run: &Prepared, engines: &mut Engines, stop: &AtomicBool) -> Result<Driven> {
+    let sc = &o.scenario;
+    let producer = kafka::producer(&run.ctx.flags.brokers)?;
     // A live clock starts when sending starts, so that device times track the wall clock.
-    let send = || inject::inject(&Plan::new(sc, sc.start_of_clock()), sc, &producer, &ctx.events_topic, partitions, stop);
-    let injected = if o.preload {
+    let send = || inject::inject(&Plan::new(sc, sc.start_of_clock(now_ms())), sc, &producer, &run.ctx.flags.events, run.partitions, stop);
+    let (injected, mut jobs) = if o.preload {
         let injected = send()?;
-        start_engines(o, &ctx, &dir, engines, stop)?;
-        injected
+        (injected, start_engines(o, &run.ctx, engines, stop))
     } else {
-        start_engines(o, &ctx, &dir, engines, stop)?;
-        send()?
+        let jobs = start_engines(o, &run.ctx, engines, stop);
+        (send()?, jobs)
     };
-    let sent_rate = injected.log.len() as f64 / injected.started.elapsed().as_secs_f64().max(1e-9);
-    wait_for_engines(&mut engines.0, &collected, &injected, o.quiet, stop)?;
-    for e in &mut engines.0 {
-        if e.job.spec.serves_jobs {
-            if let Err(err) = e.end_job(END_JOB_TIMEOUT, stop) {
-                eprintln!("boontadata: {err:#}");
-            }
+    wait_for_engines(&mut jobs, &run.collected, &injected, o.quiet, stop)?;
+    for j in jobs.iter_mut() {
+        let Some(e) = j.running.as_mut() else { continue };
+        if j.failure.is_none() && e.job.spec.serves_jobs {
+            j.failure = e.end_job(END_JOB_TIMEOUT, stop).err();
         } else {
             e.stop();
         }
     }
-    let truth = truth::compute(&injected.log, sc.window_ms);
-    store.put_events(&run_id, &injected.log)?;
-    store.put_truth(&run_id, &truth)?;
-    collector_stop.store(true, Ordering::Relaxed);
-    collector.join().map_err(|_| anyhow::anyhow!("the collector thread panicked"))??;
-    let mut collected = collected.lock().expect("collector lock");
-    collected.complete_with(collect::read_all(&brokers, &ctx.results_topic, partitions)?);
-    let results: Vec<ResultRow> = collected.rows().cloned().collect();
-    store.put_results(&run_id, &results)?;
-
-    let mut summaries = Vec::new();
-    let mut comparisons = Vec::new();
-    let mut versions = serde_json::Map::new();
-    for e in &engines.0 {
-        let (label, mode) = (e.job.spec.name, e.job.mode.as_str());
-        let rows: Vec<ResultRow> = results.iter().filter(|r| r.engine == label && r.mode == mode).cloned().collect();
-        let c = compare::compare(label, mode, compare::view_for_mode(mode), &truth, &rows, &injected.log, sc.window_ms);
-        let heard = e.heard();
-        if let Some(v) = &heard.version {
-            versions.insert(label.to_string(), v.clone().into());
-        }
-        // Against a virtual clock, event-time windows end in the simulated past: no latency to speak of.
-        let latency_meaningful = sc.clock == Clock::Live || mode != "event-time";
-        let summary = summarize(e, &c, &rows, &collected, &injected, latency_meaningful);
-        let metric_key = format!("{label}/{mode}");
-        for (name, value) in heard.metrics.iter().map(|(n, v)| (n.clone(), *v)).chain(measured_metrics(&summary)) {
-            store.put_metric(&run_id, &metric_key, &name, value)?;
-        }
-        summaries.push(summary);
-        comparisons.push(c);
-    }
-    record.engine_versions = serde_json::Value::Object(versions).to_string();
-    record.ended_at = Some(now_ms());
-    store.put_run(&record)?;
-    store.put_metric(&run_id, "simulator", "events_per_s", sent_rate)?;
-
-    let summary = RunSummary {
-        run_id,
-        scenario: sc.name.clone(),
-        out_dir: dir.display().to_string(),
-        store: store_url,
-        events_sent: injected.log.len(),
-        malformed_sent: injected.malformed,
-        inject_events_per_s: sent_rate,
-        engines: summaries,
-        comparisons,
-    };
-    std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;
-    std::fs::write(dir.join("compare.txt"), render(&summary))?;
-    Ok(summary)
+    Ok(Driven { injected, jobs })
 }
 
-/// `--store`, or the SQLite file in the output folder.
-pub fn store_url(o: &RunOptions) -> String {
-    o.store.clone().unwrap_or_else(|| format!("sqlite:{}", o.out.join("boontadata.sqlite").display()))
-}
-
-/// The brokers given, once reachable; else a local broker logging into `dir`, stopped when dropped.
-pub fn broker(given: Option<&str>, dir: &std::path::Path) -> Result<(Option<LocalBroker>, String)> {
-    if let Some(brokers) = given {
-        kafka::check_reachable(brokers)?;
-        return Ok((None, brokers.to_string()));
-    }
-    let local = LocalBroker::start(&dir.join("broker.log"))?;
-    eprintln!("boontadata: local tansu broker on {} (pid {})", local.brokers, local.pid());
-    let brokers = local.brokers.clone();
-    Ok((Some(local), brokers))
-}
-
-/// Spark keeps its offsets and state in a checkpoint folder: in the run's folder, beside its logs.
-fn with_checkpoint(mut engine_args: std::collections::BTreeMap<String, Vec<String>>, dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<String>> {
-    engine_args.entry("spark".into()).or_default().extend(["--checkpoint".into(), dir.join("spark-checkpoint").display().to_string()]);
-    engine_args
-}
-
-/// Gives each job of the run an engine process: the one kept from the previous run if it serves jobs, else a new one.
-fn start_engines(o: &RunOptions, ctx: &JobContext, dir: &std::path::Path, engines: &mut Engines, stop: &AtomicBool) -> Result<()> {
+/// Gives each job an engine process that is ready: the one kept from the previous run if it serves
+/// jobs, else a new one. A job whose engine cannot start, or does not get ready, fails alone.
+fn start_engines(o: &RunOptions, ctx: &JobContext, engines: &mut Engines, stop: &AtomicBool) -> Vec<JobRun> {
     let mut kept = std::mem::take(&mut engines.0);
+    let mut jobs = Vec::new();
     for job in &o.jobs {
-        let log = dir.join(format!("engine-{}-{}.log", job.spec.name, job.mode));
-        let running = match kept.iter_mut().position(|e| e.can_take(job)) {
+        let log = log_path(&ctx.run_dir, job);
+        let started = match kept.iter_mut().position(|e| e.can_take(job)) {
             Some(i) => {
                 let mut e = kept.swap_remove(i);
-                e.next_job(ctx, &log)?;
-                e
+                e.next_job(ctx, &log).map(|_| e)
             }
-            None => {
-                engine::setup(job.spec)?;
-                Running::start(job, ctx, &log)?
-            }
+            None => folder::setup(job.spec).and_then(|_| Running::start(job, ctx, &log)),
         };
-        engines.0.push(running);
+        jobs.push(match started {
+            Ok(e) => JobRun { job: job.clone(), running: Some(e), failure: None },
+            Err(e) => {
+                eprintln!("boontadata: engine {} could not start: {e:#}", job.label());
+                JobRun { job: job.clone(), running: None, failure: Some(EngineStatus::NotReady(format!("could not start: {e:#}"))) }
+            }
+        });
     }
     drop(kept);
     eprintln!("boontadata: started {}; waiting until they are ready …", o.jobs.iter().map(Job::label).collect::<Vec<_>>().join(", "));
-    for e in engines.0.iter_mut() {
-        e.wait_ready(o.ready_timeout, stop)?;
+    for j in jobs.iter_mut() {
+        let Some(e) = j.running.as_mut() else { continue };
+        if let Err(status) = e.wait_ready(o.ready_timeout, stop) {
+            eprintln!("boontadata: engine {} {status}; see {}", j.job.label(), e.log.display());
+            e.stop();
+            j.failure = Some(status);
+        }
     }
-    Ok(())
+    jobs
 }
 
-/// Waits until every engine has emitted its flush row (then one more quiet
+/// Waits until every engine still running has emitted its flush row (then one more quiet
 /// second for stragglers), has been quiet for `quiet` since the flush (or, with
 /// `--preload`, since the engines were ready), or has died.
-fn wait_for_engines(engines: &mut [Running], collected: &Mutex<Collected>, injected: &Injected, quiet: Duration, stop: &AtomicBool) -> Result<()> {
+fn wait_for_engines(jobs: &mut [JobRun], collected: &Mutex<Collected>, injected: &Injected, quiet: Duration, stop: &AtomicBool) -> Result<()> {
     let mut last_line = Instant::now();
     let quiet_from = injected.flushed.max(last_line);
     loop {
@@ -251,11 +219,12 @@ fn wait_for_engines(engines: &mut [Running], collected: &Mutex<Collected>, injec
         let mut waiting = Vec::new();
         {
             let c = collected.lock().expect("collector lock");
-            for e in engines.iter_mut() {
+            for j in jobs.iter_mut().filter(|j| j.failure.is_none()) {
+                let Some(e) = j.running.as_mut() else { continue };
                 if e.exited().is_some() {
                     continue;
                 }
-                let p = c.progress.get(&(e.job.spec.name.to_string(), e.job.mode.clone())).cloned().unwrap_or_default();
+                let p = c.progress.get(&(j.job.spec.name.clone(), j.job.mode)).cloned().unwrap_or_default();
                 let last = p.last_received.map_or(quiet_from, |l| l.max(quiet_from));
                 let done = (p.flush_seen && now - last >= Duration::from_secs(1)) || now - last >= quiet;
                 if !done {
@@ -274,78 +243,105 @@ fn wait_for_engines(engines: &mut [Running], collected: &Mutex<Collected>, injec
     }
 }
 
-fn summarize(e: &Running, c: &Comparison, rows: &[ResultRow], collected: &Collected, injected: &Injected, latency_meaningful: bool) -> EngineSummary {
-    let (heard, usage) = (e.heard(), e.usage());
-    let progress = collected.progress.get(&(e.job.spec.name.to_string(), e.job.mode.clone())).cloned().unwrap_or_default();
-    let status = match e.exit {
-        // Stopped by us after the end of the stream: SIGTERM is a normal end.
-        Some(s) if s.success() || s.code().is_none() && progress.flush_seen => "ok".to_string(),
-        Some(s) if !progress.flush_seen => format!("crashed ({s})"),
-        Some(s) => format!("exited with {s}"),
-        None => "ok".to_string(),
-    };
-    let status = match status {
-        _ if e.killed => format!("killed: still running {} s after SIGTERM", engine::STOP_GRACE.as_secs()),
-        ok if ok == "ok" && !progress.flush_seen => "no end-of-stream row".to_string(),
-        status => status,
-    };
-    let data_rows: Vec<&ResultRow> = rows.iter().filter(|_| latency_meaningful).collect();
-    let lat = report::latency_percentiles(&data_rows, &[50.0, 99.0]);
-    let distribution = report::latency_percentiles(&data_rows, &report::LATENCY_PERCENTILES);
-    // From the moment the engine could read (ready, or the first event sent) to its end-of-stream row.
-    let begin = heard.ready_at.map_or(injected.started, |r| r.max(injected.started));
-    let events_per_s = progress
-        .last_received
-        .filter(|_| progress.flush_seen)
-        .map(|end| (injected.log.len() as u64 + injected.malformed) as f64 / (end - begin).as_secs_f64().max(1e-3));
-    EngineSummary {
-        engine: e.job.spec.name.to_string(),
-        mode: e.job.mode.clone(),
-        windows_exact: c.exact(),
-        windows_total: c.rows,
-        exceptions: report::exceptions_by_cause(c),
-        unexplained: c.unexplained(),
-        malformed: heard.metric("malformed").map(|m| m as u64),
-        events_per_s,
-        latency_p50_ms: lat[0],
-        latency_p99_ms: lat[1],
-        startup_s: heard.ready_at.map(|r| (r - e.started).as_secs_f64()),
-        latency_distribution_ms: report::LATENCY_PERCENTILES.iter().zip(distribution).filter_map(|(p, v)| v.map(|v| (*p, v))).collect(),
-        emissions_per_window: (!rows.is_empty()).then(|| rows.iter().map(|r| r.emissions).sum::<i64>() as f64 / rows.len() as f64),
-        cpu_s: usage.map(|u| u.0),
-        peak_rss_bytes: usage.map(|u| u.1),
-        status,
-        log: e.log.display().to_string(),
+/// Stores what was sent, the truth, the results as read once the engines stopped, and
+/// how each job went; gives the engines that serve jobs back to `engines`. The events
+/// and the truth go first, so that a failed read keeps them.
+fn persist(run: &mut Prepared, driven: Driven, engines: &mut Engines) -> Result<()> {
+    let (id, sc) = (run.id.clone(), &run.params.scenario);
+    let injected = &driven.injected;
+    run.store.put_events(&id, &injected.log)?;
+    run.store.put_truth(&id, &truth::compute(&injected.log, sc.window_ms))?;
+    let sent_rate = injected.log.len() as f64 / injected.started.elapsed().as_secs_f64().max(1e-9);
+    run.store.put_metric(&id, measured::SIMULATOR, measured::EVENTS_PER_S, sent_rate)?;
+    run.store.put_metric(&id, measured::SIMULATOR, measured::MALFORMED_SENT, injected.malformed as f64)?;
+
+    run.collector_stop.store(true, Ordering::Relaxed);
+    if let Some(thread) = run.collector.take() {
+        thread.join().map_err(|_| anyhow::anyhow!("the collector thread panicked"))??;
     }
+    let mut collected = run.collected.lock().expect("collector lock");
+    collected.complete_with(collect::read_all(&run.ctx.flags.brokers, &run.ctx.flags.results, run.partitions)?);
+    run.store.put_results(&id, &collected.rows().cloned().collect::<Vec<_>>())?;
+    run.store.put_metric(&id, measured::COLLECTOR, measured::UNDECODABLE, collected.undecodable as f64)?;
+
+    let mut versions = serde_json::Map::new();
+    for (j, record) in driven.jobs.into_iter().zip(&mut run.params.jobs) {
+        let progress = collected.progress.get(&(j.job.spec.name.clone(), j.job.mode)).cloned().unwrap_or_default();
+        let Some(mut e) = j.running else {
+            record.status = j.failure;
+            continue;
+        };
+        let status = j.failure.unwrap_or_else(|| e.status(progress.flush_seen));
+        let heard = e.heard();
+        // From the moment the engine could read (ready, or the first event sent) to its end-of-stream row.
+        let begin = heard.ready_at.map_or(injected.started, |r| r.max(injected.started));
+        let events_per_s = progress
+            .last_received
+            .filter(|_| progress.flush_seen)
+            .map(|end| (injected.log.len() as u64 + injected.malformed) as f64 / (end - begin).as_secs_f64().max(1e-3));
+        let usage = e.usage();
+        let measurements = [
+            (measured::EVENTS_PER_S, events_per_s),
+            (measured::STARTUP_S, heard.ready_at.map(|r| (r - e.started).as_secs_f64())),
+            (measured::CPU_S, usage.map(|u| u.0)),
+            (measured::PEAK_RSS_BYTES, usage.map(|u| u.1 as f64)),
+        ];
+        let heard_metrics = heard.metrics.iter().map(|(n, v)| (n.as_str(), Some(*v)));
+        for (name, value) in heard_metrics.chain(measurements).filter_map(|(n, v)| Some((n, v?))) {
+            run.store.put_metric(&id, &j.job.key(), name, value)?;
+        }
+        if let Some(v) = heard.version {
+            versions.insert(record.engine.clone(), v.into());
+        }
+        if status.is_ok() && e.job.spec.serves_jobs {
+            engines.0.push(e);
+        }
+        record.status = Some(status);
+    }
+    run.record.params = serde_json::to_string(&run.params)?;
+    run.record.engine_versions = serde_json::Value::Object(versions).to_string();
+    run.record.ended_at = Some(now_ms());
+    run.store.put_run(&run.record)
 }
 
-fn measured_metrics(s: &EngineSummary) -> Vec<(String, f64)> {
-    let mut m = vec![("windows_exact".to_string(), s.windows_exact as f64), ("windows_total".to_string(), s.windows_total as f64)];
-    let optional = [
-        ("events_per_s", s.events_per_s),
-        ("latency_p50_ms", s.latency_p50_ms.map(|v| v as f64)),
-        ("latency_p99_ms", s.latency_p99_ms.map(|v| v as f64)),
-        ("startup_s", s.startup_s),
-        ("cpu_s", s.cpu_s),
-        ("peak_rss_bytes", s.peak_rss_bytes.map(|b| b as f64)),
-        ("emissions_per_window", s.emissions_per_window),
-    ];
-    m.extend(optional.into_iter().filter_map(|(n, v)| v.map(|v| (n.to_string(), v))));
-    m
+/// `--store`, or the SQLite file in the output folder.
+pub fn store_url(o: &RunOptions) -> String {
+    o.store.clone().unwrap_or_else(|| format!("sqlite:{}", o.out.join("boontadata.sqlite").display()))
 }
 
-/// The terminal output of a run: every comparison, then the summary table.
-pub fn render(s: &RunSummary) -> String {
-    let mut out = String::new();
-    for c in &s.comparisons {
-        out.push_str(&compare::render(c));
-        out.push('\n');
+/// The brokers given, once reachable; else a local broker logging into `dir`, stopped when dropped.
+pub fn broker(given: Option<&str>, dir: &Path) -> Result<(Option<LocalBroker>, String)> {
+    if let Some(brokers) = given {
+        kafka::check_reachable(brokers)?;
+        return Ok((None, brokers.to_string()));
     }
-    out.push_str(&format!(
-        "run {} — scenario {}: {} events sent ({} malformed records), {:.0} events/s into the broker\n",
-        s.run_id, s.scenario, s.events_sent, s.malformed_sent, s.inject_events_per_s
-    ));
-    out.push_str(&report::table(&s.engines));
-    out.push_str(&format!("output: {} (store {})\n", s.out_dir, s.store));
-    out
+    let local = LocalBroker::start(&dir.join("broker.log"))?;
+    eprintln!("boontadata: local tansu broker on {} (pid {})", local.brokers, local.pid());
+    let brokers = local.brokers.clone();
+    Ok((Some(local), brokers))
+}
+
+/// Every scenario in turn on one broker, in a matrix folder of its own; `matrix.json` and
+/// `report.html` are written after each scenario, so that a matrix cut short keeps its cells.
+pub fn matrix(o: &RunOptions, scenarios: &[Scenario], stop: &AtomicBool) -> Result<(Matrix, PathBuf)> {
+    let stamp = stamp_now();
+    let dir = o.out.join(format!("matrix-{stamp}"));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (_local, brokers) = broker(o.brokers.as_deref(), &dir)?;
+    let created = crate::model::utc(now_ms());
+    let mut runs = Vec::new();
+    let mut engines = Engines::default();
+    let mut matrix = Matrix::from_runs(created.clone(), &[]);
+    for (i, scenario) in scenarios.iter().enumerate() {
+        eprintln!("matrix: scenario {}/{}: {} — {}", i + 1, scenarios.len(), scenario.name, scenario.description);
+        // Its runs are kept in folders of the matrix's, and in the store of the output folder.
+        let options = RunOptions { scenario: scenario.clone(), brokers: Some(brokers.clone()), out: dir.clone(), store: Some(store_url(o)), ..o.clone() };
+        let summary = run(&options, &mut engines, stop)?;
+        eprint!("{}", summary::table(&summary.engines));
+        runs.push((scenario.clone(), summary));
+        matrix = Matrix::from_runs(created.clone(), &runs);
+        report::write_matrix(&dir, &matrix)?;
+        report::write_page(&dir, &matrix, None)?;
+    }
+    Ok((matrix, dir))
 }

@@ -1,5 +1,6 @@
-//! Scenarios: small TOML files in `scenarios/` (built into the binary) or any
-//! path, with every field defaulting to the original injector's value (SPEC §3).
+//! Scenarios: small TOML files in `scenarios/` (built into the binary) or
+//! given by the user, with every field defaulting to the original injector's
+//! value (docs/SPEC.md §3).
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -53,7 +54,7 @@ pub struct Scenario {
     pub silent_devices: u32,
     pub silent_after: u32,
     pub silence_ms: i64,
-    /// Engine settings the scenario is designed for (SPEC §5).
+    /// Engine settings the scenario is designed for (docs/SPEC.md §5).
     pub out_of_orderness_ms: i64,
     pub allowed_lateness_ms: i64,
     pub partitions: i32,
@@ -105,23 +106,21 @@ pub const BUILT_IN: &[(&str, &str)] = &[
 ];
 
 impl Scenario {
-    /// A built-in scenario by name, or a TOML file by path.
-    pub fn load(name_or_path: &str) -> Result<Scenario> {
-        let (name, text) = match BUILT_IN.iter().find(|(n, _)| *n == name_or_path) {
-            Some((n, t)) => (n.to_string(), t.to_string()),
+    /// A built-in scenario by name.
+    pub fn built_in(name: &str) -> Result<Scenario> {
+        match BUILT_IN.iter().find(|(n, _)| *n == name) {
+            Some((n, text)) => Scenario::parse(n, text),
             None => {
-                let path = std::path::Path::new(name_or_path);
-                if !path.exists() {
-                    let known: Vec<&str> = BUILT_IN.iter().map(|(n, _)| *n).collect();
-                    bail!("unknown scenario '{name_or_path}': not a file, and the built-in ones are {}", known.join(", "));
-                }
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading scenario {}", path.display()))?;
-                (path.file_stem().unwrap_or_default().to_string_lossy().into_owned(), text)
+                bail!("unknown scenario '{name}': not a file, and the built-in ones are {}", BUILT_IN.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "))
             }
-        };
-        let mut s: Scenario = toml::from_str(&text).with_context(|| format!("scenario '{name_or_path}' is not valid"))?;
+        }
+    }
+
+    /// A scenario from its TOML text; `name` unless the text names it.
+    pub fn parse(name: &str, text: &str) -> Result<Scenario> {
+        let mut s: Scenario = toml::from_str(text).with_context(|| format!("scenario '{name}' is not valid"))?;
         if s.name == Scenario::default().name {
-            s.name = name;
+            s.name = name.to_string();
         }
         s.validate()?;
         Ok(s)
@@ -152,10 +151,10 @@ impl Scenario {
         }
     }
 
-    /// Device time of the first message: now for a live clock, `epoch_ms` for a virtual one.
-    pub fn start_of_clock(&self) -> i64 {
+    /// Device time of the first message: `now` for a live clock, `epoch_ms` for a virtual one.
+    pub fn start_of_clock(&self, now: i64) -> i64 {
         match self.clock {
-            Clock::Live => crate::window::now_ms(),
+            Clock::Live => now,
             Clock::Virtual => self.epoch_ms,
         }
     }
@@ -172,10 +171,10 @@ mod tests {
 
     #[test]
     fn built_in_scenarios_load_and_seed_is_the_original() {
-        let seed = Scenario::load("seed").unwrap();
+        let seed = Scenario::built_in("seed").unwrap();
         assert_eq!((seed.seed, seed.devices, seed.messages, seed.window_ms), (34, 1, 300, 5000));
         assert_eq!((seed.late_p, seed.dup_p, seed.late_min_ms, seed.late_jitter_ms), (0.01, 0.05, 120_000, 300_000));
-        let disorder = Scenario::load("disorder").unwrap();
+        let disorder = Scenario::built_in("disorder").unwrap();
         assert_eq!((disorder.devices, disorder.ooo_p, disorder.dup_p), (1000, 0.10, 0.10));
         assert!(disorder.late_min_ms + disorder.late_jitter_ms <= disorder.allowed_lateness_ms);
     }
@@ -183,7 +182,7 @@ mod tests {
     #[test]
     fn every_built_in_scenario_loads() {
         for (name, _) in BUILT_IN {
-            let s = Scenario::load(name).unwrap();
+            let s = Scenario::built_in(name).unwrap();
             assert_eq!(&s.name, name);
             assert!(!s.description.is_empty(), "{name} says what it isolates");
         }
@@ -191,7 +190,7 @@ mod tests {
 
     #[test]
     fn unknown_scenario_names_the_known_ones() {
-        let err = Scenario::load("nope").unwrap_err().to_string();
+        let err = Scenario::built_in("nope").unwrap_err().to_string();
         assert!(err.contains("seed") && err.contains("disorder"), "{err}");
     }
 

@@ -1,39 +1,11 @@
-//! The device simulator's pure part (SPEC §3): a scenario and a seed become a
+//! The device simulator's pure part (docs/SPEC.md §3): a scenario and a seed become a
 //! plan of sends, each with its device time, its scheduled send time and the
 //! fault injected into it. Sending the plan to a broker is `inject`'s job.
 
-use crate::event::Event;
+use crate::model::{Event, Fault};
 use crate::rng::Rng;
 use crate::scenario::{Pacing, Scenario};
-use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Fault {
-    None,
-    /// Device time far behind the send time.
-    Late,
-    /// An earlier message sent again, same id and device time.
-    Duplicate,
-    /// Held back and sent after later messages.
-    OutOfOrder,
-}
-
-impl Fault {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Fault::None => "none",
-            Fault::Late => "late",
-            Fault::Duplicate => "duplicate",
-            Fault::OutOfOrder => "out-of-order",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Fault> {
-        [Fault::None, Fault::Late, Fault::Duplicate, Fault::OutOfOrder].into_iter().find(|f| f.as_str() == s)
-    }
-}
 
 /// One record the simulator will send.
 #[derive(Debug, Clone, PartialEq)]

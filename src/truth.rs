@@ -1,87 +1,9 @@
-//! The simulator's version of the truth (SPEC §4): from the log of what was
-//! really sent, the right aggregate of every (window, device, category) in two
-//! views, each row annotated with the faults that fell into it.
+//! The simulator's version of the truth (docs/SPEC.md §4): from the log of
+//! what was really sent, the right aggregate of every (window, device,
+//! category) in two views. Which faults fell into a window is in the log itself.
 
-use crate::simulate::Fault;
-use crate::window::window_end;
-use serde::{Deserialize, Serialize};
+use crate::model::{window_end, Aggregate, SentEvent, TruthRow, View};
 use std::collections::{BTreeMap, HashSet};
-
-/// One record as it was really sent: the simulator's log, kept in the store so
-/// that every difference can later be explained event by event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SentEvent {
-    pub id: String,
-    pub device: String,
-    pub category: String,
-    pub dt: i64,
-    /// Wall-clock send time (the Kafka record timestamp).
-    pub sent_at: i64,
-    pub m1: i64,
-    pub m2: f64,
-    pub fault: Fault,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum View {
-    /// Windows by device time: the right answer for an event-time engine.
-    DeviceTime,
-    /// Windows by send time: what a processing-time engine should come close to.
-    SendTime,
-}
-
-impl View {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            View::DeviceTime => "devicetime",
-            View::SendTime => "sendtime",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<View> {
-        [View::DeviceTime, View::SendTime].into_iter().find(|v| v.as_str() == s)
-    }
-
-    /// The time an event is windowed by in this view.
-    pub fn time_of(self, e: &SentEvent) -> i64 {
-        match self {
-            View::DeviceTime => e.dt,
-            View::SendTime => e.sent_at,
-        }
-    }
-}
-
-/// (window_end, device, category): the key every row of truth and results has.
-pub type RowKey = (i64, String, String);
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Aggregate {
-    pub count: i64,
-    pub m1_sum: i64,
-    pub m2_sum: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TruthRow {
-    pub view: View,
-    pub window_end: i64,
-    pub device: String,
-    pub category: String,
-    #[serde(flatten)]
-    pub agg: Aggregate,
-    pub n_late: i64,
-    pub n_dup: i64,
-    pub n_ooo: i64,
-    pub late_m1: i64,
-    pub dup_m1: i64,
-}
-
-impl TruthRow {
-    pub fn key(&self) -> RowKey {
-        (self.window_end, self.device.clone(), self.category.clone())
-    }
-}
 
 /// Whether each logged send is the first of its id (counted once) or a resend.
 /// The log is in sending order, so the first occurrence is the one that counts.
@@ -90,47 +12,36 @@ pub fn first_sends(log: &[SentEvent]) -> Vec<bool> {
     log.iter().map(|e| seen.insert(e.id.as_str())).collect()
 }
 
-/// Both views of the truth. Rows where no message counts (only resends fell
-/// there) are left out: both sides agree on an empty window.
+/// Both views of the truth. A window where no message counts (only resends
+/// fell there) has no row: both sides agree on an empty window.
 pub fn compute(log: &[SentEvent], window_ms: i64) -> Vec<TruthRow> {
     let first = first_sends(log);
     let mut rows: BTreeMap<(View, i64, &str, &str), TruthRow> = BTreeMap::new();
     for view in [View::DeviceTime, View::SendTime] {
         for (e, &counted) in log.iter().zip(&first) {
             let end = window_end(view.time_of(e), window_ms);
+            if !counted {
+                continue;
+            }
             let row = rows.entry((view, end, &e.device, &e.category)).or_insert_with(|| TruthRow {
                 view,
                 window_end: end,
                 device: e.device.clone(),
                 category: e.category.clone(),
                 agg: Aggregate::default(),
-                n_late: 0,
-                n_dup: 0,
-                n_ooo: 0,
-                late_m1: 0,
-                dup_m1: 0,
             });
-            if counted {
-                row.agg.count += 1;
-                row.agg.m1_sum += e.m1;
-                row.agg.m2_sum += e.m2;
-                match e.fault {
-                    Fault::Late => (row.n_late, row.late_m1) = (row.n_late + 1, row.late_m1 + e.m1),
-                    Fault::OutOfOrder => row.n_ooo += 1,
-                    Fault::None | Fault::Duplicate => {}
-                }
-            } else {
-                row.n_dup += 1;
-                row.dup_m1 += e.m1;
-            }
+            row.agg.count += 1;
+            row.agg.m1_sum += e.m1;
+            row.agg.m2_sum += e.m2;
         }
     }
-    rows.into_values().filter(|r| r.agg.count > 0).collect()
+    rows.into_values().collect()
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::model::Fault;
 
     pub const TEN: i64 = 36_000_000; // 10:00:00
 
@@ -162,7 +73,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn resends_count_once_and_are_annotated_where_they_were_sent() {
+    fn resends_count_once() {
         let log = vec![
             sent("d-0", "d", TEN + 1000, TEN + 1000, 33, Fault::None),
             sent("d-1", "d", TEN + 2000, TEN + 2000, 10, Fault::None),
@@ -171,19 +82,19 @@ pub(crate) mod tests {
         let rows = compute(&log, 5000);
         let dev: Vec<&TruthRow> = rows.iter().filter(|r| r.view == View::DeviceTime).collect();
         assert_eq!(dev.len(), 1);
-        assert_eq!((dev[0].agg.count, dev[0].agg.m1_sum, dev[0].n_dup, dev[0].dup_m1), (2, 43, 1, 33));
+        assert_eq!((dev[0].agg.count, dev[0].agg.m1_sum), (2, 43));
         // In send time the resend fell alone into the next window: nothing counts there, so no row.
         let send: Vec<&TruthRow> = rows.iter().filter(|r| r.view == View::SendTime).collect();
-        assert_eq!((send.len(), send[0].n_dup), (1, 0));
+        assert_eq!((send.len(), send[0].window_end), (1, TEN + 5000));
     }
 
     #[test]
-    fn late_and_out_of_order_messages_are_annotated_in_both_views() {
+    fn late_and_out_of_order_messages_count_where_each_view_puts_them() {
         let log = vec![sent("d-0", "d", TEN + 1000, TEN + 131_000, 49, Fault::Late), sent("d-1", "d", TEN + 4000, TEN + 6000, 7, Fault::OutOfOrder)];
         let rows = compute(&log, 5000);
         let dev = rows.iter().find(|r| r.view == View::DeviceTime).unwrap();
-        assert_eq!((dev.window_end, dev.n_late, dev.late_m1, dev.n_ooo, dev.agg.count), (TEN + 5000, 1, 49, 1, 2));
-        let late_sent = rows.iter().find(|r| r.view == View::SendTime && r.window_end == TEN + 135_000).unwrap();
-        assert_eq!((late_sent.n_late, late_sent.agg.m1_sum), (1, 49));
+        assert_eq!((dev.window_end, dev.agg.count, dev.agg.m1_sum), (TEN + 5000, 2, 56));
+        let by_send: Vec<(i64, i64)> = rows.iter().filter(|r| r.view == View::SendTime).map(|r| (r.window_end, r.agg.m1_sum)).collect();
+        assert_eq!(by_send, vec![(TEN + 10_000, 7), (TEN + 135_000, 49)]);
     }
 }

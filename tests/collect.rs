@@ -4,7 +4,7 @@
 mod common;
 
 use boontadata::broker::LocalBroker;
-use boontadata::event::WindowResult;
+use boontadata::model::{Mode, WindowResult};
 use boontadata::{collect, kafka};
 use rdkafka::producer::BaseRecord;
 use std::sync::{Arc, Barrier};
@@ -33,7 +33,7 @@ fn reading_after_the_writers_stop_gets_every_row_of_every_burst() {
                         let device = format!("device-{w}-{i}");
                         let row = WindowResult {
                             engine: "timely".into(),
-                            mode: "event-time".into(),
+                            mode: Mode::EventTime,
                             window_end: burst * 5000,
                             di: device.as_str().into(),
                             c: "cat-1".into(),

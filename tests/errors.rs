@@ -2,6 +2,7 @@
 
 mod common;
 
+use boontadata::model::{EngineStatus, Mode};
 use common::{boontadata, outcome};
 use std::time::Duration;
 
@@ -46,9 +47,9 @@ fn malformed_records_are_counted_and_skipped_never_a_crash() {
         common::run("malformed", &["--engines", "native:event-time", "--malformed", "30", "--messages", "200", "--pacing", "none", "--clock", "virtual"]);
     assert!(output.status.success());
     assert_eq!(summary.malformed_sent, 30);
-    let row = common::engine_row(&summary.engines, "native", "event-time");
+    let row = common::engine_row(&summary.engines, "native", Mode::EventTime);
     assert_eq!(row.malformed, Some(30), "every malformed record is counted");
-    assert_eq!(row.status, "ok", "the engine kept going to the end of the stream");
+    assert_eq!(row.status, EngineStatus::Ok, "the engine kept going to the end of the stream");
     assert!(row.windows_exact > 0);
     let text = std::fs::read_to_string(std::path::Path::new(&summary.out_dir).join("compare.txt")).unwrap();
     assert!(text.lines().any(|l| l.starts_with("native") && l.contains("event-time") && l.contains(" 30 ")), "the report shows the count:\n{text}");

@@ -3,7 +3,8 @@
 
 mod common;
 
-use boontadata::matrix::{Matrix, Verdict};
+use boontadata::matrix::Verdict;
+use boontadata::model::Mode;
 use common::boontadata;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -37,14 +38,14 @@ fn a_small_matrix_writes_its_cells_and_a_report_that_renders() {
     assert!(stdout.lines().next().unwrap().starts_with("engine mode"), "the terminal matrix comes first:\n{stdout}");
 
     let dir = matrix_dir(&out);
-    let m = Matrix::load(&dir).unwrap();
+    let m = boontadata::report::load(&dir).unwrap();
     assert_eq!(m.scenarios.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), scenarios);
     assert_eq!(m.cells.len(), 6, "native in event and processing time, three scenarios");
     assert!(m.cells.iter().all(|c| c.verdict() != Verdict::Fail), "{:#?}", m.cells);
-    let cell = |scenario: &str, mode: &str| m.cells.iter().find(|c| c.scenario == scenario && c.summary.mode == mode).unwrap();
-    assert_eq!(cell("duplicates", "event-time").verdict(), Verdict::Pass, "dedup: every window exact");
-    assert_eq!(cell("out-of-order", "event-time").verdict(), Verdict::Pass, "disorder within the bound: exact");
-    assert_eq!(cell("late-beyond", "event-time").verdict(), Verdict::Partial, "late beyond the lateness: dropped, explained");
+    let cell = |scenario: &str, mode: Mode| m.cells.iter().find(|c| c.scenario == scenario && c.summary.mode == mode).unwrap();
+    assert_eq!(cell("duplicates", Mode::EventTime).verdict(), Verdict::Pass, "dedup: every window exact");
+    assert_eq!(cell("out-of-order", Mode::EventTime).verdict(), Verdict::Pass, "disorder within the bound: exact");
+    assert_eq!(cell("late-beyond", Mode::EventTime).verdict(), Verdict::Partial, "late beyond the lateness: dropped, explained");
     for c in m.cells.iter().filter(|c| c.scenario != scenarios[0]) {
         let log = std::fs::read_to_string(&c.summary.log).unwrap();
         assert!(log.starts_with("$ next job in the engine process"), "native serves jobs: one process per mode for the whole matrix ({})", c.summary.log);
@@ -90,4 +91,21 @@ fn report_regenerates_the_page_of_a_run_folder_and_history_lists_runs() {
     let history = boontadata().args(["history", "--store", &store]).output().unwrap();
     let text = String::from_utf8_lossy(&history.stdout);
     assert!(text.contains(&summary.run_id) && text.contains("native/event-time"), "{text}");
+}
+
+#[test]
+fn a_matrix_keeps_the_cells_of_the_engines_that_run_when_one_cannot() {
+    // Nothing listens on port 1: the Flink job cannot be submitted, in either scenario.
+    let args = ["--engines", "native:event-time,flink:event-time", "--flink-cluster", "127.0.0.1:1", "--scenarios", "duplicates,late-beyond"];
+    let (m, output) = common::matrix("dead-cluster", &args);
+    assert_eq!(output.status.code(), Some(1), "a failed engine fails the matrix");
+    for scenario in ["duplicates", "late-beyond"] {
+        let native = m.cell("native event-time", scenario).expect("native's cell");
+        assert_ne!(native.verdict(), Verdict::Fail, "native ran {scenario}: {}", native.symbol());
+        let flink = m.cell("flink event-time", scenario).expect("flink's cell");
+        assert_eq!(flink.verdict(), Verdict::Fail);
+        assert!(flink.symbol().starts_with("✗ not ready: exited"), "{scenario}: {}", flink.symbol());
+    }
+    let dir = matrix_dir(&common::out_path("dead-cluster"));
+    assert_eq!(boontadata::report::load(&dir).unwrap(), m, "matrix.json holds every cell");
 }

@@ -1,25 +1,26 @@
-"""boontadata's Flink engine: one Flink SQL job, submitted from PyFlink.
+"""boontadata's Flink engine: the Flink SQL job of job.sql, submitted from PyFlink.
 
-SQL rather than the DataStream API because the whole computation is three
-statements that read like the SPEC itself: a source with a watermark, a
-deduplication, a tumbling window. Against the native engine (engines/native):
+SQL rather than the DataStream API because the whole computation is four
+statements that read like the SPEC itself (job.sql says what each does): a
+source with a watermark, a deduplication, a tumbling window. Against the native
+engine (engines/native):
 
-- Event time: `WATERMARK FOR t AS t - out-of-orderness`, generated per Kafka
-  partition by the source. A window fires once the watermark reaches its end.
-  Flink's default, unlike native's 5 s: a silent partition holds the watermark
-  back (see the `idle` scenario). With table.exec.source.idle-timeout, the
-  partitions idle before the stream starts let the first one read race ahead,
-  and the others' first events were dropped as late.
+- Event time: the watermark is generated per Kafka partition by the source. A
+  window fires once the watermark reaches its end. Flink's default, unlike
+  native's idle timeout: a silent partition holds the watermark back (see the
+  `idle` scenario). With table.exec.source.idle-timeout, the partitions idle
+  before the stream starts let the first one read race ahead, and the others'
+  first events were dropped as late; --idle-timeout-ms is not used.
 - Allowed lateness: window TVFs have none (only the legacy GROUP BY TUMBLE has
   the experimental table.exec.emit.allow-lateness), so --allowed-lateness-ms is
   not honoured: whatever arrives behind the watermark is dropped.
 - Deduplication: ROW_NUMBER() ... = 1 by id before the window; ids are kept for
-  table.exec.state.ttl, 10 minutes like native's processing-time horizon.
+  table.exec.state.ttl = --dedup-horizon-ms.
 - Malformed records: json.ignore-parse-errors skips what is not JSON and nulls
   ill-typed fields, which the WHERE drops. Flink SQL counts neither; the
   `malformed` metric comes from the operators' record counters instead.
 - Results are written at least once: exactly once would hold every row until
-  the next checkpoint completes.
+  the next checkpoint completes. Checkpoints go to --state-dir.
 
 It runs in an embedded mini-cluster, in a standalone cluster it starts
 (--cluster local) or in an existing one (--cluster HOST:PORT, its REST address).
@@ -27,13 +28,13 @@ The harness's further jobs (engines/protocol.py) run in the same process, each
 in a mini-cluster of its own, or in the same cluster.
 """
 
-import argparse
 import ctypes
 import json
 import os
 import shutil
 import signal
 import socket
+import string
 import subprocess
 import sys
 import tempfile
@@ -47,9 +48,10 @@ from pyflink.common import Configuration
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from protocol import Jobs  # noqa: E402  (engines/protocol.py, shared by the Python engines)
+from protocol import Jobs, job_parser  # noqa: E402  (engines/protocol.py, shared by the Python engines)
 
 CACHE = Path(os.environ.get("BOONTADATA_CACHE", Path.home() / ".cache" / "boontadata")) / "flink"
+SQL = Path(__file__).resolve().parent / "job.sql"
 
 
 def interval(ms):
@@ -61,37 +63,17 @@ def interval(ms):
     return f"INTERVAL '{d} {h:02}:{m:02}:{s:02}.{ms:03}' DAY TO SECOND(3)"
 
 
-def epoch_ms(ts):
-    """Flink SQL has no TIMESTAMP -> epoch milliseconds function; the session zone is UTC."""
-    return f"EXTRACT(EPOCH FROM {ts}) * 1000 + EXTRACT(MILLISECOND FROM {ts})"
-
-
 def statements(a):
+    """job.sql's statements, filled in for job `a`."""
     time_column = {
         "event-time": f"TO_TIMESTAMP_LTZ(dt, 3), WATERMARK FOR t AS t - {interval(a.out_of_orderness_ms)}",
         "processing-time": "PROCTIME()",
     }[a.mode]
-    kafka = f"'connector' = 'kafka', 'properties.bootstrap.servers' = '{a.brokers}', 'format' = 'json'"
-    return [
-        f"""CREATE TABLE events (id STRING, di STRING, dt BIGINT, c STRING, m1 BIGINT, m2 DOUBLE, t AS {time_column})
-            WITH ({kafka}, 'topic' = '{a.events}', 'properties.group.id' = '{a.group}',
-                  'scan.startup.mode' = 'earliest-offset', 'json.ignore-parse-errors' = 'true')""",
-        f"""CREATE TABLE results (engine STRING, mode STRING, window_end BIGINT, di STRING, c STRING,
-                                 `count` BIGINT, m1_sum BIGINT, m2_sum DOUBLE, emitted_at BIGINT)
-            WITH ({kafka}, 'topic' = '{a.results}', 'key.format' = 'raw', 'key.fields' = 'di',
-                  'value.fields-include' = 'ALL')""",
-        """CREATE TEMPORARY VIEW firsts AS
-            SELECT * FROM (
-                SELECT *, ROW_NUMBER() OVER (PARTITION BY id ORDER BY t) AS rn FROM events
-                WHERE id IS NOT NULL AND di IS NOT NULL AND dt IS NOT NULL AND c IS NOT NULL
-                  AND m1 IS NOT NULL AND m2 IS NOT NULL)
-            WHERE rn = 1""",
-        f"""INSERT INTO results
-            SELECT 'flink', '{a.mode}', {epoch_ms('window_end')}, di, c, COUNT(*), SUM(m1), SUM(m2),
-                   {epoch_ms('LOCALTIMESTAMP')}
-            FROM TABLE(TUMBLE(TABLE firsts, DESCRIPTOR(t), {interval(a.window_ms)}))
-            GROUP BY window_start, window_end, di, c""",
-    ]
+    values = {"TIME_COLUMN": time_column, "BROKERS": a.brokers, "EVENTS": a.events, "RESULTS": a.results, "GROUP": a.group,
+              "MODE": a.mode, "WINDOW": interval(a.window_ms)}
+    without_comments = "\n".join(line for line in SQL.read_text().splitlines() if not line.lstrip().startswith("--"))
+    sql = string.Template(without_comments).substitute(values)
+    return [s.strip() for s in sql.split(";") if s.strip()]
 
 
 def free_port():
@@ -200,12 +182,7 @@ def report(tasks):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--mode", choices=["event-time", "processing-time"], required=True)
-    for name in ("brokers", "events", "results", "group"):
-        p.add_argument(f"--{name}", required=True)
-    for name in ("window-ms", "out-of-orderness-ms", "allowed-lateness-ms"):
-        p.add_argument(f"--{name}", type=int, required=True)
+    p = job_parser("flink", __doc__, modes=("event-time", "processing-time"))
     p.add_argument("--cluster", help="'local' (a standalone cluster for this job) or HOST:PORT of an existing cluster's REST API")
     p.add_argument("--checkpoint-ms", type=int, default=10_000)
 
@@ -234,7 +211,7 @@ def run(a, cluster_rest, work, jobs):
         "pipeline.jars": ";".join(f"file://{jar}" for jar in sorted((CACHE / "jars").glob("*.jar"))),
         "parallelism.default": "1",  # two cores, shared with the broker and the other engines
         "table.local-time-zone": "UTC",
-        "table.exec.state.ttl": "10 min",
+        "table.exec.state.ttl": f"{a.dedup_horizon_ms} ms",
         "execution.checkpointing.interval": f"{a.checkpoint_ms} ms",
     }
     if cluster_rest:
@@ -244,7 +221,7 @@ def run(a, cluster_rest, work, jobs):
         address = f"127.0.0.1:{free_port()}"
         settings |= {**LOOPBACK_ONLY, "rest.port": address.rsplit(":", 1)[1]}
     if a.cluster in (None, "local"):  # a cluster of our own: its checkpoints stay on this machine
-        settings["execution.checkpointing.dir"] = f"file://{work}/checkpoints"
+        settings["execution.checkpointing.dir"] = f"file://{Path(a.state_dir or work).resolve()}/checkpoints"
     conf = Configuration()
     for k, v in settings.items():
         conf.set_string(k, str(v))

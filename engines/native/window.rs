@@ -1,9 +1,9 @@
 //! The reference engine's operator: tumbling windows keyed by (device,
-//! category), deduplication by message id, and a watermark that fires windows
-//! and drops what arrives after their allowed lateness. Pure logic: the Kafka
-//! loop in `mod.rs` feeds it times and events.
+//! category), deduplication by message id, and the watermark (given by the
+//! Kafka loop in `mod.rs`, from `engines::watermark`) that fires windows and
+//! drops what arrives after their allowed lateness. Pure logic.
 
-use crate::window::window_end;
+use crate::model::{window_end, Aggregate};
 use std::collections::{BTreeMap, HashMap};
 
 /// A window row ready to be written out.
@@ -11,9 +11,7 @@ pub struct Emit<'a> {
     pub window_end: i64,
     pub device: &'a str,
     pub category: &'a str,
-    pub count: i64,
-    pub m1_sum: i64,
-    pub m2_sum: f64,
+    pub agg: &'a Aggregate,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
@@ -24,15 +22,8 @@ pub struct Counters {
 }
 
 #[derive(Default)]
-struct Cell {
-    count: i64,
-    m1_sum: i64,
-    m2_sum: f64,
-}
-
-#[derive(Default)]
 struct Window {
-    cells: HashMap<(u32, u32), Cell>,
+    cells: HashMap<(u32, u32), Aggregate>,
     fired: bool,
 }
 
@@ -84,10 +75,6 @@ impl Windows {
         }
     }
 
-    pub fn watermark(&self) -> i64 {
-        self.watermark
-    }
-
     /// Adds one event at time `t`. `remember_until` is how long its id is kept
     /// for dedup (event time: until its window is gone; processing time: a horizon).
     /// A window that has already fired is re-emitted at once (a late firing).
@@ -110,14 +97,7 @@ impl Windows {
         cell.m1_sum += m1;
         cell.m2_sum += m2;
         if window.fired {
-            emit(Emit {
-                window_end: end,
-                device: &self.devices.names[key.0 as usize],
-                category: &self.categories.names[key.1 as usize],
-                count: cell.count,
-                m1_sum: cell.m1_sum,
-                m2_sum: cell.m2_sum,
-            });
+            emit(Emit { window_end: end, device: &self.devices.names[key.0 as usize], category: &self.categories.names[key.1 as usize], agg: cell });
         }
     }
 
@@ -134,14 +114,7 @@ impl Windows {
             }
             window.fired = true;
             for (&(d, c), cell) in &window.cells {
-                emit(Emit {
-                    window_end: end,
-                    device: &self.devices.names[d as usize],
-                    category: &self.categories.names[c as usize],
-                    count: cell.count,
-                    m1_sum: cell.m1_sum,
-                    m2_sum: cell.m2_sum,
-                });
+                emit(Emit { window_end: end, device: &self.devices.names[d as usize], category: &self.categories.names[c as usize], agg: cell });
             }
         }
         let expired = watermark - self.lateness_ms;
@@ -153,47 +126,6 @@ impl Windows {
             self.forgotten_at = watermark;
         }
     }
-
-    pub fn open_windows(&self) -> usize {
-        self.open.len()
-    }
-}
-
-/// The event-time (or ingestion-time) watermark of a consumer reading several
-/// partitions: the slowest active partition's latest time minus the bound, as
-/// in Flink. A partition silent for `idle_ms` stops holding it back.
-pub struct PartitionClocks {
-    bound_ms: i64,
-    idle_ms: i64,
-    partitions: BTreeMap<i32, (Option<i64>, i64)>,
-}
-
-impl PartitionClocks {
-    pub fn new(bound_ms: i64, idle_ms: i64) -> Self {
-        PartitionClocks { bound_ms, idle_ms, partitions: BTreeMap::new() }
-    }
-
-    /// The partitions this consumer reads; a new one holds the watermark until it speaks or idles.
-    pub fn assign(&mut self, partitions: impl IntoIterator<Item = i32>, now: i64) {
-        let assigned: Vec<i32> = partitions.into_iter().collect();
-        self.partitions.retain(|p, _| assigned.contains(p));
-        for p in assigned {
-            self.partitions.entry(p).or_insert((None, now));
-        }
-    }
-
-    pub fn observe(&mut self, partition: i32, t: i64, now: i64) {
-        let entry = self.partitions.entry(partition).or_insert((None, now));
-        entry.0 = Some(entry.0.map_or(t, |m| m.max(t)));
-        entry.1 = now;
-    }
-
-    /// `None` while some active partition has not delivered anything yet.
-    pub fn watermark(&self, now: i64) -> Option<i64> {
-        let mut active = self.partitions.values().filter(|(_, seen)| now - seen < self.idle_ms).peekable();
-        active.peek()?;
-        active.map(|(max, _)| *max).collect::<Option<Vec<i64>>>()?.into_iter().min().map(|m| m - self.bound_ms)
-    }
 }
 
 #[cfg(test)]
@@ -203,7 +135,7 @@ mod tests {
     type Row = (i64, String, i64, i64);
 
     fn collect(out: &mut Vec<Row>) -> impl FnMut(Emit) + '_ {
-        |e: Emit| out.push((e.window_end, e.device.to_string(), e.count, e.m1_sum))
+        |e: Emit| out.push((e.window_end, e.device.to_string(), e.agg.count, e.agg.m1_sum))
     }
 
     /// Feeds (t, id, m1) in order with watermark = max t − bound, like the engine does.
@@ -244,7 +176,7 @@ mod tests {
         // First firing at watermark 5500, then a late firing for the event at 2000.
         // At 9500 the watermark is 8500 ≥ 5000 + 3000: the window is gone and 3000 is dropped.
         assert_eq!(out, vec![(5000, "d".to_string(), 1, 1), (5000, "d".to_string(), 2, 11)]);
-        assert_eq!((w.counters.late_dropped, w.open_windows()), (1, 1));
+        assert_eq!((w.counters.late_dropped, w.open.len()), (1, 1));
     }
 
     #[test]
@@ -269,17 +201,5 @@ mod tests {
         w.advance(61_000, &mut collect(&mut out));
         w.add(62_000, 1, 120_000, "d", "cat-1", 5, 5.0, &mut collect(&mut out));
         assert_eq!(w.counters.accepted, 2, "past the horizon the id is forgotten");
-    }
-
-    #[test]
-    fn the_slowest_active_partition_holds_the_watermark() {
-        let mut clocks = PartitionClocks::new(1000, 5000);
-        clocks.assign([0, 1], 0);
-        clocks.observe(0, 10_000, 0);
-        assert_eq!(clocks.watermark(0), None, "partition 1 has not spoken");
-        clocks.observe(1, 4000, 10);
-        assert_eq!(clocks.watermark(10), Some(3000));
-        clocks.observe(0, 12_000, 5000);
-        assert_eq!(clocks.watermark(5020), Some(11_000), "partition 1 idle for 5 s no longer holds it back");
     }
 }

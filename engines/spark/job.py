@@ -1,29 +1,16 @@
-"""boontadata's Spark Structured Streaming job: 5-second tumbling windows per
-device and category over `--events`, written as results (SPEC §5) to `--results`.
+"""boontadata's Spark Structured Streaming job: the events topic in, the
+windows of windows.py (one DataFrame function, where Spark's semantics are
+described), the results topic out (docs/SPEC.md §5).
 
-event-time       windows by the device time `dt`; watermark = latest dt seen −
-                 (out-of-orderness + allowed lateness). Spark has one number
-                 where other engines have two: a window is emitted once, when the
-                 watermark passes its end, so allowed lateness is paid for in
-                 latency instead of late re-emissions. Resends are dropped by
-                 `id` while their event time is within the watermark.
-processing-time  Spark has no processing-time windows: we window on
-                 current_timestamp(), which is the start time of the micro-batch
-                 that reads an event, and emit every window each time a batch
-                 updates it (update mode). An event joins the window of the batch
-                 that reads it, and a window is final only when a batch has
-                 started after its end. Resends are dropped by `id` for ten
-                 minutes of processing time, as the native engine does.
-
-Kafka is read and written through boontadata's own connector (`connector/`).
-The harness's further jobs (engines/protocol.py) are further queries of the
-same Spark session.
+Kafka is read and written through boontadata's own connector (`connector/`);
+the query's checkpoint (offsets and state) is in --state-dir. The harness's
+further jobs (engines/protocol.py) are further queries of the same Spark session.
 """
 
-import argparse
 import os
 import statistics
 import sys
+import tempfile
 import threading
 from functools import reduce
 from operator import and_
@@ -35,23 +22,14 @@ from pyspark.sql.streaming import StreamingQueryListener
 from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from protocol import Jobs  # noqa: E402  (engines/protocol.py, shared by the Python engines)
+from protocol import Jobs, job_parser  # noqa: E402  (engines/protocol.py, shared by the Python engines)
+from windows import OUTPUT_MODE, windows  # noqa: E402
 
 EVENT = StructType([StructField("id", StringType()), StructField("di", StringType()), StructField("dt", LongType()),
                     StructField("c", StringType()), StructField("m1", LongType()), StructField("m2", DoubleType())])
-DEDUP_HORIZON_MS = 600_000
 
-p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-p.add_argument("--mode", choices=["event-time", "processing-time"], required=True)
-p.add_argument("--brokers", required=True)
-p.add_argument("--events", required=True)
-p.add_argument("--results", required=True)
-p.add_argument("--group", required=True)
-p.add_argument("--window-ms", type=int, default=5000)
-p.add_argument("--out-of-orderness-ms", type=int, default=1000)
-p.add_argument("--allowed-lateness-ms", type=int, default=0)
+p = job_parser("spark", __doc__, modes=("event-time", "processing-time"))
 p.add_argument("--master", default="local[*]")
-p.add_argument("--checkpoint", required=True, help="folder for this job's checkpoint (offsets and state)")
 
 
 def session(a):
@@ -77,24 +55,16 @@ def start(spark, a):
     parsed = parsed.observe("input", F.count(F.lit(1)).alias("records"), F.count_if(~is_event).alias("malformed"))
     events = parsed.where(is_event).select("e.*")
 
-    if a.mode == "event-time":
-        timed = events.withColumn("t", F.timestamp_millis("dt")).withWatermark("t", f"{a.out_of_orderness_ms + a.allowed_lateness_ms} milliseconds")
-        output_mode = "append"
-    else:
-        timed = events.withColumn("t", F.current_timestamp()).withWatermark("t", f"{DEDUP_HORIZON_MS} milliseconds")
-        output_mode = "update"
-
-    windows = (timed.dropDuplicatesWithinWatermark(["id"])
-               .groupBy(F.window("t", f"{a.window_ms} milliseconds"), "di", "c")
-               .agg(F.count("*").alias("count"), F.sum("m1").alias("m1_sum"), F.sum("m2").alias("m2_sum")))
+    rows = windows(events, a.mode, a.window_ms, a.out_of_orderness_ms, a.allowed_lateness_ms, a.dedup_horizon_ms)
     # current_timestamp() is when the batch started; emitted_at is when the row leaves.
     emitted_at = F.expr("cast(reflect('java.lang.System', 'currentTimeMillis') as bigint)")
-    results = windows.select(F.col("di").alias("key"), F.to_json(F.struct(
-        F.lit("spark").alias("engine"), F.lit(a.mode).alias("mode"), F.unix_millis("window.end").alias("window_end"),
+    results = rows.select(F.col("di").alias("key"), F.to_json(F.struct(
+        F.lit("spark").alias("engine"), F.lit(a.mode).alias("mode"), "window_end",
         "di", "c", "count", "m1_sum", "m2_sum", emitted_at.alias("emitted_at"))).alias("value"))
-    return (results.writeStream.format("boontadata-kafka").outputMode(output_mode)
+    checkpoint = a.state_dir or os.path.join(tempfile.mkdtemp(prefix="boontadata-spark-"), a.mode)
+    return (results.writeStream.format("boontadata-kafka").outputMode(OUTPUT_MODE[a.mode])
             .option("brokers", a.brokers).option("topic", a.results)
-            .option("checkpointLocation", os.path.join(a.checkpoint, a.mode)).start())
+            .option("checkpointLocation", checkpoint).start())
 
 
 class Metrics(StreamingQueryListener):

@@ -1,44 +1,51 @@
-//! `boontadata engine timely` — the same windows on Timely Dataflow, a
-//! distributed dataflow engine whose native idea of progress is the watermark.
+//! `boontadata engine timely` — the windows on Timely Dataflow, a distributed
+//! dataflow engine whose native idea of progress is the watermark. The window
+//! logic is in `dataflow.rs`; here are its Kafka source and sink, and the
+//! workers and processes it runs on.
 //!
-//! Beside Flink's DataStream API, the dataflow below reads:
+//! Beside Flink's DataStream API, the dataflow reads:
 //!
-//! | Flink                                                | here                                                    |
-//! |------------------------------------------------------|---------------------------------------------------------|
-//! | `KafkaSource` + `forBoundedOutOfOrderness(1 s)`      | `kafka_source`: its capability IS the watermark          |
-//! | `keyBy(device)`                                      | `Exchange` on a hash of the device                       |
-//! | `TumblingEventTimeWindows.of(5 s)`, `allowedLateness`| the `Windows` sink, fired when its input frontier passes a window's end |
-//! | `KafkaSink`                                          | `Output`, the native engine's producer code              |
+//! | Flink                                                 | here                                                      |
+//! |-------------------------------------------------------|-----------------------------------------------------------|
+//! | `KafkaSource` + `forBoundedOutOfOrderness(1 s)`       | `kafka_source`: its capability IS the watermark            |
+//! | `keyBy(device)`                                       | `exchange` on a hash of the device                         |
+//! | dedup by id in keyed state                            | `deduplicate`, state forgotten as the frontier passes it   |
+//! | `TumblingEventTimeWindows.of(5 s)`, `allowedLateness` | `tumbling_windows`, fired when the frontier passes an end  |
+//! | `KafkaSink`                                           | `kafka_sink`                                               |
 //!
-//! Timestamps are event-time milliseconds. A source sends what it reads at its
-//! current capability and then downgrades it to its partitions' watermark;
-//! timely's progress tracking makes the minimum over every source, every
-//! worker and every process the frontier the window operator sees, so no
-//! operator keeps a watermark timer of its own. Processing time is the same
-//! dataflow with the wall clock as the clock.
-//!
-//! One difference from Flink shows on purpose: timely has no idle source. A
-//! worker whose partitions have all been silent keeps its capability where it
-//! was, so it holds every window back until data (at the latest, the flush
-//! events) reaches it; Flink's `withIdleness` would leave it out instead.
+//! Each worker reads its share of the partitions with the job's consumer
+//! group (committed offsets, else the earliest, as every engine). A source
+//! sends a reading at the reading's own time, or at its capability when that
+//! time is already behind it (a late reading), and then downgrades its
+//! capability to its partitions' watermark (the slowest active partition's
+//! latest time − out-of-orderness; a partition silent for the idle timeout
+//! stops holding it back). Timely's progress tracking makes the minimum over
+//! every source, worker and process the frontier each operator sees. A worker
+//! with no partition holds nothing back; a worker whose partitions are all
+//! silent keeps its capability, and so every window of every worker waits.
+//! Processing time is the same dataflow with the wall clock as the clock.
 
-use crate::engines::native::window::{Emit, PartitionClocks, Windows};
-use crate::engines::native::{self, Output, Tally};
-use crate::event::{id_hash, Event};
+pub mod dataflow;
+
+use super::watermark::PartitionClocks;
+use super::{ResultsTopic, Tally};
+use crate::clock::now_ms;
 use crate::kafka;
+use crate::model::{id_hash, Event, JobFlags, Mode};
 use crate::process;
-use crate::window::now_ms;
 use anyhow::{anyhow, bail, Context, Result};
+use dataflow::{Dropped, Reading, WindowRow, Windowing};
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::message::Message;
-use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::operator::{source, Operator};
+use timely::dataflow::operators::Exchange;
 use timely::dataflow::{Scope, StreamVec};
 use timely::worker::Worker;
 use timely::{CommunicationConfig, WorkerConfig};
@@ -46,7 +53,7 @@ use timely::{CommunicationConfig, WorkerConfig};
 #[derive(Debug, Clone, clap::Args)]
 pub struct Options {
     #[command(flatten)]
-    pub common: native::Options,
+    pub job: JobFlags,
     /// Worker threads per process.
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
@@ -59,18 +66,6 @@ pub struct Options {
     /// Timely's host file, one HOST:PORT per process (process 0 writes one on loopback when not given).
     #[arg(long)]
     pub hostfile: Option<PathBuf>,
-}
-
-/// One event on its way from a source to the window operator of its device.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Reading {
-    device: String,
-    category: String,
-    id: u64,
-    t: i64,
-    remember_until: i64,
-    m1: i64,
-    m2: f64,
 }
 
 pub fn run(o: &Options, stop: &'static AtomicBool) -> Result<()> {
@@ -89,7 +84,7 @@ pub fn run(o: &Options, stop: &'static AtomicBool) -> Result<()> {
         },
         (_, None) => bail!("--processes {} needs --hostfile on every process but process 0", o.processes),
     };
-    let partitions = kafka::partition_count(&o.common.brokers, &o.common.events)?;
+    let partitions = kafka::partition_count(&o.job.brokers, &o.job.events)?;
     if o.process_index == 0 {
         println!("boontadata: version timely 0.32 ({} processes × {} workers)", o.processes, o.workers);
     }
@@ -105,68 +100,63 @@ pub fn run(o: &Options, stop: &'static AtomicBool) -> Result<()> {
 
 /// One worker: its share of the partitions, the dataflow, and the loop that drives it.
 fn work(worker: &mut Worker, o: &Options, partitions: i32, stop: &'static AtomicBool) -> Result<()> {
-    let c = &o.common;
+    let job = &o.job;
     let (index, peers) = (worker.index(), worker.peers());
     let mine: Vec<i32> = (0..partitions).filter(|p| *p as usize % peers == index).collect();
-    let consumer = kafka::assigned_consumer(&c.brokers, &c.events, mine.clone(), false)?;
+    let consumer = kafka::partition_consumer(&job.brokers, &job.group_for("timely"), &job.events, mine.iter().copied())?;
     let tally = Rc::new(RefCell::new(Tally::default()));
-    let windows = Rc::new(RefCell::new(Windows::new(c.window_ms, c.allowed_lateness_ms)));
-    let output = Rc::new(RefCell::new(Output::new(&c.brokers, "timely", &c.results, c.mode)?));
+    let dropped = Rc::new(Dropped::default());
+    let results = Rc::new(RefCell::new(ResultsTopic::new("timely", job)?));
+    // A resend gets a time of its own but in event time: its id is remembered for a horizon there.
+    let horizon = if job.mode == Mode::EventTime { 0 } else { job.dedup_horizon_ms };
 
     worker.dataflow::<u64, _, _>(|scope| {
-        let readings = kafka_source(scope, consumer, mine, c.clone(), tally.clone(), stop);
-        let out = output.clone();
-        tumbling_windows(readings, windows.clone(), move |e| out.borrow_mut().emit(e));
+        kafka_source(scope, consumer, mine, job.clone(), tally.clone(), stop)
+            .exchange(|r: &Reading| id_hash(&r.device))
+            .deduplicate(job.window_ms, job.allowed_lateness_ms, horizon, dropped.clone())
+            .tumbling_windows(job.window_ms, job.allowed_lateness_ms, dropped.clone())
+            .sink(Pipeline, "KafkaSink", {
+                let results = results.clone();
+                move |(input, _frontier)| {
+                    let mut results = results.borrow_mut();
+                    input.for_each(|_, rows| rows.drain(..).for_each(|r: WindowRow| results.write(r.window_end, &r.device, &r.category, &r.agg)));
+                }
+            });
     });
 
     if o.process_index == 0 && index == 0 {
         println!("boontadata: ready");
     }
     let suffix = format!("@{index}");
+    let report =
+        || Tally { late_dropped: dropped.late.get(), duplicates_dropped: dropped.duplicates.get(), ..*tally.borrow() }.print(&results.borrow(), &suffix);
     let mut last_report = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         worker.step_or_park(Some(Duration::from_millis(20)));
-        output.borrow_mut().check()?;
+        results.borrow_mut().check()?;
         if last_report.elapsed() >= Duration::from_secs(1) {
-            tally.borrow().print(&windows.borrow(), &output.borrow(), &suffix);
+            report();
             last_report = Instant::now();
         }
     }
-    output.borrow_mut().finish()?;
-    tally.borrow().print(&windows.borrow(), &output.borrow(), &suffix);
+    results.borrow_mut().finish()?;
+    report();
     Ok(())
 }
 
-/// Tumbling windows per (device, category): readings go to the worker of their
-/// device, and the input frontier is the watermark, so every window ending at
-/// or before it is complete and is emitted.
-fn tumbling_windows(readings: StreamVec<'_, u64, Reading>, windows: Rc<RefCell<Windows>>, mut emit: impl FnMut(Emit) + 'static) {
-    readings.sink(Exchange::new(|r: &Reading| id_hash(&r.device)), "TumblingWindows", move |(input, frontier)| {
-        let mut windows = windows.borrow_mut();
-        input.for_each(|_time, readings| {
-            for r in readings.drain(..) {
-                windows.add(r.t, r.id, r.remember_until, &r.device, &r.category, r.m1, r.m2, &mut emit);
-            }
-        });
-        if let Some(&watermark) = frontier.frontier().iter().min() {
-            windows.advance(watermark as i64, &mut emit);
-        }
-    });
-}
-
-/// Reads this worker's partitions. Everything read in one activation is sent at
-/// the current capability, which then moves up to the partitions' watermark.
+/// Reads this worker's partitions: each reading goes at its own time, or at the
+/// capability when it is behind it; then the capability moves up to the watermark.
 fn kafka_source<'s>(
     scope: Scope<'s, u64>,
     consumer: BaseConsumer,
     partitions: Vec<i32>,
-    o: native::Options,
+    job: JobFlags,
     tally: Rc<RefCell<Tally>>,
     stop: &'static AtomicBool,
 ) -> StreamVec<'s, u64, Reading> {
     source(scope, "KafkaSource", move |capability, info| {
         let activator = scope.activator_for(info.address);
-        let mut clocks = PartitionClocks::new(o.out_of_orderness_ms, o.idle_timeout_ms);
+        let mut clocks = PartitionClocks::new(job.out_of_orderness_ms, job.idle_timeout_ms);
         clocks.assign(partitions.iter().copied(), now_ms());
         // A worker with no partition to read must not hold the others' frontier back.
         let mut capability = (!partitions.is_empty()).then_some(capability);
@@ -177,42 +167,39 @@ fn kafka_source<'s>(
                 return;
             }
             let now = now_ms();
-            let mut read = 0;
-            {
-                let mut session = output.session(cap);
-                let mut tally = tally.borrow_mut();
-                for msg in std::iter::from_fn(|| consumer.poll(Duration::ZERO)).take(10_000) {
-                    let Ok(msg) = msg else { continue };
-                    read += 1;
-                    tally.consumed += 1;
-                    let Some(event) = msg.payload().and_then(Event::decode) else {
-                        tally.malformed += 1;
-                        continue;
-                    };
-                    let t = o.mode.time_of(&msg, &event, now);
-                    clocks.observe(msg.partition(), t, now);
-                    session.give(Reading {
-                        device: event.di.into_owned(),
-                        category: event.c.into_owned(),
-                        id: id_hash(&event.id),
-                        t,
-                        remember_until: o.mode.remember_until(t, o.dedup_horizon_ms),
-                        m1: event.m1,
-                        m2: event.m2,
-                    });
-                }
+            let mut by_time: BTreeMap<u64, Vec<Reading>> = BTreeMap::new();
+            let mut tally = tally.borrow_mut();
+            for msg in std::iter::from_fn(|| consumer.poll(Duration::ZERO)).take(10_000) {
+                let Ok(msg) = msg else { continue };
+                tally.consumed += 1;
+                let Some(event) = msg.payload().and_then(Event::decode) else {
+                    tally.malformed += 1;
+                    continue;
+                };
+                let t = match job.mode {
+                    Mode::EventTime => event.dt,
+                    Mode::ProcessingTime => now,
+                    Mode::IngestionTime => msg.timestamp().to_millis().unwrap_or(now),
+                };
+                clocks.observe(msg.partition(), t, now);
+                let reading = Reading { device: event.di.into_owned(), category: event.c.into_owned(), id: id_hash(&event.id), t, m1: event.m1, m2: event.m2 };
+                by_time.entry((t.max(0) as u64).max(*cap.time())).or_default().push(reading);
             }
-            if let Some(watermark) = o.mode.watermark(&clocks, now).filter(|&w| w > *cap.time() as i64) {
-                cap.downgrade(&(watermark as u64));
+            let read = !by_time.is_empty();
+            for (time, readings) in by_time {
+                output.session(&cap.delayed(&time)).give_iterator(readings.into_iter());
             }
-            if read > 0 {
+            let watermark = if job.mode == Mode::ProcessingTime { Some(now) } else { clocks.watermark(now) };
+            if let Some(w) = watermark.filter(|&w| w > *cap.time() as i64) {
+                cap.downgrade(&(w as u64));
+            }
+            if read {
                 activator.activate();
             } else {
                 activator.activate_after(Duration::from_millis(10));
             }
         }
     })
-    .container::<Vec<_>>()
 }
 
 fn read_hostfile(path: &Path, processes: usize) -> Result<Vec<String>> {
@@ -251,52 +238,4 @@ fn run_local_cluster(o: &Options, stop: &'static AtomicBool) -> Result<()> {
     }
     let _ = std::fs::remove_file(&hostfile);
     result
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use timely::dataflow::operators::Input;
-    use timely::dataflow::InputHandle;
-
-    fn reading(t: i64, id: u64, m1: i64) -> Reading {
-        Reading { device: "d".into(), category: "cat-1".into(), id, t, remember_until: 0, m1, m2: m1 as f64 }
-    }
-
-    #[test]
-    fn the_frontier_fires_windows_and_late_readings_are_dropped() {
-        let (emitted, counters) = timely::execute_directly(|worker| {
-            let mut input = InputHandle::new();
-            let windows = Rc::new(RefCell::new(Windows::new(5000, 0)));
-            let emitted = Rc::new(RefCell::new(Vec::new()));
-            let sink = emitted.clone();
-            worker.dataflow::<u64, _, _>(|scope| {
-                tumbling_windows(scope.input_from(&mut input), windows.clone(), move |e| sink.borrow_mut().push((e.window_end, e.count, e.m1_sum)));
-            });
-            // (readings sent at the current time, then the watermark the source moves to)
-            let steps: [(&[Reading], u64); 4] = [
-                (&[reading(1000, 1, 1), reading(5800, 2, 1)], 4800),
-                (&[reading(4900, 3, 10)], 5100),                       // 900 ms out of order: within the bound, counted
-                (&[reading(4950, 4, 100), reading(1000, 1, 1)], 5100), // after the window fired: late; and a resend
-                (&[reading(9000, 5, 1)], 10_000),
-            ];
-            let mut fired_at = Vec::new();
-            for (batch, watermark) in steps {
-                for r in batch {
-                    input.send(r.clone());
-                }
-                input.advance_to(watermark);
-                for _ in 0..5 {
-                    worker.step();
-                }
-                fired_at.push(emitted.borrow().len());
-            }
-            assert_eq!(fired_at, vec![0, 1, 1, 2], "a window fires only once the frontier passes its end");
-            let counters = windows.borrow().counters;
-            let emitted = emitted.borrow().clone();
-            (emitted, counters)
-        });
-        assert_eq!(emitted, vec![(5000, 2, 11), (10_000, 2, 2)]);
-        assert_eq!((counters.late_dropped, counters.accepted), (2, 4), "the late reading and the resend of a closed window are dropped");
-    }
 }

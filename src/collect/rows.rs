@@ -1,38 +1,11 @@
-//! The collector (SPEC §5): reads every engine's results and keeps, per
-//! (engine, mode, window, device, category), the last value, how many times it
-//! was emitted and when it was first and last emitted.
+//! What the collector keeps of the results topic (docs/SPEC.md §5): per
+//! (engine, mode, window, device, category) the last value, how many times it
+//! was emitted and when it was first and last emitted; and per engine mode its
+//! progress, which tells the harness when the engine has read to the end.
 
-use crate::event::{WindowResult, FLUSH_DEVICE};
-use crate::kafka;
-use crate::truth::{Aggregate, RowKey};
-use anyhow::{bail, Context, Result};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ResultRow {
-    pub engine: String,
-    pub mode: String,
-    pub window_end: i64,
-    pub device: String,
-    pub category: String,
-    #[serde(flatten)]
-    pub agg: Aggregate,
-    pub emissions: i64,
-    pub first_emitted_at: i64,
-    pub last_emitted_at: i64,
-}
-
-impl ResultRow {
-    pub fn key(&self) -> RowKey {
-        (self.window_end, self.device.clone(), self.category.clone())
-    }
-}
+use crate::model::{Aggregate, Mode, ResultRow, RowKey, WindowResult, FLUSH_DEVICE};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
 
 /// What the collector knows of one engine run (engine + mode) so far.
 #[derive(Debug, Default, Clone)]
@@ -45,8 +18,9 @@ pub struct EngineProgress {
 
 #[derive(Debug, Default)]
 pub struct Collected {
-    rows: BTreeMap<(String, String, RowKey), ResultRow>,
-    pub progress: HashMap<(String, String), EngineProgress>,
+    rows: BTreeMap<(String, Mode, RowKey), ResultRow>,
+    pub progress: HashMap<(String, Mode), EngineProgress>,
+    /// Records on the results topic that are not a window result: an engine writing something else.
     pub undecodable: u64,
 }
 
@@ -64,7 +38,7 @@ impl Collected {
             self.undecodable += 1;
             return None;
         };
-        let progress = self.progress.entry((r.engine.to_string(), r.mode.to_string())).or_default();
+        let progress = self.progress.entry((r.engine.to_string(), r.mode)).or_default();
         progress.rows_received += 1;
         progress.last_received = Some(now);
         if r.di == FLUSH_DEVICE {
@@ -76,7 +50,7 @@ impl Collected {
 
     fn keep(&mut self, r: WindowResult) {
         let agg = Aggregate { count: r.count, m1_sum: r.m1_sum, m2_sum: r.m2_sum };
-        let key = (r.engine.to_string(), r.mode.to_string(), (r.window_end, r.di.to_string(), r.c.to_string()));
+        let key = (r.engine.to_string(), r.mode, (r.window_end, r.di.to_string(), r.c.to_string()));
         self.rows
             .entry(key)
             .and_modify(|row| {
@@ -90,7 +64,7 @@ impl Collected {
             })
             .or_insert_with(|| ResultRow {
                 engine: r.engine.into_owned(),
-                mode: r.mode.into_owned(),
+                mode: r.mode,
                 window_end: r.window_end,
                 device: r.di.into_owned(),
                 category: r.c.into_owned(),
@@ -118,79 +92,15 @@ impl Collected {
     }
 }
 
-/// What the collector has so far, and its thread.
-pub type Collector = (Arc<Mutex<Collected>>, std::thread::JoinHandle<Result<()>>);
-
-/// Reads `topic` from the beginning on a thread of its own until `stop` is set,
-/// noting every record in the shared `Collected`: the engines' progress while
-/// they run. The rows come from `read_all` (this read can miss a record batch).
-pub fn spawn(brokers: &str, topic: &str, partitions: i32, stop: Arc<std::sync::atomic::AtomicBool>) -> Result<Collector> {
-    let consumer: BaseConsumer = kafka::assigned_consumer(brokers, topic, 0..partitions, false)?;
-    let collected = Arc::new(Mutex::new(Collected::default()));
-    let shared = collected.clone();
-    let handle = std::thread::spawn(move || -> Result<()> {
-        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            if let Some(msg) = consumer.poll(Duration::from_millis(100)) {
-                let msg = msg?;
-                let mut c = shared.lock().expect("collector lock");
-                c.note(msg.payload().unwrap_or_default(), Instant::now());
-                for msg in std::iter::from_fn(|| consumer.poll(Duration::ZERO)) {
-                    c.note(msg?.payload().unwrap_or_default(), Instant::now());
-                }
-            }
-        }
-        consumer.unassign()?;
-        Ok(())
-    });
-    Ok((collected, handle))
-}
-
-/// How long `read_all` waits for a partition that neither delivers nor reports its end.
-const READ_ALL_STALL: Duration = Duration::from_secs(10);
-
-/// Reads `topic` from the beginning to the end of every partition, once its
-/// writers have stopped: the rows to compare. A reader that keeps up with two
-/// producers writing one partition at once can miss a whole record batch on
-/// tansu's object-store engine (it numbers a batch before it stores it, and a
-/// fetch serves the batches stored so far, stepping over one still on its way);
-/// read afterwards, every batch is there.
-pub fn read_all(brokers: &str, topic: &str, partitions: i32) -> Result<Collected> {
-    let consumer: BaseConsumer = kafka::assigned_consumer(brokers, topic, 0..partitions, true)?;
-    let mut collected = Collected::default();
-    let mut at_end = HashSet::new();
-    let mut last_heard = Instant::now();
-    while at_end.len() < partitions as usize {
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(msg)) => {
-                collected.add(msg.payload().unwrap_or_default(), Instant::now());
-                at_end.remove(&msg.partition());
-            }
-            Some(Err(KafkaError::PartitionEOF(p))) => {
-                at_end.insert(p);
-            }
-            Some(Err(e)) => return Err(e).with_context(|| format!("reading the results from {topic}")),
-            None if last_heard.elapsed() > READ_ALL_STALL => {
-                bail!(
-                    "reading the results from {topic}: {} of {partitions} partitions reached their end, the others sent nothing for {} s",
-                    at_end.len(),
-                    READ_ALL_STALL.as_secs()
-                )
-            }
-            None => continue,
-        }
-        last_heard = Instant::now();
-    }
-    Ok(collected)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn record(m1: i64, emitted_at: i64, di: &str) -> Vec<u8> {
         serde_json::to_vec(&WindowResult {
             engine: "native".into(),
-            mode: "event-time".into(),
+            mode: Mode::EventTime,
             window_end: 5000,
             di: di.to_string().into(),
             c: "cat-1".into(),
@@ -220,13 +130,13 @@ mod tests {
         c.add(&record(0, 1, FLUSH_DEVICE), Instant::now());
         c.add(b"not json", Instant::now());
         assert_eq!(c.rows().count(), 0);
-        assert!(c.progress[&("native".to_string(), "event-time".to_string())].flush_seen);
+        assert!(c.progress[&("native".to_string(), Mode::EventTime)].flush_seen);
         assert_eq!(c.undecodable, 1);
     }
 
     #[test]
     fn a_complete_read_brings_the_rows_and_the_end_a_live_read_missed_and_keeps_its_timings() {
-        let key = ("native".to_string(), "event-time".to_string());
+        let key = ("native".to_string(), Mode::EventTime);
         let (early, late) = (Instant::now(), Instant::now() + Duration::from_secs(5));
         let mut live = Collected::default();
         live.note(&record(10, 100, "d"), early);

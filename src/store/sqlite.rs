@@ -1,59 +1,17 @@
-//! The store (SPEC §8). Everything goes through the `Store` trait so that
-//! another backend (PostgreSQL, Cassandra) is one more implementation chosen
-//! by URL; SQLite, embedded, is the default.
+//! The embedded default store: one SQLite file.
 
-use crate::collect::ResultRow;
-use crate::simulate::Fault;
-use crate::truth::{Aggregate, SentEvent, TruthRow, View};
+use super::Store;
+use crate::model::{Aggregate, Fault, Metric, ResultRow, RunRecord, SentEvent, TruthRow, View};
 use anyhow::{bail, Context, Result};
 use rusqlite::{params, Connection};
-use serde::{Deserialize, Serialize};
 use std::path::Path;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunRecord {
-    pub id: String,
-    pub scenario: String,
-    pub seed: u64,
-    /// The scenario and options of the run, as JSON.
-    pub params: String,
-    /// Engine name → version, as JSON.
-    pub engine_versions: String,
-    pub started_at: i64,
-    pub ended_at: Option<i64>,
-}
-
-pub trait Store {
-    fn put_run(&mut self, run: &RunRecord) -> Result<()>;
-    fn put_events(&mut self, run: &str, log: &[SentEvent]) -> Result<()>;
-    fn put_truth(&mut self, run: &str, rows: &[TruthRow]) -> Result<()>;
-    fn put_results(&mut self, run: &str, rows: &[ResultRow]) -> Result<()>;
-    fn put_metric(&mut self, run: &str, engine: &str, name: &str, value: f64) -> Result<()>;
-
-    fn runs(&self) -> Result<Vec<RunRecord>>;
-    fn events(&self, run: &str) -> Result<Vec<SentEvent>>;
-    fn truth(&self, run: &str) -> Result<Vec<TruthRow>>;
-    fn results(&self, run: &str) -> Result<Vec<ResultRow>>;
-    fn metrics(&self, run: &str) -> Result<Vec<(String, String, f64)>>;
-}
-
-/// Opens the store a URL names: `sqlite:PATH` (or a bare path).
-pub fn open(url: &str) -> Result<Box<dyn Store>> {
-    match url.split_once(':') {
-        Some(("sqlite", path)) => Ok(Box::new(Sqlite::open(Path::new(path))?)),
-        Some((scheme @ ("postgres" | "postgresql" | "cassandra"), _)) => {
-            bail!("store URL '{url}': the {scheme} backend is not built yet; use sqlite:PATH")
-        }
-        Some((scheme, _)) if !scheme.contains('/') && scheme.len() > 1 => {
-            bail!("store URL '{url}': unknown scheme '{scheme}'; use sqlite:PATH")
-        }
-        _ => Ok(Box::new(Sqlite::open(Path::new(url))?)),
-    }
-}
 
 pub struct Sqlite {
     db: Connection,
 }
+
+/// Bumped whenever a table changes, so that an older file is refused with a clear line rather than half written.
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (id TEXT PRIMARY KEY, scenario TEXT NOT NULL, seed INTEGER NOT NULL, params TEXT NOT NULL,
@@ -61,8 +19,7 @@ CREATE TABLE IF NOT EXISTS runs (id TEXT PRIMARY KEY, scenario TEXT NOT NULL, se
 CREATE TABLE IF NOT EXISTS events (run TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, device TEXT NOT NULL, category TEXT NOT NULL,
     dt INTEGER NOT NULL, sent_at INTEGER NOT NULL, m1 INTEGER NOT NULL, m2 REAL NOT NULL, fault TEXT NOT NULL, PRIMARY KEY (run, seq));
 CREATE TABLE IF NOT EXISTS truth (run TEXT NOT NULL, view TEXT NOT NULL, window_end INTEGER NOT NULL, device TEXT NOT NULL, category TEXT NOT NULL,
-    count INTEGER NOT NULL, m1_sum INTEGER NOT NULL, m2_sum REAL NOT NULL, n_late INTEGER NOT NULL, n_dup INTEGER NOT NULL, n_ooo INTEGER NOT NULL,
-    late_m1 INTEGER NOT NULL, dup_m1 INTEGER NOT NULL, PRIMARY KEY (run, view, window_end, device, category));
+    count INTEGER NOT NULL, m1_sum INTEGER NOT NULL, m2_sum REAL NOT NULL, PRIMARY KEY (run, view, window_end, device, category));
 CREATE TABLE IF NOT EXISTS results (run TEXT NOT NULL, engine TEXT NOT NULL, mode TEXT NOT NULL, window_end INTEGER NOT NULL, device TEXT NOT NULL,
     category TEXT NOT NULL, count INTEGER NOT NULL, m1_sum INTEGER NOT NULL, m2_sum REAL NOT NULL, emissions INTEGER NOT NULL,
     first_emitted_at INTEGER NOT NULL, last_emitted_at INTEGER NOT NULL, PRIMARY KEY (run, engine, mode, window_end, device, category));
@@ -75,7 +32,17 @@ impl Sqlite {
             std::fs::create_dir_all(dir).with_context(|| format!("store: cannot create folder {}", dir.display()))?;
         }
         let db = Connection::open(path).with_context(|| format!("store: cannot open SQLite file {}", path.display()))?;
-        db.execute_batch(SCHEMA).with_context(|| format!("store: {} is not a usable SQLite database", path.display()))?;
+        let unusable = || format!("store: {} is not a usable SQLite database", path.display());
+        let version: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0)).with_context(unusable)?;
+        let tables: i64 = db.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0)).with_context(unusable)?;
+        if tables > 0 && version != SCHEMA_VERSION {
+            bail!(
+                "store: {} holds the tables of an earlier boontadata (schema {version}, this one writes {SCHEMA_VERSION}); move it aside or give another --store",
+                path.display()
+            );
+        }
+        db.execute_batch(SCHEMA).with_context(unusable)?;
+        db.pragma_update(None, "user_version", SCHEMA_VERSION).with_context(unusable)?;
         Ok(Sqlite { db })
     }
 
@@ -108,23 +75,9 @@ impl Store for Sqlite {
 
     fn put_truth(&mut self, run: &str, rows: &[TruthRow]) -> Result<()> {
         self.in_transaction(|tx| {
-            let mut st = tx.prepare("INSERT OR REPLACE INTO truth VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")?;
+            let mut st = tx.prepare("INSERT OR REPLACE INTO truth VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
             for t in rows {
-                st.execute(params![
-                    run,
-                    t.view.as_str(),
-                    t.window_end,
-                    t.device,
-                    t.category,
-                    t.agg.count,
-                    t.agg.m1_sum,
-                    t.agg.m2_sum,
-                    t.n_late,
-                    t.n_dup,
-                    t.n_ooo,
-                    t.late_m1,
-                    t.dup_m1
-                ])?;
+                st.execute(params![run, t.view.as_str(), t.window_end, t.device, t.category, t.agg.count, t.agg.m1_sum, t.agg.m2_sum])?;
             }
             Ok(())
         })
@@ -137,7 +90,7 @@ impl Store for Sqlite {
                 st.execute(params![
                     run,
                     r.engine,
-                    r.mode,
+                    r.mode.as_str(),
                     r.window_end,
                     r.device,
                     r.category,
@@ -194,7 +147,7 @@ impl Store for Sqlite {
 
     fn truth(&self, run: &str) -> Result<Vec<TruthRow>> {
         let mut st = self.db.prepare(
-            "SELECT view, window_end, device, category, count, m1_sum, m2_sum, n_late, n_dup, n_ooo, late_m1, dup_m1 FROM truth WHERE run = ?1 ORDER BY view, window_end, device, category",
+            "SELECT view, window_end, device, category, count, m1_sum, m2_sum FROM truth WHERE run = ?1 ORDER BY view, window_end, device, category",
         )?;
         let rows = st.query_map([run], |r| {
             let view: String = r.get(0)?;
@@ -204,11 +157,6 @@ impl Store for Sqlite {
                 device: r.get(2)?,
                 category: r.get(3)?,
                 agg: Aggregate { count: r.get(4)?, m1_sum: r.get(5)?, m2_sum: r.get(6)? },
-                n_late: r.get(7)?,
-                n_dup: r.get(8)?,
-                n_ooo: r.get(9)?,
-                late_m1: r.get(10)?,
-                dup_m1: r.get(11)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -221,7 +169,10 @@ impl Store for Sqlite {
         let rows = st.query_map([run], |r| {
             Ok(ResultRow {
                 engine: r.get(0)?,
-                mode: r.get(1)?,
+                mode: r
+                    .get::<_, String>(1)?
+                    .parse()
+                    .map_err(|e: String| rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, e.into()))?,
                 window_end: r.get(2)?,
                 device: r.get(3)?,
                 category: r.get(4)?,
@@ -234,70 +185,9 @@ impl Store for Sqlite {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    fn metrics(&self, run: &str) -> Result<Vec<(String, String, f64)>> {
+    fn metrics(&self, run: &str) -> Result<Vec<Metric>> {
         let mut st = self.db.prepare("SELECT engine, name, value FROM metrics WHERE run = ?1 ORDER BY engine, name")?;
         let rows = st.query_map([run], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::truth::compute;
-    use crate::truth::tests::{sent, TEN};
-
-    #[test]
-    fn everything_written_reads_back() {
-        let dir = std::env::temp_dir().join(format!("boontadata-store-{}", std::process::id()));
-        let path = dir.join("s.sqlite");
-        let mut store = open(&format!("sqlite:{}", path.display())).unwrap();
-        let log = vec![sent("d-0", "d", TEN, TEN + 5, 3, Fault::Late), sent("d-0", "d", TEN, TEN + 9, 3, Fault::Duplicate)];
-        let truth = compute(&log, 5000);
-        let result = ResultRow {
-            engine: "native".into(),
-            mode: "event-time".into(),
-            window_end: TEN + 5000,
-            device: "d".into(),
-            category: "cat-1".into(),
-            agg: Aggregate { count: 1, m1_sum: 3, m2_sum: 3.0 },
-            emissions: 2,
-            first_emitted_at: 1,
-            last_emitted_at: 2,
-        };
-        let run = RunRecord {
-            id: "r1".into(),
-            scenario: "seed".into(),
-            seed: 34,
-            params: "{}".into(),
-            engine_versions: "{}".into(),
-            started_at: 5,
-            ended_at: Some(6),
-        };
-        store.put_run(&run).unwrap();
-        store.put_events("r1", &log).unwrap();
-        store.put_truth("r1", &truth).unwrap();
-        store.put_results("r1", std::slice::from_ref(&result)).unwrap();
-        store.put_metric("r1", "native", "malformed", 3.0).unwrap();
-        drop(store);
-        let store = open(path.to_str().unwrap()).unwrap();
-        assert_eq!(store.runs().unwrap(), vec![run]);
-        assert_eq!(store.events("r1").unwrap(), log);
-        let mut back = store.truth("r1").unwrap();
-        back.sort_by_key(|t| t.view);
-        assert_eq!(back, truth);
-        assert_eq!(store.results("r1").unwrap(), vec![result]);
-        assert_eq!(store.metrics("r1").unwrap(), vec![("native".into(), "malformed".into(), 3.0)]);
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
-    fn bad_urls_say_what_to_use() {
-        for url in ["postgres://x", "cassandra://h", "mysql://x"] {
-            let err = open(url).err().unwrap().to_string();
-            assert!(err.contains("sqlite:PATH"), "{err}");
-        }
-        let err = open("sqlite:/proc/no/such/dir/x.sqlite").err().unwrap();
-        assert!(format!("{err:#}").contains("store:"), "{err:#}");
     }
 }

@@ -1,0 +1,298 @@
+//! The command line: every command's options, and how they become the
+//! harness's options. The engines' own options (`--flink-cluster`, …) are not
+//! written here: each engine's manifest declares them (`EngineOptions`).
+
+use crate::engine::{self, folder, EngineSpec};
+use crate::run::RunOptions;
+use crate::scenario::{Clock, Pacing, Scenario};
+use anyhow::{Context, Result};
+use clap::{Arg, ArgMatches, Args, Parser, Subcommand};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The default store, when no output folder says otherwise.
+pub const DEFAULT_STORE: &str = "sqlite:boontadata-out/boontadata.sqlite";
+
+#[derive(Parser)]
+#[command(
+    name = "boontadata",
+    version,
+    about = "Does a stream engine give the right answer with duplicates, out-of-order and late events? Measured, side by side.",
+    long_about = "boontadata plays IoT devices that send duplicates, out-of-order and late events to a Kafka-protocol \
+broker, runs stream engines on that stream, and compares each engine's 5-second window aggregates with the \
+simulator's truth, explaining every difference.\n\nStart with `boontadata run`: it needs no running services \
+(a local broker is started for the run) and prints every engine's comparison and a summary table.\n\n\
+Exit codes: 0 = every difference explained; 1 = an unexplained difference or a failed engine; 2 = usage or infrastructure error."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the whole bench: broker, engines, simulator, collection, comparison, summary.
+    Run(RunArgs),
+    /// Send a scenario's events to a broker (or print them) and store the truth.
+    Inject(InjectArgs),
+    /// Print a stored run's comparisons and summary again, exactly as `run` printed them.
+    Compare(CompareArgs),
+    /// Every engine and mode over scenarios that each isolate one behaviour: the capability matrix and an HTML report.
+    Matrix(MatrixArgs),
+    /// Write the HTML report of a matrix or run folder again (optionally beside an earlier one).
+    Report(ReportArgs),
+    /// The runs kept in the store.
+    History(HistoryArgs),
+    /// Run one process of an engine built into this binary (the harness starts these for you).
+    Engine(EngineArgs),
+    /// Install what a run needs into ~/.cache/boontadata, ahead of time (`run` also does it on first use).
+    Setup(SetupArgs),
+    /// List the built-in scenarios and the engines.
+    List,
+}
+
+/// Scenario fields to override; any left out keeps the scenario's value.
+#[derive(Args)]
+pub struct ScenarioOverrides {
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Number of simulated devices.
+    #[arg(long)]
+    devices: Option<u32>,
+    /// Messages per device.
+    #[arg(long)]
+    messages: Option<u32>,
+    /// Target rate in events/s over all devices (sets --pacing rate).
+    #[arg(long)]
+    rate: Option<f64>,
+    #[arg(long, value_enum)]
+    pacing: Option<Pacing>,
+    #[arg(long, value_enum)]
+    clock: Option<Clock>,
+    /// Start of the virtual clock, epoch ms (sets --clock virtual).
+    #[arg(long)]
+    epoch: Option<i64>,
+    /// Malformed records to mix into the stream.
+    #[arg(long)]
+    malformed: Option<u32>,
+    #[arg(long)]
+    partitions: Option<i32>,
+    #[arg(long)]
+    allowed_lateness_ms: Option<i64>,
+    #[arg(long)]
+    out_of_orderness_ms: Option<i64>,
+}
+
+impl ScenarioOverrides {
+    pub fn apply(&self, mut s: Scenario) -> Result<Scenario> {
+        s.seed = self.seed.unwrap_or(s.seed);
+        s.devices = self.devices.unwrap_or(s.devices);
+        s.messages = self.messages.unwrap_or(s.messages);
+        if let Some(rate) = self.rate {
+            (s.rate, s.pacing) = (rate, Pacing::Rate);
+        }
+        s.pacing = self.pacing.unwrap_or(s.pacing);
+        if let Some(epoch) = self.epoch {
+            (s.epoch_ms, s.clock) = (epoch, Clock::Virtual);
+        }
+        s.clock = self.clock.unwrap_or(s.clock);
+        s.malformed = self.malformed.unwrap_or(s.malformed);
+        s.partitions = self.partitions.unwrap_or(s.partitions);
+        s.allowed_lateness_ms = self.allowed_lateness_ms.unwrap_or(s.allowed_lateness_ms);
+        s.out_of_orderness_ms = self.out_of_orderness_ms.unwrap_or(s.out_of_orderness_ms);
+        s.validate()?;
+        Ok(s)
+    }
+}
+
+/// A built-in scenario by name, or a scenario file by path.
+pub fn load_scenario(name_or_path: &str) -> Result<Scenario> {
+    let path = std::path::Path::new(name_or_path);
+    if Scenario::built_in(name_or_path).is_ok() || !path.exists() {
+        return Scenario::built_in(name_or_path);
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading scenario {}", path.display()))?;
+    Scenario::parse(&path.file_stem().unwrap_or_default().to_string_lossy(), &text)
+}
+
+/// What `run` and `matrix` share: the engines, where things run and are kept.
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Engines to run, comma-separated; NAME runs its default modes, NAME:MODE one mode (see `boontadata list`).
+    #[arg(long, default_value = "native")]
+    engines: String,
+    /// An existing Kafka cluster (HOST:PORT[,…]); without it a local tansu broker is started for the run.
+    #[arg(long)]
+    brokers: Option<String>,
+    /// Folder for the run's files and the default store.
+    #[arg(long, default_value = "boontadata-out")]
+    out: PathBuf,
+    /// Store URL (sqlite:PATH); default: sqlite:OUT/boontadata.sqlite.
+    #[arg(long)]
+    store: Option<String>,
+    /// Send the whole stream before starting the engines: events/s then measures each engine on a backlog.
+    #[arg(long)]
+    preload: bool,
+    /// Give up on an engine's end-of-stream row after this many seconds without new results.
+    #[arg(long, default_value_t = 15)]
+    quiet_secs: u64,
+    /// How long an engine may take to start.
+    #[arg(long, default_value_t = 120)]
+    ready_timeout_secs: u64,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    engine_options: EngineOptions,
+}
+
+impl BenchArgs {
+    pub fn options(&self, scenario: Scenario) -> Result<RunOptions> {
+        Ok(RunOptions {
+            scenario,
+            jobs: engine::parse_selection(folder::registry()?, &self.engines)?,
+            brokers: self.brokers.clone(),
+            out: self.out.clone(),
+            store: self.store.clone(),
+            preload: self.preload,
+            quiet: Duration::from_secs(self.quiet_secs),
+            ready_timeout: Duration::from_secs(self.ready_timeout_secs),
+            engine_args: self.engine_options.0.clone(),
+        })
+    }
+}
+
+/// The options every engine's manifest declares, as the engine's jobs take them, by engine name.
+#[derive(Clone, Default)]
+pub struct EngineOptions(BTreeMap<String, Vec<String>>);
+
+fn registered() -> &'static [EngineSpec] {
+    // Without a registry there is nothing to add; `--engines` then says why.
+    folder::registry().unwrap_or_default()
+}
+
+impl clap::FromArgMatches for EngineOptions {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut args: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for spec in registered() {
+            for option in &spec.options {
+                if let Some(value) = matches.get_one::<String>(&option.name) {
+                    args.entry(spec.name.clone()).or_default().extend([option.job_flag.clone(), value.clone()]);
+                }
+            }
+        }
+        Ok(EngineOptions(args))
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Args for EngineOptions {
+    fn augment_args(mut cmd: clap::Command) -> clap::Command {
+        for spec in registered() {
+            for option in &spec.options {
+                let mut arg = Arg::new(option.name.as_str()).long(option.name.as_str()).help(option.help.as_str()).help_heading("Engine options");
+                if let Some(name) = &option.value_name {
+                    arg = arg.value_name(name.as_str());
+                }
+                if let Some(default) = &option.default {
+                    arg = arg.default_value(default.as_str());
+                }
+                cmd = cmd.arg(arg);
+            }
+        }
+        cmd
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// A built-in scenario (see `boontadata list`) or a TOML file.
+    #[arg(long, default_value = "seed")]
+    pub scenario: String,
+    #[command(flatten)]
+    pub overrides: ScenarioOverrides,
+    #[command(flatten)]
+    pub bench: BenchArgs,
+}
+
+#[derive(Args)]
+pub struct MatrixArgs {
+    /// Scenarios, comma-separated (default: every one that isolates a behaviour, and `seed`).
+    #[arg(long)]
+    pub scenarios: Option<String>,
+    /// Overrides applied to every scenario of the matrix.
+    #[command(flatten)]
+    pub overrides: ScenarioOverrides,
+    #[command(flatten)]
+    pub bench: BenchArgs,
+}
+
+#[derive(Args)]
+pub struct ReportArgs {
+    /// A matrix folder (with matrix.json) or a run folder (with summary.json).
+    pub dir: PathBuf,
+    /// An earlier matrix or run folder to show beside it.
+    #[arg(long)]
+    pub against: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct HistoryArgs {
+    #[arg(long, default_value = DEFAULT_STORE)]
+    pub store: String,
+}
+
+#[derive(Args)]
+pub struct InjectArgs {
+    /// A built-in scenario (see `boontadata list`) or a TOML file.
+    #[arg(long, default_value = "seed")]
+    pub scenario: String,
+    #[command(flatten)]
+    pub overrides: ScenarioOverrides,
+    /// Kafka bootstrap servers.
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+    #[arg(long, default_value = "events")]
+    pub topic: String,
+    /// Print the records (one JSON value per line) instead of sending them; no broker needed.
+    #[arg(long)]
+    pub stdout: bool,
+    /// Store URL for the truth.
+    #[arg(long, default_value = DEFAULT_STORE)]
+    pub store: String,
+}
+
+#[derive(Args)]
+pub struct CompareArgs {
+    #[arg(long, default_value = DEFAULT_STORE)]
+    pub store: String,
+    /// Run id (default: the latest run in the store).
+    #[arg(long)]
+    pub run: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct EngineArgs {
+    /// An engine built into this binary (`engines/mod.rs`).
+    pub name: String,
+    /// The job's flags (docs/SPEC.md §5) and the engine's own; `boontadata engine NAME --help` lists them.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct SetupArgs {
+    /// `broker` (the local tansu broker) and/or engine names; default: the broker and every engine.
+    pub what: Vec<String>,
+}

@@ -1,0 +1,81 @@
+//! The collector (docs/SPEC.md §5): reads the results topic while the engines
+//! run, for their progress, and again once they have stopped, for the rows.
+//! What it keeps of a record is `rows`' business.
+
+mod rows;
+
+pub use rows::{Collected, EngineProgress};
+
+use crate::kafka;
+use anyhow::{bail, Context, Result};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What the collector has so far, and its thread.
+pub type Collector = (Arc<Mutex<Collected>>, std::thread::JoinHandle<Result<()>>);
+
+/// Reads `topic` from the beginning on a thread of its own until `stop` is set,
+/// noting every record in the shared `Collected`: the engines' progress while
+/// they run. The rows come from `read_all` (this read can miss a record batch).
+pub fn spawn(brokers: &str, topic: &str, partitions: i32, stop: Arc<std::sync::atomic::AtomicBool>) -> Result<Collector> {
+    let consumer: BaseConsumer = kafka::assigned_consumer(brokers, topic, 0..partitions, false)?;
+    let collected = Arc::new(Mutex::new(Collected::default()));
+    let shared = collected.clone();
+    let handle = std::thread::spawn(move || -> Result<()> {
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Some(msg) = consumer.poll(Duration::from_millis(100)) {
+                let msg = msg?;
+                let mut c = shared.lock().expect("collector lock");
+                c.note(msg.payload().unwrap_or_default(), Instant::now());
+                for msg in std::iter::from_fn(|| consumer.poll(Duration::ZERO)) {
+                    c.note(msg?.payload().unwrap_or_default(), Instant::now());
+                }
+            }
+        }
+        consumer.unassign()?;
+        Ok(())
+    });
+    Ok((collected, handle))
+}
+
+/// How long `read_all` waits for a partition that neither delivers nor reports its end.
+const READ_ALL_STALL: Duration = Duration::from_secs(10);
+
+/// Reads `topic` from the beginning to the end of every partition, once its
+/// writers have stopped: the rows to compare. A reader that keeps up with two
+/// producers writing one partition at once can miss a whole record batch on
+/// tansu's object-store engine (it numbers a batch before it stores it, and a
+/// fetch serves the batches stored so far, stepping over one still on its way);
+/// read afterwards, every batch is there.
+pub fn read_all(brokers: &str, topic: &str, partitions: i32) -> Result<Collected> {
+    let consumer: BaseConsumer = kafka::assigned_consumer(brokers, topic, 0..partitions, true)?;
+    let mut collected = Collected::default();
+    let mut at_end = HashSet::new();
+    let mut last_heard = Instant::now();
+    while at_end.len() < partitions as usize {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(msg)) => {
+                collected.add(msg.payload().unwrap_or_default(), Instant::now());
+                at_end.remove(&msg.partition());
+            }
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                at_end.insert(p);
+            }
+            Some(Err(e)) => return Err(e).with_context(|| format!("reading the results from {topic}")),
+            None if last_heard.elapsed() > READ_ALL_STALL => {
+                bail!(
+                    "reading the results from {topic}: {} of {partitions} partitions reached their end, the others sent nothing for {} s",
+                    at_end.len(),
+                    READ_ALL_STALL.as_secs()
+                )
+            }
+            None => continue,
+        }
+        last_heard = Instant::now();
+    }
+    Ok(collected)
+}

@@ -1,0 +1,200 @@
+//! The engines the bench knows, and what each declares. An engine is a folder
+//! under `engines/` with an `engine.toml`: its modes, what it promises
+//! (deduplication, allowed lateness), how it is started, the options of its
+//! own that `run` and `matrix` take for it, and the variants the conformance
+//! suite runs it in. Nothing else in the harness names an engine.
+//!
+//! This file is the pure part (manifests, `--engines`); `folder` finds the
+//! manifests and runs an engine's scripts, `running` is an engine process,
+//! `protocol` what the harness hears from it.
+
+pub mod folder;
+pub mod protocol;
+pub mod running;
+
+use crate::model::Mode;
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+/// One engine, as its `engines/NAME/engine.toml` declares it; the conformance suite holds it to this.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSpec {
+    /// The folder's name.
+    #[serde(skip)]
+    pub name: String,
+    pub about: String,
+    pub modes: Vec<Mode>,
+    /// Modes run when `--engines` names the engine without a mode (default: all of them).
+    #[serde(default)]
+    pub default_modes: Vec<Mode>,
+    /// Drops resent messages by id.
+    pub dedup: bool,
+    /// Honours `--allowed-lateness-ms`: late events within it still update their window.
+    pub lateness: bool,
+    /// Takes further jobs on stdin, so that one process serves every scenario of a matrix.
+    #[serde(default)]
+    pub serves_jobs: bool,
+    pub launch: Launch,
+    /// The file of the folder that holds the window logic, shown in the report to compare the code.
+    pub window_logic: String,
+    /// Options of this engine's own, taken by `run` and `matrix`.
+    #[serde(default, rename = "option")]
+    pub options: Vec<EngineOption>,
+    /// Conformance runs beyond the default one.
+    #[serde(default, rename = "conformance")]
+    pub variants: Vec<Variant>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Launch {
+    /// Compiled into this binary: `boontadata engine NAME` (listed in `engines/mod.rs`).
+    Builtin,
+    /// An engine of another ecosystem: `engines/NAME/setup` installs it into the
+    /// cache (idempotent, quick once done) and `engines/NAME/start` runs its job.
+    Scripts,
+}
+
+/// `--NAME VALUE` on `run` and `matrix`, given to this engine's jobs as `JOB_FLAG VALUE`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineOption {
+    pub name: String,
+    pub job_flag: String,
+    pub help: String,
+    #[serde(default)]
+    pub value_name: Option<String>,
+    /// Given to every job when the option is not.
+    #[serde(default)]
+    pub default: Option<String>,
+}
+
+/// A conformance run of the engine with some of its options set.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    pub name: String,
+    /// Options of `matrix` (the engine's own, say).
+    pub options: Vec<String>,
+    /// Scenarios, when not the default suite's.
+    #[serde(default)]
+    pub scenarios: Vec<String>,
+    /// Lines each job's log must hold (that the variant really ran as it says).
+    #[serde(default)]
+    pub log_contains: Vec<String>,
+}
+
+impl EngineSpec {
+    /// Reads `engine.toml` of the folder `name`.
+    pub fn parse(name: &str, manifest: &str) -> Result<EngineSpec> {
+        let mut spec: EngineSpec = toml::from_str(manifest).with_context(|| format!("engines/{name}/engine.toml is not a valid manifest"))?;
+        spec.name = name.to_string();
+        if spec.modes.is_empty() {
+            bail!("engines/{name}/engine.toml: `modes` names no mode");
+        }
+        if spec.default_modes.is_empty() {
+            spec.default_modes = spec.modes.clone();
+        }
+        if let Some(m) = spec.default_modes.iter().find(|m| !spec.modes.contains(m)) {
+            bail!("engines/{name}/engine.toml: default mode {m} is not one of its modes");
+        }
+        Ok(spec)
+    }
+}
+
+/// One engine in one mode, as a run starts it.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub spec: &'static EngineSpec,
+    pub mode: Mode,
+}
+
+impl Job {
+    pub fn label(&self) -> String {
+        format!("{} {}", self.spec.name, self.mode)
+    }
+
+    /// `ENGINE/MODE`: how the store's metrics and the collector name this job.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.spec.name, self.mode)
+    }
+}
+
+pub fn known_engines(engines: &[EngineSpec]) -> String {
+    let modes = |e: &EngineSpec| e.modes.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ");
+    engines.iter().map(|e| format!("{} ({})", e.name, modes(e))).collect::<Vec<_>>().join("; ")
+}
+
+/// Parses `--engines`: `native`, `native:ingestion-time`, `a,b:mode`, ….
+pub fn parse_selection(engines: &'static [EngineSpec], selection: &str) -> Result<Vec<Job>> {
+    let mut jobs: Vec<Job> = Vec::new();
+    for item in selection.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (name, mode) = item.split_once(':').map_or((item, None), |(n, m)| (n, Some(m)));
+        let Some(spec) = engines.iter().find(|e| e.name == name) else {
+            bail!("unknown engine '{name}'; known engines: {}", known_engines(engines));
+        };
+        let modes: Vec<Mode> = match mode.map(|m| (m, m.parse::<Mode>())) {
+            None => spec.default_modes.clone(),
+            Some((_, Ok(m))) if spec.modes.contains(&m) => vec![m],
+            Some((m, _)) => {
+                bail!("engine '{name}' has no mode '{m}'; its modes: {}", spec.modes.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", "))
+            }
+        };
+        for m in modes {
+            if !jobs.iter().any(|j| j.spec.name == name && j.mode == m) {
+                jobs.push(Job { spec, mode: m });
+            }
+        }
+    }
+    if jobs.is_empty() {
+        bail!("no engine selected; known engines: {}", known_engines(engines));
+    }
+    Ok(jobs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NATIVE: &str = r#"
+about = "the reference"
+modes = ["event-time", "processing-time", "ingestion-time"]
+default_modes = ["event-time", "processing-time"]
+dedup = true
+lateness = true
+serves_jobs = true
+launch = "builtin"
+window_logic = "window.rs"
+"#;
+
+    fn engines() -> &'static [EngineSpec] {
+        let flink = "about = \"f\"\nmodes = [\"event-time\"]\ndedup = true\nlateness = false\nlaunch = \"scripts\"\nwindow_logic = \"job.sql\"\n\
+                     [[option]]\nname = \"flink-cluster\"\njob_flag = \"--cluster\"\nhelp = \"where\"\n";
+        Box::leak(vec![EngineSpec::parse("native", NATIVE).unwrap(), EngineSpec::parse("flink", flink).unwrap()].into_boxed_slice())
+    }
+
+    #[test]
+    fn a_manifest_declares_modes_promises_and_options() {
+        let e = engines();
+        assert_eq!((e[0].name.as_str(), e[0].default_modes.as_slice(), e[0].launch), ("native", &[Mode::EventTime, Mode::ProcessingTime][..], Launch::Builtin));
+        assert_eq!((e[1].default_modes.as_slice(), e[1].serves_jobs, e[1].options[0].job_flag.as_str()), (&[Mode::EventTime][..], false, "--cluster"));
+        let typo = NATIVE.replace("dedup", "dedupe");
+        assert!(format!("{:#}", EngineSpec::parse("x", &typo).unwrap_err()).contains("engines/x/engine.toml"));
+        let bad_default = NATIVE.replace("modes = [\"event-time\", \"processing-time\", \"ingestion-time\"]", "modes = [\"ingestion-time\"]");
+        assert!(EngineSpec::parse("x", &bad_default).unwrap_err().to_string().contains("is not one of its modes"));
+    }
+
+    #[test]
+    fn selection_expands_default_modes_and_rejects_unknown_names() {
+        let jobs = parse_selection(engines(), "native").unwrap();
+        assert_eq!(jobs.iter().map(|j| j.mode).collect::<Vec<_>>(), vec![Mode::EventTime, Mode::ProcessingTime]);
+        let jobs = parse_selection(engines(), "native:ingestion-time, native:ingestion-time").unwrap();
+        assert_eq!((jobs.len(), jobs[0].key()), (1, "native/ingestion-time".to_string()));
+        let err = parse_selection(engines(), "flonk").unwrap_err().to_string();
+        assert!(err.contains("unknown engine 'flonk'") && err.contains("native (event-time"), "{err}");
+        assert!(parse_selection(engines(), "native:sometimes").unwrap_err().to_string().contains("its modes"));
+        assert!(parse_selection(engines(), "flink:processing-time").unwrap_err().to_string().contains("its modes: event-time"));
+        assert!(parse_selection(engines(), " , ").is_err());
+    }
+}

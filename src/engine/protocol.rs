@@ -1,0 +1,125 @@
+//! What passes between the harness and an engine process (docs/SPEC.md §5,
+//! "The job"): the flags a job is started with, and the lines it prints on
+//! stdout that the harness reads (`boontadata: ready`, `… metric NAME VALUE`,
+//! `… version TEXT`, `… ended`). Every engine, whatever its language, keeps it.
+//!
+//! An engine that serves jobs also reads its stdin, so that a matrix starts it
+//! once rather than once per scenario: the line `end` stops the current job
+//! (the engine prints its last metrics, then `boontadata: ended`), and a line
+//! holding a JSON array of the job's flags starts the next job (`boontadata:
+//! ready` again). SIGTERM ends the process, as for every engine.
+
+use super::Job;
+use crate::model::JobFlags;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// What the jobs of one run share.
+#[derive(Debug, Clone)]
+pub struct JobContext {
+    pub run_id: String,
+    /// The run's folder: each job's state folder is made in it.
+    pub run_dir: PathBuf,
+    /// The flags every job of the run gets; the mode, group and state folder are each job's own.
+    pub flags: JobFlags,
+    /// The engines' own options (`--flink-cluster`, …) as their jobs take them, by engine name.
+    pub engine_args: BTreeMap<String, Vec<String>>,
+}
+
+/// The flags of `job` in the run of `ctx`: on the command line of a new process, or as the next job of one that serves jobs.
+pub fn job_args(job: &Job, ctx: &JobContext) -> Vec<String> {
+    let flags = JobFlags {
+        mode: job.mode,
+        group: Some(format!("{}.{}.{}", ctx.run_id, job.spec.name, job.mode)),
+        state_dir: Some(ctx.run_dir.join(format!("state-{}-{}", job.spec.name, job.mode)).display().to_string()),
+        ..ctx.flags.clone()
+    };
+    let mut args = flags.to_args();
+    args.extend(ctx.engine_args.get(&job.spec.name).into_iter().flatten().cloned());
+    args
+}
+
+/// What the harness has heard from an engine process so far.
+#[derive(Debug, Default, Clone)]
+pub struct Heard {
+    pub ready_at: Option<Instant>,
+    /// The job has ended on `end`, its last metrics printed.
+    pub ended: bool,
+    pub version: Option<String>,
+    pub metrics: BTreeMap<String, f64>,
+}
+
+impl Heard {
+    /// Takes one stdout line of the engine protocol; other lines are just log.
+    pub fn take_line(&mut self, line: &str, now: Instant) {
+        let Some(rest) = line.trim().strip_prefix("boontadata: ") else { return };
+        let mut words = rest.splitn(3, ' ');
+        match (words.next(), words.next(), words.next()) {
+            (Some("ready"), None, None) => {
+                self.ready_at.get_or_insert(now);
+            }
+            (Some("ended"), None, None) => self.ended = true,
+            (Some("version"), Some(a), b) => self.version = Some(b.map_or(a.to_string(), |b| format!("{a} {b}"))),
+            (Some("metric"), Some(name), Some(value)) => {
+                if let Ok(v) = value.trim().parse() {
+                    self.metrics.insert(name.to_string(), v);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Heard {
+    /// A metric, added up over the processes of one engine (`NAME`, `NAME@1`, `NAME@2`, …).
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        let values: Vec<f64> = self.metrics.iter().filter(|(n, _)| n.split('@').next() == Some(name)).map(|(_, v)| *v).collect();
+        (!values.is_empty()).then(|| values.iter().sum())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::EngineSpec;
+    use crate::model::Mode;
+
+    #[test]
+    fn protocol_lines_are_heard_and_other_lines_ignored() {
+        let mut h = Heard::default();
+        let now = Instant::now();
+        for line in ["some log line", "boontadata: version native 0.1.0", "boontadata: metric malformed 12", "boontadata: metric bad x", "boontadata: ready"] {
+            h.take_line(line, now);
+        }
+        assert_eq!(h.version.as_deref(), Some("native 0.1.0"));
+        assert_eq!(h.metrics.get("malformed"), Some(&12.0));
+        assert_eq!(h.metrics.len(), 1);
+        h.take_line("boontadata: metric malformed@1 3", now);
+        assert_eq!((h.metric("malformed"), h.metric("consumed")), (Some(15.0), None));
+        assert!(h.ready_at.is_some());
+    }
+
+    #[test]
+    fn a_job_gets_the_contract_flags_its_own_group_and_state_folder_and_its_engines_options() {
+        let manifest = "about = \"t\"\nmodes = [\"processing-time\"]\ndedup = true\nlateness = true\nlaunch = \"builtin\"\nwindow_logic = \"w.rs\"\n";
+        let spec: &'static EngineSpec = Box::leak(Box::new(EngineSpec::parse("timely", manifest).unwrap()));
+        let ctx = JobContext {
+            run_id: "seed-1".into(),
+            run_dir: "/out/seed-1".into(),
+            flags: JobFlags { events: "events.seed-1".into(), ..JobFlags::default() },
+            engine_args: [("timely".to_string(), vec!["--workers".to_string(), "2".to_string()])].into(),
+        };
+        let args = job_args(&Job { spec, mode: Mode::ProcessingTime }, &ctx);
+        let text = args.join(" ");
+        for expected in [
+            "--mode processing-time",
+            "--events events.seed-1",
+            "--group seed-1.timely.processing-time",
+            "--state-dir /out/seed-1/state-timely-processing-time",
+        ] {
+            assert!(text.contains(expected), "{expected} in {text}");
+        }
+        assert!(text.ends_with("--workers 2"), "{text}");
+    }
+}

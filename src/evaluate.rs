@@ -1,0 +1,198 @@
+//! A run, evaluated from what the store keeps of it: every engine mode's
+//! comparison and its row of the summary. `run` prints this once the run is
+//! stored, `compare` prints it again later: one function, the same output.
+
+use crate::compare::{self, Comparison};
+use crate::model::{EngineStatus, Metric, Mode, ResultRow, StoredRun};
+use crate::scenario::{Clock, Scenario};
+use crate::summary::{self, EngineSummary, RunSummary};
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// What a run was asked to do and how each job ended: the run record's `params`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunParams {
+    pub scenario: Scenario,
+    /// The run's folder: logs, `summary.json`, `compare.txt`.
+    pub out_dir: String,
+    pub jobs: Vec<JobRecord>,
+}
+
+/// One engine mode of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub engine: String,
+    pub mode: Mode,
+    /// `None` while the run is under way.
+    pub status: Option<EngineStatus>,
+    pub log: String,
+}
+
+impl JobRecord {
+    /// `ENGINE/MODE`, as the metrics name the job.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.engine, self.mode)
+    }
+}
+
+/// The names under which the harness keeps what it measured of a job (beside the engine's own metrics).
+pub mod measured {
+    pub const EVENTS_PER_S: &str = "events_per_s";
+    pub const STARTUP_S: &str = "startup_s";
+    pub const CPU_S: &str = "cpu_s";
+    pub const PEAK_RSS_BYTES: &str = "peak_rss_bytes";
+    /// Who measured the rest: the simulator (events/s into the broker, malformed records sent) and the collector.
+    pub const SIMULATOR: &str = "simulator";
+    pub const MALFORMED_SENT: &str = "malformed_sent";
+    pub const COLLECTOR: &str = "collector";
+    pub const UNDECODABLE: &str = "undecodable";
+}
+
+/// The comparisons and the summary of a stored run.
+pub fn evaluate(run: &StoredRun, store_url: &str) -> Result<RunSummary> {
+    let params: RunParams = serde_json::from_str(&run.record.params).with_context(|| format!("reading the params of run {}", run.record.id))?;
+    if params.jobs.is_empty() {
+        bail!("run {} has no engine results to compare (it was an inject-only run)", run.record.id);
+    }
+    let sc = &params.scenario;
+    let mut engines = Vec::new();
+    let mut comparisons = Vec::new();
+    for job in &params.jobs {
+        let status = job.status.clone().unwrap_or_else(|| EngineStatus::Failed("the run did not end".into()));
+        let rows: Vec<ResultRow> = run.results.iter().filter(|r| r.engine == job.engine && r.mode == job.mode).cloned().collect();
+        // An engine that never got ready has nothing to compare: its status says why.
+        let comparison =
+            (!matches!(status, EngineStatus::NotReady(_))).then(|| compare::compare(&job.engine, job.mode, &run.truth, &rows, &run.events, sc.window_ms));
+        // Against a virtual clock, event-time windows end in the simulated past: no latency to speak of.
+        let latency_meaningful = sc.clock == Clock::Live || job.mode != Mode::EventTime;
+        engines.push(summarize(job, status, comparison.as_ref(), &rows, &run.metrics, latency_meaningful));
+        comparisons.extend(comparison);
+    }
+    let simulator = |name| metric(&run.metrics, measured::SIMULATOR, name);
+    Ok(RunSummary {
+        run_id: run.record.id.clone(),
+        scenario: run.record.scenario.clone(),
+        out_dir: params.out_dir.clone(),
+        store: store_url.to_string(),
+        events_sent: run.events.len(),
+        malformed_sent: simulator(measured::MALFORMED_SENT).unwrap_or(0.0) as u64,
+        inject_events_per_s: simulator(measured::EVENTS_PER_S).unwrap_or(0.0),
+        undecodable_results: metric(&run.metrics, measured::COLLECTOR, measured::UNDECODABLE).unwrap_or(0.0) as u64,
+        engines,
+        comparisons,
+    })
+}
+
+/// A metric of `who`, added up over the processes of one engine (`NAME`, `NAME@1`, `NAME@2`, …).
+fn metric(metrics: &[Metric], who: &str, name: &str) -> Option<f64> {
+    let values: Vec<f64> = metrics.iter().filter(|(w, n, _)| w == who && n.split('@').next() == Some(name)).map(|(_, _, v)| *v).collect();
+    (!values.is_empty()).then(|| values.iter().sum())
+}
+
+fn summarize(job: &JobRecord, status: EngineStatus, c: Option<&Comparison>, rows: &[ResultRow], metrics: &[Metric], latency_meaningful: bool) -> EngineSummary {
+    let key = job.key();
+    let get = |name| metric(metrics, &key, name);
+    let timed: Vec<&ResultRow> = rows.iter().filter(|_| latency_meaningful).collect();
+    let lat = summary::latency_percentiles(&timed, &[50.0, 99.0]);
+    let distribution = summary::latency_percentiles(&timed, &summary::LATENCY_PERCENTILES);
+    EngineSummary {
+        engine: job.engine.clone(),
+        mode: job.mode,
+        windows_exact: c.map_or(0, Comparison::exact),
+        windows_total: c.map_or(0, |c| c.rows),
+        exceptions: c.map(summary::exceptions_by_cause).unwrap_or_default(),
+        unexplained: c.map_or(0, Comparison::not_explained),
+        malformed: get("malformed").map(|m| m as u64),
+        events_per_s: get(measured::EVENTS_PER_S),
+        latency_p50_ms: lat[0],
+        latency_p99_ms: lat[1],
+        startup_s: get(measured::STARTUP_S),
+        latency_distribution_ms: summary::LATENCY_PERCENTILES.iter().zip(distribution).filter_map(|(p, v)| v.map(|v| (*p, v))).collect(),
+        emissions_per_window: (!rows.is_empty()).then(|| rows.iter().map(|r| r.emissions).sum::<i64>() as f64 / rows.len() as f64),
+        cpu_s: get(measured::CPU_S),
+        peak_rss_bytes: get(measured::PEAK_RSS_BYTES).map(|b| b as u64),
+        status,
+        log: job.log.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Aggregate, Fault, RunRecord};
+    use crate::truth::compute;
+    use crate::truth::tests::{sent, TEN};
+
+    fn stored(jobs: Vec<JobRecord>, results: Vec<ResultRow>, metrics: Vec<Metric>) -> StoredRun {
+        let log = vec![sent("d-0", "d", TEN + 1000, TEN + 1000, 33, Fault::None), sent("d-1", "d", TEN - 130_000, TEN + 2000, 10, Fault::Late)];
+        let params = RunParams { scenario: Scenario { clock: Clock::Virtual, ..Scenario::default() }, out_dir: "out/r".into(), jobs };
+        StoredRun {
+            record: RunRecord {
+                id: "r".into(),
+                scenario: "seed".into(),
+                seed: 34,
+                params: serde_json::to_string(&params).unwrap(),
+                engine_versions: "{}".into(),
+                started_at: 0,
+                ended_at: Some(1),
+            },
+            truth: compute(&log, 5000),
+            events: log,
+            results,
+            metrics,
+        }
+    }
+
+    fn job(engine: &str, status: EngineStatus) -> JobRecord {
+        JobRecord { engine: engine.into(), mode: Mode::EventTime, status: Some(status), log: format!("{engine}.log") }
+    }
+
+    fn row(engine: &str, end: i64, m1: i64) -> ResultRow {
+        ResultRow {
+            engine: engine.into(),
+            mode: Mode::EventTime,
+            window_end: end,
+            device: "d".into(),
+            category: "cat-1".into(),
+            agg: Aggregate { count: 1, m1_sum: m1, m2_sum: m1 as f64 },
+            emissions: 2,
+            first_emitted_at: end + 100,
+            last_emitted_at: end + 200,
+        }
+    }
+
+    #[test]
+    fn each_job_is_compared_with_its_own_rows_and_measured_from_the_stored_metrics() {
+        let metrics = vec![
+            ("native/event-time".to_string(), "malformed".to_string(), 2.0),
+            ("native/event-time".to_string(), "malformed@1".to_string(), 1.0),
+            ("native/event-time".to_string(), measured::EVENTS_PER_S.to_string(), 99.0),
+            (measured::SIMULATOR.to_string(), measured::MALFORMED_SENT.to_string(), 3.0),
+        ];
+        let run = stored(vec![job("native", EngineStatus::Ok), job("other", EngineStatus::Ok)], vec![row("native", TEN + 5000, 33)], metrics);
+        let s = evaluate(&run, "sqlite:x").unwrap();
+        assert_eq!((s.events_sent, s.malformed_sent, s.out_dir.as_str(), s.store.as_str()), (2, 3, "out/r", "sqlite:x"));
+        let native = &s.engines[0];
+        assert_eq!((native.windows_exact, native.windows_total, native.unexplained), (1, 2, 0), "the late event's window is missing, explained");
+        assert_eq!((native.malformed, native.events_per_s, native.emissions_per_window), (Some(3), Some(99.0), Some(2.0)));
+        assert_eq!(native.latency_p50_ms, None, "a virtual clock's event-time latency means nothing");
+        let other = &s.engines[1];
+        assert_eq!((other.windows_exact, other.unexplained), (0, 1), "no rows: the device's window is missing, unexplained");
+        assert_eq!(s.comparisons.len(), 2);
+        assert!(s.failed());
+    }
+
+    #[test]
+    fn an_engine_that_never_got_ready_is_not_compared_and_fails() {
+        let run = stored(vec![job("flink", EngineStatus::NotReady("exited".into()))], vec![], vec![]);
+        let s = evaluate(&run, "sqlite:x").unwrap();
+        assert!(s.comparisons.is_empty());
+        assert_eq!((s.engines[0].windows_total, s.engines[0].status.to_string().as_str()), (0, "not ready: exited"));
+        assert!(s.failed());
+    }
+
+    #[test]
+    fn an_inject_only_run_has_nothing_to_compare() {
+        assert!(evaluate(&stored(vec![], vec![], vec![]), "s").unwrap_err().to_string().contains("inject-only"));
+    }
+}

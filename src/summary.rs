@@ -1,0 +1,215 @@
+//! A run's summary: one row per engine and mode, measured (exactness,
+//! exceptions by cause, malformed records, throughput, emit latency), and how
+//! it reads on a terminal.
+
+use crate::compare::{self, Cause, Comparison};
+use crate::model::{utc, EngineStatus, Metric, Mode, ResultRow, RunRecord};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write;
+
+/// Everything a run produced, also written as `summary.json`; `compare` prints it again from the store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub scenario: String,
+    pub out_dir: String,
+    pub store: String,
+    pub events_sent: usize,
+    pub malformed_sent: u64,
+    pub inject_events_per_s: f64,
+    /// Records on the results topic that were not window results.
+    pub undecodable_results: u64,
+    pub engines: Vec<EngineSummary>,
+    pub comparisons: Vec<Comparison>,
+}
+
+impl RunSummary {
+    pub fn failed(&self) -> bool {
+        self.engines.iter().any(EngineSummary::failed)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineSummary {
+    pub engine: String,
+    pub mode: Mode,
+    pub windows_exact: usize,
+    pub windows_total: usize,
+    /// Exceptions per cause (an exception with two causes counts for both).
+    pub exceptions: Vec<(Cause, usize)>,
+    /// Exceptions without an explanation (unexplained, or beyond the search budget).
+    pub unexplained: usize,
+    pub malformed: Option<u64>,
+    pub events_per_s: Option<f64>,
+    pub latency_p50_ms: Option<i64>,
+    pub latency_p99_ms: Option<i64>,
+    /// From starting the job to `ready`: with the process's own start, unless a kept process took the job.
+    pub startup_s: Option<f64>,
+    /// Emit latency at `LATENCY_PERCENTILES`, for the report's distribution plots.
+    pub latency_distribution_ms: Vec<(f64, i64)>,
+    /// Mean emissions per window: above 1 means early or late firings.
+    pub emissions_per_window: Option<f64>,
+    /// Over the engine's process tree, during this run.
+    pub cpu_s: Option<f64>,
+    pub peak_rss_bytes: Option<u64>,
+    pub status: EngineStatus,
+    pub log: String,
+}
+
+impl EngineSummary {
+    pub fn failed(&self) -> bool {
+        !self.status.is_ok() || self.unexplained > 0
+    }
+
+    /// The measurements `history` lists, kept in the store's metrics.
+    pub fn verdict_metrics(&self) -> Vec<(&'static str, f64)> {
+        let mut m = vec![("windows_exact", self.windows_exact as f64), ("windows_total", self.windows_total as f64)];
+        let optional = [
+            ("latency_p50_ms", self.latency_p50_ms.map(|v| v as f64)),
+            ("latency_p99_ms", self.latency_p99_ms.map(|v| v as f64)),
+            ("emissions_per_window", self.emissions_per_window),
+        ];
+        m.extend(optional.into_iter().filter_map(|(n, v)| v.map(|v| (n, v))));
+        m
+    }
+}
+
+pub fn exceptions_by_cause(c: &Comparison) -> Vec<(Cause, usize)> {
+    Cause::ALL.iter().map(|&cause| (cause, c.count(cause))).filter(|&(_, n)| n > 0).collect()
+}
+
+pub const LATENCY_PERCENTILES: [f64; 11] = [1.0, 5.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 100.0];
+
+/// Emit latency (first emission − window end) at the given percentiles, in ms.
+pub fn latency_percentiles(rows: &[&ResultRow], percentiles: &[f64]) -> Vec<Option<i64>> {
+    let mut lat: Vec<i64> = rows.iter().map(|r| r.first_emitted_at - r.window_end).collect();
+    lat.sort_unstable();
+    percentiles.iter().map(|p| (!lat.is_empty()).then(|| lat[((p / 100.0 * lat.len() as f64).ceil() as usize).clamp(1, lat.len()) - 1])).collect()
+}
+
+pub fn table(rows: &[EngineSummary]) -> String {
+    let head = ["engine", "mode", "windows exact", "exceptions by cause", "malformed", "events/s", "latency p50/p99 ms", "status"];
+    let cells: Vec<[String; 8]> = rows
+        .iter()
+        .map(|r| {
+            let causes = if r.exceptions.is_empty() {
+                "-".to_string()
+            } else {
+                r.exceptions.iter().map(|(c, n)| format!("{n} {}", c.as_str())).collect::<Vec<_>>().join(", ")
+            };
+            let opt = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
+            [
+                r.engine.clone(),
+                r.mode.to_string(),
+                format!("{}/{}", r.windows_exact, r.windows_total),
+                causes,
+                r.malformed.map_or("-".into(), |m| m.to_string()),
+                r.events_per_s.map_or("-".into(), |e| format!("{e:.0}")),
+                format!("{}/{}", opt(r.latency_p50_ms), opt(r.latency_p99_ms)),
+                r.status.to_string(),
+            ]
+        })
+        .collect();
+    let widths: Vec<usize> = (0..head.len()).map(|i| cells.iter().map(|c| c[i].chars().count()).chain([head[i].len()]).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    let line = |out: &mut String, cols: &[&str]| {
+        let padded: Vec<String> = cols.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let _ = writeln!(out, "{}", padded.join("  ").trim_end());
+    };
+    line(&mut out, &head);
+    for c in &cells {
+        line(&mut out, &c.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    out
+}
+
+/// The terminal output of a run: every comparison, then the summary table.
+pub fn render(s: &RunSummary) -> String {
+    let mut out = String::new();
+    for c in &s.comparisons {
+        out.push_str(&compare::render(c));
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "run {} — scenario {}: {} events sent ({} malformed records), {:.0} events/s into the broker\n",
+        s.run_id, s.scenario, s.events_sent, s.malformed_sent, s.inject_events_per_s
+    ));
+    if s.undecodable_results > 0 {
+        out.push_str(&format!("{} records on the results topic were not window results (SPEC §5): an engine wrote something else\n", s.undecodable_results));
+    }
+    out.push_str(&table(&s.engines));
+    out.push_str(&format!("output: {} (store {})\n", s.out_dir, s.store));
+    out
+}
+
+/// `history`: a line per run, with each engine mode's windows exact.
+pub fn history(runs: &[(RunRecord, Vec<Metric>)]) -> String {
+    let mut out = format!("{:<34}  {:<12}  {:<19}  {:>7}  engines (windows exact/total)\n", "run", "scenario", "started (UTC)", "secs");
+    for (r, metrics) in runs {
+        let get = |job: &str, name: &str| metrics.iter().find(|(j, n, _)| j == job && n == name).map_or(0, |(_, _, v)| *v as i64);
+        let mut jobs: Vec<&str> = metrics.iter().filter(|(_, n, _)| n == "windows_total").map(|(j, _, _)| j.as_str()).collect();
+        jobs.dedup();
+        let cells: Vec<String> = jobs.iter().map(|j| format!("{j} {}/{}", get(j, "windows_exact"), get(j, "windows_total"))).collect();
+        let secs = r.ended_at.map_or("-".to_string(), |end| format!("{:.0}", (end - r.started_at) as f64 / 1000.0));
+        let _ = writeln!(out, "{:<34}  {:<12}  {:<19}  {:>7}  {}", r.id, r.scenario, utc(r.started_at), secs, cells.join(", "));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Aggregate;
+
+    fn row(window_end: i64, first: i64) -> ResultRow {
+        ResultRow {
+            engine: "e".into(),
+            mode: Mode::EventTime,
+            window_end,
+            device: "d".into(),
+            category: "c".into(),
+            agg: Aggregate::default(),
+            emissions: 1,
+            first_emitted_at: first,
+            last_emitted_at: first,
+        }
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let rows: Vec<ResultRow> = (1..=100).map(|i| row(0, i)).collect();
+        let refs: Vec<&ResultRow> = rows.iter().collect();
+        assert_eq!(latency_percentiles(&refs, &[50.0, 99.0, 100.0]), vec![Some(50), Some(99), Some(100)]);
+        assert_eq!(latency_percentiles(&[], &[50.0]), vec![None]);
+    }
+
+    #[test]
+    fn the_table_aligns_columns_and_flags_failures() {
+        let s = EngineSummary {
+            engine: "native".into(),
+            mode: Mode::EventTime,
+            windows_exact: 18,
+            windows_total: 21,
+            exceptions: vec![(Cause::Late, 3)],
+            unexplained: 0,
+            malformed: Some(0),
+            events_per_s: Some(20.4),
+            latency_p50_ms: Some(1052),
+            latency_p99_ms: Some(1180),
+            startup_s: Some(3.1),
+            latency_distribution_ms: vec![],
+            emissions_per_window: Some(1.0),
+            cpu_s: Some(0.5),
+            peak_rss_bytes: Some(1 << 20),
+            status: EngineStatus::Ok,
+            log: "x.log".into(),
+        };
+        let t = table(&[s.clone(), EngineSummary { status: EngineStatus::Exited("exit status: 1".into()), ..s.clone() }]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[1].contains("18/21") && lines[1].contains("3 late") && lines[1].contains("1052/1180"), "{t}");
+        assert_eq!(lines[0].find("windows exact"), lines[1].find("18/21"));
+        assert!(!s.failed());
+        assert!(EngineSummary { unexplained: 1, ..s }.failed());
+    }
+}

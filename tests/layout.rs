@@ -1,0 +1,130 @@
+//! The layout holds: the modules' import graph has no cycle, the contract's
+//! records depend on nothing else, the pure modules do no I/O, and the job
+//! flags have the same defaults in Rust and in Python.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Every `.rs` file of the library (src/ and engines/), by the top-level module it belongs to.
+fn modules() -> BTreeMap<String, Vec<PathBuf>> {
+    let mut by_module: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    for (dir, prefix) in [("src", None), ("engines", Some("engines"))] {
+        for file in rust_files(&Path::new(ROOT).join(dir)) {
+            let relative = file.strip_prefix(Path::new(ROOT).join(dir)).unwrap();
+            let first = relative.components().next().unwrap().as_os_str().to_string_lossy().trim_end_matches(".rs").to_string();
+            let module = prefix.map_or(first, String::from);
+            if module != "main" && module != "lib" {
+                by_module.entry(module).or_default().push(file);
+            }
+        }
+    }
+    by_module
+}
+
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// The code of a file, without its unit tests.
+fn code(file: &Path) -> String {
+    let text = std::fs::read_to_string(file).unwrap();
+    text.split("#[cfg(test)]").next().unwrap().to_string()
+}
+
+/// The top-level modules a file's code names through `crate::`.
+fn uses(file: &Path) -> BTreeSet<String> {
+    let text = code(file);
+    text.match_indices("crate::").map(|(i, _)| text[i + 7..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect::<String>()).collect()
+}
+
+#[test]
+fn the_module_graph_has_no_cycle_and_the_model_depends_on_nothing() {
+    let modules = modules();
+    let graph: BTreeMap<&str, BTreeSet<String>> =
+        modules.iter().map(|(m, files)| (m.as_str(), files.iter().flat_map(|f| uses(f)).filter(|u| u != m && modules.contains_key(u)).collect())).collect();
+    assert!(graph["model"].is_empty(), "model depends on nothing of the project's: {:?}", graph["model"]);
+    for pure in ["compare", "truth", "store"] {
+        assert!(!graph[pure].contains("collect") && !graph[pure].contains("simulate"), "{pure} takes its records from model: {:?}", graph[pure]);
+    }
+    // Depth-first search for a path back to where it started.
+    fn cycle<'a>(graph: &'a BTreeMap<&str, BTreeSet<String>>, node: &'a str, path: &mut Vec<&'a str>, done: &mut BTreeSet<&'a str>) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|n| *n == node) {
+            return Some(path[start..].iter().chain([&node]).map(|s| s.to_string()).collect());
+        }
+        if !done.insert(node) {
+            return None;
+        }
+        path.push(node);
+        for next in &graph[node] {
+            if let Some(c) = cycle(graph, next, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        None
+    }
+    let mut done = BTreeSet::new();
+    for node in graph.keys() {
+        if let Some(c) = cycle(&graph, node, &mut Vec::new(), &mut done) {
+            panic!("the modules import each other in a cycle: {}", c.join(" → "));
+        }
+    }
+}
+
+#[test]
+fn pure_modules_do_no_io() {
+    let pure = [
+        "src/model.rs",
+        "src/rng.rs",
+        "src/scenario.rs",
+        "src/simulate.rs",
+        "src/truth.rs",
+        "src/compare.rs",
+        "src/summary.rs",
+        "src/evaluate.rs",
+        "src/matrix.rs",
+        "src/html.rs",
+        "src/engine/mod.rs",
+        "src/engine/protocol.rs",
+        "src/collect/rows.rs",
+        "engines/watermark.rs",
+        "engines/native/window.rs",
+        "engines/timely/dataflow.rs",
+    ];
+    let io =
+        ["rdkafka", "rusqlite", "std::fs", "std::process", "std::net", "std::io", "std::thread", "std::env", "println!", "eprintln!", "now_ms", "SystemTime"];
+    let io_modules = ["kafka", "store", "process", "broker", "clock", "inject", "collect", "report", "run", "cli", "engines"];
+    for file in pure {
+        let text = code(&Path::new(ROOT).join(file));
+        for word in io {
+            assert!(!text.contains(word), "{file} is pure logic, but names {word}");
+        }
+        let named: BTreeSet<String> = uses(&Path::new(ROOT).join(file));
+        for m in io_modules {
+            assert!(!named.contains(m), "{file} is pure logic, but uses crate::{m}");
+        }
+    }
+}
+
+#[test]
+fn python_jobs_take_the_same_flags_with_the_same_defaults() {
+    let script = "import json, protocol; print(json.dumps(vars(protocol.job_parser('x', '').parse_args([]))))";
+    let output = std::process::Command::new("python3").arg("-c").arg(script).current_dir(Path::new(ROOT).join("engines")).output().expect("python3");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let python: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let rust = boontadata::model::JobFlags::default();
+    let mut expected = serde_json::to_value(&rust).unwrap();
+    expected["group"] = rust.group_for("x").into();
+    assert_eq!(python, expected, "engines/protocol.py's job_parser and src/model.rs's JobFlags");
+}
