@@ -216,6 +216,10 @@ def run(a, cluster_rest, work, jobs):
     }
     if cluster_rest:
         address = cluster_rest
+        try:
+            rest(address, "/config")
+        except OSError as e:  # said in one line, before PyFlink retries for a minute and prints a Java stack
+            sys.exit(f"flink: no Flink cluster answers at {address} ({e}); check --flink-cluster")
         settings |= {"execution.target": "remote", "rest.address": address.rsplit(":", 1)[0], "rest.port": address.rsplit(":", 1)[1]}
     else:
         address = f"127.0.0.1:{free_port()}"

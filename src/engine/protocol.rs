@@ -48,12 +48,19 @@ pub struct Heard {
     pub ended: bool,
     pub version: Option<String>,
     pub metrics: BTreeMap<String, f64>,
+    /// The last line of log it printed (on stdout or stderr): why it stopped, when it says.
+    pub last_words: Option<String>,
 }
 
 impl Heard {
     /// Takes one stdout line of the engine protocol; other lines are just log.
     pub fn take_line(&mut self, line: &str, now: Instant) {
-        let Some(rest) = line.trim().strip_prefix("boontadata: ") else { return };
+        let Some(rest) = line.trim().strip_prefix("boontadata: ") else {
+            if !line.trim().is_empty() {
+                self.last_words = Some(line.trim().to_string());
+            }
+            return;
+        };
         let mut words = rest.splitn(3, ' ');
         match (words.next(), words.next(), words.next()) {
             (Some("ready"), None, None) => {
@@ -68,14 +75,6 @@ impl Heard {
             }
             _ => {}
         }
-    }
-}
-
-impl Heard {
-    /// A metric, added up over the processes of one engine (`NAME`, `NAME@1`, `NAME@2`, …).
-    pub fn metric(&self, name: &str) -> Option<f64> {
-        let values: Vec<f64> = self.metrics.iter().filter(|(n, _)| n.split('@').next() == Some(name)).map(|(_, v)| *v).collect();
-        (!values.is_empty()).then(|| values.iter().sum())
     }
 }
 
@@ -96,8 +95,12 @@ mod tests {
         assert_eq!(h.metrics.get("malformed"), Some(&12.0));
         assert_eq!(h.metrics.len(), 1);
         h.take_line("boontadata: metric malformed@1 3", now);
-        assert_eq!((h.metric("malformed"), h.metric("consumed")), (Some(15.0), None));
+        assert_eq!(h.metrics.get("malformed@1"), Some(&3.0), "each process's own, added up by the evaluation");
         assert!(h.ready_at.is_some());
+        assert_eq!(h.last_words.as_deref(), Some("some log line"));
+        h.take_line("flink: no Flink cluster answers at 127.0.0.1:1", now);
+        h.take_line("   ", now);
+        assert_eq!(h.last_words.as_deref(), Some("flink: no Flink cluster answers at 127.0.0.1:1"), "the last line of log, not a protocol line");
     }
 
     #[test]

@@ -81,9 +81,10 @@ impl Running {
                 let _ = writeln!(to_log.lock().expect("log lock"), "{line}");
             }
         })];
-        let to_log = log_file.clone();
+        let (shared, to_log) = (heard.clone(), log_file.clone());
         readers.push(std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                shared.lock().expect("engine lock").take_line(&line, Instant::now());
                 let _ = writeln!(to_log.lock().expect("log lock"), "{line}");
             }
         }));
@@ -177,7 +178,7 @@ impl Running {
         match self.exited() {
             // Stopped by us after the end of the stream: SIGTERM is a normal end.
             Some(s) if s.success() || s.code().is_none() && flush_seen => {}
-            Some(s) if !flush_seen => return EngineStatus::Crashed(s.to_string()),
+            Some(s) if !flush_seen => return EngineStatus::Crashed(format!("{s}{}", self.last_words())),
             Some(s) => return EngineStatus::Exited(s.to_string()),
             None => {}
         }
@@ -188,11 +189,16 @@ impl Running {
         }
     }
 
+    /// What the engine last said in its log, to follow the reason it stopped: `: LINE`.
+    fn last_words(&self) -> String {
+        self.heard().last_words.map_or(String::new(), |w| format!(": {}", w.chars().take(200).collect::<String>()))
+    }
+
     /// Waits for `boontadata: ready`; `NotReady` with the reason if the engine exits or stays silent for `timeout`.
     pub fn wait_ready(&mut self, timeout: Duration, stop: &AtomicBool) -> Result<(), EngineStatus> {
         match self.wait_to_hear(|h| h.ready_at.is_some(), timeout, stop) {
             Ok(()) => Ok(()),
-            Err(Unheard::Exited(status)) => Err(EngineStatus::NotReady(format!("exited ({status})"))),
+            Err(Unheard::Exited(status)) => Err(EngineStatus::NotReady(format!("exited ({status}){}", self.last_words()))),
             Err(Unheard::Silent) if stop.load(Ordering::Relaxed) => Err(EngineStatus::NotReady("interrupted".into())),
             Err(Unheard::Silent) => Err(EngineStatus::NotReady(format!("silent for {} s", timeout.as_secs()))),
         }
