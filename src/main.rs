@@ -2,7 +2,7 @@ use anyhow::{bail, Result};
 use boontadata::cli::{self, Cli, Command};
 use boontadata::engine::folder;
 use boontadata::scenario::Scenario;
-use boontadata::{broker, evaluate, inject, kafka, report, run, simulate, store, summary, truth};
+use boontadata::{broker, evaluate, report, run, simulate, store, summary};
 use clap::Parser;
 use std::io::Write;
 use std::process::ExitCode;
@@ -120,25 +120,7 @@ fn inject_command(a: cli::InjectArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let mut store = store::open(&a.store)?;
-    kafka::check_reachable(&a.brokers)?;
-    kafka::create_topic(&a.brokers, &a.topic, sc.partitions)?;
-    let partitions = kafka::partition_count(&a.brokers, &a.topic)?;
-    let producer = kafka::producer(&a.brokers)?;
-    let injected = inject::inject(&plan, &sc, &producer, &a.topic, partitions, &STOP)?;
-    let run_id = format!("inject-{}-{}", sc.name, boontadata::clock::now_ms());
-    let params = evaluate::RunParams { scenario: sc.clone(), out_dir: String::new(), jobs: vec![] };
-    store.put_run(&boontadata::model::RunRecord {
-        id: run_id.clone(),
-        scenario: sc.name.clone(),
-        seed: sc.seed,
-        params: serde_json::to_string(&params)?,
-        engine_versions: "{}".into(),
-        started_at: epoch,
-        ended_at: Some(boontadata::clock::now_ms()),
-    })?;
-    store.put_events(&run_id, &injected.log)?;
-    store.put_truth(&run_id, &truth::compute(&injected.log, sc.window_ms))?;
+    let (run_id, injected) = run::inject(&sc, epoch, &plan, &a.brokers, &a.topic, &a.store, &STOP)?;
     println!("run {run_id}: {} events ({} malformed records) sent to {} on {}", injected.log.len(), injected.malformed, a.topic, a.brokers);
     Ok(ExitCode::SUCCESS)
 }

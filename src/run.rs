@@ -304,6 +304,30 @@ fn persist(run: &mut Prepared, driven: Driven, engines: &mut Engines) -> Result<
     run.store.put_run(&run.record)
 }
 
+/// The simulator alone (`boontadata inject`): sends `plan` to `topic` and stores what was sent and the truth, as a run without engines.
+pub fn inject(sc: &Scenario, epoch: i64, plan: &Plan, brokers: &str, topic: &str, store_url: &str, stop: &AtomicBool) -> Result<(String, Injected)> {
+    let mut store = store::open(store_url)?;
+    kafka::check_reachable(brokers)?;
+    kafka::create_topic(brokers, topic, sc.partitions)?;
+    let partitions = kafka::partition_count(brokers, topic)?;
+    let injected = inject::inject(plan, sc, &kafka::producer(brokers)?, topic, partitions, stop)?;
+    let id = format!("inject-{}-{}", sc.name, now_ms());
+    let params = RunParams { scenario: sc.clone(), out_dir: String::new(), jobs: vec![] };
+    let record = RunRecord {
+        id: id.clone(),
+        scenario: sc.name.clone(),
+        seed: sc.seed,
+        params: serde_json::to_string(&params)?,
+        engine_versions: "{}".into(),
+        started_at: epoch,
+        ended_at: Some(now_ms()),
+    };
+    store.put_run(&record)?;
+    store.put_events(&id, &injected.log)?;
+    store.put_truth(&id, &truth::compute(&injected.log, sc.window_ms))?;
+    Ok((id, injected))
+}
+
 /// `--store`, or the SQLite file in the output folder.
 pub fn store_url(o: &RunOptions) -> String {
     o.store.clone().unwrap_or_else(|| format!("sqlite:{}", o.out.join("boontadata.sqlite").display()))

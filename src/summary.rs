@@ -135,7 +135,10 @@ pub fn render(s: &RunSummary) -> String {
         s.run_id, s.scenario, s.events_sent, s.malformed_sent, s.inject_events_per_s
     ));
     if s.undecodable_results > 0 {
-        out.push_str(&format!("{} records on the results topic were not window results (docs/SPEC.md §5): an engine wrote something else\n", s.undecodable_results));
+        out.push_str(&format!(
+            "{} records on the results topic were not window results (docs/SPEC.md §5): an engine wrote something else\n",
+            s.undecodable_results
+        ));
     }
     out.push_str(&table(&s.engines));
     out.push_str(&format!("output: {} (store {})\n", s.out_dir, s.store));

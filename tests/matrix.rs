@@ -62,6 +62,9 @@ fn a_small_matrix_writes_its_cells_and_a_report_that_renders() {
         assert!(html.contains(&id) && dom.contains(&id), "{id} in the page and in the DOM");
     }
     assert_eq!(dom.matches("<svg").count(), 2, "a latency plot per engine mode");
+    let window_logic = std::fs::read_to_string(boontadata::engine::folder::engines_dir().join("native/window.rs")).unwrap();
+    assert!(window_logic.contains("pub struct Windows {"));
+    assert!(dom.contains("id=\"code-native\"") && html.contains("pub struct Windows {"), "the page shows native's window logic itself");
 
     let shot = dir.join("report.png");
     let status = chromium(&profile)
