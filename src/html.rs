@@ -30,7 +30,7 @@ fn id(cell: &Cell) -> String {
 const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}\
 th,td{border:1px solid #bbb;padding:4px 8px;text-align:left;vertical-align:top}th{background:#eee}\
 td.pass{background:#d7f5d7}td.partial{background:#fff1c4}td.fail{background:#f8caca}small{color:#555}\
-.plots{display:flex;flex-wrap:wrap;gap:1em}pre{background:#f6f6f6;padding:1em;overflow-x:auto;font-size:12px}";
+.plots{display:flex;flex-wrap:wrap;gap:1em}.code{display:grid;grid-template-columns:repeat(auto-fit,minmax(560px,1fr));gap:1em}pre{background:#f6f6f6;padding:1em;overflow-x:auto;font-size:12px}";
 
 pub fn render(m: &Matrix, against: Option<&Matrix>, code: &[EngineCode]) -> String {
     let mut h = String::new();

@@ -111,20 +111,27 @@ fn prepare(o: &RunOptions) -> Result<Prepared> {
     let jobs =
         o.jobs.iter().map(|j| JobRecord { engine: j.spec.name.clone(), mode: j.mode, status: None, log: log_path(&dir, j).display().to_string() }).collect();
     let params = RunParams { scenario: sc.clone(), out_dir: dir.display().to_string(), jobs };
-    let record = RunRecord {
-        id: id.clone(),
-        scenario: sc.name.clone(),
-        seed: sc.seed,
-        params: serde_json::to_string(&params)?,
-        engine_versions: "{}".into(),
-        started_at: now_ms(),
-        ended_at: None,
-    };
+    let record = run_record(&id, &params, now_ms())?;
     store.put_run(&record)?;
     let collector_stop = Arc::new(AtomicBool::new(false));
     let (collected, collector) = collect::spawn(&brokers, &flags.results, partitions, collector_stop.clone())?;
     let ctx = JobContext { run_id: id.clone(), run_dir: dir.clone(), flags, engine_args: o.engine_args.clone() };
     Ok(Prepared { id, dir, store, store_url, record, params, ctx, partitions, collected, collector: Some(collector), collector_stop, _local: local })
+}
+
+/// The store's record of a run that starts at `started_at`.
+fn run_record(id: &str, params: &RunParams, started_at: i64) -> Result<RunRecord> {
+    let scenario = &params.scenario;
+    let params_json = serde_json::to_string(params)?;
+    Ok(RunRecord {
+        id: id.into(),
+        scenario: scenario.name.clone(),
+        seed: scenario.seed,
+        params: params_json,
+        engine_versions: "{}".into(),
+        started_at,
+        ended_at: None,
+    })
 }
 
 /// Where a job's process writes its log.
@@ -313,16 +320,7 @@ pub fn inject(sc: &Scenario, epoch: i64, plan: &Plan, brokers: &str, topic: &str
     let injected = inject::inject(plan, sc, &kafka::producer(brokers)?, topic, partitions, stop)?;
     let id = format!("inject-{}-{}", sc.name, now_ms());
     let params = RunParams { scenario: sc.clone(), out_dir: String::new(), jobs: vec![] };
-    let record = RunRecord {
-        id: id.clone(),
-        scenario: sc.name.clone(),
-        seed: sc.seed,
-        params: serde_json::to_string(&params)?,
-        engine_versions: "{}".into(),
-        started_at: epoch,
-        ended_at: Some(now_ms()),
-    };
-    store.put_run(&record)?;
+    store.put_run(&RunRecord { ended_at: Some(now_ms()), ..run_record(&id, &params, epoch)? })?;
     store.put_events(&id, &injected.log)?;
     store.put_truth(&id, &truth::compute(&injected.log, sc.window_ms))?;
     Ok((id, injected))
