@@ -2,6 +2,7 @@
 //! harness's options. The engines' own options (`--flink-cluster`, …) are not
 //! written here: each engine's manifest declares them (`EngineOptions`).
 
+use crate::broker;
 use crate::engine::{self, folder, EngineSpec};
 use crate::run::RunOptions;
 use crate::scenario::{Clock, Pacing, Scenario};
@@ -44,6 +45,8 @@ pub enum Command {
     Report(ReportArgs),
     /// The runs kept in the store.
     History(HistoryArgs),
+    /// The broker's own limits: a bare client's produce and consume rates, on the broker a run would use.
+    Bench(BenchCmdArgs),
     /// Run one process of an engine built into this binary (the harness starts these for you).
     Engine(EngineArgs),
     /// Install what a run needs into ~/.cache/boontadata, ahead of time (`run` also does it on first use).
@@ -122,9 +125,8 @@ pub struct BenchArgs {
     /// Engines to run, comma-separated; NAME runs its default modes, NAME:MODE one mode (see `boontadata list`).
     #[arg(long, default_value = "native")]
     engines: String,
-    /// An existing Kafka cluster (HOST:PORT[,…]); without it a local tansu broker is started for the run.
-    #[arg(long)]
-    brokers: Option<String>,
+    #[command(flatten)]
+    broker: BrokerArgs,
     /// Folder for the run's files and the default store.
     #[arg(long, default_value = "boontadata-out")]
     out: PathBuf,
@@ -152,7 +154,7 @@ impl BenchArgs {
         Ok(RunOptions {
             scenario,
             jobs: engine::parse_selection(folder::registry()?, &self.engines)?,
-            brokers: self.brokers.clone(),
+            broker: self.broker.choice(),
             out: self.out.clone(),
             store: self.store.clone(),
             preload: self.preload,
@@ -160,6 +162,30 @@ impl BenchArgs {
             ready_timeout: Duration::from_secs(self.ready_timeout_secs),
             engine_args: self.engine_options.0.clone(),
         })
+    }
+}
+
+/// Which broker: a local one started for the command, or an existing cluster.
+#[derive(Args)]
+pub struct BrokerArgs {
+    /// The local broker started for the run: Apache Kafka (KRaft), or tansu (no JVM, starts in a
+    /// second, but a caught-up reader can be served past a batch still being stored).
+    #[arg(long, value_enum, default_value_t = broker::Kind::Kafka)]
+    broker: broker::Kind,
+    /// Nodes of the local Kafka cluster, on loopback; with 3, the run's topics have 3 replicas, 2 in sync.
+    #[arg(long, default_value_t = 1)]
+    broker_nodes: usize,
+    /// An existing Kafka cluster (HOST:PORT[,…]) instead of a local broker.
+    #[arg(long, conflicts_with_all = ["broker", "broker_nodes"])]
+    brokers: Option<String>,
+}
+
+impl BrokerArgs {
+    pub fn choice(&self) -> broker::Choice {
+        match &self.brokers {
+            Some(given) => broker::Choice::Given(given.clone()),
+            None => broker::Choice::Local { kind: self.broker, nodes: self.broker_nodes },
+        }
     }
 }
 
@@ -237,6 +263,23 @@ pub struct MatrixArgs {
 }
 
 #[derive(Args)]
+pub struct BenchCmdArgs {
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    /// Records to write and read back (~150 bytes each, keyed by 1,000 devices).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub records: usize,
+    #[arg(long, default_value_t = 4)]
+    pub partitions: i32,
+    /// Folder for the local broker's log and data.
+    #[arg(long, default_value = "boontadata-out")]
+    pub out: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
 pub struct ReportArgs {
     /// A matrix folder (with matrix.json) or a run folder (with summary.json).
     pub dir: PathBuf,
@@ -293,6 +336,6 @@ pub struct EngineArgs {
 
 #[derive(Args)]
 pub struct SetupArgs {
-    /// `broker` (the local tansu broker) and/or engine names; default: the broker and every engine.
+    /// `kafka` and `tansu` (the local brokers) and/or engine names; default: both brokers and every engine.
     pub what: Vec<String>,
 }

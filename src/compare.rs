@@ -106,6 +106,7 @@ impl Comparison {
 /// explaining every exception from the sent-event log.
 pub fn compare(engine: &str, mode: Mode, truth: &[TruthRow], results: &[ResultRow], log: &[SentEvent], window_ms: i64) -> Comparison {
     let view = mode.view();
+    let crossed = windows_crossed(results, window_ms);
     let truth: BTreeMap<RowKey, &Aggregate> = truth.iter().filter(|t| t.view == view).map(|t| (t.key(), &t.agg)).collect();
     let results: BTreeMap<RowKey, &Aggregate> = results.iter().filter(|r| r.device != FLUSH_DEVICE).map(|r| (r.key(), &r.agg)).collect();
     let keys: BTreeSet<&RowKey> = truth.keys().chain(results.keys()).collect();
@@ -119,7 +120,7 @@ pub fn compare(engine: &str, mode: Mode, truth: &[TruthRow], results: &[ResultRo
         let (mut causes, mut why) = explain(t, r, &faults.candidates(key, window_ms, 1));
         if !causes[0].explains() && view == View::SendTime {
             // Rarer, and costlier to search: messages held for longer than a window.
-            (causes, why) = explain(t, r, &faults.candidates(key, window_ms, MAX_WINDOWS_CROSSED));
+            (causes, why) = explain(t, r, &faults.candidates(key, window_ms, crossed));
         }
         exceptions.push(Exception { window_end: key.0, device: key.1.clone(), category: key.2.clone(), truth: t.cloned(), result: r.cloned(), causes, why });
     }
@@ -149,8 +150,13 @@ struct Candidate {
 }
 
 /// How many windows later a processing-time engine may count a message: Spark
-/// holds one for up to a micro-batch, which on a busy machine lasts longer than a window.
-const MAX_WINDOWS_CROSSED: i64 = 4;
+/// holds one for up to a micro-batch, which on a busy machine lasts longer than a
+/// window. At least four windows; more where the engine emitted its windows
+/// later than that (an engine that lags reads its messages late too), up to sixteen.
+fn windows_crossed(results: &[ResultRow], window_ms: i64) -> i64 {
+    let lag = results.iter().filter(|r| r.device != FLUSH_DEVICE).map(|r| r.first_emitted_at - r.window_end).max().unwrap_or(0);
+    (lag.max(0) / window_ms + 2).clamp(4, 16)
+}
 
 /// A choice the search makes: take one candidate or not, or take the first k of a run.
 enum Choice {
@@ -498,6 +504,20 @@ mod tests {
         log.push(sent("d-5", "d", TEN + 4500, TEN + 4500, 20, Fault::None));
         let c = run(Mode::ProcessingTime, &log, &[result(TEN + 5000, "d", 3, 48), result(TEN + 15_000, "d", 2, 8), result(TEN + 20_000, "d", 1, 20)]);
         assert_eq!(c.unexplained(), 0, "{:?}", c.exceptions);
+    }
+
+    #[test]
+    fn an_engine_that_lags_may_count_a_message_as_many_windows_on_as_it_lags() {
+        let mut log = base();
+        log.push(sent("d-3", "d", TEN + 4000, TEN + 4000, 7, Fault::None));
+        log.push(sent("d-4", "d", TEN + 32_000, TEN + 32_000, 1, Fault::None));
+        // d-3 read 28 s late, with d-4: six windows on. The engine emitted that window 8 s after its end.
+        let late_row = ResultRow { first_emitted_at: TEN + 43_000, ..result(TEN + 35_000, "d", 2, 8) };
+        let c = run(Mode::ProcessingTime, &log, &[result(TEN + 5000, "d", 3, 48), late_row.clone()]);
+        assert_eq!(c.unexplained(), 1, "emitting 8 s late does not make 28 s of lag plausible: {:?}", c.exceptions);
+        let lagging = ResultRow { first_emitted_at: TEN + 63_000, ..late_row };
+        let c = run(Mode::ProcessingTime, &log, &[result(TEN + 5000, "d", 3, 48), lagging]);
+        assert_eq!(c.unexplained(), 0, "an engine that emits 28 s late can read 28 s late: {:?}", c.exceptions);
     }
 
     #[test]

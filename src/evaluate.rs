@@ -5,7 +5,7 @@
 use crate::compare::{self, Comparison};
 use crate::model::{EngineStatus, Metric, Mode, ResultRow, StoredRun};
 use crate::scenario::{Clock, Scenario};
-use crate::summary::{self, EngineSummary, RunSummary};
+use crate::summary::{self, BrokerInfo, EngineSummary, RunSummary};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +15,7 @@ pub struct RunParams {
     pub scenario: Scenario,
     /// The run's folder: logs, `summary.json`, `compare.txt`.
     pub out_dir: String,
+    pub broker: BrokerInfo,
     pub jobs: Vec<JobRecord>,
 }
 
@@ -77,6 +78,7 @@ pub fn evaluate(run: &StoredRun, store_url: &str) -> Result<RunSummary> {
         events_sent: run.events.len(),
         malformed_sent: simulator(measured::MALFORMED_SENT).unwrap_or(0.0) as u64,
         inject_events_per_s: simulator(measured::EVENTS_PER_S).unwrap_or(0.0),
+        broker: params.broker.clone(),
         undecodable_results: metric(&run.metrics, measured::COLLECTOR, measured::UNDECODABLE).unwrap_or(0.0) as u64,
         engines,
         comparisons,
@@ -125,7 +127,8 @@ mod tests {
 
     fn stored(jobs: Vec<JobRecord>, results: Vec<ResultRow>, metrics: Vec<Metric>) -> StoredRun {
         let log = vec![sent("d-0", "d", TEN + 1000, TEN + 1000, 33, Fault::None), sent("d-1", "d", TEN - 130_000, TEN + 2000, 10, Fault::Late)];
-        let params = RunParams { scenario: Scenario { clock: Clock::Virtual, ..Scenario::default() }, out_dir: "out/r".into(), jobs };
+        let broker = BrokerInfo { about: "Apache Kafka".into(), startup_s: Some(3.5) };
+        let params = RunParams { scenario: Scenario { clock: Clock::Virtual, ..Scenario::default() }, out_dir: "out/r".into(), broker, jobs };
         StoredRun {
             record: RunRecord {
                 id: "r".into(),

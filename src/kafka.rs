@@ -34,10 +34,21 @@ pub fn check_reachable(brokers: &str) -> Result<()> {
     })
 }
 
-/// Creates `name` with explicit configs (some brokers report only configs set at creation).
-pub fn create_topic(brokers: &str, name: &str, partitions: i32) -> Result<()> {
+/// How many brokers the cluster at `brokers` has.
+pub fn broker_count(brokers: &str) -> Result<usize> {
+    let probe: BaseConsumer = config(brokers).create().context("creating a Kafka client")?;
+    Ok(probe.fetch_metadata(None, CONNECT_TIMEOUT).with_context(|| format!("reading the metadata of {brokers}"))?.brokers().len())
+}
+
+/// Creates `name` with explicit configs (some brokers report only configs set at creation), on
+/// `replicas` brokers; with three or more, a write needs two in sync.
+pub fn create_topic(brokers: &str, name: &str, partitions: i32, replicas: i32) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> = config(brokers).create()?;
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1)).set("retention.ms", "86400000").set("cleanup.policy", "delete");
+    let min_isr = if replicas >= 3 { "2" } else { "1" };
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replicas))
+        .set("retention.ms", "86400000")
+        .set("cleanup.policy", "delete")
+        .set("min.insync.replicas", min_isr);
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))).request_timeout(Some(Duration::from_secs(10)));
     let results = futures_executor::block_on(admin.create_topics([&topic], &options)).with_context(|| format!("creating topic {name}"))?;
     for r in results {
@@ -88,11 +99,25 @@ pub fn partition_consumer(brokers: &str, group: &str, topic: &str, partitions: i
         .set("enable.auto.commit", "true")
         .set("fetch.wait.max.ms", "200")
         .create()?;
-    let mut tpl = TopicPartitionList::new();
+    let mut wanted = TopicPartitionList::new();
     for p in partitions {
-        tpl.add_partition_offset(topic, p, Offset::Stored)?;
+        wanted.add_partition(topic, p);
     }
-    c.assign(&tpl).with_context(|| format!("assigning partitions of {topic}"))?;
+    // Asked of the group's coordinator, which a cluster may still be electing: a few tries.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let committed = loop {
+        match c.committed_offsets(wanted.clone(), CONNECT_TIMEOUT) {
+            Ok(committed) => break committed,
+            Err(e) if std::time::Instant::now() > deadline => return Err(e).with_context(|| format!("reading the offsets group {group} committed on {topic}")),
+            Err(_) => std::thread::sleep(Duration::from_millis(500)),
+        }
+    };
+    let mut from = TopicPartitionList::new();
+    for p in committed.elements() {
+        let offset = if let Offset::Offset(n) = p.offset() { Offset::Offset(n) } else { Offset::Beginning };
+        from.add_partition_offset(topic, p.partition(), offset)?;
+    }
+    c.assign(&from).with_context(|| format!("assigning partitions of {topic}"))?;
     Ok(c)
 }
 

@@ -6,12 +6,13 @@
 //! |---|---|
 //! | the contract's records | `model` (depends on nothing of the project's) |
 //! | pure logic | `rng`, `scenario`, `simulate`, `truth`, `compare`, `summary`, `evaluate`, `matrix`, `html`, `engine` (manifests), `engine::protocol`, `collect::rows` |
-//! | I/O | `clock`, `kafka`, `broker`, `process`, `inject`, `collect`, `store`, `engine::folder`, `engine::running`, `report`, `run` |
+//! | I/O | `bench`, `clock`, `install`, `kafka`, `broker`, `process`, `inject`, `collect`, `store`, `engine::folder`, `engine::running`, `report`, `run` |
 //! | command line | `cli` (and `main.rs`, which dispatches) |
 //!
 //! `tests/layout.rs` holds the pure modules to that (no I/O crate, no file or
 //! process call) and the module graph to having no cycle.
 
+pub mod bench;
 pub mod broker;
 pub mod cli;
 pub mod clock;
@@ -21,6 +22,7 @@ pub mod engine;
 pub mod evaluate;
 pub mod html;
 pub mod inject;
+pub mod install;
 pub mod kafka;
 pub mod matrix;
 pub mod model;

@@ -37,6 +37,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Matrix(a) => matrix_command(a),
         Command::Report(a) => report_command(a),
         Command::History(a) => history_command(a),
+        Command::Bench(a) => bench_command(a),
         Command::Engine(a) => boontadata::engines::run(&a.name, a.args, &STOP, &TERMINATED).map(|_| ExitCode::SUCCESS),
         Command::Setup(a) => setup_command(a),
         Command::List => list_command(),
@@ -53,7 +54,7 @@ fn exit_for(failed: bool) -> ExitCode {
 
 fn run_command(a: cli::RunArgs) -> Result<ExitCode> {
     let options = a.bench.options(a.overrides.apply(cli::load_scenario(&a.scenario)?)?)?;
-    let summary = run::run(&options, &mut run::Engines::default(), &STOP)?;
+    let summary = run::run(&options, &STOP)?;
     if a.bench.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
@@ -125,12 +126,31 @@ fn inject_command(a: cli::InjectArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn bench_command(a: cli::BenchCmdArgs) -> Result<ExitCode> {
+    let dir = a.out.join(format!("bench-{}", boontadata::clock::stamp_now()));
+    std::fs::create_dir_all(&dir)?;
+    let broker = broker::start(&a.broker.choice(), &dir)?;
+    let b = boontadata::bench::baselines(&broker, a.records, a.partitions)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&b)?);
+    } else {
+        println!("broker: {}{}", b.broker, broker.startup.map_or(String::new(), |s| format!(", started in {:.1} s", s.as_secs_f64())));
+        println!("bare producer: {:.0} records/s ({} records of {} bytes)", b.produce_per_s, b.records, b.record_bytes);
+        println!("bare consumer: {:.0} records/s", b.consume_per_s);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn setup_command(a: cli::SetupArgs) -> Result<ExitCode> {
     let engines = folder::registry()?;
-    let all: Vec<String> = std::iter::once("broker").chain(engines.iter().map(|e| e.name.as_str())).map(String::from).collect();
+    let all: Vec<String> = ["kafka", "tansu"].into_iter().chain(engines.iter().map(|e| e.name.as_str())).map(String::from).collect();
     for what in if a.what.is_empty() { &all } else { &a.what } {
-        if what == "broker" {
-            println!("tansu {} is at {}", broker::TANSU_VERSION, broker::install_tansu()?.display());
+        match what.as_str() {
+            "kafka" => println!("Apache Kafka {} is in {}", broker::kafka::VERSION, broker::kafka::install()?.display()),
+            "tansu" => println!("tansu {} is at {}", broker::tansu::VERSION, broker::tansu::install()?.display()),
+            _ => {}
+        }
+        if what == "kafka" || what == "tansu" {
             continue;
         }
         let Some(spec) = engines.iter().find(|e| &e.name == what) else {

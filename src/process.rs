@@ -16,6 +16,22 @@ pub fn die_with_parent(cmd: &mut Command) -> &mut Command {
     }
 }
 
+/// How much lower than the harness's an engine's scheduling priority is (see `yield_to_the_stream`).
+pub const ENGINE_NICENESS: i32 = 10;
+
+/// Makes `cmd`'s process (and what it starts) yield the CPU to the simulator and the broker: on a
+/// machine the engines overload, the stream still follows its schedule and the broker serves it,
+/// and what lags is the engines, whose lag is what is measured.
+pub fn yield_to_the_stream(cmd: &mut Command) -> &mut Command {
+    // SAFETY: nice is async-signal-safe and changes only the child's own priority.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::nice(ENGINE_NICENESS);
+            Ok(())
+        })
+    }
+}
+
 /// Sends SIGTERM to a child process.
 pub fn ask_to_stop(pid: u32) {
     // SAFETY: sending a signal to a PID; callers pass their own children's.

@@ -4,7 +4,7 @@
 //! **evaluate** (from the store, with the function `compare` uses). A matrix is
 //! runs in turn on one broker, with the engines that serve jobs kept between them.
 
-use crate::broker::LocalBroker;
+use crate::broker::{self, Broker};
 use crate::clock::{now_ms, stamp_now};
 use crate::collect::{self, Collected};
 use crate::engine::protocol::JobContext;
@@ -19,7 +19,7 @@ use crate::report;
 use crate::scenario::Scenario;
 use crate::simulate::Plan;
 use crate::store::{self, Store};
-use crate::summary::{self, RunSummary};
+use crate::summary::{self, BrokerInfo, RunSummary};
 use crate::truth;
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 pub struct RunOptions {
     pub scenario: Scenario,
     pub jobs: Vec<Job>,
-    pub brokers: Option<String>,
+    pub broker: broker::Choice,
     pub out: PathBuf,
     pub store: Option<String>,
     /// Send the whole stream before starting the engines (measures throughput on a backlog).
@@ -52,9 +52,36 @@ pub struct Engines(Vec<Running>);
 /// How long an engine that serves jobs may take to end one.
 const END_JOB_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// One run: its summary, as `compare` would print it again.
-pub fn run(o: &RunOptions, engines: &mut Engines, stop: &AtomicBool) -> Result<RunSummary> {
-    let mut run = prepare(o)?;
+/// One run on the broker `o` names, started for it: its summary, as `compare` would print it again.
+pub fn run(o: &RunOptions, stop: &AtomicBool) -> Result<RunSummary> {
+    // A bad store URL is said before a broker takes seconds to start.
+    store::open(&store_url(o))?;
+    let (id, dir) = run_folder(o)?;
+    let broker = start_broker(&o.broker, &dir)?;
+    run_on(o, id, dir, &broker, &mut Engines::default(), stop)
+}
+
+/// A run's id and its folder, made.
+fn run_folder(o: &RunOptions) -> Result<(String, PathBuf)> {
+    let id = format!("{}-{}-{:04x}", o.scenario.name, stamp_now(), std::process::id() & 0xffff);
+    let dir = o.out.join(&id);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating output folder {}", dir.display()))?;
+    Ok((id, dir))
+}
+
+/// Starts the broker (logging into `dir`), saying so.
+fn start_broker(choice: &broker::Choice, dir: &Path) -> Result<Broker> {
+    if let broker::Choice::Local { .. } = choice {
+        eprintln!("boontadata: starting the local broker …");
+    }
+    let broker = broker::start(choice, dir)?;
+    eprintln!("boontadata: broker {}{}", broker.about, broker.startup.map_or(String::new(), |s| format!(", started in {:.1} s", s.as_secs_f64())));
+    Ok(broker)
+}
+
+/// One run on `broker`, taking engine processes from `engines` where it can and leaving them there.
+fn run_on(o: &RunOptions, id: String, dir: PathBuf, broker: &Broker, engines: &mut Engines, stop: &AtomicBool) -> Result<RunSummary> {
+    let mut run = prepare(o, id, dir, broker)?;
     let driven = drive(o, &run, engines, stop)?;
     persist(&mut run, driven, engines)?;
     let summary = evaluate::evaluate(&store::load_run(&*run.store, Some(&run.id))?, &run.store_url)?;
@@ -82,20 +109,14 @@ struct Prepared {
     collected: Arc<Mutex<Collected>>,
     collector: Option<std::thread::JoinHandle<Result<()>>>,
     collector_stop: Arc<AtomicBool>,
-    /// Stopped when the run ends, unless the brokers were given.
-    _local: Option<LocalBroker>,
 }
 
-fn prepare(o: &RunOptions) -> Result<Prepared> {
+fn prepare(o: &RunOptions, id: String, dir: PathBuf, broker: &Broker) -> Result<Prepared> {
     let sc = &o.scenario;
-    let id = format!("{}-{}-{:04x}", sc.name, stamp_now(), std::process::id() & 0xffff);
-    let dir = o.out.join(&id);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating output folder {}", dir.display()))?;
     let store_url = store_url(o);
     let mut store = store::open(&store_url)?;
     eprintln!("boontadata: run {id} ({}), output in {}", sc.description_or_name(), dir.display());
-
-    let (local, brokers) = broker(o.brokers.as_deref(), &dir)?;
+    let brokers = broker.bootstrap.clone();
     let flags = JobFlags {
         brokers: brokers.clone(),
         events: format!("events.{id}"),
@@ -105,18 +126,18 @@ fn prepare(o: &RunOptions) -> Result<Prepared> {
         allowed_lateness_ms: sc.allowed_lateness_ms,
         ..JobFlags::default()
     };
-    kafka::create_topic(&brokers, &flags.events, sc.partitions)?;
-    kafka::create_topic(&brokers, &flags.results, sc.partitions)?;
+    kafka::create_topic(&brokers, &flags.events, sc.partitions, broker.replication)?;
+    kafka::create_topic(&brokers, &flags.results, sc.partitions, broker.replication)?;
     let partitions = kafka::partition_count(&brokers, &flags.events)?;
     let jobs =
         o.jobs.iter().map(|j| JobRecord { engine: j.spec.name.clone(), mode: j.mode, status: None, log: log_path(&dir, j).display().to_string() }).collect();
-    let params = RunParams { scenario: sc.clone(), out_dir: dir.display().to_string(), jobs };
+    let params = RunParams { scenario: sc.clone(), out_dir: dir.display().to_string(), broker: broker.info(), jobs };
     let record = run_record(&id, &params, now_ms())?;
     store.put_run(&record)?;
     let collector_stop = Arc::new(AtomicBool::new(false));
     let (collected, collector) = collect::spawn(&brokers, &flags.results, partitions, collector_stop.clone())?;
     let ctx = JobContext { run_id: id.clone(), run_dir: dir.clone(), flags, engine_args: o.engine_args.clone() };
-    Ok(Prepared { id, dir, store, store_url, record, params, ctx, partitions, collected, collector: Some(collector), collector_stop, _local: local })
+    Ok(Prepared { id, dir, store, store_url, record, params, ctx, partitions, collected, collector: Some(collector), collector_stop })
 }
 
 /// The store's record of a run that starts at `started_at`.
@@ -315,11 +336,16 @@ fn persist(run: &mut Prepared, driven: Driven, engines: &mut Engines) -> Result<
 pub fn inject(sc: &Scenario, epoch: i64, plan: &Plan, brokers: &str, topic: &str, store_url: &str, stop: &AtomicBool) -> Result<(String, Injected)> {
     let mut store = store::open(store_url)?;
     kafka::check_reachable(brokers)?;
-    kafka::create_topic(brokers, topic, sc.partitions)?;
+    kafka::create_topic(brokers, topic, sc.partitions, 1)?;
     let partitions = kafka::partition_count(brokers, topic)?;
     let injected = inject::inject(plan, sc, &kafka::producer(brokers)?, topic, partitions, stop)?;
     let id = format!("inject-{}-{}", sc.name, now_ms());
-    let params = RunParams { scenario: sc.clone(), out_dir: String::new(), jobs: vec![] };
+    let params = RunParams {
+        scenario: sc.clone(),
+        out_dir: String::new(),
+        broker: BrokerInfo { about: format!("the cluster at {brokers}"), startup_s: None },
+        jobs: vec![],
+    };
     store.put_run(&RunRecord { ended_at: Some(now_ms()), ..run_record(&id, &params, epoch)? })?;
     store.put_events(&id, &injected.log)?;
     store.put_truth(&id, &truth::compute(&injected.log, sc.window_ms))?;
@@ -331,25 +357,14 @@ pub fn store_url(o: &RunOptions) -> String {
     o.store.clone().unwrap_or_else(|| format!("sqlite:{}", o.out.join("boontadata.sqlite").display()))
 }
 
-/// The brokers given, once reachable; else a local broker logging into `dir`, stopped when dropped.
-pub fn broker(given: Option<&str>, dir: &Path) -> Result<(Option<LocalBroker>, String)> {
-    if let Some(brokers) = given {
-        kafka::check_reachable(brokers)?;
-        return Ok((None, brokers.to_string()));
-    }
-    let local = LocalBroker::start(&dir.join("broker.log"))?;
-    eprintln!("boontadata: local tansu broker on {} (pid {})", local.brokers, local.pid());
-    let brokers = local.brokers.clone();
-    Ok((Some(local), brokers))
-}
-
 /// Every scenario in turn on one broker, in a matrix folder of its own; `matrix.json` and
 /// `report.html` are written after each scenario, so that a matrix cut short keeps its cells.
 pub fn matrix(o: &RunOptions, scenarios: &[Scenario], stop: &AtomicBool) -> Result<(Matrix, PathBuf)> {
     let stamp = stamp_now();
     let dir = o.out.join(format!("matrix-{stamp}"));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let (_local, brokers) = broker(o.brokers.as_deref(), &dir)?;
+    store::open(&store_url(o))?;
+    let broker = start_broker(&o.broker, &dir)?;
     let created = crate::model::utc(now_ms());
     let mut runs = Vec::new();
     let mut engines = Engines::default();
@@ -357,8 +372,9 @@ pub fn matrix(o: &RunOptions, scenarios: &[Scenario], stop: &AtomicBool) -> Resu
     for (i, scenario) in scenarios.iter().enumerate() {
         eprintln!("matrix: scenario {}/{}: {} — {}", i + 1, scenarios.len(), scenario.name, scenario.description);
         // Its runs are kept in folders of the matrix's, and in the store of the output folder.
-        let options = RunOptions { scenario: scenario.clone(), brokers: Some(brokers.clone()), out: dir.clone(), store: Some(store_url(o)), ..o.clone() };
-        let summary = run(&options, &mut engines, stop)?;
+        let options = RunOptions { scenario: scenario.clone(), out: dir.clone(), store: Some(store_url(o)), ..o.clone() };
+        let (id, run_dir) = run_folder(&options)?;
+        let summary = run_on(&options, id, run_dir, &broker, &mut engines, stop)?;
         eprint!("{}", summary::table(&summary.engines));
         runs.push((scenario.clone(), summary));
         matrix = Matrix::from_runs(created.clone(), &runs);

@@ -7,6 +7,14 @@ use crate::model::{utc, EngineStatus, Metric, Mode, ResultRow, RunRecord};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 
+/// The broker a run used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BrokerInfo {
+    pub about: String,
+    /// How long the local broker took to serve (for a matrix: once, before its first run).
+    pub startup_s: Option<f64>,
+}
+
 /// Everything a run produced, also written as `summary.json`; `compare` prints it again from the store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
@@ -17,6 +25,7 @@ pub struct RunSummary {
     pub events_sent: usize,
     pub malformed_sent: u64,
     pub inject_events_per_s: f64,
+    pub broker: BrokerInfo,
     /// Records on the results topic that were not window results.
     pub undecodable_results: u64,
     pub engines: Vec<EngineSummary>,
@@ -134,6 +143,7 @@ pub fn render(s: &RunSummary) -> String {
         "run {} — scenario {}: {} events sent ({} malformed records), {:.0} events/s into the broker\n",
         s.run_id, s.scenario, s.events_sent, s.malformed_sent, s.inject_events_per_s
     ));
+    out.push_str(&format!("broker: {}{}\n", s.broker.about, s.broker.startup_s.map_or(String::new(), |t| format!(", started in {t:.1} s"))));
     if s.undecodable_results > 0 {
         out.push_str(&format!(
             "{} records on the results topic were not window results (docs/SPEC.md §5): an engine wrote something else\n",

@@ -1,28 +1,30 @@
-//! The collector against a real broker: several engine processes write one
-//! results topic at once, as a timely cluster's workers do when a window fires.
+//! The collector against tansu, the broker whose race it was written for:
+//! several engine processes write one results topic at once, as a timely
+//! cluster's workers do when a window fires, and tansu can serve a caught-up
+//! reader past a record batch still being stored.
 
 mod common;
 
-use boontadata::broker::LocalBroker;
+use boontadata::broker::{self, Choice, Kind};
 use boontadata::model::{Mode, WindowResult};
 use boontadata::{collect, kafka};
 use rdkafka::producer::BaseRecord;
 use std::sync::{Arc, Barrier};
 
 #[test]
-fn reading_after_the_writers_stop_gets_every_row_of_every_burst() {
+fn on_tansu_reading_after_the_writers_stop_gets_every_row_of_every_burst() {
     let dir = common::out_dir("collect");
     std::fs::create_dir_all(&dir).unwrap();
-    let broker = LocalBroker::start(&dir.join("broker.log")).unwrap();
+    let broker = broker::start(&Choice::Local { kind: Kind::Tansu, nodes: 1 }, &dir).unwrap();
     let (topic, partitions, writers, bursts, rows_per_burst) = ("results.collect", 4, 2, 20, 500);
-    kafka::create_topic(&broker.brokers, topic, partitions).unwrap();
+    kafka::create_topic(&broker.bootstrap, topic, partitions, 1).unwrap();
 
     let stop_live = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (live, live_thread) = collect::spawn(&broker.brokers, topic, partitions, stop_live.clone()).unwrap();
+    let (live, live_thread) = collect::spawn(&broker.bootstrap, topic, partitions, stop_live.clone()).unwrap();
     let together = Arc::new(Barrier::new(writers));
     let threads: Vec<_> = (0..writers)
         .map(|w| {
-            let (brokers, together) = (broker.brokers.clone(), together.clone());
+            let (brokers, together) = (broker.bootstrap.clone(), together.clone());
             std::thread::spawn(move || {
                 let producer = kafka::producer(&brokers).unwrap();
                 let mut buf = Vec::new();
@@ -56,7 +58,7 @@ fn reading_after_the_writers_stop_gets_every_row_of_every_burst() {
 
     let mut collected = live.lock().unwrap();
     let live_rows: u64 = collected.progress.values().map(|p| p.rows_received).sum();
-    collected.complete_with(collect::read_all(&broker.brokers, topic, partitions).unwrap());
+    collected.complete_with(collect::read_all(&broker.bootstrap, topic, partitions).unwrap());
     let expected = writers * bursts as usize * rows_per_burst as usize;
     assert_eq!(collected.rows().count(), expected, "every row once (the live read noted {live_rows})");
     assert!(collected.rows().all(|r| r.emissions == 1), "no row read twice");

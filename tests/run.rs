@@ -2,7 +2,12 @@
 
 mod common;
 
+use boontadata::broker::{self, Choice, Kind};
+use boontadata::model::EngineStatus;
 use common::boontadata;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use std::time::Duration;
 
 #[test]
 fn compare_prints_again_exactly_what_run_printed() {
@@ -16,4 +21,23 @@ fn compare_prints_again_exactly_what_run_printed() {
     assert_eq!(again.status.code(), run.status.code());
     let again = String::from_utf8_lossy(&again.stdout).replace(&store, "STORE");
     assert_eq!(again, printed.replace(&store, "STORE"), "compare reads the store and prints what run printed");
+}
+
+#[test]
+fn a_three_node_cluster_replicates_the_runs_topics_and_the_engines_run_unchanged() {
+    let dir = common::out_dir("three-nodes");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cluster = broker::start(&Choice::Local { kind: Kind::Kafka, nodes: 3 }, &dir).unwrap();
+    assert_eq!(cluster.bootstrap.split(',').count(), 3);
+    assert!(cluster.about.contains("3 nodes"), "{}", cluster.about);
+    let (summary, output) = common::run("three-nodes-run", &["--brokers", &cluster.bootstrap, "--engines", "native,timely", "--messages", "60"]);
+    assert!(output.status.success(), "{:?}", summary.engines);
+    assert!(summary.engines.iter().all(|e| e.status == EngineStatus::Ok && e.unexplained == 0 && e.windows_total > 0), "{:#?}", summary.engines);
+    let probe: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &cluster.bootstrap).create().unwrap();
+    for topic in [format!("events.{}", summary.run_id), format!("results.{}", summary.run_id)] {
+        let metadata = probe.fetch_metadata(Some(&topic), Duration::from_secs(5)).unwrap();
+        let partitions = metadata.topics()[0].partitions();
+        assert!(!partitions.is_empty(), "{topic}");
+        assert!(partitions.iter().all(|p| p.replicas().len() == 3 && p.isr().len() == 3), "{topic}: three replicas of each partition, in sync");
+    }
 }

@@ -2,9 +2,11 @@
 windows of windows.py (one DataFrame function, where Spark's semantics are
 described), the results topic out (docs/SPEC.md §5).
 
-Kafka is read and written through boontadata's own connector (`connector/`);
-the query's checkpoint (offsets and state) is in --state-dir. The harness's
-further jobs (engines/protocol.py) are further queries of the same Spark session.
+Kafka is read and written by Spark's own connector (`format("kafka")`, from
+spark-sql-kafka-0-10: pom.xml), from the earliest offsets with the job's
+consumer group; the query's checkpoint (offsets and state) is in --state-dir.
+The harness's further jobs (engines/protocol.py) are further queries of the
+same Spark session.
 """
 
 import os
@@ -48,8 +50,9 @@ def session(a):
 
 def start(spark, a):
     """The job: the streaming query, started."""
-    raw = (spark.readStream.format("boontadata-kafka")
-           .option("brokers", a.brokers).option("topic", a.events).option("group", a.group).load())
+    raw = (spark.readStream.format("kafka")
+           .option("kafka.bootstrap.servers", a.brokers).option("subscribe", a.events)
+           .option("kafka.group.id", a.group).option("startingOffsets", "earliest").load())
     parsed = raw.select(F.from_json(F.col("value").cast("string"), EVENT).alias("e"))
     is_event = reduce(and_, [F.col(f"e.{f.name}").isNotNull() for f in EVENT.fields])
     parsed = parsed.observe("input", F.count(F.lit(1)).alias("records"), F.count_if(~is_event).alias("malformed"))
@@ -62,8 +65,10 @@ def start(spark, a):
         F.lit("spark").alias("engine"), F.lit(a.mode).alias("mode"), "window_end",
         "di", "c", "count", "m1_sum", "m2_sum", emitted_at.alias("emitted_at"))).alias("value"))
     checkpoint = a.state_dir or os.path.join(tempfile.mkdtemp(prefix="boontadata-spark-"), a.mode)
-    return (results.writeStream.format("boontadata-kafka").outputMode(OUTPUT_MODE[a.mode])
-            .option("brokers", a.brokers).option("topic", a.results)
+    # A micro-batch every second, as Spark's guide sets triggers: without one, a query with no
+    # new data asks Kafka for its offsets in a loop and takes most of a core doing it.
+    return (results.writeStream.format("kafka").outputMode(OUTPUT_MODE[a.mode]).trigger(processingTime="1 second")
+            .option("kafka.bootstrap.servers", a.brokers).option("topic", a.results)
             .option("checkpointLocation", checkpoint).start())
 
 

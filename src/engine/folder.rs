@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 /// The `engines/` folder of the checkout this binary was built from, or of `$BOONTADATA_HOME`.
 pub fn engines_dir() -> PathBuf {
-    std::env::var_os("BOONTADATA_HOME").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from).join("engines")
+    crate::install::checkout().join("engines")
 }
 
 /// Every engine: each folder of `engines/` that holds an `engine.toml`, by name. Read once.
@@ -62,7 +62,7 @@ pub fn setup(spec: &EngineSpec) -> Result<()> {
     }
     let script = engine_file(spec, "setup")?;
     let status = Command::new(&script)
-        .env("BOONTADATA_CACHE", crate::broker::cache_dir())
+        .env("BOONTADATA_CACHE", crate::install::cache_dir())
         .stdin(Stdio::null())
         .status()
         .with_context(|| format!("running {}", script.display()))?;
@@ -82,7 +82,7 @@ pub fn command(spec: &EngineSpec) -> Result<Command> {
         }
         Launch::Scripts => {
             let mut cmd = Command::new(engine_file(spec, "start")?);
-            cmd.env("BOONTADATA_CACHE", crate::broker::cache_dir());
+            cmd.env("BOONTADATA_CACHE", crate::install::cache_dir());
             cmd
         }
     })

@@ -69,7 +69,7 @@ impl Running {
         writeln!(file, "$ {cmd:?}")?;
         let stdin = if job.spec.serves_jobs { Stdio::piped() } else { Stdio::null() };
         cmd.stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = process::die_with_parent(&mut cmd).spawn().with_context(|| format!("starting engine {}", job.label()))?;
+        let mut child = process::die_with_parent(process::yield_to_the_stream(&mut cmd)).spawn().with_context(|| format!("starting engine {}", job.label()))?;
         let heard = Arc::new(Mutex::new(Heard::default()));
         let log_file = Arc::new(Mutex::new(file));
         let stdout = child.stdout.take().expect("stdout is piped");
