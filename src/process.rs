@@ -130,8 +130,10 @@ mod tests {
     #[test]
     fn stop_ends_a_process_that_ignores_nothing_and_usage_reads_proc() {
         let mut child = Command::new("sleep").arg("30").spawn().unwrap();
-        let u = tree_usage(child.id()).unwrap();
-        assert!(u.cpu_s >= 0.0 && u.rss_bytes > 0);
+        // Between fork and exec the child can have no resident pages yet: read until it has.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let u = std::iter::repeat_with(|| tree_usage(child.id()).unwrap()).find(|u| u.rss_bytes > 0 || Instant::now() > deadline).unwrap();
+        assert!(u.cpu_s >= 0.0 && u.rss_bytes > 0, "{u:?}");
         let started = Instant::now();
         assert!(!stop(&mut child, Duration::from_secs(5)), "sleep ends on SIGTERM");
         assert!(started.elapsed() < Duration::from_secs(2));
