@@ -130,6 +130,8 @@ pub fn assigned_consumer(brokers: &str, topic: &str, partitions: impl IntoIterat
         .set("group.id", "boontadata-reader")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", report_end.to_string())
+        // Rows of a transaction an engine aborted (or has not committed yet) are not results.
+        .set("isolation.level", "read_committed")
         .set("auto.offset.reset", "earliest")
         .set("fetch.wait.max.ms", "200")
         .create()?;

@@ -128,3 +128,25 @@ fn python_jobs_take_the_same_flags_with_the_same_defaults() {
     expected["group"] = rust.group_for("x").into();
     assert_eq!(python, expected, "engines/protocol.py's job_parser and src/model.rs's JobFlags");
 }
+
+#[test]
+fn java_jobs_take_the_same_flags_with_the_same_defaults() {
+    let classes = std::env::temp_dir().join(format!("boontadata-protocol-{}", std::process::id()));
+    let source = Path::new(ROOT).join("engines/jvm/boontadata/Protocol.java");
+    let javac = std::process::Command::new("javac").arg("-d").arg(&classes).arg(&source).output().expect("javac (a JDK 17)");
+    assert!(javac.status.success(), "{}", String::from_utf8_lossy(&javac.stderr));
+    let java = |args: &[&str]| {
+        let out = std::process::Command::new("java").arg("-cp").arg(&classes).arg("boontadata.Protocol").args(args).output().expect("java");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let rust = boontadata::model::JobFlags::default();
+    let mut expected = serde_json::to_value(&rust).unwrap();
+    expected["group"] = rust.group_for("x").into();
+    assert_eq!(java(&[]), expected, "engines/jvm/boontadata/Protocol.java's Job and src/model.rs's JobFlags");
+    // And the harness's command line reads back as the flags it was made from.
+    let flags = boontadata::model::JobFlags { mode: boontadata::model::Mode::ProcessingTime, group: Some("g".into()), state_dir: Some("/a b".into()), ..rust };
+    let args = flags.to_args();
+    assert_eq!(java(&args.iter().map(String::as_str).collect::<Vec<_>>()), serde_json::to_value(&flags).unwrap());
+    let _ = std::fs::remove_dir_all(classes);
+}

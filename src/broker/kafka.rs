@@ -113,6 +113,8 @@ fn properties(node: &Node, nodes: usize, voters: &str) -> String {
     let _ = writeln!(p, "offsets.topic.replication.factor={replicas}\ntransaction.state.log.replication.factor={replicas}");
     let _ = writeln!(p, "transaction.state.log.min.isr={min_isr}\nshare.coordinator.state.topic.replication.factor={replicas}");
     let _ = writeln!(p, "share.coordinator.state.topic.min.isr={min_isr}");
+    // Topics the engines make (Kafka Streams' changelogs) are replicated like the run's own.
+    let _ = writeln!(p, "default.replication.factor={replicas}\nmin.insync.replicas={min_isr}");
     // A consumer group's first member starts at once, as on a broker that already serves a group.
     let _ = writeln!(p, "group.initial.rebalance.delay.ms=0\nnum.partitions=4");
     // Sized for a 2-core machine that also runs the engines: Kafka's defaults (50 partitions for

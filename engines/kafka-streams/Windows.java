@@ -1,0 +1,263 @@
+package boontadata.kafkastreams;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.TreeMap;
+import java.util.concurrent.atomic.AtomicLong;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.common.serialization.Serde;
+import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.streams.KeyValue;
+import org.apache.kafka.streams.StreamsBuilder;
+import org.apache.kafka.streams.Topology;
+import org.apache.kafka.streams.kstream.Consumed;
+import org.apache.kafka.streams.kstream.Grouped;
+import org.apache.kafka.streams.kstream.KStream;
+import org.apache.kafka.streams.kstream.Materialized;
+import org.apache.kafka.streams.kstream.Produced;
+import org.apache.kafka.streams.kstream.Suppressed;
+import org.apache.kafka.streams.kstream.TimeWindows;
+import org.apache.kafka.streams.processor.PunctuationType;
+import org.apache.kafka.streams.processor.TimestampExtractor;
+import org.apache.kafka.streams.processor.WallclockTimestampExtractor;
+import org.apache.kafka.streams.processor.api.FixedKeyProcessor;
+import org.apache.kafka.streams.processor.api.FixedKeyProcessorContext;
+import org.apache.kafka.streams.processor.api.FixedKeyRecord;
+import org.apache.kafka.streams.processor.api.Processor;
+import org.apache.kafka.streams.processor.api.ProcessorContext;
+import org.apache.kafka.streams.processor.api.Record;
+import org.apache.kafka.streams.state.KeyValueIterator;
+import org.apache.kafka.streams.state.KeyValueStore;
+import org.apache.kafka.streams.state.Stores;
+import org.apache.kafka.streams.state.WindowStore;
+import org.apache.kafka.streams.state.WindowStoreIterator;
+
+/**
+ * boontadata's windows in Kafka Streams: the topology, as Kafka Streams users write it.
+ *
+ * <p>The events topic is keyed by device and each device's events are in one partition, so the
+ * windows are per device (its categories aggregated side by side), with no repartitioning: a
+ * task is a partition of the events topic. Kafka Streams has no watermark: a task's stream time
+ * is the largest timestamp it has seen, and moves only when its own partition brings a record.
+ *
+ * <ul>
+ *   <li><b>Event time</b>: a TimestampExtractor reads {@code dt}; tumbling {@code TimeWindows}
+ *   with a grace of out-of-orderness + allowed lateness; one final result per window, emitted
+ *   once the task's stream time passes its end + grace ({@code suppress(untilWindowCloses)}).
+ *   A record behind its window's end + grace is dropped (the task's {@code dropped-records}). So
+ *   a window is emitted later than by a watermark engine (after the whole grace, not at the
+ *   watermark), but once, with its late records; and a task whose partition falls silent holds
+ *   its windows until it speaks again. ({@code EmitStrategy.onWindowClose()}, the newer way to
+ *   say the same, left the last data window of each stream unemitted here, Kafka Streams 4.1.2
+ *   with the record cache off: its final results are only checked when a record comes.)
+ *   <li><b>Processing time</b>: the wall clock when a record is read
+ *   ({@code WallclockTimestampExtractor}); the windows are kept in a store and a wall-clock
+ *   punctuator emits each one when the clock passes its end, with or without new records.
+ *   <li><b>Deduplication</b> by {@code id}, in a window store that remembers ids for as long as a
+ *   resend can still reach an open window (Kafka Streams has no operator for it).
+ * </ul>
+ */
+public final class Windows {
+    private Windows() {}
+
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    /** What the topology counts, besides Kafka Streams' own metrics. */
+    static final class Counters {
+        final AtomicLong consumed = new AtomicLong();
+        final AtomicLong malformed = new AtomicLong();
+        final AtomicLong duplicates = new AtomicLong();
+        final AtomicLong emitted = new AtomicLong();
+    }
+
+    /** One event (docs/SPEC.md §2), or null when the record is not a whole, well-typed one. */
+    record Event(String id, String di, long dt, String c, long m1, double m2) {
+        static Event parse(byte[] bytes) {
+            try {
+                JsonNode n = JSON.readTree(bytes);
+                if (n == null || !n.path("dt").isIntegralNumber() || !n.path("m1").isIntegralNumber() || !n.path("m2").isNumber()
+                    || !n.path("id").isTextual() || !n.path("di").isTextual() || !n.path("c").isTextual()) {
+                    return null;
+                }
+                return new Event(n.get("id").asText(), n.get("di").asText(), n.get("dt").asLong(), n.get("c").asText(), n.get("m1").asLong(), n.get("m2").asDouble());
+            } catch (Exception e) {
+                return null;
+            }
+        }
+
+        static final Serde<Event> SERDE = Serdes.serdeFrom((topic, e) -> json(e), (topic, bytes) -> bytes == null ? null : parse(bytes));
+    }
+
+    /** A window of one device: count, m1 and m2 sums by category. */
+    static final class Cells {
+        public TreeMap<String, double[]> byCategory = new TreeMap<>();
+
+        Cells add(Event e) {
+            double[] cell = byCategory.computeIfAbsent(e.c(), c -> new double[3]);
+            cell[0] += 1;
+            cell[1] += e.m1();
+            cell[2] += e.m2();
+            return this;
+        }
+
+        /** The results (docs/SPEC.md §5) of this device's window ending at {@code end}. */
+        List<KeyValue<String, String>> rows(String mode, String device, long end, Counters counters) {
+            List<KeyValue<String, String>> rows = new ArrayList<>();
+            byCategory.forEach((c, cell) -> {
+                var row = JSON.createObjectNode().put("engine", "kafka-streams").put("mode", mode).put("window_end", end).put("di", device).put("c", c)
+                    .put("count", (long) cell[0]).put("m1_sum", (long) cell[1]).put("m2_sum", cell[2]).put("emitted_at", System.currentTimeMillis());
+                rows.add(KeyValue.pair(device, row.toString()));
+            });
+            counters.emitted.addAndGet(rows.size());
+            return rows;
+        }
+
+        static final Serde<Cells> SERDE = Serdes.serdeFrom((topic, cells) -> json(cells), (topic, bytes) -> read(bytes, Cells.class));
+    }
+
+    static Topology topology(String mode, String eventsTopic, String resultsTopic, long windowMs, long outOfOrdernessMs, long allowedLatenessMs,
+                             long dedupHorizonMs, Counters counters) {
+        boolean eventTime = mode.equals("event-time");
+        Duration window = Duration.ofMillis(windowMs);
+        Duration grace = Duration.ofMillis(outOfOrdernessMs + allowedLatenessMs);
+        Duration remember = eventTime ? window.plus(grace) : Duration.ofMillis(dedupHorizonMs);
+        StreamsBuilder builder = new StreamsBuilder();
+        builder.addStateStore(Stores.windowStoreBuilder(Stores.persistentWindowStore("seen-ids", remember, remember, false), Serdes.String(), Serdes.Long()));
+
+        TimestampExtractor clock = eventTime ? new DeviceTime() : new WallclockTimestampExtractor();
+        KStream<String, Event> events = builder.stream(eventsTopic, Consumed.with(Serdes.String(), Event.SERDE).withTimestampExtractor(clock))
+            .filter((device, e) -> {
+                counters.consumed.incrementAndGet();
+                if (e == null) {
+                    counters.malformed.incrementAndGet();
+                }
+                return e != null;
+            })
+            .processValues(() -> new FirstOfEachId(remember, counters), "seen-ids");
+
+        KStream<String, String> results;
+        if (eventTime) {
+            results = events.groupByKey(Grouped.with(Serdes.String(), Event.SERDE))
+                .windowedBy(TimeWindows.ofSizeAndGrace(window, grace))
+                .aggregate(Cells::new, (device, e, cells) -> cells.add(e), Materialized.with(Serdes.String(), Cells.SERDE))
+                .suppress(Suppressed.untilWindowCloses(Suppressed.BufferConfig.unbounded()))
+                .toStream()
+                .flatMap((w, cells) -> cells.rows(mode, w.key(), w.window().end(), counters));
+        } else {
+            builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore("open-windows"), Serdes.String(), Cells.SERDE));
+            results = events.process(() -> new ProcessingTimeWindows(mode, windowMs, counters), "open-windows");
+        }
+        results.to(resultsTopic, Produced.with(Serdes.String(), Serdes.String()));
+        return builder.build();
+    }
+
+    /** Event time: the device time; a record that is not an event keeps its partition's time (it is counted and dropped next). */
+    static final class DeviceTime implements TimestampExtractor {
+        @Override
+        public long extract(ConsumerRecord<Object, Object> record, long partitionTime) {
+            return record.value() instanceof Event e ? e.dt() : Math.max(partitionTime, 0);
+        }
+    }
+
+    /** Forwards the first record of each id; remembers ids for {@code remember} of stream time. */
+    static final class FirstOfEachId implements FixedKeyProcessor<String, Event, Event> {
+        private final Duration remember;
+        private final Counters counters;
+        private FixedKeyProcessorContext<String, Event> context;
+        private WindowStore<String, Long> seen;
+
+        FirstOfEachId(Duration remember, Counters counters) {
+            this.remember = remember;
+            this.counters = counters;
+        }
+
+        @Override
+        public void init(FixedKeyProcessorContext<String, Event> context) {
+            this.context = context;
+            this.seen = context.getStateStore("seen-ids");
+        }
+
+        @Override
+        public void process(FixedKeyRecord<String, Event> record) {
+            String id = record.value().id();
+            long t = record.timestamp();
+            try (WindowStoreIterator<Long> earlier = seen.fetch(id, t - remember.toMillis(), t + remember.toMillis())) {
+                if (earlier.hasNext()) {
+                    counters.duplicates.incrementAndGet();
+                    return;
+                }
+            }
+            seen.put(id, t, t);
+            context.forward(record);
+        }
+    }
+
+    /** Processing time: windows by the record's (wall-clock) time, each emitted when the wall clock passes its end. */
+    static final class ProcessingTimeWindows implements Processor<String, Event, String, String> {
+        private final String mode;
+        private final long windowMs;
+        private final Counters counters;
+        private ProcessorContext<String, String> context;
+        private KeyValueStore<String, Cells> open;
+
+        ProcessingTimeWindows(String mode, long windowMs, Counters counters) {
+            this.mode = mode;
+            this.windowMs = windowMs;
+            this.counters = counters;
+        }
+
+        @Override
+        public void init(ProcessorContext<String, String> context) {
+            this.context = context;
+            this.open = context.getStateStore("open-windows");
+            context.schedule(Duration.ofMillis(100), PunctuationType.WALL_CLOCK_TIME, this::closeUpTo);
+        }
+
+        @Override
+        public void process(Record<String, Event> record) {
+            long end = Math.floorDiv(record.timestamp(), windowMs) * windowMs + windowMs;
+            // Keyed by end first: the windows come out of the store in the order they close.
+            String key = String.format("%020d|%s", end, record.key());
+            Cells cells = open.get(key);
+            open.put(key, (cells == null ? new Cells() : cells).add(record.value()));
+        }
+
+        private void closeUpTo(long now) {
+            List<String> closed = new ArrayList<>();
+            try (KeyValueIterator<String, Cells> windows = open.all()) {
+                while (windows.hasNext()) {
+                    var w = windows.next();
+                    long end = Long.parseLong(w.key.substring(0, 20));
+                    if (end > now) {
+                        break;
+                    }
+                    String device = w.key.substring(21);
+                    for (KeyValue<String, String> row : w.value.rows(mode, device, end, counters)) {
+                        context.forward(new Record<>(row.key, row.value, now));
+                    }
+                    closed.add(w.key);
+                }
+            }
+            closed.forEach(open::delete);
+        }
+    }
+
+    static byte[] json(Object value) {
+        try {
+            return JSON.writeValueAsBytes(value);
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    static <T> T read(byte[] bytes, Class<T> type) {
+        try {
+            return bytes == null ? null : JSON.readValue(bytes, type);
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}
