@@ -203,6 +203,18 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
 
+def submit(a, settings):
+    """Runs job.sql's statements with `settings`; returns the job's client."""
+    conf = Configuration()
+    for k, v in settings.items():
+        conf.set_string(k, str(v))
+    t_env = TableEnvironment.create(EnvironmentSettings.new_instance().in_streaming_mode().with_configuration(conf).build())
+    *ddl, insert = statements(a)
+    for statement in ddl:
+        t_env.execute_sql(statement)
+    return t_env.execute_sql(insert).get_job_client()
+
+
 def run(a, cluster_rest, work, jobs):
     """Submits the job (to the cluster at REST address `cluster_rest`, or to an embedded mini-cluster of its own)
     and follows it until it is to end."""
@@ -221,19 +233,19 @@ def run(a, cluster_rest, work, jobs):
         except OSError as e:  # said in one line, before PyFlink retries for a minute and prints a Java stack
             sys.exit(f"flink: no Flink cluster answers at {address} ({e}); check --flink-cluster")
         settings |= {"execution.target": "remote", "rest.address": address.rsplit(":", 1)[0], "rest.port": address.rsplit(":", 1)[1]}
-    else:
-        address = f"127.0.0.1:{free_port()}"
-        settings |= {**LOOPBACK_ONLY, "rest.port": address.rsplit(":", 1)[1]}
     if a.cluster in (None, "local"):  # a cluster of our own: its checkpoints stay on this machine
         settings["execution.checkpointing.dir"] = f"file://{Path(a.state_dir or work).resolve()}/checkpoints"
-    conf = Configuration()
-    for k, v in settings.items():
-        conf.set_string(k, str(v))
-    t_env = TableEnvironment.create(EnvironmentSettings.new_instance().in_streaming_mode().with_configuration(conf).build())
-    *ddl, insert = statements(a)
-    for statement in ddl:
-        t_env.execute_sql(statement)
-    job = t_env.execute_sql(insert).get_job_client()
+    for attempt in range(3):
+        if not cluster_rest:  # an embedded mini-cluster, its REST endpoint on a port free a moment ago
+            address = f"127.0.0.1:{free_port()}"
+            settings |= {**LOOPBACK_ONLY, "rest.port": address.rsplit(":", 1)[1]}
+        try:
+            job = submit(a, settings)
+            break
+        except Exception as e:  # another process may have taken the port since: try another
+            if cluster_rest or "Could not start rest endpoint" not in str(e) or attempt == 2:
+                raise
+            print(f"flink: the mini-cluster's REST port was taken ({address}); trying another", file=sys.stderr)
     job_id = str(job.get_job_id())
     print(f"boontadata: version flink {rest(address, '/config')['flink-version']}", flush=True)
 

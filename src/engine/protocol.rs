@@ -56,8 +56,11 @@ impl Heard {
     /// Takes one stdout line of the engine protocol; other lines are just log.
     pub fn take_line(&mut self, line: &str, now: Instant) {
         let Some(rest) = line.trim().strip_prefix("boontadata: ") else {
-            if !line.trim().is_empty() {
-                self.last_words = Some(line.trim().to_string());
+            let line = line.trim();
+            // A Java stack's frames say where, not why: the line before them does.
+            let frame = line.starts_with("at ") || line.starts_with("...") && line.ends_with(" more");
+            if !line.is_empty() && !frame {
+                self.last_words = Some(line.to_string());
             }
             return;
         };
@@ -100,6 +103,8 @@ mod tests {
         assert_eq!(h.last_words.as_deref(), Some("some log line"));
         h.take_line("flink: no Flink cluster answers at 127.0.0.1:1", now);
         h.take_line("   ", now);
+        h.take_line("\tat org.apache.flink.Foo.bar(Foo.java:12)", now);
+        h.take_line("\t... 23 more", now);
         assert_eq!(h.last_words.as_deref(), Some("flink: no Flink cluster answers at 127.0.0.1:1"), "the last line of log, not a protocol line");
     }
 
