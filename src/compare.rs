@@ -3,8 +3,8 @@
 //! matching the difference against the faults the simulator injected into that
 //! window.
 
-use crate::model::{utc, window_end, Aggregate, Fault, Mode, ResultRow, RowKey, SentEvent, TruthRow, View, FLUSH_DEVICE};
-use crate::truth::first_sends;
+use crate::model::{utc, window_end_at_phase, Aggregate, Fault, Mode, ResultRow, RowKey, SentEvent, TruthRow, View, FLUSH_DEVICE};
+use crate::truth::{self, first_sends};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
@@ -21,6 +21,8 @@ pub enum Cause {
     OutOfOrder,
     /// Messages sent just before a window's end that the engine counted in a later window.
     Boundary,
+    /// A message at a window's very end, counted in the window it ends (windows that hold their end, as Storm's do).
+    EndInclusive,
     /// No set of faults accounts for the difference.
     Unexplained,
     /// The search for an explanation gave up on its budget: it may have one, or not.
@@ -28,7 +30,8 @@ pub enum Cause {
 }
 
 impl Cause {
-    pub const ALL: [Cause; 6] = [Cause::Duplicate, Cause::Late, Cause::OutOfOrder, Cause::Boundary, Cause::Unexplained, Cause::SearchBudget];
+    pub const ALL: [Cause; 7] =
+        [Cause::Duplicate, Cause::Late, Cause::OutOfOrder, Cause::Boundary, Cause::EndInclusive, Cause::Unexplained, Cause::SearchBudget];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -36,6 +39,7 @@ impl Cause {
             Cause::Late => "late",
             Cause::OutOfOrder => "out-of-order",
             Cause::Boundary => "boundary",
+            Cause::EndInclusive => "end-inclusive",
             Cause::Unexplained => "unexplained",
             Cause::SearchBudget => "search-budget",
         }
@@ -63,6 +67,10 @@ pub struct Comparison {
     pub engine: String,
     pub mode: Mode,
     pub view: View,
+    /// Where the engine's windows end past the multiples of the window length: 0, unless the
+    /// engine starts its windows with its own clock (then the truth is taken in its windows).
+    #[serde(default)]
+    pub window_phase_ms: i64,
     pub rows: usize,
     pub exceptions: Vec<Exception>,
 }
@@ -107,10 +115,21 @@ impl Comparison {
 pub fn compare(engine: &str, mode: Mode, truth: &[TruthRow], results: &[ResultRow], log: &[SentEvent], window_ms: i64) -> Comparison {
     let view = mode.view();
     let crossed = windows_crossed(results, window_ms);
+    let phase = window_phase(results, window_ms);
+    let phased;
+    let truth = if phase == 0 {
+        truth
+    } else {
+        phased = truth::compute_view(log, view, window_ms, phase);
+        &phased
+    };
+    // An engine's window ends, to the nearest end of its windows (a timer fires a few ms late).
+    let end = |e: i64| (e - phase + window_ms / 2).div_euclid(window_ms) * window_ms + phase;
     let truth: BTreeMap<RowKey, &Aggregate> = truth.iter().filter(|t| t.view == view).map(|t| (t.key(), &t.agg)).collect();
-    let results: BTreeMap<RowKey, &Aggregate> = results.iter().filter(|r| r.device != FLUSH_DEVICE).map(|r| (r.key(), &r.agg)).collect();
+    let results: BTreeMap<RowKey, &Aggregate> =
+        results.iter().filter(|r| r.device != FLUSH_DEVICE).map(|r| ((end(r.window_end), r.device.clone(), r.category.clone()), &r.agg)).collect();
     let keys: BTreeSet<&RowKey> = truth.keys().chain(results.keys()).collect();
-    let faults = FaultIndex::new(log, view, window_ms);
+    let faults = FaultIndex::new(log, view, window_ms, phase);
     let mut exceptions = Vec::new();
     for key in &keys {
         let (t, r) = (truth.get(*key).copied(), results.get(*key).copied());
@@ -126,7 +145,7 @@ pub fn compare(engine: &str, mode: Mode, truth: &[TruthRow], results: &[ResultRo
     }
     // The original's order: by category, then window.
     exceptions.sort_by(|a, b| (&a.category, a.window_end, &a.device).cmp(&(&b.category, b.window_end, &b.device)));
-    Comparison { engine: engine.into(), mode, view, rows: keys.len(), exceptions }
+    Comparison { engine: engine.into(), mode, view, window_phase_ms: phase, rows: keys.len(), exceptions }
 }
 
 fn same(a: &Aggregate, b: &Aggregate) -> bool {
@@ -153,6 +172,24 @@ struct Candidate {
 /// holds one for up to a micro-batch, which on a busy machine lasts longer than a
 /// window. At least four windows; more where the engine emitted its windows
 /// later than that (an engine that lags reads its messages late too), up to sixteen.
+/// Where an engine's windows end past the multiples of `window_ms`, read off the ends of its
+/// windows, on the circle of the window's length: where most of them end, and of those the
+/// earliest, since a timer fires on time or late, never early. 0 for an engine whose windows
+/// are on the clock's multiples.
+fn window_phase(results: &[ResultRow], window_ms: i64) -> i64 {
+    let ends: Vec<i64> = results.iter().filter(|r| r.device != FLUSH_DEVICE).map(|r| r.window_end).collect();
+    let Some(first) = ends.first() else { return 0 };
+    let reference = first.rem_euclid(window_ms);
+    let mut offsets: Vec<i64> = ends.iter().map(|e| (e - reference + window_ms / 2).rem_euclid(window_ms) - window_ms / 2).collect();
+    offsets.sort_unstable();
+    let most = offsets[offsets.len() / 2];
+    let earliest = offsets.iter().copied().find(|&o| o >= most - TIMER_SLACK_MS).unwrap_or(most);
+    (reference + earliest).rem_euclid(window_ms)
+}
+
+/// How late a window's timer may fire and still be that window's.
+const TIMER_SLACK_MS: i64 = 100;
+
 fn windows_crossed(results: &[ResultRow], window_ms: i64) -> i64 {
     let lag = results.iter().filter(|r| r.device != FLUSH_DEVICE).map(|r| r.first_emitted_at - r.window_end).max().unwrap_or(0);
     (lag.max(0) / window_ms + 2).clamp(4, 16)
@@ -178,10 +215,11 @@ struct FaultIndex<'a> {
 type FirstSend<'a> = (&'a SentEvent, bool);
 
 impl<'a> FaultIndex<'a> {
-    fn new(log: &'a [SentEvent], view: View, window_ms: i64) -> Self {
+    fn new(log: &'a [SentEvent], view: View, window_ms: i64, phase_ms: i64) -> Self {
         let mut by_row: HashMap<_, Vec<_>> = HashMap::new();
         for (e, counted) in log.iter().zip(first_sends(log)) {
-            by_row.entry((window_end(view.time_of(e), window_ms), e.device.as_str(), e.category.as_str())).or_default().push((e, counted));
+            let end = window_end_at_phase(view.time_of(e), window_ms, phase_ms);
+            by_row.entry((end, e.device.as_str(), e.category.as_str())).or_default().push((e, counted));
         }
         FaultIndex { view, by_row }
     }
@@ -216,6 +254,11 @@ impl<'a> FaultIndex<'a> {
                 (true, Fault::OutOfOrder) if self.view == View::DeviceTime => choices.push(Choice::One(one(Cause::OutOfOrder, -1, e, behind))),
                 _ => {}
             }
+        }
+        // Windows that hold their end (tried after the faults: a fault that fits is the likelier reason): a message at exactly a window's end, counted in it rather than in the next.
+        let at = |end: i64, sign| row(end).iter().filter(move |(e, counted)| *counted && self.view.time_of(e) == end - window_ms).map(move |(e, _)| (sign, *e));
+        for (sign, e) in at(key.0 + window_ms, 1).chain(at(key.0, -1)) {
+            choices.push(Choice::One(one(Cause::EndInclusive, sign, e, 0)));
         }
         choices
     }
@@ -355,6 +398,8 @@ fn describe(chosen: &[&Candidate]) -> (Vec<Cause>, String) {
                 (Cause::OutOfOrder, _) => format!("{n} out-of-order event{s} dropped (m1={m1}, sent {:.1} s after its time)", max_ms as f64 / 1000.0),
                 (Cause::Boundary, -1) => format!("{n} event{s} sent in the last {max_ms} ms counted in a later window (m1={m1})"),
                 (Cause::Boundary, _) => format!("{n} event{s} sent in the {max_ms} ms before this window counted here (m1={m1})"),
+                (Cause::EndInclusive, 1) => format!("{n} event{s} at this window's very end counted in it (m1={m1})"),
+                (Cause::EndInclusive, _) => format!("{n} event{s} at the previous window's very end counted there (m1={m1})"),
                 (Cause::Unexplained | Cause::SearchBudget, _) => unreachable!("every candidate is a fault or a crossing"),
             });
         }
@@ -378,6 +423,9 @@ fn m1_list(group: &[&&Candidate]) -> String {
 pub fn render(c: &Comparison) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "== {} {} (against the {} truth) ==", c.engine, c.mode, c.view.as_str());
+    if c.window_phase_ms != 0 {
+        let _ = writeln!(out, "(the engine's windows end {} ms past the multiples of the window: the truth is taken in its windows)", c.window_phase_ms);
+    }
     let _ = writeln!(out, "Comparing ingest device and downstream for m1_sum");
     let _ = writeln!(out, "{} exceptions out of {}", c.exceptions.len(), c.rows);
     if !c.exceptions.is_empty() {
@@ -584,6 +632,38 @@ mod tests {
         assert!(text.contains("Comparing ingest device and downstream for m1_sum\n1 exceptions out of 1\nExceptions are:\n"), "{text}");
         assert!(text.contains("1970-01-01 10:00:05"), "{text}");
         assert!(text.contains("m1_sum_ingest_devicetime"));
+    }
+
+    #[test]
+    fn a_window_that_holds_its_end_counts_the_message_at_its_end() {
+        let mut log = base();
+        log.push(sent("d-3", "d", TEN + 5000, TEN + 5000, 7, Fault::None));
+        log.push(sent("d-4", "d", TEN + 6000, TEN + 6000, 1, Fault::None));
+        // The truth has d-3 in the window ending 10:00:10; an engine whose windows are (start, end] has it in 10:00:05.
+        let c = run(Mode::EventTime, &log, &[result(TEN + 5000, "d", 4, 55), result(TEN + 10_000, "d", 1, 1)]);
+        assert_eq!(c.unexplained(), 0, "{:?}", c.exceptions);
+        assert!(c.exceptions.iter().all(|e| e.causes == vec![Cause::EndInclusive]), "{:?}", c.exceptions);
+        assert_eq!(c.exceptions[0].why, "1 event at this window's very end counted in it (m1=7)");
+        assert_eq!(c.exceptions[1].why, "1 event at the previous window's very end counted there (m1=7)");
+    }
+
+    #[test]
+    fn an_engine_whose_windows_start_with_its_own_clock_is_held_to_the_truth_in_its_windows() {
+        // Windows ending 3456 ms past the multiples of 5 s, reported a millisecond or two late, as a timer fires.
+        let log: Vec<SentEvent> = (0..40).map(|i| sent(&format!("d-{i}"), "d", TEN + 250 * i, TEN + 250 * i, i, Fault::None)).collect();
+        let truth = truth::compute_view(&log, View::SendTime, 5000, 3456);
+        let results: Vec<ResultRow> = truth
+            .iter()
+            .enumerate()
+            .map(|(k, t)| ResultRow { mode: Mode::ProcessingTime, ..result(t.window_end + k as i64 % 3, "d", t.agg.count, t.agg.m1_sum) })
+            .map(|r| ResultRow { agg: Aggregate { m2_sum: r.agg.m1_sum as f64, ..r.agg }, ..r })
+            .collect();
+        let c = compare("e", Mode::ProcessingTime, &compute(&log, 5000), &results, &log, 5000);
+        assert_eq!(c.window_phase_ms, 3456);
+        assert_eq!((c.exact(), c.rows), (truth.len(), truth.len()), "{:?}", c.exceptions);
+        assert!(render(&c).contains("the engine's windows end 3456 ms past the multiples"));
+        let aligned = run(Mode::ProcessingTime, &base(), &[result(TEN + 5000, "d", 3, 48), result(TEN + 9000, FLUSH_DEVICE, 1, 0)]);
+        assert_eq!(aligned.window_phase_ms, 0, "the end-of-stream row's window says nothing of the engine's");
     }
 
     #[test]

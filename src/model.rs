@@ -76,6 +76,13 @@ pub fn window_end(t_ms: i64, w_ms: i64) -> i64 {
     t_ms.div_euclid(w_ms) * w_ms + w_ms
 }
 
+/// End of the tumbling window holding `t_ms` when the windows end at `phase_ms` past
+/// multiples of `w_ms`: an engine whose windows start with its own clock (Storm's
+/// processing-time windows) rather than on the clock's multiples of the window.
+pub fn window_end_at_phase(t_ms: i64, w_ms: i64, phase_ms: i64) -> i64 {
+    window_end(t_ms - phase_ms, w_ms) + phase_ms
+}
+
 /// `YYYY-MM-DD HH:MM:SS` (UTC) for epoch milliseconds, as the original printed window_time (§7).
 pub fn utc(t_ms: i64) -> String {
     let secs = t_ms.div_euclid(1000);
@@ -521,6 +528,14 @@ mod tests {
         assert_eq!(window_end(TEN + 4999, 5000), TEN + 5000);
         assert_eq!(window_end(TEN + 5000, 5000), TEN + 10_000);
         assert_eq!(window_end(-1, 5000), 0);
+    }
+
+    #[test]
+    fn windows_with_a_phase_end_that_far_past_the_multiples() {
+        assert_eq!(window_end_at_phase(TEN + 4000, 5000, 0), TEN + 5000);
+        assert_eq!(window_end_at_phase(TEN + 4000, 5000, 3456), TEN + 8456);
+        assert_eq!(window_end_at_phase(TEN + 3456, 5000, 3456), TEN + 8456, "a phased window starts at its phase, as an aligned one at a multiple");
+        assert_eq!(window_end_at_phase(TEN + 3455, 5000, 3456), TEN + 3456);
     }
 
     #[test]

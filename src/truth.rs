@@ -2,7 +2,7 @@
 //! what was really sent, the right aggregate of every (window, device,
 //! category) in two views. Which faults fell into a window is in the log itself.
 
-use crate::model::{window_end, Aggregate, SentEvent, TruthRow, View};
+use crate::model::{window_end_at_phase, Aggregate, SentEvent, TruthRow, View};
 use std::collections::{BTreeMap, HashSet};
 
 /// Whether each logged send is the first of its id (counted once) or a resend.
@@ -15,25 +15,27 @@ pub fn first_sends(log: &[SentEvent]) -> Vec<bool> {
 /// Both views of the truth. A window where no message counts (only resends
 /// fell there) has no row: both sides agree on an empty window.
 pub fn compute(log: &[SentEvent], window_ms: i64) -> Vec<TruthRow> {
-    let first = first_sends(log);
-    let mut rows: BTreeMap<(View, i64, &str, &str), TruthRow> = BTreeMap::new();
-    for view in [View::DeviceTime, View::SendTime] {
-        for (e, &counted) in log.iter().zip(&first) {
-            let end = window_end(view.time_of(e), window_ms);
-            if !counted {
-                continue;
-            }
-            let row = rows.entry((view, end, &e.device, &e.category)).or_insert_with(|| TruthRow {
-                view,
-                window_end: end,
-                device: e.device.clone(),
-                category: e.category.clone(),
-                agg: Aggregate::default(),
-            });
-            row.agg.count += 1;
-            row.agg.m1_sum += e.m1;
-            row.agg.m2_sum += e.m2;
+    [View::DeviceTime, View::SendTime].into_iter().flat_map(|view| compute_view(log, view, window_ms, 0)).collect()
+}
+
+/// One view of the truth, with windows ending `phase_ms` past the multiples of `window_ms`.
+pub fn compute_view(log: &[SentEvent], view: View, window_ms: i64, phase_ms: i64) -> Vec<TruthRow> {
+    let mut rows: BTreeMap<(i64, &str, &str), TruthRow> = BTreeMap::new();
+    for (e, counted) in log.iter().zip(first_sends(log)) {
+        if !counted {
+            continue;
         }
+        let end = window_end_at_phase(view.time_of(e), window_ms, phase_ms);
+        let row = rows.entry((end, &e.device, &e.category)).or_insert_with(|| TruthRow {
+            view,
+            window_end: end,
+            device: e.device.clone(),
+            category: e.category.clone(),
+            agg: Aggregate::default(),
+        });
+        row.agg.count += 1;
+        row.agg.m1_sum += e.m1;
+        row.agg.m2_sum += e.m2;
     }
     rows.into_values().collect()
 }

@@ -35,6 +35,10 @@ pub struct EngineSpec {
     /// Takes further jobs on stdin, so that one process serves every scenario of a matrix.
     #[serde(default)]
     pub serves_jobs: bool,
+    /// Its windows hold their end, (start, end] rather than [start, end): an event at exactly a
+    /// window's end is counted in it (the comparison's `end-inclusive`).
+    #[serde(default)]
+    pub end_inclusive: bool,
     pub launch: Launch,
     /// The file of the folder that holds the window logic, shown in the report to compare the code.
     pub window_logic: String,
