@@ -114,15 +114,16 @@ pub struct ResultsTopic {
 
 impl ResultsTopic {
     pub fn new(engine: &'static str, job: &JobFlags) -> Result<ResultsTopic> {
-        Ok(ResultsTopic {
-            producer: kafka::producer(&job.brokers)?,
-            engine,
-            topic: job.results.clone(),
-            mode: job.mode,
-            buf: Vec::with_capacity(256),
-            emitted: 0,
-            failed: None,
-        })
+        Self::with_producer(engine, job, kafka::producer(&job.brokers)?)
+    }
+
+    /// Rows written in transactions under `transactional_id` (see `kafka::transactional_producer`).
+    pub fn transactional(engine: &'static str, job: &JobFlags, transactional_id: &str) -> Result<ResultsTopic> {
+        Self::with_producer(engine, job, kafka::transactional_producer(&job.brokers, transactional_id)?)
+    }
+
+    fn with_producer(engine: &'static str, job: &JobFlags, producer: kafka::Sender) -> Result<ResultsTopic> {
+        Ok(ResultsTopic { producer, engine, topic: job.results.clone(), mode: job.mode, buf: Vec::with_capacity(256), emitted: 0, failed: None })
     }
 
     pub fn write(&mut self, window_end: i64, device: &str, category: &str, agg: &Aggregate) {
@@ -148,6 +149,11 @@ impl ResultsTopic {
     pub fn check(&mut self) -> Result<()> {
         self.producer.poll(Duration::ZERO);
         self.failed.take().map_or(Ok(()), Err)
+    }
+
+    /// The producer the rows go through, for what a transaction commits with them.
+    pub fn producer(&self) -> &kafka::Sender {
+        &self.producer
     }
 
     pub fn finish(&mut self) -> Result<()> {

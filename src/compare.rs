@@ -3,7 +3,7 @@
 //! matching the difference against the faults the simulator injected into that
 //! window.
 
-use crate::model::{utc, window_end_at_phase, Aggregate, Fault, Mode, ResultRow, RowKey, SentEvent, TruthRow, View, FLUSH_DEVICE};
+use crate::model::{utc, window_end_at_phase, Aggregate, CrashRecord, Fault, Mode, ResultRow, RowKey, SentEvent, TruthRow, View, FLUSH_DEVICE};
 use crate::truth::{self, first_sends};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -23,6 +23,10 @@ pub enum Cause {
     Boundary,
     /// A message at a window's very end, counted in the window it ends (windows that hold their end, as Storm's do).
     EndInclusive,
+    /// Messages sent before the engine's crash that its window never counted: state or input lost with the process.
+    LostInCrash,
+    /// Messages sent before the engine's crash that its window counted twice: read again after the restart on top of restored state.
+    CountedTwice,
     /// No set of faults accounts for the difference.
     Unexplained,
     /// The search for an explanation gave up on its budget: it may have one, or not.
@@ -30,8 +34,17 @@ pub enum Cause {
 }
 
 impl Cause {
-    pub const ALL: [Cause; 7] =
-        [Cause::Duplicate, Cause::Late, Cause::OutOfOrder, Cause::Boundary, Cause::EndInclusive, Cause::Unexplained, Cause::SearchBudget];
+    pub const ALL: [Cause; 9] = [
+        Cause::Duplicate,
+        Cause::Late,
+        Cause::OutOfOrder,
+        Cause::Boundary,
+        Cause::EndInclusive,
+        Cause::LostInCrash,
+        Cause::CountedTwice,
+        Cause::Unexplained,
+        Cause::SearchBudget,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -40,6 +53,8 @@ impl Cause {
             Cause::OutOfOrder => "out-of-order",
             Cause::Boundary => "boundary",
             Cause::EndInclusive => "end-inclusive",
+            Cause::LostInCrash => "lost-in-crash",
+            Cause::CountedTwice => "counted-twice",
             Cause::Unexplained => "unexplained",
             Cause::SearchBudget => "search-budget",
         }
@@ -60,6 +75,11 @@ pub struct Exception {
     pub result: Option<Aggregate>,
     pub causes: Vec<Cause>,
     pub why: String,
+    /// Events of the window a crash lost, or made it count twice.
+    #[serde(default)]
+    pub lost: u64,
+    #[serde(default)]
+    pub doubled: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,7 +132,17 @@ impl Comparison {
 
 /// Compares one engine mode's results with the truth the mode is held to,
 /// explaining every exception from the sent-event log.
-pub fn compare(engine: &str, mode: Mode, truth: &[TruthRow], results: &[ResultRow], log: &[SentEvent], window_ms: i64) -> Comparison {
+/// With `crash`, the messages sent before the engine was started again may also have been lost in
+/// the crash or counted twice after it (tried last: the scenario's faults are the likelier reason).
+pub fn compare(
+    engine: &str,
+    mode: Mode,
+    truth: &[TruthRow],
+    results: &[ResultRow],
+    log: &[SentEvent],
+    window_ms: i64,
+    crash: Option<&CrashRecord>,
+) -> Comparison {
     let view = mode.view();
     let crossed = windows_crossed(results, window_ms);
     let phase = window_phase(results, window_ms);
@@ -136,12 +166,35 @@ pub fn compare(engine: &str, mode: Mode, truth: &[TruthRow], results: &[ResultRo
         if t.is_some() && r.is_some() && same(t.unwrap(), r.unwrap()) {
             continue;
         }
-        let (mut causes, mut why) = explain(t, r, &faults.candidates(key, window_ms, 1));
-        if !causes[0].explains() && view == View::SendTime {
-            // Rarer, and costlier to search: messages held for longer than a window.
-            (causes, why) = explain(t, r, &faults.candidates(key, window_ms, crossed));
+        let mut found = explain(t, r, &faults.candidates(key, window_ms, 1));
+        if !found.explains() && view == View::SendTime {
+            // Rarer, and costlier to search: messages held for longer than a window (as after a crash:
+            // on the wall clock, messages an engine reads late are counted late, not twice).
+            found = explain(t, r, &faults.candidates(key, window_ms, crossed));
         }
-        exceptions.push(Exception { window_end: key.0, device: key.1.clone(), category: key.2.clone(), truth: t.cloned(), result: r.cloned(), causes, why });
+        if let (false, Some(crash)) = (found.explains(), crash) {
+            // Lost, or doubled: one of the two, each with the boundary crossings of the wall clock.
+            for crashed in faults.crash_candidates(key, crash, window_ms) {
+                let mut choices = vec![crashed];
+                choices.extend(faults.candidates(key, window_ms, 1));
+                found = explain(t, r, &choices);
+                if found.explains() {
+                    break;
+                }
+            }
+        }
+        let Explanation { causes, why, lost, doubled } = found;
+        exceptions.push(Exception {
+            window_end: key.0,
+            device: key.1.clone(),
+            category: key.2.clone(),
+            truth: t.cloned(),
+            result: r.cloned(),
+            causes,
+            why,
+            lost,
+            doubled,
+        });
     }
     // The original's order: by category, then window.
     exceptions.sort_by(|a, b| (&a.category, a.window_end, &a.device).cmp(&(&b.category, b.window_end, &b.device)));
@@ -264,11 +317,37 @@ impl<'a> FaultIndex<'a> {
     }
 }
 
+impl FaultIndex<'_> {
+    /// What a crash may have done to row `key`, as two alternatives: a run of its messages sent
+    /// before the engine was started again, in the order sent, lost (the engine's state or input
+    /// went with the process); or a run of messages sent before the kill counted a second time
+    /// (read again on top of state that had counted them): its own, or, on the wall clock, those of
+    /// the device's earlier windows, read again after the restart and counted in this one.
+    fn crash_candidates(&self, key: &RowKey, crash: &CrashRecord, window_ms: i64) -> [Choice; 2] {
+        let row = |end: i64| self.by_row.get(&(end, key.1.as_str(), key.2.as_str())).map(Vec::as_slice).unwrap_or_default();
+        let sent_before = |at: i64, ends: &mut dyn Iterator<Item = i64>| {
+            let mut events: Vec<&SentEvent> = ends.flat_map(|end| row(end).iter()).filter(|(e, counted)| *counted && e.sent_at < at).map(|(e, _)| *e).collect();
+            events.sort_by_key(|e| e.sent_at);
+            events
+        };
+        let run = |cause, sign, events: Vec<&SentEvent>| {
+            Choice::Slice(events.into_iter().map(|e| Candidate { cause, sign, m1: e.m1, m2: e.m2, ms: crash.killed_at - e.sent_at }).collect())
+        };
+        let lost = sent_before(crash.restarted_at, &mut std::iter::once(key.0));
+        let read_again = if self.view == View::SendTime { CRASH_WINDOWS_BACK } else { 0 };
+        let doubled = sent_before(crash.killed_at, &mut (0..=read_again).map(|k| key.0 - k * window_ms));
+        [run(Cause::LostInCrash, -1, lost), run(Cause::CountedTwice, 1, doubled)]
+    }
+}
+
+/// How many windows back a restarted processing-time engine may read messages again.
+const CRASH_WINDOWS_BACK: i64 = 24;
+
 /// The fewest candidates whose sum is exactly the difference; "unexplained"
 /// when none fits, "not explained (search budget)" when the search gave up first. The last range of crossings (the arrivals) is indexed by
 /// its sums, so that a whole window's worth of messages moving on is found as
 /// fast as one; the single candidates are tried fewest first, within a budget.
-fn explain(truth: Option<&Aggregate>, result: Option<&Aggregate>, choices: &[Choice]) -> (Vec<Cause>, String) {
+fn explain(truth: Option<&Aggregate>, result: Option<&Aggregate>, choices: &[Choice]) -> Explanation {
     let zero = Aggregate::default();
     let (t, r) = (truth.unwrap_or(&zero), result.unwrap_or(&zero));
     let target = Sum { count: r.count - t.count, m1: r.m1_sum - t.m1_sum, m2: r.m2_sum - t.m2_sum };
@@ -320,8 +399,8 @@ fn explain(truth: Option<&Aggregate>, result: Option<&Aggregate>, choices: &[Cho
     }
     match best {
         Some(chosen) => describe(&chosen),
-        None if budget == 0 => (vec![Cause::SearchBudget], "not explained (search budget)".into()),
-        None => (vec![Cause::Unexplained], "unexplained".into()),
+        None if budget == 0 => Explanation::none(Cause::SearchBudget, "not explained (search budget)"),
+        None => Explanation::none(Cause::Unexplained, "unexplained"),
     }
 }
 
@@ -376,7 +455,25 @@ impl Iterator for Combinations {
     }
 }
 
-fn describe(chosen: &[&Candidate]) -> (Vec<Cause>, String) {
+/// Why a row differs: its causes, in words, and how many of its events a crash lost or doubled.
+struct Explanation {
+    causes: Vec<Cause>,
+    why: String,
+    lost: u64,
+    doubled: u64,
+}
+
+impl Explanation {
+    fn none(cause: Cause, why: &str) -> Explanation {
+        Explanation { causes: vec![cause], why: why.into(), lost: 0, doubled: 0 }
+    }
+
+    fn explains(&self) -> bool {
+        self.causes[0].explains()
+    }
+}
+
+fn describe(chosen: &[&Candidate]) -> Explanation {
     let mut parts = Vec::new();
     let mut causes = Vec::new();
     for cause in Cause::ALL {
@@ -400,11 +497,16 @@ fn describe(chosen: &[&Candidate]) -> (Vec<Cause>, String) {
                 (Cause::Boundary, _) => format!("{n} event{s} sent in the {max_ms} ms before this window counted here (m1={m1})"),
                 (Cause::EndInclusive, 1) => format!("{n} event{s} at this window's very end counted in it (m1={m1})"),
                 (Cause::EndInclusive, _) => format!("{n} event{s} at the previous window's very end counted there (m1={m1})"),
+                (Cause::LostInCrash, _) => format!("{n} event{s} sent up to {:.1} s before the kill lost in the crash (m1={m1})", max_ms as f64 / 1000.0),
+                (Cause::CountedTwice, _) => {
+                    format!("{n} event{s} sent up to {:.1} s before the kill counted twice after the restart (m1={m1})", max_ms as f64 / 1000.0)
+                }
                 (Cause::Unexplained | Cause::SearchBudget, _) => unreachable!("every candidate is a fault or a crossing"),
             });
         }
     }
-    (causes, parts.join("; "))
+    let of = |cause| chosen.iter().filter(|c| c.cause == cause).count() as u64;
+    Explanation { causes, why: parts.join("; "), lost: of(Cause::LostInCrash), doubled: of(Cause::CountedTwice) }
 }
 
 fn m1_list(group: &[&&Candidate]) -> String {
@@ -477,7 +579,7 @@ mod tests {
     }
 
     fn run(mode: Mode, log: &[SentEvent], results: &[ResultRow]) -> Comparison {
-        compare("e", mode, &compute(log, 5000), results, log, 5000)
+        compare("e", mode, &compute(log, 5000), results, log, 5000, None)
     }
 
     fn base() -> Vec<SentEvent> {
@@ -634,6 +736,49 @@ mod tests {
         assert!(text.contains("m1_sum_ingest_devicetime"));
     }
 
+    /// Four events of one window, sent a second apart; the engine killed after the third was sent.
+    fn crashed() -> (Vec<SentEvent>, CrashRecord) {
+        let mut log = base();
+        log.push(sent("d-3", "d", TEN + 4000, TEN + 4000, 7, Fault::None));
+        (log, CrashRecord { killed_at: TEN + 3500, restarted_at: TEN + 8500, ready_again_at: Some(TEN + 9000) })
+    }
+
+    #[test]
+    fn events_a_crash_lost_are_explained_with_how_many() {
+        let (log, crash) = crashed();
+        // The engine had read the first two and lost them with its state; it read on from the third.
+        let c = compare("e", Mode::EventTime, &compute(&log, 5000), &[result(TEN + 5000, "d", 2, 12)], &log, 5000, Some(&crash));
+        assert_eq!((c.exceptions[0].causes.as_slice(), c.exceptions[0].lost, c.exceptions[0].doubled), (&[Cause::LostInCrash][..], 2, 0));
+        assert!(c.exceptions[0].why.contains("2 events sent up to 2.5 s before the kill lost in the crash (m1=33+10)"), "{}", c.exceptions[0].why);
+        let without = compare("e", Mode::EventTime, &compute(&log, 5000), &[result(TEN + 5000, "d", 2, 12)], &log, 5000, None);
+        assert_eq!(without.unexplained(), 1, "no crash, no such explanation");
+    }
+
+    #[test]
+    fn events_read_again_after_a_restart_are_counted_twice() {
+        let (log, crash) = crashed();
+        // Offsets committed before the second event, state kept after the third: the second and third read again.
+        let c = compare("e", Mode::EventTime, &compute(&log, 5000), &[result(TEN + 5000, "d", 6, 70)], &log, 5000, Some(&crash));
+        assert_eq!((c.exceptions[0].causes.as_slice(), c.exceptions[0].lost, c.exceptions[0].doubled), (&[Cause::CountedTwice][..], 0, 2));
+        // The fourth was sent after the kill: it cannot have been counted before it.
+        let c = compare("e", Mode::EventTime, &compute(&log, 5000), &[result(TEN + 5000, "d", 5, 62)], &log, 5000, Some(&crash));
+        assert_eq!(c.unexplained(), 1, "{:?}", c.exceptions[0].why);
+    }
+
+    #[test]
+    fn on_the_wall_clock_events_read_late_are_crossings_and_read_again_from_far_back_doubled() {
+        let (log, _) = crashed();
+        let crash = CrashRecord { killed_at: TEN + 3500, restarted_at: TEN + 38_500, ready_again_at: None };
+        let own = result(TEN + 5000, "d", 4, 55);
+        let compared = |later: ResultRow| compare("e", Mode::ProcessingTime, &compute(&log, 5000), &[own.clone(), later], &log, 5000, Some(&crash));
+        // Read two windows late: the engine may have counted them late, which is no crash's doing.
+        let c = compared(result(TEN + 15_000, "d", 2, 15));
+        assert_eq!((c.exceptions[0].causes.as_slice(), c.exceptions[0].doubled), (&[Cause::Boundary][..], 0));
+        // Eight windows on, past what a lag of nothing can hold them: read again after the restart.
+        let c = compared(result(TEN + 40_000, "d", 2, 15));
+        assert_eq!((c.exceptions[0].causes.as_slice(), c.exceptions[0].doubled), (&[Cause::CountedTwice][..], 2), "{}", c.exceptions[0].why);
+    }
+
     #[test]
     fn a_window_that_holds_its_end_counts_the_message_at_its_end() {
         let mut log = base();
@@ -658,7 +803,7 @@ mod tests {
             .map(|(k, t)| ResultRow { mode: Mode::ProcessingTime, ..result(t.window_end + k as i64 % 3, "d", t.agg.count, t.agg.m1_sum) })
             .map(|r| ResultRow { agg: Aggregate { m2_sum: r.agg.m1_sum as f64, ..r.agg }, ..r })
             .collect();
-        let c = compare("e", Mode::ProcessingTime, &compute(&log, 5000), &results, &log, 5000);
+        let c = compare("e", Mode::ProcessingTime, &compute(&log, 5000), &results, &log, 5000, None);
         assert_eq!(c.window_phase_ms, 3456);
         assert_eq!((c.exact(), c.rows), (truth.len(), truth.len()), "{:?}", c.exceptions);
         assert!(render(&c).contains("the engine's windows end 3456 ms past the multiples"));

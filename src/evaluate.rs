@@ -3,9 +3,9 @@
 //! stored, `compare` prints it again later: one function, the same output.
 
 use crate::compare::{self, Comparison};
-use crate::model::{EngineStatus, Metric, Mode, ResultRow, StoredRun};
+use crate::model::{CrashRecord, EngineStatus, Metric, Mode, ResultRow, StoredRun};
 use crate::scenario::{Clock, Scenario};
-use crate::summary::{self, BrokerInfo, EngineSummary, RunSummary};
+use crate::summary::{self, BrokerInfo, CrashSummary, EngineSummary, RunSummary};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +27,9 @@ pub struct JobRecord {
     /// `None` while the run is under way.
     pub status: Option<EngineStatus>,
     pub log: String,
+    /// When its engine was killed and started again, in a crash scenario.
+    #[serde(default)]
+    pub crash: Option<CrashRecord>,
 }
 
 impl JobRecord {
@@ -62,8 +65,8 @@ pub fn evaluate(run: &StoredRun, store_url: &str) -> Result<RunSummary> {
         let status = job.status.clone().unwrap_or_else(|| EngineStatus::Failed("the run did not end".into()));
         let rows: Vec<ResultRow> = run.results.iter().filter(|r| r.engine == job.engine && r.mode == job.mode).cloned().collect();
         // An engine that never got ready has nothing to compare: its status says why.
-        let comparison =
-            (!matches!(status, EngineStatus::NotReady(_))).then(|| compare::compare(&job.engine, job.mode, &run.truth, &rows, &run.events, sc.window_ms));
+        let comparison = (!matches!(status, EngineStatus::NotReady(_)))
+            .then(|| compare::compare(&job.engine, job.mode, &run.truth, &rows, &run.events, sc.window_ms, job.crash.as_ref()));
         // Against a virtual clock, event-time windows end in the simulated past: no latency to speak of.
         let latency_meaningful = sc.clock == Clock::Live || job.mode != Mode::EventTime;
         engines.push(summarize(job, status, comparison.as_ref(), &rows, &run.metrics, latency_meaningful));
@@ -115,6 +118,23 @@ fn summarize(job: &JobRecord, status: EngineStatus, c: Option<&Comparison>, rows
         peak_rss_bytes: get(measured::PEAK_RSS_BYTES).map(|b| b as u64),
         status,
         log: job.log.clone(),
+        crash: job.crash.map(|crash| crash_summary(&crash, c, rows)),
+    }
+}
+
+/// What the crash did: events lost and doubled (as the comparison explains them), and the time
+/// from the kill to the job's first row after its restart, and to its first row of a window that
+/// ended once it was back.
+fn crash_summary(crash: &CrashRecord, c: Option<&Comparison>, rows: &[ResultRow]) -> CrashSummary {
+    let exceptions = c.map(|c| c.exceptions.as_slice()).unwrap_or_default();
+    let after_restart = |r: &ResultRow| [r.first_emitted_at, r.last_emitted_at].into_iter().find(|&at| at >= crash.restarted_at);
+    let back = crash.ready_again_at.unwrap_or(crash.restarted_at);
+    let since_kill = |at: Option<i64>| at.map(|at| (at - crash.killed_at) as f64 / 1000.0);
+    CrashSummary {
+        events_lost: exceptions.iter().map(|e| e.lost).sum(),
+        events_doubled: exceptions.iter().map(|e| e.doubled).sum(),
+        first_row_s: since_kill(rows.iter().filter_map(after_restart).min()),
+        caught_up_s: since_kill(rows.iter().filter(|r| r.window_end >= back).filter_map(after_restart).min()),
     }
 }
 
@@ -147,7 +167,7 @@ mod tests {
     }
 
     fn job(engine: &str, status: EngineStatus) -> JobRecord {
-        JobRecord { engine: engine.into(), mode: Mode::EventTime, status: Some(status), log: format!("{engine}.log") }
+        JobRecord { engine: engine.into(), mode: Mode::EventTime, status: Some(status), log: format!("{engine}.log"), crash: None }
     }
 
     fn row(engine: &str, end: i64, m1: i64) -> ResultRow {

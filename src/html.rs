@@ -245,6 +245,7 @@ mod tests {
                 peak_rss_bytes: Some(20_000_000),
                 status: EngineStatus::Ok,
                 log: "x".into(),
+                crash: None,
             },
         }
     }

@@ -11,7 +11,7 @@ use anyhow::{bail, Result};
 use rdkafka::producer::BaseRecord;
 use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub struct Injected {
@@ -30,9 +30,29 @@ pub fn flush_times(last: i64, sc: &Scenario) -> [i64; 2] {
     [last + step, last + 2 * step]
 }
 
-pub fn inject(plan: &Plan, sc: &Scenario, producer: &Sender, topic: &str, partitions: i32, stop: &AtomicBool) -> Result<Injected> {
+/// How far a send has gone, for whoever schedules something on the stream's progress (a crash).
+#[derive(Debug, Default)]
+pub struct Sending {
+    pub records: AtomicUsize,
+    pub sent: AtomicUsize,
+}
+
+impl Sending {
+    /// The part of the records sent, 0 before the send knows its plan.
+    pub fn part_sent(&self) -> f64 {
+        let total = self.records.load(Ordering::Relaxed);
+        if total == 0 {
+            0.0
+        } else {
+            self.sent.load(Ordering::Relaxed) as f64 / total as f64
+        }
+    }
+}
+
+pub fn inject(plan: &Plan, sc: &Scenario, producer: &Sender, topic: &str, partitions: i32, sending: &Sending, stop: &AtomicBool) -> Result<Injected> {
     let started = Instant::now();
     let total = plan.records.len();
+    sending.records.store(total, Ordering::Relaxed);
     let mut log = Vec::with_capacity(total);
     let mut malformed = 0;
     let mut buf = Vec::with_capacity(256);
@@ -70,6 +90,7 @@ pub fn inject(plan: &Plan, sc: &Scenario, producer: &Sender, topic: &str, partit
             }),
             Record::Malformed(_) => malformed += 1,
         }
+        sending.sent.store(i + 1, Ordering::Relaxed);
         progress.tick(i + 1);
     }
     if sc.clock == Clock::Live && sc.pacing != Pacing::None {

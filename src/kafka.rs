@@ -75,11 +75,13 @@ pub fn partition_count(brokers: &str, topic: &str) -> Result<i32> {
 
 /// A consumer in group `group` subscribed to `topic`: from the group's
 /// committed offsets, else the earliest (the offsets rule every engine keeps).
+/// Its offsets are committed by the transactions of the engine's output, not by the consumer.
 pub fn group_consumer(brokers: &str, group: &str, topic: &str) -> Result<BaseConsumer> {
     let c: BaseConsumer = config(brokers)
         .set("group.id", group)
         .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "true")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
         // Group joins wait for about half the session timeout on some brokers: keep it short.
         .set("session.timeout.ms", "6000")
         .set("heartbeat.interval.ms", "1000")
@@ -168,12 +170,26 @@ impl ProducerContext for DeliveryReport {
 pub type Sender = BaseProducer<DeliveryReport>;
 
 pub fn producer(brokers: &str) -> Result<Sender> {
-    Ok(config(brokers)
-        .set("linger.ms", "20")
-        .set("batch.num.messages", "10000")
-        .set("queue.buffering.max.messages", "1000000")
-        .set("message.timeout.ms", "30000")
-        .create_with_context(DeliveryReport::default())?)
+    Ok(producer_config(brokers).create_with_context(DeliveryReport::default())?)
+}
+
+fn producer_config(brokers: &str) -> ClientConfig {
+    let mut c = config(brokers);
+    c.set("linger.ms", "20").set("batch.num.messages", "10000").set("queue.buffering.max.messages", "1000000").set("message.timeout.ms", "30000");
+    c
+}
+
+/// How long a transaction's steps may take before the engine gives up.
+pub const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A producer whose records are written in transactions under `transactional_id`, the first one
+/// begun. Starting it fences any earlier producer of that id (a process killed mid-transaction)
+/// and aborts what that one left open.
+pub fn transactional_producer(brokers: &str, transactional_id: &str) -> Result<Sender> {
+    let p: Sender = producer_config(brokers).set("transactional.id", transactional_id).create_with_context(DeliveryReport::default())?;
+    p.init_transactions(TRANSACTION_TIMEOUT).with_context(|| format!("starting the transactions of {transactional_id} on {brokers}"))?;
+    p.begin_transaction()?;
+    Ok(p)
 }
 
 /// Enqueues one record, waiting while the producer's queue is full.

@@ -148,6 +148,7 @@ mod tests {
             peak_rss_bytes: Some(1 << 20),
             status,
             log: "engine.log".into(),
+            crash: None,
         }
     }
 

@@ -251,6 +251,17 @@ impl TruthRow {
     }
 }
 
+/// A job's engine crash, as the harness made it (a scenario with `crash = "engine"`), in epoch ms.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CrashRecord {
+    /// `kill -9` of the engine's process tree.
+    pub killed_at: i64,
+    /// The same job started again.
+    pub restarted_at: i64,
+    /// The job said it was ready again; `None` if it never did.
+    pub ready_again_at: Option<i64>,
+}
+
 /// One window of one engine mode as the collector keeps it (§5): the last
 /// value, how many times it was emitted, when first and last.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

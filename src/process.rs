@@ -69,15 +69,42 @@ pub struct Usage {
 
 /// The usage of `root` and its descendants (an engine's start script, its JVM, its workers…); `None` once `root` is gone.
 pub fn tree_usage(root: u32) -> Option<Usage> {
-    let stats: Vec<(u32, u32, f64, u64)> = std::fs::read_dir("/proc")
-        .ok()?
+    let stats = processes();
+    let tree = descendants(&stats, root)?;
+    // SAFETY: sysconf has no preconditions.
+    let (hz, page) = unsafe { (libc::sysconf(libc::_SC_CLK_TCK) as f64, libc::sysconf(libc::_SC_PAGESIZE) as u64) };
+    let mine = stats.iter().filter(|s| tree.contains(&s.0));
+    Some(mine.fold(Usage::default(), |u, s| Usage { cpu_s: u.cpu_s + s.2 / hz, rss_bytes: u.rss_bytes + s.3 * page }))
+}
+
+/// `kill -9` of `root` and every process under it, as a machine that loses power would end them:
+/// no shutdown hook runs, nothing is flushed.
+pub fn kill_tree(root: u32) {
+    let Some(tree) = descendants(&processes(), root) else { return };
+    // Stopped first, so that no process of the tree starts another or reacts to the others' deaths.
+    for signal in [libc::SIGSTOP, libc::SIGKILL] {
+        for &pid in &tree {
+            // SAFETY: sending a signal to a PID of the tree this harness started.
+            unsafe { libc::kill(pid as i32, signal) };
+        }
+    }
+}
+
+/// Every process: (pid, parent pid, CPU ticks, resident pages), from /proc.
+fn processes() -> Vec<(u32, u32, f64, u64)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter_map(|pid| {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
             let (ppid, ticks, rss_pages) = parse_stat(&stat)?;
             Some((pid, ppid, ticks, rss_pages))
         })
-        .collect();
+        .collect()
+}
+
+/// `root` and its descendants, root first; `None` when `root` is not among `stats`.
+fn descendants(stats: &[(u32, u32, f64, u64)], root: u32) -> Option<Vec<u32>> {
     if !stats.iter().any(|s| s.0 == root) {
         return None;
     }
@@ -88,10 +115,7 @@ pub fn tree_usage(root: u32) -> Option<Usage> {
         tree.extend(stats.iter().filter(|s| s.1 == parent && s.0 != root).map(|s| s.0));
         i += 1;
     }
-    // SAFETY: sysconf has no preconditions.
-    let (hz, page) = unsafe { (libc::sysconf(libc::_SC_CLK_TCK) as f64, libc::sysconf(libc::_SC_PAGESIZE) as u64) };
-    let mine = stats.iter().filter(|s| tree.contains(&s.0));
-    Some(mine.fold(Usage::default(), |u, s| Usage { cpu_s: u.cpu_s + s.2 / hz, rss_bytes: u.rss_bytes + s.3 * page }))
+    Some(tree)
 }
 
 /// (parent pid, CPU ticks of the process and its waited-for children, resident pages) from a `/proc/PID/stat` line.
@@ -137,6 +161,23 @@ mod tests {
         let started = Instant::now();
         assert!(!stop(&mut child, Duration::from_secs(5)), "sleep ends on SIGTERM");
         assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn kill_tree_ends_a_process_and_its_children_at_once() {
+        let mut child = Command::new("sh").args(["-c", "trap '' TERM; sleep 30 & wait"]).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        let tree = descendants(&processes(), child.id()).unwrap();
+        assert_eq!(tree.len(), 2, "the shell and its sleep: {tree:?}");
+        kill_tree(child.id());
+        assert!(child.wait().unwrap().code().is_none(), "killed by a signal");
+        std::thread::sleep(Duration::from_millis(100));
+        let left: Vec<u32> = processes()
+            .iter()
+            .filter(|p| tree.contains(&p.0) && std::fs::read_to_string(format!("/proc/{}/stat", p.0)).is_ok_and(|s| !s.contains(") Z ")))
+            .map(|p| p.0)
+            .collect();
+        assert!(left.is_empty(), "nothing of the tree runs on: {left:?}");
     }
 
     #[test]

@@ -14,9 +14,9 @@ use crate::evaluate::{self, measured, JobRecord, RunParams};
 use crate::inject::{self, Injected};
 use crate::kafka;
 use crate::matrix::Matrix;
-use crate::model::{EngineStatus, JobFlags, RunRecord};
+use crate::model::{CrashRecord, EngineStatus, JobFlags, RunRecord};
 use crate::report;
-use crate::scenario::Scenario;
+use crate::scenario::{Crash, Scenario};
 use crate::simulate::Plan;
 use crate::store::{self, Store};
 use crate::summary::{self, BrokerInfo, RunSummary};
@@ -129,8 +129,11 @@ fn prepare(o: &RunOptions, id: String, dir: PathBuf, broker: &Broker) -> Result<
     kafka::create_topic(&brokers, &flags.events, sc.partitions, broker.replication)?;
     kafka::create_topic(&brokers, &flags.results, sc.partitions, broker.replication)?;
     let partitions = kafka::partition_count(&brokers, &flags.events)?;
-    let jobs =
-        o.jobs.iter().map(|j| JobRecord { engine: j.spec.name.clone(), mode: j.mode, status: None, log: log_path(&dir, j).display().to_string() }).collect();
+    let jobs = o
+        .jobs
+        .iter()
+        .map(|j| JobRecord { engine: j.spec.name.clone(), mode: j.mode, status: None, log: log_path(&dir, j).display().to_string(), crash: None })
+        .collect();
     let params = RunParams { scenario: sc.clone(), out_dir: dir.display().to_string(), broker: broker.info(), jobs };
     let record = run_record(&id, &params, now_ms())?;
     store.put_run(&record)?;
@@ -172,19 +175,34 @@ struct JobRun {
     running: Option<Running>,
     /// Why the job failed, once it has.
     failure: Option<EngineStatus>,
+    /// When the harness killed its engine and started it again, in a crash scenario.
+    crash: Option<CrashRecord>,
 }
 
 fn drive(o: &RunOptions, run: &Prepared, engines: &mut Engines, stop: &AtomicBool) -> Result<Driven> {
     let sc = &o.scenario;
     let producer = kafka::producer(&run.ctx.flags.brokers)?;
+    let sending = inject::Sending::default();
     // A live clock starts when sending starts, so that device times track the wall clock.
-    let send = || inject::inject(&Plan::new(sc, sc.start_of_clock(now_ms())), sc, &producer, &run.ctx.flags.events, run.partitions, stop);
+    let (events, partitions) = (&run.ctx.flags.events, run.partitions);
+    let send = || inject::inject(&Plan::new(sc, sc.start_of_clock(now_ms())), sc, &producer, events, partitions, &sending, stop);
     let (injected, mut jobs) = if o.preload {
+        if sc.crash != Crash::None {
+            anyhow::bail!("scenario '{}' crashes the engines while the stream is sent: it cannot be preloaded (drop --preload)", sc.name);
+        }
         let injected = send()?;
         (injected, start_engines(o, &run.ctx, engines, stop))
     } else {
-        let jobs = start_engines(o, &run.ctx, engines, stop);
-        (send()?, jobs)
+        let mut jobs = start_engines(o, &run.ctx, engines, stop);
+        let injected = match sc.crash {
+            Crash::None => send()?,
+            Crash::Engine => std::thread::scope(|s| {
+                let sender = s.spawn(send);
+                crash_engines(o, &run.ctx, &mut jobs, &sending, stop, || sender.is_finished());
+                sender.join().map_err(|_| anyhow::anyhow!("the sending thread panicked"))?
+            })?,
+        };
+        (injected, jobs)
     };
     wait_for_engines(&mut jobs, &run.collected, &injected, o.quiet, stop)?;
     for j in jobs.iter_mut() {
@@ -196,6 +214,57 @@ fn drive(o: &RunOptions, run: &Prepared, engines: &mut Engines, stop: &AtomicBoo
         }
     }
     Ok(Driven { injected, jobs })
+}
+
+/// The scenario's engine crash: once `crash_after` of the records are sent, `kill -9` of every
+/// running job's process tree; `crash_down_ms` later, the same jobs started again (same group,
+/// same state folder), each waited for until it is ready. A job that does not come back fails alone.
+fn crash_engines(o: &RunOptions, ctx: &JobContext, jobs: &mut [JobRun], sending: &inject::Sending, stop: &AtomicBool, sent_all: impl Fn() -> bool) {
+    let sc = &o.scenario;
+    while sending.part_sent() < sc.crash_after {
+        if sent_all() || stop.load(Ordering::Relaxed) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let killed_at = now_ms();
+    let mut killed = Vec::new();
+    for j in jobs.iter_mut().filter(|j| j.failure.is_none()) {
+        if let Some(e) = j.running.as_mut() {
+            e.kill();
+            killed.push(j.job.label());
+        }
+    }
+    eprintln!(
+        "boontadata: kill -9 of {} after {:.0}% of the records; starting them again in {:.1} s",
+        killed.join(", "),
+        sending.part_sent() * 100.0,
+        sc.crash_down_ms as f64 / 1000.0
+    );
+    let back = Instant::now() + Duration::from_millis(sc.crash_down_ms as u64);
+    while Instant::now() < back && !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let restarted_at = now_ms();
+    for j in jobs.iter_mut().filter(|j| j.failure.is_none() && j.running.is_some()) {
+        j.crash = Some(CrashRecord { killed_at, restarted_at, ready_again_at: None });
+        let log = log_path(&ctx.run_dir, &j.job);
+        match Running::start_again(&j.job, ctx, &log) {
+            Ok(e) => j.running = Some(e),
+            Err(e) => j.failure = Some(EngineStatus::Failed(format!("could not start again after the crash: {e:#}"))),
+        }
+    }
+    for j in jobs.iter_mut().filter(|j| j.failure.is_none()) {
+        let (Some(e), Some(crash)) = (j.running.as_mut(), j.crash.as_mut()) else { continue };
+        match e.wait_ready(o.ready_timeout, stop) {
+            Ok(()) => crash.ready_again_at = e.heard().ready_at.map(|at| now_ms() - at.elapsed().as_millis() as i64),
+            Err(status) => {
+                eprintln!("boontadata: engine {} did not come back after the crash: {status}; see {}", j.job.label(), e.log.display());
+                e.stop();
+                j.failure = Some(EngineStatus::NotReady(format!("not back after the crash: {status}")));
+            }
+        }
+    }
 }
 
 /// Gives each job an engine process that is ready: the one kept from the previous run if it serves
@@ -213,10 +282,10 @@ fn start_engines(o: &RunOptions, ctx: &JobContext, engines: &mut Engines, stop: 
             None => folder::setup(job.spec).and_then(|_| Running::start(job, ctx, &log)),
         };
         jobs.push(match started {
-            Ok(e) => JobRun { job: job.clone(), running: Some(e), failure: None },
+            Ok(e) => JobRun { job: job.clone(), running: Some(e), failure: None, crash: None },
             Err(e) => {
                 eprintln!("boontadata: engine {} could not start: {e:#}", job.label());
-                JobRun { job: job.clone(), running: None, failure: Some(EngineStatus::NotReady(format!("could not start: {e:#}"))) }
+                JobRun { job: job.clone(), running: None, failure: Some(EngineStatus::NotReady(format!("could not start: {e:#}"))), crash: None }
             }
         });
     }
@@ -295,6 +364,7 @@ fn persist(run: &mut Prepared, driven: Driven, engines: &mut Engines) -> Result<
     let mut versions = serde_json::Map::new();
     for (j, record) in driven.jobs.into_iter().zip(&mut run.params.jobs) {
         let progress = collected.progress.get(&(j.job.spec.name.clone(), j.job.mode)).cloned().unwrap_or_default();
+        record.crash = j.crash;
         let Some(mut e) = j.running else {
             record.status = j.failure;
             continue;
@@ -338,7 +408,7 @@ pub fn inject(sc: &Scenario, epoch: i64, plan: &Plan, brokers: &str, topic: &str
     kafka::check_reachable(brokers)?;
     kafka::create_topic(brokers, topic, sc.partitions, 1)?;
     let partitions = kafka::partition_count(brokers, topic)?;
-    let injected = inject::inject(plan, sc, &kafka::producer(brokers)?, topic, partitions, stop)?;
+    let injected = inject::inject(plan, sc, &kafka::producer(brokers)?, topic, partitions, &inject::Sending::default(), stop)?;
     let id = format!("inject-{}-{}", sc.name, now_ms());
     let params = RunParams {
         scenario: sc.clone(),

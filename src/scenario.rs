@@ -25,6 +25,15 @@ pub enum Pacing {
     None,
 }
 
+/// What a scenario kills part-way through the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Crash {
+    None,
+    /// `kill -9` of every engine's process tree, then the same jobs started again (same group, same state folder).
+    Engine,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Scenario {
@@ -54,6 +63,11 @@ pub struct Scenario {
     pub silent_devices: u32,
     pub silent_after: u32,
     pub silence_ms: i64,
+    /// A crash in the middle of the stream (docs/SPEC.md §3): what is killed, once `crash_after` of
+    /// the records are sent, and for how long it stays down before it is started again.
+    pub crash: Crash,
+    pub crash_after: f64,
+    pub crash_down_ms: i64,
     /// Engine settings the scenario is designed for (docs/SPEC.md §5).
     pub out_of_orderness_ms: i64,
     pub allowed_lateness_ms: i64,
@@ -85,6 +99,9 @@ impl Default for Scenario {
             silent_devices: 0,
             silent_after: 0,
             silence_ms: 0,
+            crash: Crash::None,
+            crash_after: 0.5,
+            crash_down_ms: 5000,
             out_of_orderness_ms: 1000,
             allowed_lateness_ms: 0,
             partitions: 4,
@@ -103,6 +120,7 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     ("many-devices", include_str!("../scenarios/many-devices.toml")),
     ("burst", include_str!("../scenarios/burst.toml")),
     ("idle", include_str!("../scenarios/idle.toml")),
+    ("engine-crash", include_str!("../scenarios/engine-crash.toml")),
 ];
 
 impl Scenario {
@@ -135,6 +153,9 @@ impl Scenario {
         }
         if self.window_ms <= 0 || self.devices == 0 || self.categories == 0 || self.partitions <= 0 {
             bail!("scenario '{}': window_ms, devices, categories and partitions must be positive", self.name);
+        }
+        if self.crash != Crash::None && !(self.crash_after > 0.0 && self.crash_after < 1.0 && self.crash_down_ms >= 0) {
+            bail!("scenario '{}': a crash needs 0 < crash_after < 1 (the part of the records sent before it) and crash_down_ms >= 0", self.name);
         }
         if self.pacing == Pacing::Rate && self.rate <= 0.0 {
             bail!("scenario '{}': pacing = \"rate\" needs rate > 0 (events per second)", self.name);

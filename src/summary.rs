@@ -63,6 +63,34 @@ pub struct EngineSummary {
     pub peak_rss_bytes: Option<u64>,
     pub status: EngineStatus,
     pub log: String,
+    /// What a crash the harness made did to the job, in a crash scenario.
+    #[serde(default)]
+    pub crash: Option<CrashSummary>,
+}
+
+/// What an engine crash did to a job: the events its windows lost or counted twice, and how long
+/// from the kill until it wrote results again and until it had caught up with the stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrashSummary {
+    pub events_lost: u64,
+    pub events_doubled: u64,
+    /// Kill to the first result row written after the restart.
+    pub first_row_s: Option<f64>,
+    /// Kill to the first row of a window that ended after the engine was back: it is reading the live stream again.
+    pub caught_up_s: Option<f64>,
+}
+
+impl CrashSummary {
+    pub fn describe(&self) -> String {
+        let secs = |s: Option<f64>| s.map_or("never".to_string(), |s| format!("{s:.1} s"));
+        format!(
+            "{} lost, {} doubled; writing again after {}, caught up after {}",
+            self.events_lost,
+            self.events_doubled,
+            secs(self.first_row_s),
+            secs(self.caught_up_s)
+        )
+    }
 }
 
 impl EngineSummary {
@@ -97,8 +125,12 @@ pub fn latency_percentiles(rows: &[&ResultRow], percentiles: &[f64]) -> Vec<Opti
 }
 
 pub fn table(rows: &[EngineSummary]) -> String {
-    let head = ["engine", "mode", "windows exact", "exceptions by cause", "malformed", "events/s", "latency p50/p99 ms", "status"];
-    let cells: Vec<[String; 8]> = rows
+    let mut head = vec!["engine", "mode", "windows exact", "exceptions by cause", "malformed", "events/s", "latency p50/p99 ms", "status"];
+    let crashed = rows.iter().any(|r| r.crash.is_some());
+    if crashed {
+        head.push("after the crash (events, kill to)");
+    }
+    let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
             let causes = if r.exceptions.is_empty() {
@@ -107,7 +139,7 @@ pub fn table(rows: &[EngineSummary]) -> String {
                 r.exceptions.iter().map(|(c, n)| format!("{n} {}", c.as_str())).collect::<Vec<_>>().join(", ")
             };
             let opt = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
-            [
+            let mut cells = vec![
                 r.engine.clone(),
                 r.mode.to_string(),
                 format!("{}/{}", r.windows_exact, r.windows_total),
@@ -116,7 +148,11 @@ pub fn table(rows: &[EngineSummary]) -> String {
                 r.events_per_s.map_or("-".into(), |e| format!("{e:.0}")),
                 format!("{}/{}", opt(r.latency_p50_ms), opt(r.latency_p99_ms)),
                 r.status.to_string(),
-            ]
+            ];
+            if crashed {
+                cells.push(r.crash.as_ref().map_or("-".into(), CrashSummary::describe));
+            }
+            cells
         })
         .collect();
     let widths: Vec<usize> = (0..head.len()).map(|i| cells.iter().map(|c| c[i].chars().count()).chain([head[i].len()]).max().unwrap_or(0)).collect();
@@ -216,6 +252,7 @@ mod tests {
             peak_rss_bytes: Some(1 << 20),
             status: EngineStatus::Ok,
             log: "x.log".into(),
+            crash: None,
         };
         let t = table(&[s.clone(), EngineSummary { status: EngineStatus::Exited("exit status: 1".into()), ..s.clone() }]);
         let lines: Vec<&str> = t.lines().collect();

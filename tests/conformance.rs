@@ -6,7 +6,7 @@
 mod common;
 
 use boontadata::compare::Cause;
-use boontadata::engine::{folder, EngineSpec, Variant};
+use boontadata::engine::{folder, EngineSpec, Guarantee, Variant};
 use boontadata::model::{EngineStatus, Mode};
 use boontadata::summary::EngineSummary;
 use common::{causes, count, engine_row, scenario_rows};
@@ -23,6 +23,7 @@ fn main() {
         for v in &spec.variants {
             trials.push(Trial::test(format!("conformance_{}_{}", spec.name, v.name), move || conformance(spec, Some(v))));
         }
+        trials.push(Trial::test(format!("crash_{}", spec.name), move || crash(spec)));
     }
     libtest_mimic::run(&Arguments::from_args(), trials).exit();
 }
@@ -71,6 +72,29 @@ fn conformance(spec: &EngineSpec, variant: Option<&Variant>) -> Result<(), Faile
     if scenarios.iter().any(|s| s == "disorder") {
         holds_its_declarations(spec, &scenario_rows(&m, "seed"), &scenario_rows(&m, "disorder"));
     }
+    Ok(())
+}
+
+/// Kills the engine part-way through a stream (`engine-crash`), starts the same job again, and
+/// holds its windows to what the manifest says they keep across a crash.
+fn crash(spec: &EngineSpec) -> Result<(), Failed> {
+    let engine = spec.name.as_str();
+    let mode = if spec.modes.contains(&Mode::EventTime) { Mode::EventTime } else { spec.modes[0] };
+    let selection = format!("{engine}:{mode}");
+    let (summary, output) = common::run(&format!("{engine}-crash"), &["--scenario", "engine-crash", "--engines", &selection]);
+    let e = engine_row(&summary.engines, engine, mode);
+    assert_eq!(e.status, EngineStatus::Ok, "{engine} {mode} after its crash: {} (log {})", e.status, e.log);
+    assert_eq!(e.unexplained, 0, "{engine} {mode}: every difference after a crash is explained: {:?}", e.exceptions);
+    let crash = e.crash.as_ref().expect("the run records the crash");
+    assert!(crash.first_row_s.is_some(), "{engine} {mode} wrote results again after its restart (log {})", e.log);
+    let causes: Vec<Cause> = e.exceptions.iter().map(|(c, _)| *c).collect();
+    let (lost, doubled) = (causes.contains(&Cause::LostInCrash), causes.contains(&Cause::CountedTwice));
+    match spec.after_crash {
+        Guarantee::ExactlyOnce => assert!(!lost && !doubled, "{engine} {mode} declares exactly-once across a crash: {}", crash.describe()),
+        Guarantee::AtLeastOnce => assert!(!lost, "{engine} {mode} declares at-least-once across a crash: {}", crash.describe()),
+        Guarantee::None => {}
+    }
+    assert!(output.status.success(), "a run with every difference explained exits 0");
     Ok(())
 }
 

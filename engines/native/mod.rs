@@ -3,8 +3,11 @@
 //! window operator of `window.rs`, one producer; batched on both sides, no
 //! allocation per event. Its watermark is per partition (the slowest active
 //! partition's latest time − out-of-orderness), and a partition silent for
-//! `--idle-timeout-ms` stops holding it back.
+//! `--idle-timeout-ms` stops holding it back. Exactly-once across a crash:
+//! its rows, its operator's state and its input offsets are committed together
+//! (`committed.rs`).
 
+pub mod committed;
 pub mod window;
 
 use super::watermark::PartitionClocks;
@@ -13,6 +16,7 @@ use crate::clock::now_ms;
 use crate::kafka;
 use crate::model::{id_hash, Event, JobFlags, Mode};
 use anyhow::Result;
+use committed::Committer;
 use rdkafka::consumer::Consumer;
 use rdkafka::message::{BorrowedMessage, Message};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,11 +60,17 @@ pub struct Options {
 /// Runs until `stop` is set (SIGTERM/SIGINT, or `end`), printing the protocol lines the harness reads.
 pub fn run(o: &Options, stop: &AtomicBool) -> Result<()> {
     let job = &o.job;
-    let consumer = kafka::group_consumer(&job.brokers, &job.group_for("native"), &job.events)?;
-    println!("boontadata: version native {}", env!("CARGO_PKG_VERSION"));
-    let mut windows = Windows::new(job.window_ms, job.allowed_lateness_ms);
+    let group = job.group_for("native");
+    println!("boontadata: version native {} (exactly once)", env!("CARGO_PKG_VERSION"));
+    // First the transactions, which fence a killed process of this job, then its state, then the input from where that state was committed.
+    let mut out = ResultsTopic::transactional("native", job, &group)?;
+    let (mut committer, restored) = Committer::open(&job.brokers, &group)?;
+    let mut windows = match restored {
+        Some(snapshot) => Windows::restore(job.window_ms, job.allowed_lateness_ms, snapshot),
+        None => Windows::new(job.window_ms, job.allowed_lateness_ms),
+    };
+    let consumer = kafka::group_consumer(&job.brokers, &group, &job.events)?;
     let mut clocks = PartitionClocks::new(job.out_of_orderness_ms, job.idle_timeout_ms);
-    let mut out = ResultsTopic::new("native", job)?;
     let mut tally = Tally::default();
     let mut ready = false;
     let mut last_report = Instant::now();
@@ -86,6 +96,9 @@ pub fn run(o: &Options, stop: &AtomicBool) -> Result<()> {
             windows.advance(wm, &mut |e| out.write(e.window_end, e.device, e.category, e.agg));
         }
         out.check()?;
+        if committer.due(&out) {
+            committer.commit(&consumer, &mut out, &windows)?;
+        }
         if !ready || last_report.elapsed() >= Duration::from_secs(1) {
             let assignment = consumer.assignment()?;
             clocks.assign(assignment.elements().iter().map(|p| p.partition()), now);
@@ -97,6 +110,7 @@ pub fn run(o: &Options, stop: &AtomicBool) -> Result<()> {
             last_report = Instant::now();
         }
     }
+    committer.commit(&consumer, &mut out, &windows)?;
     out.finish()?;
     report(&windows, &tally, &out);
     Ok(())

@@ -39,6 +39,8 @@ pub struct EngineSpec {
     /// window's end is counted in it (the comparison's `end-inclusive`).
     #[serde(default)]
     pub end_inclusive: bool,
+    /// What its windows keep after `kill -9` and a restart of the same job (the `engine-crash` scenario).
+    pub after_crash: Guarantee,
     pub launch: Launch,
     /// The file of the folder that holds the window logic, shown in the report to compare the code.
     pub window_logic: String,
@@ -48,6 +50,18 @@ pub struct EngineSpec {
     /// Conformance runs beyond the default one.
     #[serde(default, rename = "conformance")]
     pub variants: Vec<Variant>,
+}
+
+/// What an engine promises of its windows across a crash of its process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Guarantee {
+    /// Every window exact: no event lost, none counted twice.
+    ExactlyOnce,
+    /// No event lost; some may count twice.
+    AtLeastOnce,
+    /// Events may be lost, or counted twice.
+    None,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -168,12 +182,13 @@ default_modes = ["event-time", "processing-time"]
 dedup = true
 lateness = true
 serves_jobs = true
+after_crash = "exactly-once"
 launch = "builtin"
 window_logic = "window.rs"
 "#;
 
     fn engines() -> &'static [EngineSpec] {
-        let flink = "about = \"f\"\nmodes = [\"event-time\"]\ndedup = true\nlateness = false\nlaunch = \"scripts\"\nwindow_logic = \"job.sql\"\n\
+        let flink = "about = \"f\"\nmodes = [\"event-time\"]\ndedup = true\nlateness = false\nafter_crash = \"none\"\nlaunch = \"scripts\"\nwindow_logic = \"job.sql\"\n\
                      [[option]]\nname = \"flink-cluster\"\njob_flag = \"--cluster\"\nhelp = \"where\"\n";
         Box::leak(vec![EngineSpec::parse("native", NATIVE).unwrap(), EngineSpec::parse("flink", flink).unwrap()].into_boxed_slice())
     }

@@ -110,7 +110,7 @@ mod tests {
 
     #[test]
     fn a_job_gets_the_contract_flags_its_own_group_and_state_folder_and_its_engines_options() {
-        let manifest = "about = \"t\"\nmodes = [\"processing-time\"]\ndedup = true\nlateness = true\nlaunch = \"builtin\"\nwindow_logic = \"w.rs\"\n";
+        let manifest = "about = \"t\"\nmodes = [\"processing-time\"]\ndedup = true\nlateness = true\nafter_crash = \"none\"\nlaunch = \"builtin\"\nwindow_logic = \"w.rs\"\n";
         let spec: &'static EngineSpec = Box::leak(Box::new(EngineSpec::parse("timely", manifest).unwrap()));
         let ctx = JobContext {
             run_id: "seed-1".into(),

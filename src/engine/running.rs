@@ -63,9 +63,20 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(500);
 
 impl Running {
     pub fn start(job: &Job, ctx: &JobContext, log: &Path) -> Result<Running> {
+        let file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        Self::spawn(job, ctx, log, file)
+    }
+
+    /// Starts `job` again after its process was killed: the same flags (group, state folder), its log continued.
+    pub fn start_again(job: &Job, ctx: &JobContext, log: &Path) -> Result<Running> {
+        let mut file = std::fs::OpenOptions::new().append(true).open(log).with_context(|| format!("opening {}", log.display()))?;
+        writeln!(file, "\n$ started again after kill -9:")?;
+        Self::spawn(job, ctx, log, file)
+    }
+
+    fn spawn(job: &Job, ctx: &JobContext, log: &Path, mut file: std::fs::File) -> Result<Running> {
         let mut cmd = folder::command(job.spec)?;
         cmd.args(job_args(job, ctx));
-        let mut file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
         writeln!(file, "$ {cmd:?}")?;
         let stdin = if job.spec.serves_jobs { Stdio::piped() } else { Stdio::null() };
         cmd.stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -217,6 +228,15 @@ impl Running {
             std::thread::sleep(Duration::from_millis(50));
         }
         Ok(())
+    }
+
+    /// `kill -9` of the engine's whole process tree: a crash, not a stop.
+    pub fn kill(&mut self) {
+        process::kill_tree(self.child.id());
+        self.exit = self.child.wait().ok();
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
     }
 
     /// Asks the engine to stop and waits for its last words (final metrics).

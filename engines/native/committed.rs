@@ -1,0 +1,108 @@
+//! How the native engine stays exactly-once across a crash: its result rows, a snapshot of its
+//! operator and the input offsets that snapshot has read up to are committed in one Kafka
+//! transaction (consume-transform-produce). A job started again in the same group fences the
+//! killed one (its open transaction is aborted), restores the last committed snapshot and reads on
+//! from the offsets committed with it: no event is lost, none is counted twice, and the rows a
+//! reader sees (`read_committed`) are those of committed transactions only.
+
+use super::window::{Snapshot, Windows};
+use crate::engines::ResultsTopic;
+use crate::kafka::{self, TRANSACTION_TIMEOUT};
+use anyhow::{bail, Context, Result};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use std::time::{Duration, Instant};
+
+/// How often the engine commits while nothing fires: what a crash can make it read again.
+const COMMIT_EVERY: Duration = Duration::from_secs(1);
+/// How soon after windows fire their rows are committed (and so visible to readers).
+const COMMIT_FIRED_AFTER: Duration = Duration::from_millis(20);
+/// A snapshot is written in records of at most this size (a broker takes 1 MB by default).
+const CHUNK_BYTES: usize = 512 * 1024;
+
+pub struct Committer {
+    /// The job's state topic: one partition of snapshots, each in numbered parts.
+    topic: String,
+    next_snapshot: u64,
+    last_commit: Instant,
+    rows_at_last_commit: u64,
+}
+
+impl Committer {
+    /// The state topic of `group` (made if missing), and the last snapshot committed to it, if any.
+    pub fn open(brokers: &str, group: &str) -> Result<(Committer, Option<Snapshot>)> {
+        let topic = format!("{group}.native-state");
+        let replicas = kafka::broker_count(brokers)?.min(3) as i32;
+        kafka::create_topic(brokers, &topic, 1, replicas)?;
+        let (last, count) = last_snapshot(brokers, &topic)?;
+        let committer = Committer { topic, next_snapshot: count, last_commit: Instant::now(), rows_at_last_commit: 0 };
+        Ok((committer, last))
+    }
+
+    /// Whether to commit now: rows are waiting (windows fired), or a while has passed.
+    pub fn due(&self, out: &ResultsTopic) -> bool {
+        let since = self.last_commit.elapsed();
+        since >= COMMIT_EVERY || (out.emitted > self.rows_at_last_commit && since >= COMMIT_FIRED_AFTER)
+    }
+
+    /// Commits the rows written since the last commit, the operator's snapshot and the consumer's positions, in one transaction.
+    pub fn commit(&mut self, consumer: &BaseConsumer, out: &mut ResultsTopic, windows: &Windows) -> Result<()> {
+        let producer = out.producer();
+        let snapshot = serde_json::to_vec(&windows.snapshot())?;
+        let parts = snapshot.chunks(CHUNK_BYTES).count();
+        for (i, part) in snapshot.chunks(CHUNK_BYTES).enumerate() {
+            let key = format!("{} {i} {parts}", self.next_snapshot);
+            kafka::send(producer, BaseRecord::to(&self.topic).partition(0).key(key.as_bytes()).payload(part))?;
+        }
+        let mut offsets = TopicPartitionList::new();
+        for p in consumer.position()?.elements() {
+            if let Offset::Offset(n) = p.offset() {
+                offsets.add_partition_offset(p.topic(), p.partition(), Offset::Offset(n))?;
+            }
+        }
+        if offsets.count() > 0 {
+            let group = consumer.group_metadata().context("the consumer has no group metadata to commit with")?;
+            producer.send_offsets_to_transaction(&offsets, &group, TRANSACTION_TIMEOUT).context("adding the input offsets to the transaction")?;
+        }
+        producer.commit_transaction(TRANSACTION_TIMEOUT).context("committing the transaction")?;
+        producer.begin_transaction()?;
+        out.check()?;
+        self.next_snapshot += 1;
+        self.last_commit = Instant::now();
+        self.rows_at_last_commit = out.emitted;
+        Ok(())
+    }
+}
+
+/// Reads the state topic from its start: the last snapshot whose parts all came, and how many snapshots it holds.
+fn last_snapshot(brokers: &str, topic: &str) -> Result<(Option<Snapshot>, u64)> {
+    let reader = kafka::assigned_consumer(brokers, topic, [0], true)?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (mut last, mut count) = (None, 0);
+    let mut parts: Vec<u8> = Vec::new();
+    loop {
+        match reader.poll(Duration::from_millis(200)) {
+            None if Instant::now() > deadline => bail!("reading the state topic {topic}: no end after 30 s"),
+            None => {}
+            Some(Err(KafkaError::PartitionEOF(_))) => break,
+            Some(Err(e)) => return Err(e).with_context(|| format!("reading the state topic {topic}")),
+            Some(Ok(m)) => {
+                let key = std::str::from_utf8(m.key().unwrap_or_default()).unwrap_or_default();
+                let numbers: Vec<usize> = key.split(' ').filter_map(|n| n.parse().ok()).collect();
+                let [_, part, total] = numbers[..] else { bail!("the state topic {topic} holds a record keyed {key:?}, not a snapshot's part") };
+                if part == 0 {
+                    parts.clear();
+                }
+                parts.extend_from_slice(m.payload().unwrap_or_default());
+                if part + 1 == total {
+                    last = Some(serde_json::from_slice(&parts).with_context(|| format!("reading the snapshot in {topic}"))?);
+                    count += 1;
+                }
+            }
+        }
+    }
+    Ok((last, count))
+}
