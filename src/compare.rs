@@ -144,7 +144,9 @@ pub fn compare(
     crash: Option<&CrashRecord>,
 ) -> Comparison {
     let view = mode.view();
-    let crossed = windows_crossed(results, window_ms);
+    // An engine that was down reads what was sent meanwhile late, on the wall clock as many windows late as it was down.
+    let down = crash.map_or(0, |c| (c.ready_again_at.unwrap_or(c.restarted_at).max(c.restarted_at) - c.killed_at) / window_ms + 2);
+    let crossed = windows_crossed(results, window_ms).max(down.min(MAX_CROSSED_AFTER_CRASH));
     let phase = window_phase(results, window_ms);
     let phased;
     let truth = if phase == 0 {
@@ -319,7 +321,7 @@ impl<'a> FaultIndex<'a> {
 
 impl FaultIndex<'_> {
     /// What a crash may have done to row `key`, as two alternatives: a run of its messages sent
-    /// before the engine was started again, in the order sent, lost (the engine's state or input
+    /// before the engine was reading again, in the order sent, lost (the engine's state or input
     /// went with the process); or a run of messages sent before the kill counted a second time
     /// (read again on top of state that had counted them): its own, or, on the wall clock, those of
     /// the device's earlier windows, read again after the restart and counted in this one.
@@ -333,7 +335,8 @@ impl FaultIndex<'_> {
         let run = |cause, sign, events: Vec<&SentEvent>| {
             Choice::Slice(events.into_iter().map(|e| Candidate { cause, sign, m1: e.m1, m2: e.m2, ms: crash.killed_at - e.sent_at }).collect())
         };
-        let lost = sent_before(crash.restarted_at, &mut std::iter::once(key.0));
+        // Up to when it was reading again: what an engine reads from its backlog after a restart it may drop too.
+        let lost = sent_before(crash.ready_again_at.unwrap_or(crash.restarted_at).max(crash.restarted_at), &mut std::iter::once(key.0));
         let read_again = if self.view == View::SendTime { CRASH_WINDOWS_BACK } else { 0 };
         let doubled = sent_before(crash.killed_at, &mut (0..=read_again).map(|k| key.0 - k * window_ms));
         [run(Cause::LostInCrash, -1, lost), run(Cause::CountedTwice, 1, doubled)]
@@ -342,6 +345,8 @@ impl FaultIndex<'_> {
 
 /// How many windows back a restarted processing-time engine may read messages again.
 const CRASH_WINDOWS_BACK: i64 = 24;
+/// How many windows late a processing-time engine that was down may count what was sent meanwhile.
+const MAX_CROSSED_AFTER_CRASH: i64 = 32;
 
 /// The fewest candidates whose sum is exactly the difference; "unexplained"
 /// when none fits, "not explained (search budget)" when the search gave up first. The last range of crossings (the arrivals) is indexed by
@@ -740,7 +745,7 @@ mod tests {
     fn crashed() -> (Vec<SentEvent>, CrashRecord) {
         let mut log = base();
         log.push(sent("d-3", "d", TEN + 4000, TEN + 4000, 7, Fault::None));
-        (log, CrashRecord { killed_at: TEN + 3500, restarted_at: TEN + 8500, ready_again_at: Some(TEN + 9000) })
+        (log, CrashRecord { killed_at: TEN + 3500, restarted_at: TEN + 8500, ready_again_at: Some(TEN + 9000), node: None })
     }
 
     #[test]
@@ -768,15 +773,31 @@ mod tests {
     #[test]
     fn on_the_wall_clock_events_read_late_are_crossings_and_read_again_from_far_back_doubled() {
         let (log, _) = crashed();
-        let crash = CrashRecord { killed_at: TEN + 3500, restarted_at: TEN + 38_500, ready_again_at: None };
+        let crash = CrashRecord { killed_at: TEN + 3500, restarted_at: TEN + 8500, ready_again_at: None, node: None };
         let own = result(TEN + 5000, "d", 4, 55);
         let compared = |later: ResultRow| compare("e", Mode::ProcessingTime, &compute(&log, 5000), &[own.clone(), later], &log, 5000, Some(&crash));
         // Read two windows late: the engine may have counted them late, which is no crash's doing.
         let c = compared(result(TEN + 15_000, "d", 2, 15));
         assert_eq!((c.exceptions[0].causes.as_slice(), c.exceptions[0].doubled), (&[Cause::Boundary][..], 0));
-        // Eight windows on, past what a lag of nothing can hold them: read again after the restart.
+        // Eight windows on, past what a lag of nothing and a second down can hold them: read again after the restart.
         let c = compared(result(TEN + 40_000, "d", 2, 15));
         assert_eq!((c.exceptions[0].causes.as_slice(), c.exceptions[0].doubled), (&[Cause::CountedTwice][..], 2), "{}", c.exceptions[0].why);
+    }
+
+    #[test]
+    fn an_engine_down_for_long_counts_what_was_sent_meanwhile_as_late_as_it_was_down() {
+        let (log, _) = crashed();
+        let crash = CrashRecord { killed_at: TEN + 3500, restarted_at: TEN + 8500, ready_again_at: Some(TEN + 43_500), node: None };
+        let c = compare(
+            "e",
+            Mode::ProcessingTime,
+            &compute(&log, 5000),
+            &[result(TEN + 5000, "d", 2, 43), result(TEN + 45_000, "d", 2, 12)],
+            &log,
+            5000,
+            Some(&crash),
+        );
+        assert!(c.exceptions.iter().all(|e| e.causes == [Cause::Boundary]), "{:?}", c.exceptions);
     }
 
     #[test]

@@ -5,9 +5,10 @@
 use anyhow::{anyhow, bail, Context, Result};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer, DefaultConsumerContext};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, DefaultConsumerContext};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::message::BorrowedMessage;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{Offset, TopicPartitionList};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +21,10 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 fn config(brokers: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", brokers).set("socket.connection.setup.timeout.ms", "4000").set("log_level", "3");
+    // librdkafka's own debug contexts (cgrp, fetch, eos, …), to see what a client does.
+    if let Ok(contexts) = std::env::var("BOONTADATA_KAFKA_DEBUG") {
+        c.set("debug", contexts).set("log_level", "7");
+    }
     c
 }
 
@@ -38,6 +43,14 @@ pub fn check_reachable(brokers: &str) -> Result<()> {
 pub fn broker_count(brokers: &str) -> Result<usize> {
     let probe: BaseConsumer = config(brokers).create().context("creating a Kafka client")?;
     Ok(probe.fetch_metadata(None, CONNECT_TIMEOUT).with_context(|| format!("reading the metadata of {brokers}"))?.brokers().len())
+}
+
+/// The id of the broker that leads `partition` of `topic`.
+pub fn leader_of(brokers: &str, topic: &str, partition: i32) -> Result<i32> {
+    let probe: BaseConsumer = config(brokers).create().context("creating a Kafka client")?;
+    let md = probe.fetch_metadata(Some(topic), CONNECT_TIMEOUT).with_context(|| format!("reading the metadata of {topic} from {brokers}"))?;
+    let leader = md.topics().iter().find(|t| t.name() == topic).and_then(|t| t.partitions().iter().find(|p| p.id() == partition)).map(|p| p.leader());
+    leader.filter(|&l| l >= 0).with_context(|| format!("partition {partition} of {topic} has no leader on {brokers}"))
 }
 
 /// Creates `name` with explicit configs (some brokers report only configs set at creation), on
@@ -73,11 +86,31 @@ pub fn partition_count(brokers: &str, topic: &str) -> Result<i32> {
     bail!("topic {topic} does not exist on {brokers}")
 }
 
+/// The next message or error, except the errors a client recovers from by itself (a broker node
+/// gone, a partition's leader being elected), which are said on stderr and read as "nothing yet".
+pub fn poll<C: ConsumerContext>(consumer: &BaseConsumer<C>, timeout: Duration) -> Option<KafkaResult<BorrowedMessage<'_>>> {
+    match consumer.poll(timeout) {
+        Some(Err(KafkaError::MessageConsumption(code))) if recovers(code) => {
+            eprintln!("kafka: {code} (the client reconnects)");
+            None
+        }
+        other => other,
+    }
+}
+
+fn recovers(code: RDKafkaErrorCode) -> bool {
+    use RDKafkaErrorCode::*;
+    matches!(
+        code,
+        BrokerTransportFailure | AllBrokersDown | NotLeaderForPartition | LeaderNotAvailable | NetworkException | RequestTimedOut | OperationTimedOut
+    )
+}
+
 /// A consumer in group `group` subscribed to `topic`: from the group's
 /// committed offsets, else the earliest (the offsets rule every engine keeps).
 /// Its offsets are committed by the transactions of the engine's output, not by the consumer.
-pub fn group_consumer(brokers: &str, group: &str, topic: &str) -> Result<BaseConsumer> {
-    let c: BaseConsumer = config(brokers)
+pub fn group_consumer(brokers: &str, group: &str, topic: &str) -> Result<BaseConsumer<Said>> {
+    let c: BaseConsumer<Said> = config(brokers)
         .set("group.id", group)
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
@@ -86,7 +119,7 @@ pub fn group_consumer(brokers: &str, group: &str, topic: &str) -> Result<BaseCon
         .set("session.timeout.ms", "6000")
         .set("heartbeat.interval.ms", "1000")
         .set("fetch.wait.max.ms", "200")
-        .create()?;
+        .create_with_context(Said)?;
     c.subscribe(&[topic]).with_context(|| format!("subscribing to {topic}"))?;
     Ok(c)
 }
@@ -155,7 +188,27 @@ pub struct DeliveryReport {
     pub first_error: Mutex<Option<String>>,
 }
 
-impl ClientContext for DeliveryReport {}
+impl ClientContext for DeliveryReport {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        say(level, fac, log_message);
+    }
+}
+
+/// A consumer's context that says librdkafka's log lines on stderr (the engine's log).
+pub struct Said;
+
+impl ClientContext for Said {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        say(level, fac, log_message);
+    }
+}
+
+impl ConsumerContext for Said {}
+
+/// librdkafka's log lines go to stderr, where an engine's log or the harness's output has them.
+fn say(level: RDKafkaLogLevel, fac: &str, message: &str) {
+    eprintln!("librdkafka {level:?} {fac}: {message}");
+}
 
 impl ProducerContext for DeliveryReport {
     type DeliveryOpaque = ();
@@ -176,6 +229,8 @@ pub fn producer(brokers: &str) -> Result<Sender> {
 fn producer_config(brokers: &str) -> ClientConfig {
     let mut c = config(brokers);
     c.set("linger.ms", "20").set("batch.num.messages", "10000").set("queue.buffering.max.messages", "1000000").set("message.timeout.ms", "30000");
+    // A retry after a broker node fails (a lost acknowledgement, a new leader) must not write a record twice.
+    c.set("enable.idempotence", "true");
     c
 }
 

@@ -251,15 +251,18 @@ impl TruthRow {
     }
 }
 
-/// A job's engine crash, as the harness made it (a scenario with `crash = "engine"`), in epoch ms.
+/// A crash the harness made during a job (a scenario with `crash = "engine"` or `"broker"`), in epoch ms.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CrashRecord {
-    /// `kill -9` of the engine's process tree.
+    /// `kill -9` of the engine's process tree, or of a broker node.
     pub killed_at: i64,
-    /// The same job started again.
+    /// The same job, or the node, started again.
     pub restarted_at: i64,
-    /// The job said it was ready again; `None` if it never did.
+    /// The job said it was ready again (the node: the cluster had all its nodes again); `None` if it never did.
     pub ready_again_at: Option<i64>,
+    /// The broker node killed; `None`: the engine was.
+    #[serde(default)]
+    pub node: Option<i32>,
 }
 
 /// One window of one engine mode as the collector keeps it (§5): the last

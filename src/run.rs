@@ -57,8 +57,8 @@ pub fn run(o: &RunOptions, stop: &AtomicBool) -> Result<RunSummary> {
     // A bad store URL is said before a broker takes seconds to start.
     store::open(&store_url(o))?;
     let (id, dir) = run_folder(o)?;
-    let broker = start_broker(&o.broker, &dir)?;
-    run_on(o, id, dir, &broker, &mut Engines::default(), stop)
+    let mut broker = start_broker(&o.broker, &dir, std::slice::from_ref(&o.scenario))?;
+    run_on(o, id, dir, &mut broker, &mut Engines::default(), stop)
 }
 
 /// A run's id and its folder, made.
@@ -70,19 +70,31 @@ fn run_folder(o: &RunOptions) -> Result<(String, PathBuf)> {
 }
 
 /// Starts the broker (logging into `dir`), saying so.
-fn start_broker(choice: &broker::Choice, dir: &Path) -> Result<Broker> {
+/// A scenario that kills a broker node needs a local cluster of three: one is started for it.
+fn start_broker(choice: &broker::Choice, dir: &Path, scenarios: &[Scenario]) -> Result<Broker> {
+    let mut choice = choice.clone();
+    if let Some(sc) = scenarios.iter().find(|s| s.crash == Crash::Broker) {
+        match &mut choice {
+            broker::Choice::Local { kind: broker::Kind::Kafka, nodes } if *nodes < 3 => {
+                eprintln!("boontadata: scenario {} kills a broker node: starting a local cluster of 3 nodes (--broker-nodes 3)", sc.name);
+                *nodes = 3;
+            }
+            broker::Choice::Local { kind: broker::Kind::Kafka, .. } => {}
+            _ => anyhow::bail!("scenario {} kills a node of a local Apache Kafka cluster: run it without --brokers and --broker tansu", sc.name),
+        }
+    }
     if let broker::Choice::Local { .. } = choice {
         eprintln!("boontadata: starting the local broker …");
     }
-    let broker = broker::start(choice, dir)?;
+    let broker = broker::start(&choice, dir)?;
     eprintln!("boontadata: broker {}{}", broker.about, broker.startup.map_or(String::new(), |s| format!(", started in {:.1} s", s.as_secs_f64())));
     Ok(broker)
 }
 
 /// One run on `broker`, taking engine processes from `engines` where it can and leaving them there.
-fn run_on(o: &RunOptions, id: String, dir: PathBuf, broker: &Broker, engines: &mut Engines, stop: &AtomicBool) -> Result<RunSummary> {
+fn run_on(o: &RunOptions, id: String, dir: PathBuf, broker: &mut Broker, engines: &mut Engines, stop: &AtomicBool) -> Result<RunSummary> {
     let mut run = prepare(o, id, dir, broker)?;
-    let driven = drive(o, &run, engines, stop)?;
+    let driven = drive(o, &run, broker, engines, stop)?;
     persist(&mut run, driven, engines)?;
     let summary = evaluate::evaluate(&store::load_run(&*run.store, Some(&run.id))?, &run.store_url)?;
     for e in &summary.engines {
@@ -179,7 +191,7 @@ struct JobRun {
     crash: Option<CrashRecord>,
 }
 
-fn drive(o: &RunOptions, run: &Prepared, engines: &mut Engines, stop: &AtomicBool) -> Result<Driven> {
+fn drive(o: &RunOptions, run: &Prepared, broker: &mut Broker, engines: &mut Engines, stop: &AtomicBool) -> Result<Driven> {
     let sc = &o.scenario;
     let producer = kafka::producer(&run.ctx.flags.brokers)?;
     let sending = inject::Sending::default();
@@ -201,6 +213,15 @@ fn drive(o: &RunOptions, run: &Prepared, engines: &mut Engines, stop: &AtomicBoo
                 crash_engines(o, &run.ctx, &mut jobs, &sending, stop, || sender.is_finished());
                 sender.join().map_err(|_| anyhow::anyhow!("the sending thread panicked"))?
             })?,
+            Crash::Broker => std::thread::scope(|s| {
+                let sender = s.spawn(send);
+                let crashed = crash_broker(sc, broker, events, &run.dir, &sending, stop, || sender.is_finished());
+                let injected = sender.join().map_err(|_| anyhow::anyhow!("the sending thread panicked"))??;
+                for j in jobs.iter_mut() {
+                    j.crash = crashed.as_ref().ok().copied().flatten();
+                }
+                crashed.map(|_| injected)
+            })?,
         };
         (injected, jobs)
     };
@@ -216,18 +237,64 @@ fn drive(o: &RunOptions, run: &Prepared, engines: &mut Engines, stop: &AtomicBoo
     Ok(Driven { injected, jobs })
 }
 
+/// The scenario's broker crash: once `crash_after` of the records are sent, `kill -9` of the node
+/// leading the events topic's first partition; `crash_down_ms` later, the node started again on its
+/// data, waited for until the whole cluster is registered. `None` when the stream ended first; an
+/// error, which fails the run, when the node does not come back.
+fn crash_broker(
+    sc: &Scenario,
+    broker: &mut Broker,
+    events: &str,
+    dir: &Path,
+    sending: &inject::Sending,
+    stop: &AtomicBool,
+    sent_all: impl Fn() -> bool,
+) -> Result<Option<CrashRecord>> {
+    if !wait_to_crash(sc, sending, stop, sent_all) {
+        return Ok(None);
+    }
+    let (part, killed_at) = (sending.part_sent(), now_ms());
+    let node = broker.kill_leader_of(events)?;
+    eprintln!(
+        "boontadata: kill -9 of broker node {node} (the leader of {events}'s partition 0) after {:.0}% of the records; starting it again in {:.1} s",
+        part * 100.0,
+        sc.crash_down_ms as f64 / 1000.0
+    );
+    pause(sc, stop);
+    let restarted_at = now_ms();
+    broker.restart(node, dir).with_context(|| format!("broker node {node} did not come back after its crash"))?;
+    eprintln!("boontadata: broker node {node} is back after {:.1} s", (now_ms() - killed_at) as f64 / 1000.0);
+    Ok(Some(CrashRecord { killed_at, restarted_at, ready_again_at: Some(now_ms()), node: Some(node) }))
+}
+
+/// Waits until `crash_after` of the records are sent; false if the stream ended or the run was stopped first.
+fn wait_to_crash(sc: &Scenario, sending: &inject::Sending, stop: &AtomicBool, sent_all: impl Fn() -> bool) -> bool {
+    while sending.part_sent() < sc.crash_after {
+        if sent_all() || stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    true
+}
+
+/// What is killed stays down for `crash_down_ms` (less if the run is stopped).
+fn pause(sc: &Scenario, stop: &AtomicBool) {
+    let back = Instant::now() + Duration::from_millis(sc.crash_down_ms as u64);
+    while Instant::now() < back && !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// The scenario's engine crash: once `crash_after` of the records are sent, `kill -9` of every
 /// running job's process tree; `crash_down_ms` later, the same jobs started again (same group,
 /// same state folder), each waited for until it is ready. A job that does not come back fails alone.
 fn crash_engines(o: &RunOptions, ctx: &JobContext, jobs: &mut [JobRun], sending: &inject::Sending, stop: &AtomicBool, sent_all: impl Fn() -> bool) {
     let sc = &o.scenario;
-    while sending.part_sent() < sc.crash_after {
-        if sent_all() || stop.load(Ordering::Relaxed) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(1));
+    if !wait_to_crash(sc, sending, stop, sent_all) {
+        return;
     }
-    let killed_at = now_ms();
+    let (part, killed_at) = (sending.part_sent(), now_ms());
     let mut killed = Vec::new();
     for j in jobs.iter_mut().filter(|j| j.failure.is_none()) {
         if let Some(e) = j.running.as_mut() {
@@ -238,16 +305,13 @@ fn crash_engines(o: &RunOptions, ctx: &JobContext, jobs: &mut [JobRun], sending:
     eprintln!(
         "boontadata: kill -9 of {} after {:.0}% of the records; starting them again in {:.1} s",
         killed.join(", "),
-        sending.part_sent() * 100.0,
+        part * 100.0,
         sc.crash_down_ms as f64 / 1000.0
     );
-    let back = Instant::now() + Duration::from_millis(sc.crash_down_ms as u64);
-    while Instant::now() < back && !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    pause(sc, stop);
     let restarted_at = now_ms();
     for j in jobs.iter_mut().filter(|j| j.failure.is_none() && j.running.is_some()) {
-        j.crash = Some(CrashRecord { killed_at, restarted_at, ready_again_at: None });
+        j.crash = Some(CrashRecord { killed_at, restarted_at, ready_again_at: None, node: None });
         let log = log_path(&ctx.run_dir, &j.job);
         match Running::start_again(&j.job, ctx, &log) {
             Ok(e) => j.running = Some(e),
@@ -434,7 +498,7 @@ pub fn matrix(o: &RunOptions, scenarios: &[Scenario], stop: &AtomicBool) -> Resu
     let dir = o.out.join(format!("matrix-{stamp}"));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     store::open(&store_url(o))?;
-    let broker = start_broker(&o.broker, &dir)?;
+    let mut broker = start_broker(&o.broker, &dir, scenarios)?;
     let created = crate::model::utc(now_ms());
     let mut runs = Vec::new();
     let mut engines = Engines::default();
@@ -444,7 +508,7 @@ pub fn matrix(o: &RunOptions, scenarios: &[Scenario], stop: &AtomicBool) -> Resu
         // Its runs are kept in folders of the matrix's, and in the store of the output folder.
         let options = RunOptions { scenario: scenario.clone(), out: dir.clone(), store: Some(store_url(o)), ..o.clone() };
         let (id, run_dir) = run_folder(&options)?;
-        let summary = run_on(&options, id, run_dir, &broker, &mut engines, stop)?;
+        let summary = run_on(&options, id, run_dir, &mut broker, &mut engines, stop)?;
         eprint!("{}", summary::table(&summary.engines));
         runs.push((scenario.clone(), summary));
         matrix = Matrix::from_runs(created.clone(), &runs);

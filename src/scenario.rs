@@ -32,6 +32,8 @@ pub enum Crash {
     None,
     /// `kill -9` of every engine's process tree, then the same jobs started again (same group, same state folder).
     Engine,
+    /// `kill -9` of the broker node leading the events topic's first partition (of a local cluster of three), then the node started again.
+    Broker,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -121,6 +123,7 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     ("burst", include_str!("../scenarios/burst.toml")),
     ("idle", include_str!("../scenarios/idle.toml")),
     ("engine-crash", include_str!("../scenarios/engine-crash.toml")),
+    ("broker-crash", include_str!("../scenarios/broker-crash.toml")),
 ];
 
 impl Scenario {

@@ -82,14 +82,9 @@ pub struct CrashSummary {
 
 impl CrashSummary {
     pub fn describe(&self) -> String {
-        let secs = |s: Option<f64>| s.map_or("never".to_string(), |s| format!("{s:.1} s"));
-        format!(
-            "{} lost, {} doubled; writing again after {}, caught up after {}",
-            self.events_lost,
-            self.events_doubled,
-            secs(self.first_row_s),
-            secs(self.caught_up_s)
-        )
+        let secs = |s: Option<f64>| s.map_or("never".to_string(), |s| format!("after {s:.1} s"));
+        let caught_up = self.caught_up_s.map_or("not caught up before the stream ended".to_string(), |s| format!("caught up after {s:.1} s"));
+        format!("{} lost, {} doubled; writing again {}, {caught_up}", self.events_lost, self.events_doubled, secs(self.first_row_s))
     }
 }
 

@@ -49,7 +49,7 @@ impl Committer {
     }
 
     /// Commits the rows written since the last commit, the operator's snapshot and the consumer's positions, in one transaction.
-    pub fn commit(&mut self, consumer: &BaseConsumer, out: &mut ResultsTopic, windows: &Windows) -> Result<()> {
+    pub fn commit(&mut self, consumer: &BaseConsumer<kafka::Said>, out: &mut ResultsTopic, windows: &Windows) -> Result<()> {
         let producer = out.producer();
         let snapshot = serde_json::to_vec(&windows.snapshot())?;
         let parts = snapshot.chunks(CHUNK_BYTES).count();
@@ -84,7 +84,7 @@ fn last_snapshot(brokers: &str, topic: &str) -> Result<(Option<Snapshot>, u64)> 
     let (mut last, mut count) = (None, 0);
     let mut parts: Vec<u8> = Vec::new();
     loop {
-        match reader.poll(Duration::from_millis(200)) {
+        match kafka::poll(&reader, Duration::from_millis(200)) {
             None if Instant::now() > deadline => bail!("reading the state topic {topic}: no end after 30 s"),
             None => {}
             Some(Err(KafkaError::PartitionEOF(_))) => break,

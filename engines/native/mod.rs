@@ -77,9 +77,9 @@ pub fn run(o: &Options, stop: &AtomicBool) -> Result<()> {
 
     while !stop.load(Ordering::Relaxed) {
         // A short wait: in processing time a window is due the moment the clock passes its end.
-        let first = consumer.poll(Duration::from_millis(10));
+        let first = kafka::poll(&consumer, Duration::from_millis(10));
         let now = now_ms();
-        for msg in first.into_iter().chain(std::iter::from_fn(|| consumer.poll(Duration::ZERO)).take(10_000)) {
+        for msg in first.into_iter().chain(std::iter::from_fn(|| kafka::poll(&consumer, Duration::ZERO)).take(10_000)) {
             let msg = msg?;
             tally.consumed += 1;
             let Some(event) = msg.payload().and_then(Event::decode) else {

@@ -61,6 +61,9 @@ pub struct Windows {
     pub counters: Counters,
 }
 
+/// A window's aggregate of one device and category.
+type SnapshotCell = (String, String, Aggregate);
+
 /// The operator's whole state, as plain data: what the engine commits with its output and its
 /// input offsets, so that a restarted engine carries on exactly where the last commit left it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,7 +71,7 @@ pub struct Snapshot {
     watermark: i64,
     forgotten_at: i64,
     /// Open windows: end, fired, and per (device, category) its aggregate.
-    windows: Vec<(i64, bool, Vec<(String, String, Aggregate)>)>,
+    windows: Vec<(i64, bool, Vec<SnapshotCell>)>,
     seen: Vec<(u64, i64)>,
     counters: Counters,
 }

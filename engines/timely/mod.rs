@@ -169,7 +169,7 @@ fn kafka_source<'s>(
             let now = now_ms();
             let mut by_time: BTreeMap<u64, Vec<Reading>> = BTreeMap::new();
             let mut tally = tally.borrow_mut();
-            for msg in std::iter::from_fn(|| consumer.poll(Duration::ZERO)).take(10_000) {
+            for msg in std::iter::from_fn(|| kafka::poll(&consumer, Duration::ZERO)).take(10_000) {
                 let Ok(msg) = msg else { continue };
                 tally.consumed += 1;
                 let Some(event) = msg.payload().and_then(Event::decode) else {

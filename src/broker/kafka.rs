@@ -2,6 +2,7 @@
 //! on free 127.0.0.1 ports, its data and its log in the run's folder. The jars
 //! come from Maven (`brokers/kafka/pom.xml`) into the cache, once.
 
+use super::LocalNode;
 use crate::install;
 use crate::process;
 use anyhow::{bail, Context, Result};
@@ -37,7 +38,7 @@ struct Node {
 }
 
 /// Starts a cluster of `nodes` nodes; returns their processes and the bootstrap servers.
-pub fn start(nodes: usize, dir: &Path) -> Result<(Vec<Child>, String)> {
+pub fn start(nodes: usize, dir: &Path) -> Result<(Vec<LocalNode>, String)> {
     if nodes == 0 {
         bail!("--broker-nodes 0: a cluster needs one node at least");
     }
@@ -67,26 +68,44 @@ pub fn start(nodes: usize, dir: &Path) -> Result<(Vec<Child>, String)> {
     let heap = if nodes == 1 { "1g" } else { "768m" };
     for node in &cluster {
         let log_path = if nodes == 1 { dir.join("broker.log") } else { dir.join(format!("broker-{}.log", node.id)) };
-        let log = std::fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
-        let mut cmd = java(&classpath, heap, "kafka.Kafka");
-        cmd.arg(node.dir.join("server.properties"));
-        cmd.stdout(log.try_clone()?).stderr(log);
-        children.push((process::die_with_parent(&mut cmd).spawn().context("starting Kafka (java)")?, log_path));
+        std::fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
+        let (classpath, properties, log) = (classpath.clone(), node.dir.join("server.properties"), log_path.clone());
+        // A node started again after a crash continues its log, on its own data.
+        let launch = move || -> Result<Child> {
+            let file = std::fs::OpenOptions::new().append(true).open(&log).with_context(|| format!("opening {}", log.display()))?;
+            let mut cmd = java(&classpath, heap, "kafka.Kafka");
+            cmd.arg(&properties).stdout(file.try_clone()?).stderr(file);
+            process::die_with_parent(&mut cmd).spawn().context("starting Kafka (java)")
+        };
+        children.push((launch()?, log_path, launch));
     }
     let bootstrap = cluster.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect::<Vec<_>>().join(",");
     let deadline = Instant::now() + START_TIMEOUT;
-    for (node, (child, log)) in cluster.iter().zip(children.iter_mut()) {
+    for (node, (child, log, _)) in cluster.iter().zip(children.iter_mut()) {
         let left = deadline.saturating_duration_since(Instant::now());
         super::wait_listening(child, &format!("127.0.0.1:{}", node.port), left, &format!("Kafka node {}", node.id), log)?;
     }
-    // Every node registered with the controllers: topics can then have all their replicas.
-    while crate::kafka::broker_count(&bootstrap).unwrap_or(0) < nodes {
+    wait_registered(&bootstrap, nodes, dir)?;
+    let nodes = cluster.iter().zip(children).map(|(node, (child, log, launch))| LocalNode {
+        id: node.id as i32,
+        address: format!("127.0.0.1:{}", node.port),
+        log,
+        child,
+        launch: Box::new(launch),
+    });
+    Ok((nodes.collect(), bootstrap))
+}
+
+/// Waits until every one of `nodes` nodes is registered with the controllers: topics can then have all their replicas.
+pub fn wait_registered(bootstrap: &str, nodes: usize, dir: &Path) -> Result<()> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    while crate::kafka::broker_count(bootstrap).unwrap_or(0) < nodes {
         if Instant::now() > deadline {
             bail!("the {nodes} Kafka nodes did not all register within {} s; see {}", START_TIMEOUT.as_secs(), dir.display());
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    Ok((children.into_iter().map(|(c, _)| c).collect(), bootstrap))
+    Ok(())
 }
 
 fn java(classpath: &str, heap: &str, main: &str) -> Command {

@@ -9,7 +9,7 @@ pub mod tansu;
 use crate::kafka as client;
 use anyhow::{bail, Context, Result};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
@@ -44,24 +44,56 @@ pub struct Broker {
     pub about: String,
     /// How long the local broker took to serve.
     pub startup: Option<Duration>,
-    _processes: Nodes,
+    nodes: Nodes,
 }
 
 /// The processes of a local broker, stopped by PID when dropped.
-pub struct Nodes(Vec<Child>);
+pub struct Nodes(Vec<LocalNode>);
+
+/// A node of a local broker: its process, and how to start it again after a crash.
+pub struct LocalNode {
+    /// The node's id in its cluster.
+    pub id: i32,
+    pub address: String,
+    pub log: PathBuf,
+    pub child: Child,
+    pub launch: Box<dyn Fn() -> Result<Child> + Send>,
+}
 
 impl Drop for Nodes {
     fn drop(&mut self) {
-        for child in &mut self.0 {
-            crate::process::ask_to_stop(child.id());
+        for node in &mut self.0 {
+            crate::process::ask_to_stop(node.child.id());
         }
-        for child in &mut self.0 {
-            crate::process::stop(child, Duration::from_secs(15));
+        for node in &mut self.0 {
+            crate::process::stop(&mut node.child, Duration::from_secs(15));
         }
     }
 }
 
 impl Broker {
+    /// `kill -9` of the node that leads partition 0 of `topic` (a node of a local cluster of three or
+    /// more, so that the others keep every partition in sync); returns its id.
+    pub fn kill_leader_of(&mut self, topic: &str) -> Result<i32> {
+        if self.nodes.0.len() < 3 {
+            bail!("a broker crash needs a local cluster of three nodes or more (--broker-nodes 3), not {}", self.about);
+        }
+        let leader = client::leader_of(&self.bootstrap, topic, 0)?;
+        let node = self.nodes.0.iter_mut().find(|n| n.id == leader).with_context(|| format!("no local node has id {leader}, the leader of {topic}"))?;
+        crate::process::kill_tree(node.child.id());
+        node.child.wait()?;
+        Ok(leader)
+    }
+
+    /// Starts the node `id` again (on its data, its log continued) and waits until every node is registered.
+    pub fn restart(&mut self, id: i32, dir: &Path) -> Result<()> {
+        let count = self.nodes.0.len();
+        let node = self.nodes.0.iter_mut().find(|n| n.id == id).with_context(|| format!("no local node has id {id}"))?;
+        node.child = (node.launch)()?;
+        wait_listening(&mut node.child, &node.address.clone(), Duration::from_secs(90), &format!("Kafka node {id}"), &node.log.clone())?;
+        kafka::wait_registered(&self.bootstrap, count, dir)
+    }
+
     /// What the run's summary says of it.
     pub fn info(&self) -> crate::summary::BrokerInfo {
         crate::summary::BrokerInfo { about: self.about.clone(), startup_s: self.startup.map(|d| d.as_secs_f64()) }
@@ -81,16 +113,19 @@ pub fn start(choice: &Choice, dir: &Path) -> Result<Broker> {
                 replication,
                 about: format!("the cluster at {bootstrap} ({nodes} brokers)"),
                 startup: None,
-                _processes: Nodes(vec![]),
+                nodes: Nodes(vec![]),
             })
         }
         Choice::Local { kind: Kind::Tansu, nodes } => {
             if *nodes != 1 {
                 bail!("tansu runs as one node here; --broker-nodes {nodes} needs --broker kafka");
             }
-            let (child, bootstrap) = tansu::start(&dir.join("broker.log"))?;
+            let log = dir.join("broker.log");
+            let (child, bootstrap) = tansu::start(&log)?;
             let about = format!("tansu {} on {bootstrap}", tansu::VERSION);
-            Ok(Broker { bootstrap, replication: 1, about, startup: Some(started.elapsed()), _processes: Nodes(vec![child]) })
+            let launch = Box::new(|| bail!("tansu keeps its data in memory: it is not started again after a crash"));
+            let node = LocalNode { id: 1, address: bootstrap.clone(), log, child, launch };
+            Ok(Broker { bootstrap, replication: 1, about, startup: Some(started.elapsed()), nodes: Nodes(vec![node]) })
         }
         Choice::Local { kind: Kind::Kafka, nodes } => {
             let (children, bootstrap) = kafka::start(*nodes, dir)?;
@@ -99,7 +134,7 @@ pub fn start(choice: &Choice, dir: &Path) -> Result<Broker> {
                 kafka::VERSION,
                 if *nodes == 1 { "1 node".to_string() } else { format!("{nodes} nodes") }
             );
-            Ok(Broker { bootstrap, replication: (*nodes).min(3) as i32, about, startup: Some(started.elapsed()), _processes: Nodes(children) })
+            Ok(Broker { bootstrap, replication: (*nodes).min(3) as i32, about, startup: Some(started.elapsed()), nodes: Nodes(children) })
         }
     }
 }

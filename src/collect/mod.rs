@@ -27,11 +27,11 @@ pub fn spawn(brokers: &str, topic: &str, partitions: i32, stop: Arc<std::sync::a
     let shared = collected.clone();
     let handle = std::thread::spawn(move || -> Result<()> {
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            if let Some(msg) = consumer.poll(Duration::from_millis(100)) {
+            if let Some(msg) = kafka::poll(&consumer, Duration::from_millis(100)) {
                 let msg = msg?;
                 let mut c = shared.lock().expect("collector lock");
                 c.note(msg.payload().unwrap_or_default(), Instant::now());
-                for msg in std::iter::from_fn(|| consumer.poll(Duration::ZERO)) {
+                for msg in std::iter::from_fn(|| kafka::poll(&consumer, Duration::ZERO)) {
                     c.note(msg?.payload().unwrap_or_default(), Instant::now());
                 }
             }
@@ -57,7 +57,7 @@ pub fn read_all(brokers: &str, topic: &str, partitions: i32) -> Result<Collected
     let mut at_end = HashSet::new();
     let mut last_heard = Instant::now();
     while at_end.len() < partitions as usize {
-        match consumer.poll(Duration::from_millis(100)) {
+        match kafka::poll(&consumer, Duration::from_millis(100)) {
             Some(Ok(msg)) => {
                 collected.add(msg.payload().unwrap_or_default(), Instant::now());
                 at_end.remove(&msg.partition());
