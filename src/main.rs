@@ -172,11 +172,12 @@ fn list_command() -> Result<ExitCode> {
     for e in engines {
         let modes = |m: &[boontadata::model::Mode]| m.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ");
         println!(
-            "  {:<13} {} — modes: {} (default: {}); window logic: engines/{}/{}",
+            "  {:<13} {} — modes: {} (default: {}); after a crash: {}; window logic: engines/{}/{}",
             e.name,
             e.about,
             modes(&e.modes),
             modes(&e.default_modes),
+            e.after_crash.as_str(),
             e.name,
             e.window_logic
         );
