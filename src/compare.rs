@@ -502,16 +502,25 @@ fn describe(chosen: &[&Candidate]) -> Explanation {
                 (Cause::Boundary, _) => format!("{n} event{s} sent in the {max_ms} ms before this window counted here (m1={m1})"),
                 (Cause::EndInclusive, 1) => format!("{n} event{s} at this window's very end counted in it (m1={m1})"),
                 (Cause::EndInclusive, _) => format!("{n} event{s} at the previous window's very end counted there (m1={m1})"),
-                (Cause::LostInCrash, _) => format!("{n} event{s} sent up to {:.1} s before the kill lost in the crash (m1={m1})", max_ms as f64 / 1000.0),
-                (Cause::CountedTwice, _) => {
-                    format!("{n} event{s} sent up to {:.1} s before the kill counted twice after the restart (m1={m1})", max_ms as f64 / 1000.0)
-                }
+                (Cause::LostInCrash, _) => format!("{n} event{s} sent {} lost in the crash (m1={m1})", around_the_kill(&group)),
+                (Cause::CountedTwice, _) => format!("{n} event{s} sent {} counted twice after the restart (m1={m1})", around_the_kill(&group)),
                 (Cause::Unexplained | Cause::SearchBudget, _) => unreachable!("every candidate is a fault or a crossing"),
             });
         }
     }
     let of = |cause| chosen.iter().filter(|c| c.cause == cause).count() as u64;
     Explanation { causes, why: parts.join("; "), lost: of(Cause::LostInCrash), doubled: of(Cause::CountedTwice) }
+}
+
+/// When a crash's events were sent, from their `ms` before the kill: "up to 2.5 s before the kill", "… after", or both.
+fn around_the_kill(group: &[&&Candidate]) -> String {
+    let before = group.iter().map(|c| c.ms).max().unwrap_or(0) as f64 / 1000.0;
+    let after = -(group.iter().map(|c| c.ms).min().unwrap_or(0) as f64) / 1000.0;
+    match (before > 0.0, after > 0.0) {
+        (true, true) => format!("from {before:.1} s before the kill to {after:.1} s after it"),
+        (false, true) => format!("up to {after:.1} s after the kill"),
+        _ => format!("up to {before:.1} s before the kill"),
+    }
 }
 
 fn m1_list(group: &[&&Candidate]) -> String {
