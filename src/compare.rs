@@ -145,7 +145,7 @@ pub fn compare(
 ) -> Comparison {
     let view = mode.view();
     // An engine that was down reads what was sent meanwhile late, on the wall clock as many windows late as it was down.
-    let down = crash.map_or(0, |c| (c.ready_again_at.unwrap_or(c.restarted_at).max(c.restarted_at) - c.killed_at) / window_ms + 2);
+    let down = crash.map_or(0, |c| (c.reading_again_at() - c.killed_at) / window_ms + 2);
     let crossed = windows_crossed(results, window_ms).max(down.min(MAX_CROSSED_AFTER_CRASH));
     let phase = window_phase(results, window_ms);
     let phased;
@@ -279,9 +279,14 @@ impl<'a> FaultIndex<'a> {
         FaultIndex { view, by_row }
     }
 
+    /// The messages of `key`'s device and category in the window ending at `end`.
+    fn row<'s>(&'s self, end: i64, key: &'s RowKey) -> &'s [FirstSend<'s>] {
+        self.by_row.get(&(end, key.1.as_str(), key.2.as_str())).map(Vec::as_slice).unwrap_or_default()
+    }
+
     /// What may explain row `key`; in send time, messages that crossed up to `crossed` window ends.
     fn candidates(&self, key: &RowKey, window_ms: i64, crossed: i64) -> Vec<Choice> {
-        let row = |end: i64| self.by_row.get(&(end, key.1.as_str(), key.2.as_str())).map(Vec::as_slice).unwrap_or_default();
+        let row = |end: i64| self.row(end, key);
         let one = |cause, sign, e: &SentEvent, ms| Candidate { cause, sign, m1: e.m1, m2: e.m2, ms };
         let mut choices = Vec::new();
         if self.view == View::SendTime {
@@ -317,16 +322,14 @@ impl<'a> FaultIndex<'a> {
         }
         choices
     }
-}
 
-impl FaultIndex<'_> {
     /// What a crash may have done to row `key`, as two alternatives: a run of its messages sent
     /// before the engine was reading again, in the order sent, lost (the engine's state or input
     /// went with the process); or a run of messages sent before the kill counted a second time
     /// (read again on top of state that had counted them): its own, or, on the wall clock, those of
     /// the device's earlier windows, read again after the restart and counted in this one.
     fn crash_candidates(&self, key: &RowKey, crash: &CrashRecord, window_ms: i64) -> [Choice; 2] {
-        let row = |end: i64| self.by_row.get(&(end, key.1.as_str(), key.2.as_str())).map(Vec::as_slice).unwrap_or_default();
+        let row = |end: i64| self.row(end, key);
         let sent_before = |at: i64, ends: &mut dyn Iterator<Item = i64>| {
             let mut events: Vec<&SentEvent> = ends.flat_map(|end| row(end).iter()).filter(|(e, counted)| *counted && e.sent_at < at).map(|(e, _)| *e).collect();
             events.sort_by_key(|e| e.sent_at);
@@ -336,7 +339,7 @@ impl FaultIndex<'_> {
             Choice::Slice(events.into_iter().map(|e| Candidate { cause, sign, m1: e.m1, m2: e.m2, ms: crash.killed_at - e.sent_at }).collect())
         };
         // Up to when it was reading again: what an engine reads from its backlog after a restart it may drop too.
-        let lost = sent_before(crash.ready_again_at.unwrap_or(crash.restarted_at).max(crash.restarted_at), &mut std::iter::once(key.0));
+        let lost = sent_before(crash.reading_again_at(), &mut std::iter::once(key.0));
         let read_again = if self.view == View::SendTime { CRASH_WINDOWS_BACK } else { 0 };
         let doubled = sent_before(crash.killed_at, &mut (0..=read_again).map(|k| key.0 - k * window_ms));
         [run(Cause::LostInCrash, -1, lost), run(Cause::CountedTwice, 1, doubled)]

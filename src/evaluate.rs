@@ -128,7 +128,7 @@ fn summarize(job: &JobRecord, status: EngineStatus, c: Option<&Comparison>, rows
 fn crash_summary(crash: &CrashRecord, c: Option<&Comparison>, rows: &[ResultRow]) -> CrashSummary {
     let exceptions = c.map(|c| c.exceptions.as_slice()).unwrap_or_default();
     let after_restart = |r: &ResultRow| [r.first_emitted_at, r.last_emitted_at].into_iter().find(|&at| at >= crash.restarted_at);
-    let back = crash.ready_again_at.unwrap_or(crash.restarted_at);
+    let back = crash.reading_again_at();
     let since_kill = |at: Option<i64>| at.map(|at| (at - crash.killed_at) as f64 / 1000.0);
     CrashSummary {
         events_lost: exceptions.iter().map(|e| e.lost).sum(),

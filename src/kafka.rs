@@ -8,7 +8,7 @@ use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, DefaultConsumerContext};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
-use rdkafka::message::BorrowedMessage;
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{Offset, TopicPartitionList};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,6 +51,11 @@ pub fn leader_of(brokers: &str, topic: &str, partition: i32) -> Result<i32> {
     let md = probe.fetch_metadata(Some(topic), CONNECT_TIMEOUT).with_context(|| format!("reading the metadata of {topic} from {brokers}"))?;
     let leader = md.topics().iter().find(|t| t.name() == topic).and_then(|t| t.partitions().iter().find(|p| p.id() == partition)).map(|p| p.leader());
     leader.filter(|&l| l >= 0).with_context(|| format!("partition {partition} of {topic} has no leader on {brokers}"))
+}
+
+/// The replicas of a topic on a cluster of `nodes` brokers: three, or as many as there are.
+pub fn replication_for(nodes: usize) -> i32 {
+    nodes.min(3) as i32
 }
 
 /// Creates `name` with explicit configs (some brokers report only configs set at creation), on
@@ -179,6 +184,44 @@ pub fn assigned_consumer(brokers: &str, topic: &str, partitions: impl IntoIterat
     }
     c.assign(&tpl)?;
     Ok(c)
+}
+
+/// Reads `topic` from the beginning to the end of each of its first `partitions` partitions
+/// (`read_committed`), giving every record to `each`; fails, naming `what` it reads, when the
+/// partitions not yet at their end send nothing for `stall`.
+pub fn read_to_end(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    what: &str,
+    stall: Duration,
+    mut each: impl FnMut(&BorrowedMessage) -> Result<()>,
+) -> Result<()> {
+    let consumer = assigned_consumer(brokers, topic, 0..partitions, true)?;
+    let mut at_end = std::collections::HashSet::new();
+    let mut last_heard = std::time::Instant::now();
+    while at_end.len() < partitions as usize {
+        match poll(&consumer, Duration::from_millis(100)) {
+            Some(Ok(msg)) => {
+                each(&msg)?;
+                at_end.remove(&msg.partition());
+            }
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                at_end.insert(p);
+            }
+            Some(Err(e)) => return Err(e).with_context(|| format!("reading {what} from {topic}")),
+            None if last_heard.elapsed() > stall => {
+                bail!(
+                    "reading {what} from {topic}: {} of {partitions} partitions reached their end, the others sent nothing for {} s",
+                    at_end.len(),
+                    stall.as_secs()
+                )
+            }
+            None => continue,
+        }
+        last_heard = std::time::Instant::now();
+    }
+    Ok(())
 }
 
 /// Counts failed deliveries and keeps the first reason, so a producer never loses records silently.

@@ -265,6 +265,13 @@ pub struct CrashRecord {
     pub node: Option<i32>,
 }
 
+impl CrashRecord {
+    /// When the job (or the cluster) was back: ready again, else started again.
+    pub fn reading_again_at(&self) -> i64 {
+        self.ready_again_at.unwrap_or(self.restarted_at).max(self.restarted_at)
+    }
+}
+
 /// One window of one engine mode as the collector keeps it (§5): the last
 /// value, how many times it was emitted, when first and last.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,7 +10,6 @@ use crate::engines::ResultsTopic;
 use crate::kafka::{self, TRANSACTION_TIMEOUT};
 use anyhow::{bail, Context, Result};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -20,6 +19,8 @@ use std::time::{Duration, Instant};
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
 /// How soon after windows fire their rows are committed (and so visible to readers).
 const COMMIT_FIRED_AFTER: Duration = Duration::from_millis(20);
+/// How long reading the state topic may go without news before the engine gives up.
+const STATE_READ_STALL: Duration = Duration::from_secs(30);
 /// A snapshot is written in records of at most this size (a broker takes 1 MB by default).
 const CHUNK_BYTES: usize = 512 * 1024;
 
@@ -35,7 +36,7 @@ impl Committer {
     /// The state topic of `group` (made if missing), and the last snapshot committed to it, if any.
     pub fn open(brokers: &str, group: &str) -> Result<(Committer, Option<Snapshot>)> {
         let topic = format!("{group}.native-state");
-        let replicas = kafka::broker_count(brokers)?.min(3) as i32;
+        let replicas = kafka::replication_for(kafka::broker_count(brokers)?);
         kafka::create_topic(brokers, &topic, 1, replicas)?;
         let (last, count) = last_snapshot(brokers, &topic)?;
         let committer = Committer { topic, next_snapshot: count, last_commit: Instant::now(), rows_at_last_commit: 0 };
@@ -79,30 +80,21 @@ impl Committer {
 
 /// Reads the state topic from its start: the last snapshot whose parts all came, and how many snapshots it holds.
 fn last_snapshot(brokers: &str, topic: &str) -> Result<(Option<Snapshot>, u64)> {
-    let reader = kafka::assigned_consumer(brokers, topic, [0], true)?;
-    let deadline = Instant::now() + Duration::from_secs(30);
     let (mut last, mut count) = (None, 0);
     let mut parts: Vec<u8> = Vec::new();
-    loop {
-        match kafka::poll(&reader, Duration::from_millis(200)) {
-            None if Instant::now() > deadline => bail!("reading the state topic {topic}: no end after 30 s"),
-            None => {}
-            Some(Err(KafkaError::PartitionEOF(_))) => break,
-            Some(Err(e)) => return Err(e).with_context(|| format!("reading the state topic {topic}")),
-            Some(Ok(m)) => {
-                let key = std::str::from_utf8(m.key().unwrap_or_default()).unwrap_or_default();
-                let numbers: Vec<usize> = key.split(' ').filter_map(|n| n.parse().ok()).collect();
-                let [_, part, total] = numbers[..] else { bail!("the state topic {topic} holds a record keyed {key:?}, not a snapshot's part") };
-                if part == 0 {
-                    parts.clear();
-                }
-                parts.extend_from_slice(m.payload().unwrap_or_default());
-                if part + 1 == total {
-                    last = Some(serde_json::from_slice(&parts).with_context(|| format!("reading the snapshot in {topic}"))?);
-                    count += 1;
-                }
-            }
+    kafka::read_to_end(brokers, topic, 1, "the state", STATE_READ_STALL, |m| {
+        let key = std::str::from_utf8(m.key().unwrap_or_default()).unwrap_or_default();
+        let numbers: Vec<usize> = key.split(' ').filter_map(|n| n.parse().ok()).collect();
+        let [_, part, total] = numbers[..] else { bail!("the state topic {topic} holds a record keyed {key:?}, not a snapshot's part") };
+        if part == 0 {
+            parts.clear();
         }
-    }
+        parts.extend_from_slice(m.payload().unwrap_or_default());
+        if part + 1 == total {
+            last = Some(serde_json::from_slice(&parts).with_context(|| format!("reading the snapshot in {topic}"))?);
+            count += 1;
+        }
+        Ok(())
+    })?;
     Ok((last, count))
 }

@@ -90,7 +90,7 @@ impl Broker {
         let count = self.nodes.0.len();
         let node = self.nodes.0.iter_mut().find(|n| n.id == id).with_context(|| format!("no local node has id {id}"))?;
         node.child = (node.launch)()?;
-        wait_listening(&mut node.child, &node.address.clone(), Duration::from_secs(90), &format!("Kafka node {id}"), &node.log.clone())?;
+        wait_listening(&mut node.child, &node.address, Duration::from_secs(90), &format!("Kafka node {id}"), &node.log)?;
         kafka::wait_registered(&self.bootstrap, count, dir)
     }
 
@@ -107,7 +107,7 @@ pub fn start(choice: &Choice, dir: &Path) -> Result<Broker> {
         Choice::Given(bootstrap) => {
             client::check_reachable(bootstrap)?;
             let nodes = client::broker_count(bootstrap)?;
-            let replication = nodes.min(3) as i32;
+            let replication = client::replication_for(nodes);
             Ok(Broker {
                 bootstrap: bootstrap.clone(),
                 replication,
@@ -134,7 +134,7 @@ pub fn start(choice: &Choice, dir: &Path) -> Result<Broker> {
                 kafka::VERSION,
                 if *nodes == 1 { "1 node".to_string() } else { format!("{nodes} nodes") }
             );
-            Ok(Broker { bootstrap, replication: (*nodes).min(3) as i32, about, startup: Some(started.elapsed()), nodes: Nodes(children) })
+            Ok(Broker { bootstrap, replication: client::replication_for(*nodes), about, startup: Some(started.elapsed()), nodes: Nodes(children) })
         }
     }
 }

@@ -7,11 +7,9 @@ mod rows;
 pub use rows::{Collected, EngineProgress};
 
 use crate::kafka;
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -52,30 +50,10 @@ const READ_ALL_STALL: Duration = Duration::from_secs(10);
 /// fetch serves the batches stored so far, stepping over one still on its way);
 /// read afterwards, every batch is there.
 pub fn read_all(brokers: &str, topic: &str, partitions: i32) -> Result<Collected> {
-    let consumer: BaseConsumer = kafka::assigned_consumer(brokers, topic, 0..partitions, true)?;
     let mut collected = Collected::default();
-    let mut at_end = HashSet::new();
-    let mut last_heard = Instant::now();
-    while at_end.len() < partitions as usize {
-        match kafka::poll(&consumer, Duration::from_millis(100)) {
-            Some(Ok(msg)) => {
-                collected.add(msg.payload().unwrap_or_default(), Instant::now());
-                at_end.remove(&msg.partition());
-            }
-            Some(Err(KafkaError::PartitionEOF(p))) => {
-                at_end.insert(p);
-            }
-            Some(Err(e)) => return Err(e).with_context(|| format!("reading the results from {topic}")),
-            None if last_heard.elapsed() > READ_ALL_STALL => {
-                bail!(
-                    "reading the results from {topic}: {} of {partitions} partitions reached their end, the others sent nothing for {} s",
-                    at_end.len(),
-                    READ_ALL_STALL.as_secs()
-                )
-            }
-            None => continue,
-        }
-        last_heard = Instant::now();
-    }
+    kafka::read_to_end(brokers, topic, partitions, "the results", READ_ALL_STALL, |msg| {
+        collected.add(msg.payload().unwrap_or_default(), Instant::now());
+        Ok(())
+    })?;
     Ok(collected)
 }

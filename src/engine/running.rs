@@ -234,9 +234,7 @@ impl Running {
     pub fn kill(&mut self) {
         process::kill_tree(self.child.id());
         self.exit = self.child.wait().ok();
-        for reader in self.readers.drain(..) {
-            let _ = reader.join();
-        }
+        self.join_readers();
     }
 
     /// Asks the engine to stop and waits for its last words (final metrics).
@@ -254,6 +252,11 @@ impl Running {
         if self.exit.is_none() {
             self.exit = self.child.try_wait().ok().flatten();
         }
+        self.join_readers();
+    }
+
+    /// Waits for the threads that read the process's output: its last lines are in the log.
+    fn join_readers(&mut self) {
         for reader in self.readers.drain(..) {
             let _ = reader.join();
         }
