@@ -258,6 +258,11 @@ pub struct MatrixArgs {
     /// Overrides applied to every scenario of the matrix.
     #[command(flatten)]
     pub overrides: ScenarioOverrides,
+    /// Engine modes run side by side on one scenario's stream; more are run in further runs of the
+    /// same seeded stream, so that a small machine does not starve them (13 JVM-heavy jobs at once
+    /// overload 2 cores). Default: all of them at once.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs_at_once: Option<u16>,
     #[command(flatten)]
     pub bench: BenchArgs,
 }

@@ -3,7 +3,9 @@
 //! matching the difference against the faults the simulator injected into that
 //! window.
 
-use crate::model::{utc, window_end_at_phase, Aggregate, CrashRecord, Fault, Mode, ResultRow, RowKey, SentEvent, TruthRow, View, FLUSH_DEVICE};
+use crate::model::{
+    utc, window_end_at_phase, Aggregate, CrashRecord, Fault, JobRecord, Mode, ResultRow, RowKey, SentEvent, TruthRow, View, WatermarkScope, FLUSH_DEVICE,
+};
 use crate::truth::{self, first_sends};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -19,6 +21,9 @@ pub enum Cause {
     Late,
     /// An out-of-order message that arrived after its window had closed.
     OutOfOrder,
+    /// An on-time message dropped as late: the engine's one watermark over all partitions had been
+    /// carried past it by messages read earlier from other partitions.
+    Overtaken,
     /// Messages sent just before a window's end that the engine counted in a later window.
     Boundary,
     /// A message at a window's very end, counted in the window it ends (windows that hold their end, as Storm's do).
@@ -34,10 +39,11 @@ pub enum Cause {
 }
 
 impl Cause {
-    pub const ALL: [Cause; 9] = [
+    pub const ALL: [Cause; 10] = [
         Cause::Duplicate,
         Cause::Late,
         Cause::OutOfOrder,
+        Cause::Overtaken,
         Cause::Boundary,
         Cause::EndInclusive,
         Cause::LostInCrash,
@@ -51,6 +57,7 @@ impl Cause {
             Cause::Duplicate => "duplicate",
             Cause::Late => "late",
             Cause::OutOfOrder => "out-of-order",
+            Cause::Overtaken => "overtaken",
             Cause::Boundary => "boundary",
             Cause::EndInclusive => "end-inclusive",
             Cause::LostInCrash => "lost-in-crash",
@@ -80,6 +87,9 @@ pub struct Exception {
     pub lost: u64,
     #[serde(default)]
     pub doubled: u64,
+    /// On-time events of the window dropped behind a watermark taken over all partitions.
+    #[serde(default)]
+    pub overtaken: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -130,19 +140,13 @@ impl Comparison {
     }
 }
 
-/// Compares one engine mode's results with the truth the mode is held to,
-/// explaining every exception from the sent-event log.
-/// With `crash`, the messages sent before the engine was started again may also have been lost in
-/// the crash or counted twice after it (tried last: the scenario's faults are the likelier reason).
-pub fn compare(
-    engine: &str,
-    mode: Mode,
-    truth: &[TruthRow],
-    results: &[ResultRow],
-    log: &[SentEvent],
-    window_ms: i64,
-    crash: Option<&CrashRecord>,
-) -> Comparison {
+/// Compares one job's results with the truth its mode is held to, explaining every exception from
+/// the sent-event log. Tried last, where the scenario's faults (the likelier reason) do not explain
+/// a row: after a crash of the job, messages sent before the engine was reading again lost in the
+/// crash, or counted twice after it; for an engine whose watermark is taken over all partitions,
+/// on-time messages overtaken by it.
+pub fn compare(job: &JobRecord, truth: &[TruthRow], results: &[ResultRow], log: &[SentEvent], window_ms: i64) -> Comparison {
+    let (engine, mode, crash) = (&job.engine, job.mode, job.crash.as_ref());
     let view = mode.view();
     // An engine that was down reads what was sent meanwhile late, on the wall clock as many windows late as it was down.
     let down = crash.map_or(0, |c| (c.reading_again_at() - c.killed_at) / window_ms + 2);
@@ -174,6 +178,11 @@ pub fn compare(
             // on the wall clock, messages an engine reads late are counted late, not twice).
             found = explain(t, r, &faults.candidates(key, window_ms, crossed));
         }
+        if !found.explains() && view == View::DeviceTime && job.watermark == WatermarkScope::AllPartitions {
+            let mut choices = vec![faults.overtaken(key)];
+            choices.extend(faults.candidates(key, window_ms, 1));
+            found = explain(t, r, &choices);
+        }
         if let (false, Some(crash)) = (found.explains(), crash) {
             // Lost, or doubled: one of the two, each with the boundary crossings of the wall clock.
             for crashed in faults.crash_candidates(key, crash, window_ms) {
@@ -185,7 +194,7 @@ pub fn compare(
                 }
             }
         }
-        let Explanation { causes, why, lost, doubled } = found;
+        let Explanation { causes, why, lost, doubled, overtaken } = found;
         exceptions.push(Exception {
             window_end: key.0,
             device: key.1.clone(),
@@ -196,11 +205,28 @@ pub fn compare(
             why,
             lost,
             doubled,
+            overtaken,
         });
     }
     // The original's order: by category, then window.
     exceptions.sort_by(|a, b| (&a.category, a.window_end, &a.device).cmp(&(&b.category, b.window_end, &b.device)));
     Comparison { engine: engine.into(), mode, view, window_phase_ms: phase, rows: keys.len(), exceptions }
+}
+
+impl Comparison {
+    /// Holds the `overtaken` explanations to the engine's own count of what it dropped as late: where
+    /// they add up to more, none of them stands.
+    pub fn hold_overtaken_to(&mut self, late_dropped: u64) {
+        let overtaken: u64 = self.exceptions.iter().map(|e| e.overtaken).sum();
+        if overtaken <= late_dropped {
+            return;
+        }
+        for e in self.exceptions.iter_mut().filter(|e| e.overtaken > 0) {
+            e.causes = vec![Cause::Unexplained];
+            e.why = format!("unexplained ({} events overtaken in all, but the engine dropped only {late_dropped} as late)", overtaken);
+            e.overtaken = 0;
+        }
+    }
 }
 
 fn same(a: &Aggregate, b: &Aggregate) -> bool {
@@ -321,6 +347,13 @@ impl<'a> FaultIndex<'a> {
             choices.push(Choice::One(one(Cause::EndInclusive, sign, e, 0)));
         }
         choices
+    }
+
+    /// Row `key`'s on-time messages, in the order sent: a run of them read while the partition they
+    /// came from was behind the others may have been dropped as late.
+    fn overtaken(&self, key: &RowKey) -> Choice {
+        let on_time = self.row(key.0, key).iter().filter(|(e, counted)| *counted && !matches!(e.fault, Fault::Late | Fault::OutOfOrder));
+        Choice::Slice(on_time.map(|(e, _)| Candidate { cause: Cause::Overtaken, sign: -1, m1: e.m1, m2: e.m2, ms: 0 }).collect())
     }
 
     /// What a crash may have done to row `key`, as two alternatives: a run of its messages sent
@@ -469,11 +502,12 @@ struct Explanation {
     why: String,
     lost: u64,
     doubled: u64,
+    overtaken: u64,
 }
 
 impl Explanation {
     fn none(cause: Cause, why: &str) -> Explanation {
-        Explanation { causes: vec![cause], why: why.into(), lost: 0, doubled: 0 }
+        Explanation { causes: vec![cause], why: why.into(), lost: 0, doubled: 0, overtaken: 0 }
     }
 
     fn explains(&self) -> bool {
@@ -501,6 +535,7 @@ fn describe(chosen: &[&Candidate]) -> Explanation {
                 (Cause::Duplicate, _) => format!("{n} duplicate{s} counted (m1={m1})"),
                 (Cause::Late, _) => format!("{n} late event{s} dropped (m1={m1}, {} s late)", (max_ms as f64 / 1000.0).round()),
                 (Cause::OutOfOrder, _) => format!("{n} out-of-order event{s} dropped (m1={m1}, sent {:.1} s after its time)", max_ms as f64 / 1000.0),
+                (Cause::Overtaken, _) => format!("{n} on-time event{s} dropped as late, the watermark over all partitions past them (m1={m1})"),
                 (Cause::Boundary, -1) => format!("{n} event{s} sent in the last {max_ms} ms counted in a later window (m1={m1})"),
                 (Cause::Boundary, _) => format!("{n} event{s} sent in the {max_ms} ms before this window counted here (m1={m1})"),
                 (Cause::EndInclusive, 1) => format!("{n} event{s} at this window's very end counted in it (m1={m1})"),
@@ -512,7 +547,7 @@ fn describe(chosen: &[&Candidate]) -> Explanation {
         }
     }
     let of = |cause| chosen.iter().filter(|c| c.cause == cause).count() as u64;
-    Explanation { causes, why: parts.join("; "), lost: of(Cause::LostInCrash), doubled: of(Cause::CountedTwice) }
+    Explanation { causes, why: parts.join("; "), lost: of(Cause::LostInCrash), doubled: of(Cause::CountedTwice), overtaken: of(Cause::Overtaken) }
 }
 
 /// When a crash's events were sent, from their `ms` before the kill: "up to 2.5 s before the kill", "… after", or both.
@@ -595,8 +630,17 @@ mod tests {
         }
     }
 
+    fn job(mode: Mode, crash: Option<CrashRecord>, watermark: WatermarkScope) -> JobRecord {
+        JobRecord { engine: "e".into(), mode, status: None, log: "e.log".into(), crash, watermark }
+    }
+
+    /// `mode`'s comparison of `results` for an engine that kept its watermark per partition, after `crash`.
+    fn compared(mode: Mode, log: &[SentEvent], results: &[ResultRow], crash: Option<CrashRecord>) -> Comparison {
+        compare(&job(mode, crash, WatermarkScope::PerPartition), &compute(log, 5000), results, log, 5000)
+    }
+
     fn run(mode: Mode, log: &[SentEvent], results: &[ResultRow]) -> Comparison {
-        compare("e", mode, &compute(log, 5000), results, log, 5000, None)
+        compared(mode, log, results, None)
     }
 
     fn base() -> Vec<SentEvent> {
@@ -764,10 +808,10 @@ mod tests {
     fn events_a_crash_lost_are_explained_with_how_many() {
         let (log, crash) = crashed();
         // The engine had read the first two and lost them with its state; it read on from the third.
-        let c = compare("e", Mode::EventTime, &compute(&log, 5000), &[result(TEN + 5000, "d", 2, 12)], &log, 5000, Some(&crash));
+        let c = compared(Mode::EventTime, &log, &[result(TEN + 5000, "d", 2, 12)], Some(crash));
         assert_eq!((c.exceptions[0].causes.as_slice(), c.exceptions[0].lost, c.exceptions[0].doubled), (&[Cause::LostInCrash][..], 2, 0));
         assert!(c.exceptions[0].why.contains("2 events sent up to 2.5 s before the kill lost in the crash (m1=33+10)"), "{}", c.exceptions[0].why);
-        let without = compare("e", Mode::EventTime, &compute(&log, 5000), &[result(TEN + 5000, "d", 2, 12)], &log, 5000, None);
+        let without = run(Mode::EventTime, &log, &[result(TEN + 5000, "d", 2, 12)]);
         assert_eq!(without.unexplained(), 1, "no crash, no such explanation");
     }
 
@@ -775,10 +819,10 @@ mod tests {
     fn events_read_again_after_a_restart_are_counted_twice() {
         let (log, crash) = crashed();
         // Offsets committed before the second event, state kept after the third: the second and third read again.
-        let c = compare("e", Mode::EventTime, &compute(&log, 5000), &[result(TEN + 5000, "d", 6, 70)], &log, 5000, Some(&crash));
+        let c = compared(Mode::EventTime, &log, &[result(TEN + 5000, "d", 6, 70)], Some(crash));
         assert_eq!((c.exceptions[0].causes.as_slice(), c.exceptions[0].lost, c.exceptions[0].doubled), (&[Cause::CountedTwice][..], 0, 2));
         // The fourth was sent after the kill: it cannot have been counted before it.
-        let c = compare("e", Mode::EventTime, &compute(&log, 5000), &[result(TEN + 5000, "d", 5, 62)], &log, 5000, Some(&crash));
+        let c = compared(Mode::EventTime, &log, &[result(TEN + 5000, "d", 5, 62)], Some(crash));
         assert_eq!(c.unexplained(), 1, "{:?}", c.exceptions[0].why);
     }
 
@@ -787,12 +831,12 @@ mod tests {
         let (log, _) = crashed();
         let crash = CrashRecord { killed_at: TEN + 3500, restarted_at: TEN + 8500, ready_again_at: None, node: None };
         let own = result(TEN + 5000, "d", 4, 55);
-        let compared = |later: ResultRow| compare("e", Mode::ProcessingTime, &compute(&log, 5000), &[own.clone(), later], &log, 5000, Some(&crash));
+        let with = |later: ResultRow| compared(Mode::ProcessingTime, &log, &[own.clone(), later], Some(crash));
         // Read two windows late: the engine may have counted them late, which is no crash's doing.
-        let c = compared(result(TEN + 15_000, "d", 2, 15));
+        let c = with(result(TEN + 15_000, "d", 2, 15));
         assert_eq!((c.exceptions[0].causes.as_slice(), c.exceptions[0].doubled), (&[Cause::Boundary][..], 0));
         // Eight windows on, past what a lag of nothing and a second down can hold them: read again after the restart.
-        let c = compared(result(TEN + 40_000, "d", 2, 15));
+        let c = with(result(TEN + 40_000, "d", 2, 15));
         assert_eq!((c.exceptions[0].causes.as_slice(), c.exceptions[0].doubled), (&[Cause::CountedTwice][..], 2), "{}", c.exceptions[0].why);
     }
 
@@ -800,16 +844,27 @@ mod tests {
     fn an_engine_down_for_long_counts_what_was_sent_meanwhile_as_late_as_it_was_down() {
         let (log, _) = crashed();
         let crash = CrashRecord { killed_at: TEN + 3500, restarted_at: TEN + 8500, ready_again_at: Some(TEN + 43_500), node: None };
-        let c = compare(
-            "e",
-            Mode::ProcessingTime,
-            &compute(&log, 5000),
-            &[result(TEN + 5000, "d", 2, 43), result(TEN + 45_000, "d", 2, 12)],
-            &log,
-            5000,
-            Some(&crash),
-        );
+        let c = compared(Mode::ProcessingTime, &log, &[result(TEN + 5000, "d", 2, 43), result(TEN + 45_000, "d", 2, 12)], Some(crash));
         assert!(c.exceptions.iter().all(|e| e.causes == [Cause::Boundary]), "{:?}", c.exceptions);
+    }
+
+    #[test]
+    fn on_time_events_dropped_behind_a_watermark_over_all_partitions_are_overtaken_if_the_engine_says_so() {
+        let over_all =
+            |results: &[ResultRow]| compare(&job(Mode::EventTime, None, WatermarkScope::AllPartitions), &compute(&base(), 5000), results, &base(), 5000);
+        // The first two, read while their partition was behind the others, dropped as late.
+        let mut c = over_all(&[result(TEN + 5000, "d", 1, 5)]);
+        assert_eq!((c.exceptions[0].causes.as_slice(), c.exceptions[0].overtaken), (&[Cause::Overtaken][..], 2));
+        assert_eq!(c.exceptions[0].why, "2 on-time events dropped as late, the watermark over all partitions past them (m1=33+10)");
+        c.hold_overtaken_to(2);
+        assert_eq!(c.unexplained(), 0);
+        c.hold_overtaken_to(1);
+        assert_eq!(c.unexplained(), 1, "more overtaken than the engine dropped as late: {:?}", c.exceptions);
+        assert!(c.exceptions[0].why.contains("the engine dropped only 1 as late"), "{}", c.exceptions[0].why);
+        // Its partition read in order: the first and the third cannot go without the second.
+        assert_eq!(over_all(&[result(TEN + 5000, "d", 1, 10)]).unexplained(), 1);
+        // An engine whose watermark waits for every partition has no such excuse.
+        assert_eq!(run(Mode::EventTime, &base(), &[result(TEN + 5000, "d", 1, 5)]).unexplained(), 1);
     }
 
     #[test]
@@ -836,7 +891,7 @@ mod tests {
             .map(|(k, t)| ResultRow { mode: Mode::ProcessingTime, ..result(t.window_end + k as i64 % 3, "d", t.agg.count, t.agg.m1_sum) })
             .map(|r| ResultRow { agg: Aggregate { m2_sum: r.agg.m1_sum as f64, ..r.agg }, ..r })
             .collect();
-        let c = compare("e", Mode::ProcessingTime, &compute(&log, 5000), &results, &log, 5000, None);
+        let c = run(Mode::ProcessingTime, &log, &results);
         assert_eq!(c.window_phase_ms, 3456);
         assert_eq!((c.exact(), c.rows), (truth.len(), truth.len()), "{:?}", c.exceptions);
         assert!(render(&c).contains("the engine's windows end 3456 ms past the multiples"));

@@ -3,7 +3,7 @@
 //! stored, `compare` prints it again later: one function, the same output.
 
 use crate::compare::{self, Comparison};
-use crate::model::{CrashRecord, EngineStatus, Metric, Mode, ResultRow, StoredRun};
+use crate::model::{CrashRecord, EngineStatus, JobRecord, Metric, Mode, ResultRow, StoredRun};
 use crate::scenario::{Clock, Scenario};
 use crate::summary::{self, BrokerInfo, CrashSummary, EngineSummary, RunSummary};
 use anyhow::{bail, Context, Result};
@@ -17,26 +17,6 @@ pub struct RunParams {
     pub out_dir: String,
     pub broker: BrokerInfo,
     pub jobs: Vec<JobRecord>,
-}
-
-/// One engine mode of a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JobRecord {
-    pub engine: String,
-    pub mode: Mode,
-    /// `None` while the run is under way.
-    pub status: Option<EngineStatus>,
-    pub log: String,
-    /// When its engine was killed and started again, in a crash scenario.
-    #[serde(default)]
-    pub crash: Option<CrashRecord>,
-}
-
-impl JobRecord {
-    /// `ENGINE/MODE`, as the metrics name the job.
-    pub fn key(&self) -> String {
-        format!("{}/{}", self.engine, self.mode)
-    }
 }
 
 /// The names under which the harness keeps what it measured of a job (beside the engine's own metrics).
@@ -65,8 +45,11 @@ pub fn evaluate(run: &StoredRun, store_url: &str) -> Result<RunSummary> {
         let status = job.status.clone().unwrap_or_else(|| EngineStatus::Failed("the run did not end".into()));
         let rows: Vec<ResultRow> = run.results.iter().filter(|r| r.engine == job.engine && r.mode == job.mode).cloned().collect();
         // An engine that never got ready has nothing to compare: its status says why.
-        let comparison = (!matches!(status, EngineStatus::NotReady(_)))
-            .then(|| compare::compare(&job.engine, job.mode, &run.truth, &rows, &run.events, sc.window_ms, job.crash.as_ref()));
+        let comparison = (!matches!(status, EngineStatus::NotReady(_))).then(|| {
+            let mut c = compare::compare(job, &run.truth, &rows, &run.events, sc.window_ms);
+            c.hold_overtaken_to(metric(&run.metrics, &job.key(), "late_dropped").unwrap_or(0.0) as u64);
+            c
+        });
         // Against a virtual clock, event-time windows end in the simulated past: no latency to speak of.
         let latency_meaningful = sc.clock == Clock::Live || job.mode != Mode::EventTime;
         engines.push(summarize(job, status, comparison.as_ref(), &rows, &run.metrics, latency_meaningful));
@@ -167,7 +150,14 @@ mod tests {
     }
 
     fn job(engine: &str, status: EngineStatus) -> JobRecord {
-        JobRecord { engine: engine.into(), mode: Mode::EventTime, status: Some(status), log: format!("{engine}.log"), crash: None }
+        JobRecord {
+            engine: engine.into(),
+            mode: Mode::EventTime,
+            status: Some(status),
+            log: format!("{engine}.log"),
+            crash: None,
+            watermark: Default::default(),
+        }
     }
 
     fn row(engine: &str, end: i64, m1: i64) -> ResultRow {

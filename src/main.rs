@@ -70,7 +70,7 @@ fn matrix_command(a: cli::MatrixArgs) -> Result<ExitCode> {
     };
     let scenarios = names.iter().map(|n| a.overrides.apply(cli::load_scenario(n)?)).collect::<Result<Vec<_>>>()?;
     let options = a.bench.options(scenarios.first().cloned().unwrap_or_default())?;
-    let (m, dir) = run::matrix(&options, &scenarios, &STOP)?;
+    let (m, dir) = run::matrix(&options, &scenarios, a.jobs_at_once.map(usize::from), &STOP)?;
     if a.bench.json {
         println!("{}", serde_json::to_string_pretty(&m)?);
     } else {

@@ -77,7 +77,13 @@ impl Matrix {
     pub fn from_runs(created: String, runs: &[(Scenario, RunSummary)]) -> Matrix {
         Matrix {
             created,
-            scenarios: runs.iter().map(|(s, _)| (s.name.clone(), s.description.clone())).collect(),
+            // A scenario run in several groups of jobs is one column.
+            scenarios: runs.iter().map(|(s, _)| (s.name.clone(), s.description.clone())).fold(Vec::new(), |mut seen, s| {
+                if !seen.contains(&s) {
+                    seen.push(s);
+                }
+                seen
+            }),
             cells: runs
                 .iter()
                 .flat_map(|(s, r)| r.engines.iter().map(|e| Cell { scenario: s.name.clone(), run_id: r.run_id.clone(), summary: e.clone() }))

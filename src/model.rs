@@ -272,6 +272,41 @@ impl CrashRecord {
     }
 }
 
+/// What an event-time engine's watermark is taken over (its `engine.toml` declares it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WatermarkScope {
+    /// The least of the partitions' own watermarks: a partition read behind the others holds it back.
+    #[default]
+    PerPartition,
+    /// One watermark over everything the window operator reads (Storm's): a partition read behind
+    /// the others has its on-time events dropped as late.
+    AllPartitions,
+}
+
+/// One engine mode of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub engine: String,
+    pub mode: Mode,
+    /// `None` while the run is under way.
+    pub status: Option<EngineStatus>,
+    pub log: String,
+    /// When its engine was killed and started again, in a crash scenario.
+    #[serde(default)]
+    pub crash: Option<CrashRecord>,
+    /// What its engine's event-time watermark is taken over, as the engine declares it.
+    #[serde(default)]
+    pub watermark: WatermarkScope,
+}
+
+impl JobRecord {
+    /// `ENGINE/MODE`, as the metrics name the job.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.engine, self.mode)
+    }
+}
+
 /// One window of one engine mode as the collector keeps it (§5): the last
 /// value, how many times it was emitted, when first and last.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,11 +10,11 @@ use crate::collect::{self, Collected};
 use crate::engine::protocol::JobContext;
 use crate::engine::running::Running;
 use crate::engine::{folder, Job};
-use crate::evaluate::{self, measured, JobRecord, RunParams};
+use crate::evaluate::{self, measured, RunParams};
 use crate::inject::{self, Injected};
 use crate::kafka;
 use crate::matrix::Matrix;
-use crate::model::{CrashRecord, EngineStatus, JobFlags, RunRecord};
+use crate::model::{CrashRecord, EngineStatus, JobFlags, JobRecord, RunRecord};
 use crate::report;
 use crate::scenario::{Crash, Scenario};
 use crate::simulate::Plan;
@@ -144,7 +144,14 @@ fn prepare(o: &RunOptions, id: String, dir: PathBuf, broker: &Broker) -> Result<
     let jobs = o
         .jobs
         .iter()
-        .map(|j| JobRecord { engine: j.spec.name.clone(), mode: j.mode, status: None, log: log_path(&dir, j).display().to_string(), crash: None })
+        .map(|j| JobRecord {
+            engine: j.spec.name.clone(),
+            mode: j.mode,
+            status: None,
+            log: log_path(&dir, j).display().to_string(),
+            crash: None,
+            watermark: j.spec.watermark,
+        })
         .collect();
     let params = RunParams { scenario: sc.clone(), out_dir: dir.display().to_string(), broker: broker.info(), jobs };
     let record = run_record(&id, &params, now_ms())?;
@@ -493,7 +500,7 @@ pub fn store_url(o: &RunOptions) -> String {
 
 /// Every scenario in turn on one broker, in a matrix folder of its own; `matrix.json` and
 /// `report.html` are written after each scenario, so that a matrix cut short keeps its cells.
-pub fn matrix(o: &RunOptions, scenarios: &[Scenario], stop: &AtomicBool) -> Result<(Matrix, PathBuf)> {
+pub fn matrix(o: &RunOptions, scenarios: &[Scenario], jobs_at_once: Option<usize>, stop: &AtomicBool) -> Result<(Matrix, PathBuf)> {
     let stamp = stamp_now();
     let dir = o.out.join(format!("matrix-{stamp}"));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -503,14 +510,20 @@ pub fn matrix(o: &RunOptions, scenarios: &[Scenario], stop: &AtomicBool) -> Resu
     let mut runs = Vec::new();
     let mut engines = Engines::default();
     let mut matrix = Matrix::from_runs(created.clone(), &[]);
+    let groups: Vec<&[Job]> = o.jobs.chunks(jobs_at_once.unwrap_or(o.jobs.len()).max(1)).collect();
     for (i, scenario) in scenarios.iter().enumerate() {
         eprintln!("matrix: scenario {}/{}: {} — {}", i + 1, scenarios.len(), scenario.name, scenario.description);
-        // Its runs are kept in folders of the matrix's, and in the store of the output folder.
-        let options = RunOptions { scenario: scenario.clone(), out: dir.clone(), store: Some(store_url(o)), ..o.clone() };
-        let (id, run_dir) = run_folder(&options)?;
-        let summary = run_on(&options, id, run_dir, &mut broker, &mut engines, stop)?;
-        eprint!("{}", summary::table(&summary.engines));
-        runs.push((scenario.clone(), summary));
+        for (g, jobs) in groups.iter().enumerate() {
+            if groups.len() > 1 {
+                eprintln!("matrix: {} jobs at once ({}/{}): {}", jobs.len(), g + 1, groups.len(), jobs.iter().map(Job::label).collect::<Vec<_>>().join(", "));
+            }
+            // Its runs are kept in folders of the matrix's, and in the store of the output folder.
+            let options = RunOptions { scenario: scenario.clone(), jobs: jobs.to_vec(), out: dir.clone(), store: Some(store_url(o)), ..o.clone() };
+            let (id, run_dir) = run_folder(&options)?;
+            let summary = run_on(&options, id, run_dir, &mut broker, &mut engines, stop)?;
+            eprint!("{}", summary::table(&summary.engines));
+            runs.push((scenario.clone(), summary));
+        }
         matrix = Matrix::from_runs(created.clone(), &runs);
         report::write_matrix(&dir, &matrix)?;
         report::write_page(&dir, &matrix, None)?;

@@ -32,7 +32,9 @@ fn matrix_dir(out: &Path) -> PathBuf {
 fn a_small_matrix_writes_its_cells_and_a_report_that_renders() {
     let out = common::out_dir("matrix");
     let scenarios = ["duplicates", "out-of-order", "late-beyond"];
-    let output = boontadata().args(["matrix", "--engines", "native", "--scenarios", &scenarios.join(","), "--out"]).arg(&out).output().unwrap();
+    // One job at a time: each scenario run twice on its seeded stream, once per mode, and still one column.
+    let output =
+        boontadata().args(["matrix", "--engines", "native", "--jobs-at-once", "1", "--scenarios", &scenarios.join(","), "--out"]).arg(&out).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "matrix failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.lines().next().unwrap().starts_with("engine mode"), "the terminal matrix comes first:\n{stdout}");
@@ -46,6 +48,7 @@ fn a_small_matrix_writes_its_cells_and_a_report_that_renders() {
     assert_eq!(cell("duplicates", Mode::EventTime).verdict(), Verdict::Pass, "dedup: every window exact");
     assert_eq!(cell("out-of-order", Mode::EventTime).verdict(), Verdict::Pass, "disorder within the bound: exact");
     assert_eq!(cell("late-beyond", Mode::EventTime).verdict(), Verdict::Partial, "late beyond the lateness: dropped, explained");
+    assert_ne!(cell("duplicates", Mode::EventTime).run_id, cell("duplicates", Mode::ProcessingTime).run_id, "a run per job");
     for c in m.cells.iter().filter(|c| c.scenario != scenarios[0]) {
         let log = std::fs::read_to_string(&c.summary.log).unwrap();
         assert!(log.starts_with("$ next job in the engine process"), "native serves jobs: one process per mode for the whole matrix ({})", c.summary.log);

@@ -3,11 +3,14 @@ package boontadata.storm;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.util.Collection;
+import java.util.Collections;
 import java.util.HashMap;
+import java.util.IdentityHashMap;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
@@ -176,10 +179,19 @@ public final class Windows {
         }
     }
 
-    /** One window's tuples, aggregated per device and category, as results (docs/SPEC.md §5). */
+    /**
+     * One window's tuples, aggregated per device and category, as results (docs/SPEC.md §5).
+     *
+     * <p>Storm's watermark thread fires the windows a new watermark passes before it starts sending
+     * tuples behind that watermark to the late stream: a tuple taken in just then lands in a window
+     * that has fired, is never in any window, and expires unseen. Such a tuple is dropped as late
+     * too, and counted so: it comes back among a window's expired tuples without having been in the
+     * window before.
+     */
     static final class TumblingWindows extends BaseWindowedBolt {
         private final String mode;
         private OutputCollector out;
+        private final Set<Tuple> previousWindow = Collections.newSetFromMap(new IdentityHashMap<>());
 
         TumblingWindows(String mode) {
             this.mode = mode;
@@ -192,6 +204,9 @@ public final class Windows {
 
         @Override
         public void execute(TupleWindow window) {
+            LATE.addAndGet(window.getExpired().stream().filter(t -> !previousWindow.contains(t)).count());
+            previousWindow.clear();
+            previousWindow.addAll(window.get());
             Map<String, TreeMap<String, double[]>> cells = new HashMap<>();
             for (Tuple t : window.get()) {
                 double[] cell = cells.computeIfAbsent(t.getStringByField("di"), d -> new TreeMap<>()).computeIfAbsent(t.getStringByField("c"), c -> new double[3]);

@@ -12,7 +12,7 @@ pub mod folder;
 pub mod protocol;
 pub mod running;
 
-use crate::model::Mode;
+use crate::model::{Mode, WatermarkScope};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
@@ -39,6 +39,9 @@ pub struct EngineSpec {
     /// window's end is counted in it (the comparison's `end-inclusive`).
     #[serde(default)]
     pub end_inclusive: bool,
+    /// What its event-time watermark is taken over.
+    #[serde(default)]
+    pub watermark: WatermarkScope,
     /// What its windows keep after `kill -9` and a restart of the same job (the `engine-crash` scenario).
     pub after_crash: Guarantee,
     pub launch: Launch,
