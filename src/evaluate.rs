@@ -60,7 +60,7 @@ pub fn evaluate(run: &StoredRun, store_url: &str) -> Result<RunSummary> {
         run_id: run.record.id.clone(),
         scenario: run.record.scenario.clone(),
         out_dir: params.out_dir.clone(),
-        store: store_url.to_string(),
+        store: crate::store::shown(store_url),
         events_sent: run.events.len(),
         malformed_sent: simulator(measured::MALFORMED_SENT).unwrap_or(0.0) as u64,
         inject_events_per_s: simulator(measured::EVENTS_PER_S).unwrap_or(0.0),

@@ -360,7 +360,8 @@ fn start_engines(o: &RunOptions, ctx: &JobContext, engines: &mut Engines, stop: 
             }
         });
     }
-    drop(kept);
+    // Engines this run has no job for wait for a later one (a matrix run in groups of jobs).
+    engines.0 = kept;
     eprintln!("boontadata: started {}; waiting until they are ready …", o.jobs.iter().map(Job::label).collect::<Vec<_>>().join(", "));
     for j in jobs.iter_mut() {
         let Some(e) = j.running.as_mut() else { continue };

@@ -20,7 +20,12 @@ engine (engines/native):
   ill-typed fields, which the WHERE drops. Flink SQL counts neither; the
   `malformed` metric comes from the operators' record counters instead.
 - Results are written at least once: exactly once would hold every row until
-  the next checkpoint completes. Checkpoints go to --state-dir.
+  the next checkpoint completes. Checkpoints go to --state-dir; a job started
+  again on a state folder a killed one left restores its latest completed
+  checkpoint (execution.state-recovery.path), as Flink's users restore a
+  failed job: its windows, its dedup state and its Kafka offsets. The rows the
+  killed job emitted after that checkpoint are emitted again, with the same
+  values.
 
 It runs in an embedded mini-cluster, in a standalone cluster it starts
 (--cluster local) or in an existing one (--cluster HOST:PORT, its REST address).
@@ -203,6 +208,12 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
 
+def last_checkpoint(checkpoints):
+    """The latest completed checkpoint (one with its _metadata) a killed job left in `checkpoints`, if any."""
+    done = sorted(checkpoints.glob("*/chk-*/_metadata"), key=lambda m: m.stat().st_mtime)
+    return done[-1].parent if done else None
+
+
 def submit(a, settings):
     """Runs job.sql's statements with `settings`; returns the job's client."""
     conf = Configuration()
@@ -234,7 +245,12 @@ def run(a, cluster_rest, work, jobs):
             sys.exit(f"flink: no Flink cluster answers at {address} ({e}); check --flink-cluster")
         settings |= {"execution.target": "remote", "rest.address": address.rsplit(":", 1)[0], "rest.port": address.rsplit(":", 1)[1]}
     if a.cluster in (None, "local"):  # a cluster of our own: its checkpoints stay on this machine
-        settings["execution.checkpointing.dir"] = f"file://{Path(a.state_dir or work).resolve()}/checkpoints"
+        checkpoints = Path(a.state_dir or work).resolve() / "checkpoints"
+        settings["execution.checkpointing.dir"] = f"file://{checkpoints}"
+        restored = last_checkpoint(checkpoints)
+        if restored:
+            settings["execution.state-recovery.path"] = f"file://{restored}"
+            print(f"flink: restoring the job from its checkpoint {restored}", file=sys.stderr)
     for attempt in range(3):
         if not cluster_rest:  # an embedded mini-cluster, its REST endpoint on a port free a moment ago
             address = f"127.0.0.1:{free_port()}"

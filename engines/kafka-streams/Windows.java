@@ -202,6 +202,8 @@ public final class Windows {
         private final Counters counters;
         private ProcessorContext<String, String> context;
         private KeyValueStore<String, Cells> open;
+        /** The wall clock at the last punctuation: every window ending by then has been emitted. */
+        private long closedUpTo = Long.MIN_VALUE;
 
         ProcessingTimeWindows(String mode, long windowMs, Counters counters) {
             this.mode = mode;
@@ -218,7 +220,10 @@ public final class Windows {
 
         @Override
         public void process(Record<String, Event> record) {
-            long end = Math.floorDiv(record.timestamp(), windowMs) * windowMs + windowMs;
+            // Timestamped when polled, processed a little later: a record whose window the punctuator has
+            // emitted since is counted in the window open now, rather than emitting that window again.
+            long t = Math.max(record.timestamp(), closedUpTo);
+            long end = Math.floorDiv(t, windowMs) * windowMs + windowMs;
             // Keyed by end first: the windows come out of the store in the order they close.
             String key = String.format("%020d|%s", end, record.key());
             Cells cells = open.get(key);
@@ -242,6 +247,7 @@ public final class Windows {
                 }
             }
             closed.forEach(open::delete);
+            closedUpTo = Math.max(closedUpTo, now);
         }
     }
 

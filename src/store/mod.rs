@@ -2,6 +2,7 @@
 //! that another backend (PostgreSQL, Cassandra) is one more implementation
 //! chosen by URL; SQLite, embedded, is the default.
 
+mod postgres;
 mod sqlite;
 
 use crate::model::{Metric, ResultRow, RunRecord, SentEvent, StoredRun, TruthRow};
@@ -22,17 +23,28 @@ pub trait Store {
     fn metrics(&self, run: &str) -> Result<Vec<Metric>>;
 }
 
-/// Opens the store a URL names: `sqlite:PATH` (or a bare path).
+/// The store URLs there are, as an error names them.
+const URLS: &str = "sqlite:PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE";
+
+/// Opens the store a URL names: `sqlite:PATH` (or a bare path), `postgres://…`.
 pub fn open(url: &str) -> Result<Box<dyn Store>> {
     match url.split_once(':') {
         Some(("sqlite", path)) => Ok(Box::new(sqlite::Sqlite::open(Path::new(path))?)),
-        Some((scheme @ ("postgres" | "postgresql" | "cassandra"), _)) => {
-            bail!("store URL '{url}': the {scheme} backend is not built yet; use sqlite:PATH")
-        }
+        Some(("postgres" | "postgresql", _)) => Ok(Box::new(postgres::Postgres::open(url)?)),
+        Some(("cassandra", _)) => bail!("store URL '{url}': the cassandra backend is not built yet; use {URLS}"),
         Some((scheme, _)) if !scheme.contains('/') && scheme.len() > 1 => {
-            bail!("store URL '{url}': unknown scheme '{scheme}'; use sqlite:PATH")
+            bail!("store URL '{}': unknown scheme '{scheme}'; use {URLS}", shown(url))
         }
         _ => Ok(Box::new(sqlite::Sqlite::open(Path::new(url))?)),
+    }
+}
+
+/// A store URL as it may be shown: without its password.
+pub fn shown(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    match rest.split_once('@') {
+        Some((user, host)) => format!("{scheme}://{}@{host}", user.split(':').next().unwrap_or_default()),
+        None => url.to_string(),
     }
 }
 
@@ -50,56 +62,6 @@ pub fn load_run(store: &dyn Store, id: Option<&str>) -> Result<StoredRun> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Aggregate, Fault, Mode};
-    use crate::truth::compute;
-    use crate::truth::tests::{sent, TEN};
-
-    #[test]
-    fn everything_written_reads_back() {
-        let dir = std::env::temp_dir().join(format!("boontadata-store-{}", std::process::id()));
-        let path = dir.join("s.sqlite");
-        let mut store = open(&format!("sqlite:{}", path.display())).unwrap();
-        let log = vec![sent("d-0", "d", TEN, TEN + 5, 3, Fault::Late), sent("d-0", "d", TEN, TEN + 9, 3, Fault::Duplicate)];
-        let truth = compute(&log, 5000);
-        let result = ResultRow {
-            engine: "native".into(),
-            mode: Mode::EventTime,
-            window_end: TEN + 5000,
-            device: "d".into(),
-            category: "cat-1".into(),
-            agg: Aggregate { count: 1, m1_sum: 3, m2_sum: 3.0 },
-            emissions: 2,
-            first_emitted_at: 1,
-            last_emitted_at: 2,
-        };
-        let run = RunRecord {
-            id: "r1".into(),
-            scenario: "seed".into(),
-            seed: 34,
-            params: "{}".into(),
-            engine_versions: "{}".into(),
-            started_at: 5,
-            ended_at: Some(6),
-        };
-        store.put_run(&run).unwrap();
-        store.put_events("r1", &log).unwrap();
-        store.put_truth("r1", &truth).unwrap();
-        store.put_results("r1", std::slice::from_ref(&result)).unwrap();
-        store.put_metric("r1", "native", "malformed", 3.0).unwrap();
-        drop(store);
-        let store = open(path.to_str().unwrap()).unwrap();
-        assert_eq!(store.runs().unwrap(), vec![run.clone()]);
-        assert_eq!(store.events("r1").unwrap(), log.clone());
-        let mut back = store.truth("r1").unwrap();
-        back.sort_by_key(|t| t.view);
-        assert_eq!(back, truth);
-        assert_eq!(store.results("r1").unwrap(), vec![result]);
-        assert_eq!(store.metrics("r1").unwrap(), vec![("native".into(), "malformed".into(), 3.0)]);
-        let stored = load_run(&*store, None).unwrap();
-        assert_eq!((stored.record, stored.events, stored.results.len()), (run, log, 1));
-        assert!(load_run(&*store, Some("r2")).unwrap_err().to_string().contains("no run 'r2'"));
-        std::fs::remove_dir_all(dir).unwrap();
-    }
 
     #[test]
     fn a_file_of_an_earlier_schema_is_refused_and_left_as_it_is() {
@@ -116,11 +78,18 @@ mod tests {
 
     #[test]
     fn bad_urls_say_what_to_use() {
-        for url in ["postgres://x", "cassandra://h", "mysql://x"] {
+        for url in ["cassandra://h", "mysql://user:pw@x"] {
             let err = open(url).err().unwrap().to_string();
-            assert!(err.contains("sqlite:PATH"), "{err}");
+            assert!(err.contains("sqlite:PATH or postgres://"), "{err}");
+            assert!(!err.contains("pw@"), "no password shown: {err}");
         }
         let err = open("sqlite:/proc/no/such/dir/x.sqlite").err().unwrap();
         assert!(format!("{err:#}").contains("store:"), "{err:#}");
+    }
+
+    #[test]
+    fn a_url_is_shown_without_its_password() {
+        assert_eq!(shown("postgres://bench:secret@db:5432/runs"), "postgres://bench@db:5432/runs");
+        assert_eq!(shown("postgres://db/runs"), "postgres://db/runs");
     }
 }

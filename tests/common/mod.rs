@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test file uses its own part of these helpers
 
+pub mod postgres;
+
 use boontadata::compare::Cause;
 use boontadata::matrix::Matrix;
 use boontadata::model::Mode;

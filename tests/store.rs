@@ -1,0 +1,112 @@
+//! One store interface, one suite: what is written reads back the same from every backend, on a
+//! real database (SQLite's file; PostgreSQL's server, started for the test), and a run stored in
+//! PostgreSQL is compared again from there exactly as the run printed it.
+
+mod common;
+
+use boontadata::model::{Aggregate, Fault, Mode, ResultRow, RunRecord, SentEvent, TruthRow, View};
+use boontadata::store;
+use common::boontadata;
+use common::postgres::LocalPostgres;
+
+const TEN: i64 = 36_000_000;
+
+fn sent(id: &str, sent_at: i64, fault: Fault) -> SentEvent {
+    SentEvent { id: id.into(), device: "d".into(), category: "cat-1".into(), dt: TEN, sent_at, m1: 3, m2: 0.25, fault }
+}
+
+fn written_reads_back(url: &str) {
+    let mut store = store::open(url).unwrap();
+    let log = vec![sent("d-0", TEN + 5, Fault::Late), sent("d-0", TEN + 9, Fault::Duplicate)];
+    let truth = vec![
+        TruthRow {
+            view: View::DeviceTime,
+            window_end: TEN + 5000,
+            device: "d".into(),
+            category: "cat-1".into(),
+            agg: Aggregate { count: 1, m1_sum: 3, m2_sum: 0.25 },
+        },
+        TruthRow {
+            view: View::SendTime,
+            window_end: TEN + 5000,
+            device: "d".into(),
+            category: "cat-1".into(),
+            agg: Aggregate { count: 1, m1_sum: 3, m2_sum: 0.25 },
+        },
+    ];
+    let result = ResultRow {
+        engine: "native".into(),
+        mode: Mode::EventTime,
+        window_end: TEN + 5000,
+        device: "d".into(),
+        category: "cat-1".into(),
+        agg: Aggregate { count: 1, m1_sum: 3, m2_sum: 3.0 },
+        emissions: 2,
+        first_emitted_at: 1,
+        last_emitted_at: 2,
+    };
+    let run =
+        RunRecord { id: "r1".into(), scenario: "seed".into(), seed: 34, params: "{}".into(), engine_versions: "{}".into(), started_at: 5, ended_at: None };
+    store.put_run(&run).unwrap();
+    store.put_events("r1", &log).unwrap();
+    store.put_truth("r1", &truth).unwrap();
+    store.put_results("r1", std::slice::from_ref(&result)).unwrap();
+    store.put_metric("r1", "native", "malformed", 3.0).unwrap();
+    // Written again, a row is replaced, not added.
+    let ended = RunRecord { ended_at: Some(6), ..run };
+    store.put_run(&ended).unwrap();
+    let again = ResultRow { emissions: 3, last_emitted_at: 4, ..result };
+    store.put_results("r1", std::slice::from_ref(&again)).unwrap();
+    store.put_metric("r1", "native", "malformed", 4.0).unwrap();
+    drop(store);
+
+    let store = store::open(url).unwrap();
+    assert_eq!(store.runs().unwrap(), vec![ended.clone()]);
+    assert_eq!(store.events("r1").unwrap(), log);
+    assert_eq!(store.truth("r1").unwrap(), truth);
+    assert_eq!(store.results("r1").unwrap(), vec![again]);
+    assert_eq!(store.metrics("r1").unwrap(), vec![("native".into(), "malformed".into(), 4.0)]);
+    let stored = store::load_run(&*store, None).unwrap();
+    assert_eq!((stored.record, stored.events.len(), stored.results.len()), (ended, 2, 1));
+    assert!(store::load_run(&*store, Some("r2")).unwrap_err().to_string().contains("no run 'r2'"));
+}
+
+#[test]
+fn sqlite_reads_back_what_it_was_given() {
+    let dir = common::out_dir("store-sqlite");
+    written_reads_back(&format!("sqlite:{}", dir.join("s.sqlite").display()));
+}
+
+#[test]
+fn postgresql_reads_back_what_it_was_given() {
+    let pg = LocalPostgres::start("store-postgresql");
+    written_reads_back(&pg.url);
+}
+
+#[test]
+fn a_run_stored_in_postgresql_is_compared_again_from_there() {
+    let pg = LocalPostgres::start("run-postgresql");
+    let out = common::out_dir("run-postgresql");
+    let run = boontadata()
+        .args(["run", "--engines", "native", "--scenario", "late-beyond", "--messages", "60", "--store", &pg.url, "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{printed}\n{}", String::from_utf8_lossy(&run.stderr));
+    assert!(printed.contains(&format!("(store {})", pg.url)), "the run says where it is stored:\n{printed}");
+    assert!(!out.join("boontadata.sqlite").exists(), "nothing went to the default SQLite file");
+    let again = boontadata().args(["compare", "--store", &pg.url]).output().unwrap();
+    assert_eq!(again.status.code(), run.status.code());
+    assert_eq!(String::from_utf8_lossy(&again.stdout), printed, "compare reads PostgreSQL and prints what run printed");
+}
+
+#[test]
+fn an_unreachable_postgresql_is_one_line_without_its_password() {
+    let port = boontadata::broker::free_port().unwrap();
+    let url = format!("postgres://bench:secret@127.0.0.1:{port}/runs");
+    let (code, stderr, _) = common::outcome(boontadata().args(["history", "--store", &url]));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("postgres://bench@127.0.0.1:{port}/runs")) && !stderr.contains("secret"), "{stderr}");
+    assert!(stderr.contains("check that the server runs"), "the line names the fix: {stderr}");
+}
