@@ -150,7 +150,7 @@ pub fn compare(job: &JobRecord, truth: &[TruthRow], results: &[ResultRow], log: 
     let view = mode.view();
     // An engine that was down reads what was sent meanwhile late, on the wall clock as many windows late as it was down.
     let down = crash.map_or(0, |c| (c.reading_again_at() - c.killed_at) / window_ms + 2);
-    let crossed = windows_crossed(results, window_ms).max(down.min(MAX_CROSSED_AFTER_CRASH));
+    let crossed = windows_crossed(job, results, log, window_ms).max(down.min(MAX_CROSSED_AFTER_CRASH));
     let phase = window_phase(results, window_ms);
     let phased;
     let truth = if phase == 0 {
@@ -249,10 +249,6 @@ struct Candidate {
     ms: i64,
 }
 
-/// How many windows later a processing-time engine may count a message: Spark
-/// holds one for up to a micro-batch, which on a busy machine lasts longer than a
-/// window. At least four windows; more where the engine emitted its windows
-/// later than that (an engine that lags reads its messages late too), up to sixteen.
 /// Where an engine's windows end past the multiples of `window_ms`, read off the ends of its
 /// windows, on the circle of the window's length: where most of them end, and of those the
 /// earliest, since a timer fires on time or late, never early. 0 for an engine whose windows
@@ -271,9 +267,21 @@ fn window_phase(results: &[ResultRow], window_ms: i64) -> i64 {
 /// How late a window's timer may fire and still be that window's.
 const TIMER_SLACK_MS: i64 = 100;
 
-fn windows_crossed(results: &[ResultRow], window_ms: i64) -> i64 {
-    let lag = results.iter().filter(|r| r.device != FLUSH_DEVICE).map(|r| r.first_emitted_at - r.window_end).max().unwrap_or(0);
-    (lag.max(0) / window_ms + 2).clamp(4, 16)
+/// How many windows later a processing-time engine may count a message: Spark
+/// holds one for up to a micro-batch, which on a busy machine lasts longer than a
+/// window. At least four windows; more, up to sixteen, where the engine lagged by more:
+/// where it emitted its windows later than that, or read the stream's end later than
+/// that (the window of its end-of-stream row, against the last send) — an engine whose
+/// timer emits on time may still read, and so count, its messages late.
+fn windows_crossed(job: &JobRecord, results: &[ResultRow], log: &[SentEvent], window_ms: i64) -> i64 {
+    let emitted_late = results.iter().filter(|r| r.device != FLUSH_DEVICE).map(|r| r.first_emitted_at - r.window_end).max().unwrap_or(0);
+    // On the wall clock only: ingestion-time flush records are stamped ahead of the last send on purpose (§6).
+    let last_sent = log.iter().map(|e| e.sent_at).max();
+    let read_late = match (job.mode, job.end_of_stream_window, last_sent) {
+        (Mode::ProcessingTime, Some(end), Some(last)) => end - last,
+        _ => 0,
+    };
+    (emitted_late.max(read_late).max(0) / window_ms + 2).clamp(4, 16)
 }
 
 /// A choice the search makes: take one candidate or not, or take the first k of a run.
@@ -631,7 +639,7 @@ mod tests {
     }
 
     fn job(mode: Mode, crash: Option<CrashRecord>, watermark: WatermarkScope) -> JobRecord {
-        JobRecord { engine: "e".into(), mode, status: None, log: "e.log".into(), crash, watermark }
+        JobRecord { engine: "e".into(), mode, status: None, log: "e.log".into(), crash, watermark, end_of_stream_window: None }
     }
 
     /// `mode`'s comparison of `results` for an engine that kept its watermark per partition, after `crash`.
@@ -878,6 +886,19 @@ mod tests {
         assert!(c.exceptions.iter().all(|e| e.causes == vec![Cause::EndInclusive]), "{:?}", c.exceptions);
         assert_eq!(c.exceptions[0].why, "1 event at this window's very end counted in it (m1=7)");
         assert_eq!(c.exceptions[1].why, "1 event at the previous window's very end counted there (m1=7)");
+    }
+
+    #[test]
+    fn an_engine_that_read_the_stream_late_may_count_its_messages_as_late_as_it_read_its_end() {
+        // Sent in the window ending 10:00:05, counted six windows on by a timer that emits on time.
+        let late = [ResultRow { mode: Mode::ProcessingTime, ..result(TEN + 35_000, "d", 3, 48) }];
+        let read_end_in = |end| {
+            let job = JobRecord { end_of_stream_window: Some(end), ..job(Mode::ProcessingTime, None, WatermarkScope::PerPartition) };
+            compare(&job, &compute(&base(), 5000), &late, &base(), 5000)
+        };
+        let read_at_the_end = read_end_in(TEN + 35_000);
+        assert!(read_at_the_end.exceptions.iter().all(|e| e.causes == [Cause::Boundary]), "{:?}", read_at_the_end.exceptions);
+        assert_eq!(read_end_in(TEN + 5000).unexplained(), 1, "read on time, it has no such excuse for the late arrival");
     }
 
     #[test]

@@ -157,6 +157,7 @@ mod tests {
             log: format!("{engine}.log"),
             crash: None,
             watermark: Default::default(),
+            end_of_stream_window: None,
         }
     }
 

@@ -298,6 +298,10 @@ pub struct JobRecord {
     /// What its engine's event-time watermark is taken over, as the engine declares it.
     #[serde(default)]
     pub watermark: WatermarkScope,
+    /// The window of its end-of-stream row (§6); in processing time, the window of the wall
+    /// clock in which it read the stream's end. `None`: the row never came.
+    #[serde(default)]
+    pub end_of_stream_window: Option<i64>,
 }
 
 impl JobRecord {

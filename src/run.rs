@@ -54,8 +54,9 @@ const END_JOB_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One run on the broker `o` names, started for it: its summary, as `compare` would print it again.
 pub fn run(o: &RunOptions, stop: &AtomicBool) -> Result<RunSummary> {
-    // A bad store URL is said before a broker takes seconds to start.
-    store::open(&store_url(o))?;
+    // A bad store URL is said before a broker takes seconds to start; the store stays open for
+    // the command, so that a local Cassandra node it starts serves the run too, started once.
+    let _store = store::open(&store_url(o))?;
     let (id, dir) = run_folder(o)?;
     let mut broker = start_broker(&o.broker, &dir, std::slice::from_ref(&o.scenario))?;
     run_on(o, id, dir, &mut broker, &mut Engines::default(), stop)
@@ -151,6 +152,7 @@ fn prepare(o: &RunOptions, id: String, dir: PathBuf, broker: &Broker) -> Result<
             log: log_path(&dir, j).display().to_string(),
             crash: None,
             watermark: j.spec.watermark,
+            end_of_stream_window: None,
         })
         .collect();
     let params = RunParams { scenario: sc.clone(), out_dir: dir.display().to_string(), broker: broker.info(), jobs };
@@ -395,7 +397,7 @@ fn wait_for_engines(jobs: &mut [JobRun], collected: &Mutex<Collected>, injected:
                 }
                 let p = c.progress.get(&(j.job.spec.name.clone(), j.job.mode)).cloned().unwrap_or_default();
                 let last = p.last_received.map_or(quiet_from, |l| l.max(quiet_from));
-                let done = (p.flush_seen && now - last >= Duration::from_secs(1)) || now - last >= quiet;
+                let done = (p.flush_seen() && now - last >= Duration::from_secs(1)) || now - last >= quiet;
                 if !done {
                     waiting.push(format!("{} ({} rows)", e.job.label(), p.rows_received));
                 }
@@ -437,17 +439,18 @@ fn persist(run: &mut Prepared, driven: Driven, engines: &mut Engines) -> Result<
     for (j, record) in driven.jobs.into_iter().zip(&mut run.params.jobs) {
         let progress = collected.progress.get(&(j.job.spec.name.clone(), j.job.mode)).cloned().unwrap_or_default();
         record.crash = j.crash;
+        record.end_of_stream_window = progress.flush_window_end;
         let Some(mut e) = j.running else {
             record.status = j.failure;
             continue;
         };
-        let status = j.failure.unwrap_or_else(|| e.status(progress.flush_seen));
+        let status = j.failure.unwrap_or_else(|| e.status(progress.flush_seen()));
         let heard = e.heard();
         // From the moment the engine could read (ready, or the first event sent) to its end-of-stream row.
         let begin = heard.ready_at.map_or(injected.started, |r| r.max(injected.started));
         let events_per_s = progress
             .last_received
-            .filter(|_| progress.flush_seen)
+            .filter(|_| progress.flush_seen())
             .map(|end| (injected.log.len() as u64 + injected.malformed) as f64 / (end - begin).as_secs_f64().max(1e-3));
         let usage = e.usage();
         let measurements = [
@@ -505,7 +508,8 @@ pub fn matrix(o: &RunOptions, scenarios: &[Scenario], jobs_at_once: Option<usize
     let stamp = stamp_now();
     let dir = o.out.join(format!("matrix-{stamp}"));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    store::open(&store_url(o))?;
+    // Open for the whole matrix: a local Cassandra node it starts then serves every run.
+    let _store = store::open(&store_url(o))?;
     let mut broker = start_broker(&o.broker, &dir, scenarios)?;
     let created = crate::model::utc(now_ms());
     let mut runs = Vec::new();

@@ -12,8 +12,15 @@ use std::time::Instant;
 pub struct EngineProgress {
     pub rows_received: u64,
     pub last_received: Option<Instant>,
-    /// The engine emitted a window of the flush device: it has read to the end of the stream.
-    pub flush_seen: bool,
+    /// The latest window of its rows of the flush device: it has read to the end of the stream
+    /// (in processing time, in that window of the wall clock).
+    pub flush_window_end: Option<i64>,
+}
+
+impl EngineProgress {
+    pub fn flush_seen(&self) -> bool {
+        self.flush_window_end.is_some()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -42,7 +49,7 @@ impl Collected {
         progress.rows_received += 1;
         progress.last_received = Some(now);
         if r.di == FLUSH_DEVICE {
-            progress.flush_seen = true;
+            progress.flush_window_end = progress.flush_window_end.max(Some(r.window_end));
             return None;
         }
         Some(r)
@@ -83,7 +90,7 @@ impl Collected {
         for (key, p) in complete.progress {
             let live = self.progress.entry(key).or_default();
             live.rows_received = p.rows_received;
-            live.flush_seen |= p.flush_seen;
+            live.flush_window_end = live.flush_window_end.max(p.flush_window_end);
         }
     }
 
@@ -130,7 +137,7 @@ mod tests {
         c.add(&record(0, 1, FLUSH_DEVICE), Instant::now());
         c.add(b"not json", Instant::now());
         assert_eq!(c.rows().count(), 0);
-        assert!(c.progress[&("native".to_string(), Mode::EventTime)].flush_seen);
+        assert_eq!(c.progress[&("native".to_string(), Mode::EventTime)].flush_window_end, Some(5000));
         assert_eq!(c.undecodable, 1);
     }
 
@@ -148,7 +155,7 @@ mod tests {
         let devices: Vec<&str> = live.rows().map(|r| r.device.as_str()).collect();
         assert_eq!(devices, ["d", "e"]);
         let p = &live.progress[&key];
-        assert!(p.flush_seen);
+        assert!(p.flush_seen());
         assert_eq!((p.rows_received, p.last_received), (3, Some(early)), "rows counted by the complete read, the time by the live one");
     }
 }
