@@ -6,6 +6,7 @@ use crate::broker;
 use crate::engine::{self, folder, EngineSpec};
 use crate::run::RunOptions;
 use crate::scenario::{Clock, Pacing, Scenario};
+use crate::store;
 use anyhow::{Context, Result};
 use clap::{Arg, ArgMatches, Args, Parser, Subcommand};
 use std::collections::BTreeMap;
@@ -130,7 +131,8 @@ pub struct BenchArgs {
     /// Folder for the run's files and the default store.
     #[arg(long, default_value = "boontadata-out")]
     out: PathBuf,
-    /// Store URL (sqlite:PATH); default: sqlite:OUT/boontadata.sqlite.
+    /// Store URL: sqlite:PATH, postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, cassandra://HOST[:PORT][,…]/KEYSPACE[?replication=N],
+    /// or cassandra:local (a Cassandra node started for the command, its data in OUT/cassandra); default: sqlite:OUT/boontadata.sqlite.
     #[arg(long)]
     store: Option<String>,
     /// Send the whole stream before starting the engines: events/s then measures each engine on a backlog.
@@ -156,7 +158,7 @@ impl BenchArgs {
             jobs: engine::parse_selection(folder::registry()?, &self.engines)?,
             broker: self.broker.choice(),
             out: self.out.clone(),
-            store: self.store.clone(),
+            store: self.store.as_deref().map(|url| store::in_output_folder(url, &self.out)),
             preload: self.preload,
             quiet: Duration::from_secs(self.quiet_secs),
             ready_timeout: Duration::from_secs(self.ready_timeout_secs),
@@ -295,6 +297,8 @@ pub struct ReportArgs {
 
 #[derive(Args)]
 pub struct HistoryArgs {
+    /// Store URL: sqlite:PATH, postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, cassandra://HOST[:PORT][,…]/KEYSPACE[?replication=N],
+    /// or cassandra:local[:DIR] (a Cassandra node started for the command, its data in DIR; default: boontadata-out/cassandra).
     #[arg(long, default_value = DEFAULT_STORE)]
     pub store: String,
 }
@@ -314,13 +318,16 @@ pub struct InjectArgs {
     /// Print the records (one JSON value per line) instead of sending them; no broker needed.
     #[arg(long)]
     pub stdout: bool,
-    /// Store URL for the truth.
+    /// Store URL for the truth: sqlite:PATH, postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, cassandra://HOST[:PORT][,…]/KEYSPACE[?replication=N],
+    /// or cassandra:local[:DIR] (a Cassandra node started for the command, its data in DIR; default: boontadata-out/cassandra).
     #[arg(long, default_value = DEFAULT_STORE)]
     pub store: String,
 }
 
 #[derive(Args)]
 pub struct CompareArgs {
+    /// Store URL: sqlite:PATH, postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, cassandra://HOST[:PORT][,…]/KEYSPACE[?replication=N],
+    /// or cassandra:local[:DIR] (a Cassandra node started for the command, its data in DIR; default: boontadata-out/cassandra).
     #[arg(long, default_value = DEFAULT_STORE)]
     pub store: String,
     /// Run id (default: the latest run in the store).
@@ -341,6 +348,6 @@ pub struct EngineArgs {
 
 #[derive(Args)]
 pub struct SetupArgs {
-    /// `kafka` and `tansu` (the local brokers) and/or engine names; default: both brokers and every engine.
+    /// `kafka` and `tansu` (the local brokers), `cassandra` (the local store node) and/or engine names; default: all three and every engine.
     pub what: Vec<String>,
 }

@@ -143,21 +143,20 @@ fn bench_command(a: cli::BenchCmdArgs) -> Result<ExitCode> {
 
 fn setup_command(a: cli::SetupArgs) -> Result<ExitCode> {
     let engines = folder::registry()?;
-    let all: Vec<String> = ["kafka", "tansu"].into_iter().chain(engines.iter().map(|e| e.name.as_str())).map(String::from).collect();
+    let all: Vec<String> = ["kafka", "tansu", "cassandra"].into_iter().chain(engines.iter().map(|e| e.name.as_str())).map(String::from).collect();
     for what in if a.what.is_empty() { &all } else { &a.what } {
         match what.as_str() {
             "kafka" => println!("Apache Kafka {} is in {}", broker::kafka::VERSION, broker::kafka::install()?.display()),
             "tansu" => println!("tansu {} is at {}", broker::tansu::VERSION, broker::tansu::install()?.display()),
-            _ => {}
+            "cassandra" => println!("Apache Cassandra {} is in {}", store::local_cassandra::VERSION, store::local_cassandra::install()?.display()),
+            _ => {
+                let Some(spec) = engines.iter().find(|e| &e.name == what) else {
+                    bail!("nothing to set up called '{what}'; choose among: {}", all.join(", "));
+                };
+                folder::setup(spec)?;
+                println!("engine {what} is ready to run");
+            }
         }
-        if what == "kafka" || what == "tansu" {
-            continue;
-        }
-        let Some(spec) = engines.iter().find(|e| &e.name == what) else {
-            bail!("nothing to set up called '{what}'; choose among: {}", all.join(", "));
-        };
-        folder::setup(spec)?;
-        println!("engine {what} is ready to run");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,11 +1,13 @@
 //! One store interface, one suite: what is written reads back the same from every backend, on a
-//! real database (SQLite's file; PostgreSQL's server, started for the test), and a run stored in
-//! PostgreSQL is compared again from there exactly as the run printed it.
+//! real database (SQLite's file; PostgreSQL's server and a Cassandra node, started for the test),
+//! and a run stored in PostgreSQL or Cassandra is compared again from there exactly as the run
+//! printed it.
 
 mod common;
 
 use boontadata::model::{Aggregate, Fault, Mode, ResultRow, RunRecord, SentEvent, TruthRow, View};
 use boontadata::store;
+use boontadata::store::local_cassandra;
 use common::boontadata;
 use common::postgres::LocalPostgres;
 
@@ -84,6 +86,13 @@ fn postgresql_reads_back_what_it_was_given() {
 }
 
 #[test]
+fn cassandra_reads_back_what_it_was_given() {
+    // Started as `--store cassandra:local` starts it; stopped when the test ends, failed or not.
+    let node = local_cassandra::shared(&common::out_dir("store-cassandra")).unwrap_or_else(|e| panic!("{e:#}"));
+    written_reads_back(&node.url);
+}
+
+#[test]
 fn a_run_stored_in_postgresql_is_compared_again_from_there() {
     let pg = LocalPostgres::start("run-postgresql");
     let out = common::out_dir("run-postgresql");
@@ -109,4 +118,35 @@ fn an_unreachable_postgresql_is_one_line_without_its_password() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains(&format!("postgres://bench@127.0.0.1:{port}/runs")) && !stderr.contains("secret"), "{stderr}");
     assert!(stderr.contains("check that the server runs"), "the line names the fix: {stderr}");
+}
+
+#[test]
+fn a_run_stored_in_a_local_cassandra_is_compared_again_from_there() {
+    let out = common::out_dir("run-cassandra");
+    let run = boontadata()
+        .args(["run", "--engines", "native", "--scenario", "late-beyond", "--messages", "60", "--store", "cassandra:local", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let (printed, stderr) = (String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+    assert!(run.status.success(), "{printed}\n{stderr}");
+    assert_eq!(stderr.matches("starting a local Apache Cassandra").count(), 1, "one node for the whole command:\n{stderr}");
+    let url = format!("cassandra:local:{}", out.join("cassandra").display());
+    assert!(printed.contains(&format!("(store {url})")), "the run says where it is stored:\n{printed}");
+    assert!(!out.join("boontadata.sqlite").exists(), "nothing went to the default SQLite file");
+    // A node of its own, started again on the run's data, and stopped once it has read it.
+    let again = boontadata().args(["compare", "--store", &url]).output().unwrap();
+    assert_eq!(again.status.code(), run.status.code(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(String::from_utf8_lossy(&again.stdout), printed, "compare reads Cassandra and prints what run printed");
+}
+
+#[test]
+fn an_unreachable_cassandra_is_one_line_without_its_password() {
+    let port = boontadata::broker::free_port().unwrap();
+    let url = format!("cassandra://bench:secret@127.0.0.1:{port}/runs");
+    let (code, stderr, _) = common::outcome(boontadata().args(["history", "--store", &url]));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("cassandra://bench@127.0.0.1:{port}/runs")) && !stderr.contains("secret"), "{stderr}");
+    assert!(stderr.contains("check that Cassandra runs there"), "the line names the fix: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
 }

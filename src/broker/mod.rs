@@ -145,7 +145,7 @@ pub fn free_port() -> Result<u16> {
 }
 
 /// Waits until something listens on `address`, failing with `log` named if `child` exits first or `within` passes.
-fn wait_listening(child: &mut Child, address: &str, within: Duration, what: &str, log: &Path) -> Result<()> {
+pub(crate) fn wait_listening(child: &mut Child, address: &str, within: Duration, what: &str, log: &Path) -> Result<()> {
     let deadline = Instant::now() + within;
     while TcpStream::connect(address).is_err() {
         if let Some(status) = child.try_wait()? {

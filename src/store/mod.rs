@@ -2,6 +2,8 @@
 //! that another backend (PostgreSQL, Cassandra) is one more implementation
 //! chosen by URL; SQLite, embedded, is the default.
 
+mod cassandra;
+pub mod local_cassandra;
 mod postgres;
 mod sqlite;
 
@@ -24,14 +26,28 @@ pub trait Store {
 }
 
 /// The store URLs there are, as an error names them.
-const URLS: &str = "sqlite:PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE";
+const URLS: &str = "sqlite:PATH, postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, cassandra://HOST[:PORT][,…]/KEYSPACE or cassandra:local[:DIR]";
 
-/// Opens the store a URL names: `sqlite:PATH` (or a bare path), `postgres://…`.
+/// The output folder of the commands that have no `--out`: where their `cassandra:local` keeps its node.
+const DEFAULT_OUT: &str = "boontadata-out";
+
+/// A `--store` as a command whose output folder is `out` means it: `cassandra:local` is the node
+/// keeping its data in OUT/cassandra (`cassandra:local:OUT/cassandra`); any other URL is itself.
+pub fn in_output_folder(url: &str, out: &Path) -> String {
+    match url {
+        "cassandra:local" => format!("cassandra:local:{}", out.join("cassandra").display()),
+        _ => url.to_string(),
+    }
+}
+
+/// Opens the store a URL names: `sqlite:PATH` (or a bare path), `postgres://…`, `cassandra://…`,
+/// `cassandra:local:DIR` (a node started for the command, its data in DIR) or `cassandra:local`
+/// (the same in boontadata-out/cassandra).
 pub fn open(url: &str) -> Result<Box<dyn Store>> {
     match url.split_once(':') {
         Some(("sqlite", path)) => Ok(Box::new(sqlite::Sqlite::open(Path::new(path))?)),
         Some(("postgres" | "postgresql", _)) => Ok(Box::new(postgres::Postgres::open(url)?)),
-        Some(("cassandra", _)) => bail!("store URL '{url}': the cassandra backend is not built yet; use {URLS}"),
+        Some(("cassandra", _)) => Ok(Box::new(cassandra::Cassandra::open(&in_output_folder(url, Path::new(DEFAULT_OUT)))?)),
         Some((scheme, _)) if !scheme.contains('/') && scheme.len() > 1 => {
             bail!("store URL '{}': unknown scheme '{scheme}'; use {URLS}", shown(url))
         }
@@ -78,13 +94,24 @@ mod tests {
 
     #[test]
     fn bad_urls_say_what_to_use() {
-        for url in ["cassandra://h", "mysql://user:pw@x"] {
+        for (url, form) in [
+            ("cassandra://user:pw@h", "use cassandra://[USER"),
+            ("mysql://user:pw@x", "sqlite:PATH, postgres://"),
+            ("cassandra:localhost", "use cassandra://[USER"),
+        ] {
             let err = open(url).err().unwrap().to_string();
-            assert!(err.contains("sqlite:PATH or postgres://"), "{err}");
+            assert!(err.contains(form), "{err}");
             assert!(!err.contains("pw@"), "no password shown: {err}");
         }
         let err = open("sqlite:/proc/no/such/dir/x.sqlite").err().unwrap();
         assert!(format!("{err:#}").contains("store:"), "{err:#}");
+    }
+
+    #[test]
+    fn a_local_cassandra_keeps_its_data_in_the_output_folder() {
+        assert_eq!(in_output_folder("cassandra:local", Path::new("out")), "cassandra:local:out/cassandra");
+        assert_eq!(in_output_folder("cassandra:local:elsewhere", Path::new("out")), "cassandra:local:elsewhere");
+        assert_eq!(in_output_folder("sqlite:x.sqlite", Path::new("out")), "sqlite:x.sqlite");
     }
 
     #[test]
