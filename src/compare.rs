@@ -21,8 +21,8 @@ pub enum Cause {
     Late,
     /// An out-of-order message that arrived after its window had closed.
     OutOfOrder,
-    /// An on-time message dropped as late: the engine's one watermark over all partitions had been
-    /// carried past it by messages read earlier from other partitions.
+    /// An on-time message dropped as late: the engine's watermark had gone on without its partition
+    /// (one watermark over all partitions, carried on by the others; or its partition idle for a while).
     Overtaken,
     /// Messages sent just before a window's end that the engine counted in a later window.
     Boundary,
@@ -144,7 +144,7 @@ impl Comparison {
 /// the sent-event log. Tried last, where the scenario's faults (the likelier reason) do not explain
 /// a row: after a crash of the job, messages sent before the engine was reading again lost in the
 /// crash, or counted twice after it; for an engine whose watermark is taken over all partitions,
-/// on-time messages overtaken by it.
+/// or that lets it go on without an idle partition, on-time messages overtaken by it.
 pub fn compare(job: &JobRecord, truth: &[TruthRow], results: &[ResultRow], log: &[SentEvent], window_ms: i64) -> Comparison {
     let (engine, mode, crash) = (&job.engine, job.mode, job.crash.as_ref());
     let view = mode.view();
@@ -178,7 +178,7 @@ pub fn compare(job: &JobRecord, truth: &[TruthRow], results: &[ResultRow], log: 
             // on the wall clock, messages an engine reads late are counted late, not twice).
             found = explain(t, r, &faults.candidates(key, window_ms, crossed));
         }
-        if !found.explains() && view == View::DeviceTime && job.watermark == WatermarkScope::AllPartitions {
+        if !found.explains() && view == View::DeviceTime && job.watermark != WatermarkScope::PerPartition {
             let mut choices = vec![faults.overtaken(key)];
             choices.extend(faults.candidates(key, window_ms, 1));
             found = explain(t, r, &choices);
@@ -543,7 +543,7 @@ fn describe(chosen: &[&Candidate]) -> Explanation {
                 (Cause::Duplicate, _) => format!("{n} duplicate{s} counted (m1={m1})"),
                 (Cause::Late, _) => format!("{n} late event{s} dropped (m1={m1}, {} s late)", (max_ms as f64 / 1000.0).round()),
                 (Cause::OutOfOrder, _) => format!("{n} out-of-order event{s} dropped (m1={m1}, sent {:.1} s after its time)", max_ms as f64 / 1000.0),
-                (Cause::Overtaken, _) => format!("{n} on-time event{s} dropped as late, the watermark over all partitions past them (m1={m1})"),
+                (Cause::Overtaken, _) => format!("{n} on-time event{s} dropped as late, the watermark gone on without their partition (m1={m1})"),
                 (Cause::Boundary, -1) => format!("{n} event{s} sent in the last {max_ms} ms counted in a later window (m1={m1})"),
                 (Cause::Boundary, _) => format!("{n} event{s} sent in the {max_ms} ms before this window counted here (m1={m1})"),
                 (Cause::EndInclusive, 1) => format!("{n} event{s} at this window's very end counted in it (m1={m1})"),
@@ -863,7 +863,7 @@ mod tests {
         // The first two, read while their partition was behind the others, dropped as late.
         let mut c = over_all(&[result(TEN + 5000, "d", 1, 5)]);
         assert_eq!((c.exceptions[0].causes.as_slice(), c.exceptions[0].overtaken), (&[Cause::Overtaken][..], 2));
-        assert_eq!(c.exceptions[0].why, "2 on-time events dropped as late, the watermark over all partitions past them (m1=33+10)");
+        assert_eq!(c.exceptions[0].why, "2 on-time events dropped as late, the watermark gone on without their partition (m1=33+10)");
         c.hold_overtaken_to(2);
         assert_eq!(c.unexplained(), 0);
         c.hold_overtaken_to(1);

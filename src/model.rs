@@ -279,6 +279,9 @@ pub enum WatermarkScope {
     /// The least of the partitions' own watermarks: a partition read behind the others holds it back.
     #[default]
     PerPartition,
+    /// The least of the active partitions' watermarks: a partition silent for the idle timeout (its
+    /// leader down, say) stops holding it back, and what it brings later may be behind it.
+    PerActivePartition,
     /// One watermark over everything the window operator reads (Storm's): a partition read behind
     /// the others has its on-time events dropped as late.
     AllPartitions,

@@ -520,7 +520,7 @@ pub fn matrix(o: &RunOptions, scenarios: &[Scenario], jobs_at_once: Option<usize
         eprintln!("matrix: scenario {}/{}: {} — {}", i + 1, scenarios.len(), scenario.name, scenario.description);
         for (g, jobs) in groups.iter().enumerate() {
             if groups.len() > 1 {
-                eprintln!("matrix: {} jobs at once ({}/{}): {}", jobs.len(), g + 1, groups.len(), jobs.iter().map(Job::label).collect::<Vec<_>>().join(", "));
+                eprintln!("matrix: group {}/{} of the jobs: {}", g + 1, groups.len(), jobs.iter().map(Job::label).collect::<Vec<_>>().join(", "));
             }
             // Its runs are kept in folders of the matrix's, and in the store of the output folder.
             let options = RunOptions { scenario: scenario.clone(), jobs: jobs.to_vec(), out: dir.clone(), store: Some(store_url(o)), ..o.clone() };

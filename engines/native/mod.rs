@@ -18,6 +18,7 @@ use crate::model::{id_hash, Event, JobFlags, Mode};
 use anyhow::Result;
 use committed::Committer;
 use rdkafka::consumer::Consumer;
+use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -59,9 +60,30 @@ pub struct Options {
 
 /// Runs until `stop` is set (SIGTERM/SIGINT, or `end`), printing the protocol lines the harness reads.
 pub fn run(o: &Options, stop: &AtomicBool) -> Result<()> {
-    let job = &o.job;
-    let group = job.group_for("native");
     println!("boontadata: version native {} (exactly once)", env!("CARGO_PKG_VERSION"));
+    let mut tally = Tally::default();
+    let mut ready = false;
+    loop {
+        match run_from_last_commit(&o.job, stop, &mut tally, &mut ready) {
+            // A transaction that could not commit (its coordinator gone with a broker node, say)
+            // is given up as a crash is: what it held is read again from the last commit, by new
+            // clients, which find the cluster as it is now (librdkafka can keep asking a node
+            // that is gone for good: confluentinc/librdkafka#5511).
+            Err(e) if is_transient(&e) => eprintln!("native: {e:#}; starting again from the last commit"),
+            other => return other,
+        }
+    }
+}
+
+/// Whether `e` is a transaction that failed for now, not for good (fenced, or a fatal error).
+fn is_transient(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| matches!(cause.downcast_ref::<KafkaError>(), Some(KafkaError::Transaction(t)) if !t.is_fatal()))
+}
+
+/// One life of the job: its state and input offsets restored from the last commit, then read on
+/// until `stop`, or until a transaction fails.
+fn run_from_last_commit(job: &JobFlags, stop: &AtomicBool, tally: &mut Tally, ready: &mut bool) -> Result<()> {
+    let group = job.group_for("native");
     // First the transactions, which fence a killed process of this job, then its state, then the input from where that state was committed.
     let mut out = ResultsTopic::transactional("native", job, &group)?;
     let (mut committer, restored) = Committer::open(&job.brokers, &group)?;
@@ -71,8 +93,6 @@ pub fn run(o: &Options, stop: &AtomicBool) -> Result<()> {
     };
     let consumer = kafka::group_consumer(&job.brokers, &group, &job.events)?;
     let mut clocks = PartitionClocks::new(job.out_of_orderness_ms, job.idle_timeout_ms);
-    let mut tally = Tally::default();
-    let mut ready = false;
     let mut last_report = Instant::now();
 
     while !stop.load(Ordering::Relaxed) {
@@ -99,20 +119,20 @@ pub fn run(o: &Options, stop: &AtomicBool) -> Result<()> {
         if committer.due(&out) {
             committer.commit(&consumer, &mut out, &windows)?;
         }
-        if !ready || last_report.elapsed() >= Duration::from_secs(1) {
+        if !*ready || last_report.elapsed() >= Duration::from_secs(1) {
             let assignment = consumer.assignment()?;
             clocks.assign(assignment.elements().iter().map(|p| p.partition()), now);
-            if !ready && assignment.count() > 0 {
-                ready = true;
+            if !*ready && assignment.count() > 0 {
+                *ready = true;
                 println!("boontadata: ready");
             }
-            report(&windows, &tally, &out);
+            report(&windows, tally, &out);
             last_report = Instant::now();
         }
     }
     committer.commit(&consumer, &mut out, &windows)?;
     out.finish()?;
-    report(&windows, &tally, &out);
+    report(&windows, tally, &out);
     Ok(())
 }
 
