@@ -581,8 +581,9 @@ fn m1_list(group: &[&&Candidate]) -> String {
     s
 }
 
-/// The original's terminal output for one comparison, with a `why` column.
-pub fn render(c: &Comparison) -> String {
+/// The original's terminal output for one comparison, with a `why` column: every exception, or
+/// the first `at_most` and how many more there are.
+pub fn render(c: &Comparison, at_most: Option<usize>) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "== {} {} (against the {} truth) ==", c.engine, c.mode, c.view.as_str());
     if c.window_phase_ms != 0 {
@@ -596,7 +597,8 @@ pub fn render(c: &Comparison) -> String {
         let _ =
             writeln!(out, " {:<19}  {:<36}  {:<8}  {:>24}  {:>17}  {:>6}  why", "window_time", "device_id", "category", ingest, "m1_sum_downstream", "delta");
         let num = |a: &Option<Aggregate>| a.as_ref().map_or("NaN".to_string(), |a| a.m1_sum.to_string());
-        for e in &c.exceptions {
+        let shown = at_most.unwrap_or(usize::MAX);
+        for e in c.exceptions.iter().take(shown) {
             let delta = match (&e.truth, &e.result) {
                 (Some(t), Some(r)) => (t.m1_sum - r.m1_sum).to_string(),
                 _ => "NaN".into(),
@@ -612,6 +614,9 @@ pub fn render(c: &Comparison) -> String {
                 delta,
                 e.why
             );
+        }
+        if c.exceptions.len() > shown {
+            let _ = writeln!(out, " … and {} more (all of them in the run's compare.txt)", c.exceptions.len() - shown);
         }
     }
     let _ = writeln!(out, "verdict: {}", c.verdict());
@@ -799,8 +804,11 @@ mod tests {
     fn the_flush_device_is_ignored_and_the_output_keeps_the_original_shape() {
         let c = run(Mode::EventTime, &base(), &[result(TEN + 5000, "d", 3, 40), result(TEN + 9000, FLUSH_DEVICE, 1, 0)]);
         assert_eq!(c.rows, 1);
-        let text = render(&c);
+        let text = render(&c, None);
         assert!(text.contains("Comparing ingest device and downstream for m1_sum\n1 exceptions out of 1\nExceptions are:\n"), "{text}");
+        assert_eq!(render(&c, Some(1)), text, "all shown: nothing more to say");
+        let first_none = render(&c, Some(0));
+        assert!(first_none.contains(" … and 1 more (all of them in the run's compare.txt)\n") && !first_none.contains("10:00:05"), "{first_none}");
         assert!(text.contains("1970-01-01 10:00:05"), "{text}");
         assert!(text.contains("m1_sum_ingest_devicetime"));
     }
@@ -915,7 +923,7 @@ mod tests {
         let c = run(Mode::ProcessingTime, &log, &results);
         assert_eq!(c.window_phase_ms, 3456);
         assert_eq!((c.exact(), c.rows), (truth.len(), truth.len()), "{:?}", c.exceptions);
-        assert!(render(&c).contains("the engine's windows end 3456 ms past the multiples"));
+        assert!(render(&c, None).contains("the engine's windows end 3456 ms past the multiples"));
         let aligned = run(Mode::ProcessingTime, &base(), &[result(TEN + 5000, "d", 3, 48), result(TEN + 9000, FLUSH_DEVICE, 1, 0)]);
         assert_eq!(aligned.window_phase_ms, 0, "the end-of-stream row's window says nothing of the engine's");
     }

@@ -58,7 +58,7 @@ fn run_command(a: cli::RunArgs) -> Result<ExitCode> {
     if a.bench.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
-        print!("{}", summary::render(&summary));
+        print!("{}", summary::render(&summary, Some(summary::EXCEPTIONS_ON_A_TERMINAL)));
     }
     Ok(exit_for(summary.failed()))
 }
@@ -102,7 +102,7 @@ fn compare_command(a: cli::CompareArgs) -> Result<ExitCode> {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
-        print!("{}", summary::render(&summary));
+        print!("{}", summary::render(&summary, Some(summary::EXCEPTIONS_ON_A_TERMINAL)));
     }
     Ok(exit_for(summary.failed()))
 }

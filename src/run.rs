@@ -104,7 +104,7 @@ fn run_on(o: &RunOptions, id: String, dir: PathBuf, broker: &mut Broker, engines
         }
     }
     std::fs::write(run.dir.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;
-    std::fs::write(run.dir.join("compare.txt"), summary::render(&summary))?;
+    std::fs::write(run.dir.join("compare.txt"), summary::render(&summary, None))?;
     Ok(summary)
 }
 

@@ -163,11 +163,14 @@ pub fn table(rows: &[EngineSummary]) -> String {
     out
 }
 
-/// The terminal output of a run: every comparison, then the summary table.
-pub fn render(s: &RunSummary) -> String {
+/// How many exceptions of each engine mode a terminal is shown; `compare.txt` has them all.
+pub const EXCEPTIONS_ON_A_TERMINAL: usize = 20;
+
+/// The run's comparisons and its table: with every exception (`compare.txt`), or the first `at_most` of each.
+pub fn render(s: &RunSummary, at_most: Option<usize>) -> String {
     let mut out = String::new();
     for c in &s.comparisons {
-        out.push_str(&compare::render(c));
+        out.push_str(&compare::render(c, at_most));
         out.push('\n');
     }
     out.push_str(&format!(
