@@ -185,13 +185,15 @@ public final class Windows {
      * <p>Storm's watermark thread fires the windows a new watermark passes before it starts sending
      * tuples behind that watermark to the late stream: a tuple taken in just then lands in a window
      * that has fired, is never in any window, and expires unseen. Such a tuple is dropped as late
-     * too, and counted so: it comes back among a window's expired tuples without having been in the
-     * window before.
+     * too, and counted so: it comes back among a window's expired tuples without having been in a
+     * window before (a tuple that was may expire several windows later: the window manager's scan
+     * stops at a tuple far ahead of the window, as one of a partition read ahead of the others is).
      */
     static final class TumblingWindows extends BaseWindowedBolt {
         private final String mode;
         private OutputCollector out;
-        private final Set<Tuple> previousWindow = Collections.newSetFromMap(new IdentityHashMap<>());
+        /** The tuples that have been in a window and have not expired yet. */
+        private final Set<Tuple> windowed = Collections.newSetFromMap(new IdentityHashMap<>());
 
         TumblingWindows(String mode) {
             this.mode = mode;
@@ -204,9 +206,8 @@ public final class Windows {
 
         @Override
         public void execute(TupleWindow window) {
-            LATE.addAndGet(window.getExpired().stream().filter(t -> !previousWindow.contains(t)).count());
-            previousWindow.clear();
-            previousWindow.addAll(window.get());
+            LATE.addAndGet(window.getExpired().stream().filter(t -> !windowed.remove(t)).count());
+            windowed.addAll(window.get());
             Map<String, TreeMap<String, double[]>> cells = new HashMap<>();
             for (Tuple t : window.get()) {
                 double[] cell = cells.computeIfAbsent(t.getStringByField("di"), d -> new TreeMap<>()).computeIfAbsent(t.getStringByField("c"), c -> new double[3]);
