@@ -45,11 +45,9 @@ pub fn evaluate(run: &StoredRun, store_url: &str) -> Result<RunSummary> {
         let status = job.status.clone().unwrap_or_else(|| EngineStatus::Failed("the run did not end".into()));
         let rows: Vec<ResultRow> = run.results.iter().filter(|r| r.engine == job.engine && r.mode == job.mode).cloned().collect();
         // An engine that never got ready has nothing to compare: its status says why.
-        let comparison = (!matches!(status, EngineStatus::NotReady(_))).then(|| {
-            let mut c = compare::compare(job, &run.truth, &rows, &run.events, sc.window_ms);
-            c.hold_overtaken_to(metric(&run.metrics, &job.key(), "late_dropped").unwrap_or(0.0) as u64);
-            c
-        });
+        let late_dropped = metric(&run.metrics, &job.key(), "late_dropped").unwrap_or(0.0) as u64;
+        let comparison =
+            (!matches!(status, EngineStatus::NotReady(_))).then(|| compare::compare(job, &run.truth, &rows, &run.events, sc.window_ms, late_dropped));
         // Against a virtual clock, event-time windows end in the simulated past: no latency to speak of.
         let latency_meaningful = sc.clock == Clock::Live || job.mode != Mode::EventTime;
         engines.push(summarize(job, status, comparison.as_ref(), &rows, &run.metrics, latency_meaningful));
