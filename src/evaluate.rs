@@ -32,7 +32,7 @@ pub mod measured {
     pub const UNDECODABLE: &str = "undecodable";
 }
 
-/// The comparisons and the summary of a stored run.
+/// The comparisons and the summary of a stored run; `store_url` as it may be shown (without a password).
 pub fn evaluate(run: &StoredRun, store_url: &str) -> Result<RunSummary> {
     let params: RunParams = serde_json::from_str(&run.record.params).with_context(|| format!("reading the params of run {}", run.record.id))?;
     if params.jobs.is_empty() {
@@ -58,7 +58,7 @@ pub fn evaluate(run: &StoredRun, store_url: &str) -> Result<RunSummary> {
         run_id: run.record.id.clone(),
         scenario: run.record.scenario.clone(),
         out_dir: params.out_dir.clone(),
-        store: crate::store::shown(store_url),
+        store: store_url.to_string(),
         events_sent: run.events.len(),
         malformed_sent: simulator(measured::MALFORMED_SENT).unwrap_or(0.0) as u64,
         inject_events_per_s: simulator(measured::EVENTS_PER_S).unwrap_or(0.0),

@@ -98,7 +98,7 @@ fn history_command(a: cli::HistoryArgs) -> Result<ExitCode> {
 
 fn compare_command(a: cli::CompareArgs) -> Result<ExitCode> {
     let store = store::open(&a.store)?;
-    let summary = evaluate::evaluate(&store::load_run(&*store, a.run.as_deref())?, &a.store)?;
+    let summary = evaluate::evaluate(&store::load_run(&*store, a.run.as_deref())?, &store::shown(&a.store))?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {

@@ -97,7 +97,7 @@ fn run_on(o: &RunOptions, id: String, dir: PathBuf, broker: &mut Broker, engines
     let mut run = prepare(o, id, dir, broker)?;
     let driven = drive(o, &run, broker, engines, stop)?;
     persist(&mut run, driven, engines)?;
-    let summary = evaluate::evaluate(&store::load_run(&*run.store, Some(&run.id))?, &run.store_url)?;
+    let summary = evaluate::evaluate(&store::load_run(&*run.store, Some(&run.id))?, &store::shown(&run.store_url))?;
     for e in &summary.engines {
         for (name, value) in e.verdict_metrics() {
             run.store.put_metric(&run.id, &format!("{}/{}", e.engine, e.mode), name, value)?;
