@@ -110,14 +110,20 @@ fn a_run_stored_in_postgresql_is_compared_again_from_there() {
     assert_eq!(String::from_utf8_lossy(&again.stdout), printed, "compare reads PostgreSQL and prints what run printed");
 }
 
-#[test]
-fn an_unreachable_postgresql_is_one_line_without_its_password() {
+/// `history` on a store of `scheme` where nothing listens: one line, exit 2, the URL without its password, and `fix`.
+fn an_unreachable_store_is_one_line_without_its_password(scheme: &str, fix: &str) {
     let port = boontadata::broker::free_port().unwrap();
-    let url = format!("postgres://bench:secret@127.0.0.1:{port}/runs");
+    let url = format!("{scheme}://bench:secret@127.0.0.1:{port}/runs");
     let (code, stderr, _) = common::outcome(boontadata().args(["history", "--store", &url]));
     assert_eq!(code, Some(2), "{stderr}");
-    assert!(stderr.contains(&format!("postgres://bench@127.0.0.1:{port}/runs")) && !stderr.contains("secret"), "{stderr}");
-    assert!(stderr.contains("check that the server runs"), "the line names the fix: {stderr}");
+    assert!(stderr.contains(&format!("{scheme}://bench@127.0.0.1:{port}/runs")) && !stderr.contains("secret"), "{stderr}");
+    assert!(stderr.contains(fix), "the line names the fix: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn an_unreachable_postgresql_is_one_line_without_its_password() {
+    an_unreachable_store_is_one_line_without_its_password("postgres", "check that the server runs");
 }
 
 #[test]
@@ -142,11 +148,5 @@ fn a_run_stored_in_a_local_cassandra_is_compared_again_from_there() {
 
 #[test]
 fn an_unreachable_cassandra_is_one_line_without_its_password() {
-    let port = boontadata::broker::free_port().unwrap();
-    let url = format!("cassandra://bench:secret@127.0.0.1:{port}/runs");
-    let (code, stderr, _) = common::outcome(boontadata().args(["history", "--store", &url]));
-    assert_eq!(code, Some(2), "{stderr}");
-    assert!(stderr.contains(&format!("cassandra://bench@127.0.0.1:{port}/runs")) && !stderr.contains("secret"), "{stderr}");
-    assert!(stderr.contains("check that Cassandra runs there"), "the line names the fix: {stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    an_unreachable_store_is_one_line_without_its_password("cassandra", "check that Cassandra runs there");
 }
