@@ -318,6 +318,15 @@ pub struct InjectArgs {
     /// Print the records (one JSON value per line) instead of sending them; no broker needed.
     #[arg(long)]
     pub stdout: bool,
+    /// Send only shard I of N (counted from 1): the devices d with d % N == I-1, so that N machines
+    /// drive one cluster. Give every shard the same scenario, seed and --run: their events and truths
+    /// add up in the store to the whole run's. A shard sends no end-of-stream flush (it would close
+    /// windows the other shards still send to).
+    #[arg(long, value_name = "I/N", requires = "run")]
+    pub shard: Option<crate::simulate::Shard>,
+    /// The run's id in the store (default: inject-SCENARIO-MILLISECONDS); the shards of one run share it.
+    #[arg(long, value_name = "ID")]
+    pub run: Option<String>,
     /// Store URL for the truth: sqlite:PATH, postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, cassandra://HOST[:PORT][,…]/KEYSPACE[?replication=N],
     /// or cassandra:local[:DIR] (a Cassandra node started for the command, its data in DIR; default: boontadata-out/cassandra).
     #[arg(long, default_value = DEFAULT_STORE)]

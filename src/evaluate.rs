@@ -66,6 +66,7 @@ pub fn evaluate(run: &StoredRun, store_url: &str) -> Result<RunSummary> {
         undecodable_results: metric(&run.metrics, measured::COLLECTOR, measured::UNDECODABLE).unwrap_or(0.0) as u64,
         engines,
         comparisons,
+        store_failure: None,
     })
 }
 

@@ -60,6 +60,10 @@ fn run_command(a: cli::RunArgs) -> Result<ExitCode> {
     } else {
         print!("{}", summary::render(&summary, Some(summary::EXCEPTIONS_ON_A_TERMINAL)));
     }
+    if let Some(failure) = &summary.store_failure {
+        eprintln!("boontadata: error: {failure}");
+        return Ok(ExitCode::from(2));
+    }
     Ok(exit_for(summary.failed()))
 }
 
@@ -110,7 +114,7 @@ fn compare_command(a: cli::CompareArgs) -> Result<ExitCode> {
 fn inject_command(a: cli::InjectArgs) -> Result<ExitCode> {
     let sc = a.overrides.apply(cli::load_scenario(&a.scenario)?)?;
     let epoch = sc.start_of_clock(boontadata::clock::now_ms());
-    let plan = simulate::Plan::new(&sc, epoch);
+    let plan = simulate::Plan::of_shard(&sc, epoch, a.shard.unwrap_or(simulate::Shard::WHOLE));
     if a.stdout {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         let mut buf = Vec::new();
@@ -121,8 +125,9 @@ fn inject_command(a: cli::InjectArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let (run_id, injected) = run::inject(&sc, epoch, &plan, &a.brokers, &a.topic, &a.store, &STOP)?;
-    println!("run {run_id}: {} events ({} malformed records) sent to {} on {}", injected.log.len(), injected.malformed, a.topic, a.brokers);
+    let (run_id, injected) = run::inject(&sc, epoch, &plan, &a.brokers, &a.topic, &a.store, a.run.as_deref(), &STOP)?;
+    let part = a.shard.map_or(String::new(), |s| format!(" (shard {s}, no end-of-stream flush)"));
+    println!("run {run_id}{part}: {} events ({} malformed records) sent to {} on {}", injected.log.len(), injected.malformed, a.topic, a.brokers);
     Ok(ExitCode::SUCCESS)
 }
 

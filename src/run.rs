@@ -1,8 +1,10 @@
 //! A run, in its phases: **prepare** (folder, store, topics, the collector),
 //! **drive** (start the engines, send the scenario, wait for the end of the
-//! stream), **persist** (events, truth, results, what was measured), and
-//! **evaluate** (from the store, with the function `compare` uses). A matrix is
-//! runs in turn on one broker, with the engines that serve jobs kept between them.
+//! stream), **gather** (events, truth, results, what was measured), **evaluate**
+//! (with the function `compare` uses on what the store keeps) and **keep** (the
+//! summary in the run's folder, the run in the store; in a SQLite file of the
+//! folder if the store fails). A matrix is runs in turn on one broker, with the
+//! engines that serve jobs kept between them.
 
 use crate::broker::{self, Broker};
 use crate::clock::{now_ms, stamp_now};
@@ -14,7 +16,7 @@ use crate::evaluate::{self, measured, RunParams};
 use crate::inject::{self, Injected};
 use crate::kafka;
 use crate::matrix::Matrix;
-use crate::model::{CrashRecord, EngineStatus, JobFlags, JobRecord, RunRecord};
+use crate::model::{CrashRecord, EngineStatus, JobFlags, JobRecord, RunRecord, StoredRun};
 use crate::report;
 use crate::scenario::{Crash, Scenario};
 use crate::simulate::Plan;
@@ -96,21 +98,24 @@ fn start_broker(choice: &broker::Choice, dir: &Path, scenarios: &[Scenario]) -> 
 fn run_on(o: &RunOptions, id: String, dir: PathBuf, broker: &mut Broker, engines: &mut Engines, stop: &AtomicBool) -> Result<RunSummary> {
     let mut run = prepare(o, id, dir, broker)?;
     let driven = drive(o, &run, broker, engines, stop)?;
-    persist(&mut run, driven, engines)?;
-    let summary = evaluate::evaluate(&store::load_run(&*run.store, Some(&run.id))?, &store::shown(&run.store_url))?;
-    for e in &summary.engines {
-        for (name, value) in e.verdict_metrics() {
-            run.store.put_metric(&run.id, &format!("{}/{}", e.engine, e.mode), name, value)?;
-        }
+    let stored = gather(&mut run, driven, engines)?;
+    let mut summary = evaluate::evaluate(&stored, &store::shown(&run.store_url))?;
+    write_summary(&run.dir, &summary)?;
+    if let Err(failure) = keep(&mut *run.store, &stored, &summary) {
+        keep_elsewhere(&run.dir, &stored, &mut summary, failure);
+        write_summary(&run.dir, &summary)?;
     }
-    std::fs::write(run.dir.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;
-    std::fs::write(run.dir.join("compare.txt"), summary::render(&summary, None))?;
     Ok(summary)
+}
+
+/// `summary.json` and `compare.txt` in the run's folder: written before the store is, so that a store that fails leaves them.
+fn write_summary(dir: &Path, summary: &RunSummary) -> Result<()> {
+    let written = std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(summary)?);
+    written.and_then(|_| std::fs::write(dir.join("compare.txt"), summary::render(summary, None))).with_context(|| format!("writing the summary into {}", dir.display()))
 }
 
 /// A run under way: where it keeps things, what it told the store, what its engines are given.
 struct Prepared {
-    id: String,
     dir: PathBuf,
     store: Box<dyn Store>,
     store_url: String,
@@ -160,8 +165,8 @@ fn prepare(o: &RunOptions, id: String, dir: PathBuf, broker: &Broker) -> Result<
     store.put_run(&record)?;
     let collector_stop = Arc::new(AtomicBool::new(false));
     let (collected, collector) = collect::spawn(&brokers, &flags.results, partitions, collector_stop.clone())?;
-    let ctx = JobContext { run_id: id.clone(), run_dir: dir.clone(), flags, engine_args: o.engine_args.clone() };
-    Ok(Prepared { id, dir, store, store_url, record, params, ctx, partitions, collected, collector: Some(collector), collector_stop })
+    let ctx = JobContext { run_id: id, run_dir: dir.clone(), flags, engine_args: o.engine_args.clone() };
+    Ok(Prepared { dir, store, store_url, record, params, ctx, partitions, collected, collector: Some(collector), collector_stop })
 }
 
 /// The store's record of a run that starts at `started_at`.
@@ -414,17 +419,18 @@ fn wait_for_engines(jobs: &mut [JobRun], collected: &Mutex<Collected>, injected:
     }
 }
 
-/// Stores what was sent, the truth, the results as read once the engines stopped, and
-/// how each job went; gives the engines that serve jobs back to `engines`. The events
-/// and the truth go first, so that a failed read keeps them.
-fn persist(run: &mut Prepared, driven: Driven, engines: &mut Engines) -> Result<()> {
-    let (id, sc) = (run.id.clone(), &run.params.scenario);
-    let injected = &driven.injected;
-    run.store.put_events(&id, &injected.log)?;
-    run.store.put_truth(&id, &truth::compute(&injected.log, sc.window_ms))?;
+/// Everything the run gives the store, gathered once the engines stopped: what was sent, the
+/// truth, the results, what was measured and how each job went. Gives the engines that serve
+/// jobs back to `engines`.
+fn gather(run: &mut Prepared, driven: Driven, engines: &mut Engines) -> Result<StoredRun> {
+    let sc = &run.params.scenario;
+    let injected = driven.injected;
+    // Kept as the store keeps them: one value per (who, name), the last one given.
+    let mut metrics = BTreeMap::new();
+    let mut measure = |who: &str, name: &str, value: f64| metrics.insert((who.to_string(), name.to_string()), value);
     let sent_rate = injected.log.len() as f64 / injected.started.elapsed().as_secs_f64().max(1e-9);
-    run.store.put_metric(&id, measured::SIMULATOR, measured::EVENTS_PER_S, sent_rate)?;
-    run.store.put_metric(&id, measured::SIMULATOR, measured::MALFORMED_SENT, injected.malformed as f64)?;
+    measure(measured::SIMULATOR, measured::EVENTS_PER_S, sent_rate);
+    measure(measured::SIMULATOR, measured::MALFORMED_SENT, injected.malformed as f64);
 
     run.collector_stop.store(true, Ordering::Relaxed);
     if let Some(thread) = run.collector.take() {
@@ -432,8 +438,7 @@ fn persist(run: &mut Prepared, driven: Driven, engines: &mut Engines) -> Result<
     }
     let mut collected = run.collected.lock().expect("collector lock");
     collected.complete_with(collect::read_all(&run.ctx.flags.brokers, &run.ctx.flags.results, run.partitions)?);
-    run.store.put_results(&id, &collected.rows().cloned().collect::<Vec<_>>())?;
-    run.store.put_metric(&id, measured::COLLECTOR, measured::UNDECODABLE, collected.undecodable as f64)?;
+    measure(measured::COLLECTOR, measured::UNDECODABLE, collected.undecodable as f64);
 
     let mut versions = serde_json::Map::new();
     for (j, record) in driven.jobs.into_iter().zip(&mut run.params.jobs) {
@@ -461,7 +466,7 @@ fn persist(run: &mut Prepared, driven: Driven, engines: &mut Engines) -> Result<
         ];
         let heard_metrics = heard.metrics.iter().map(|(n, v)| (n.as_str(), Some(*v)));
         for (name, value) in heard_metrics.chain(measurements).filter_map(|(n, v)| Some((n, v?))) {
-            run.store.put_metric(&id, &j.job.key(), name, value)?;
+            measure(&j.job.key(), name, value);
         }
         if let Some(v) = heard.version {
             versions.insert(record.engine.clone(), v.into());
@@ -474,17 +479,65 @@ fn persist(run: &mut Prepared, driven: Driven, engines: &mut Engines) -> Result<
     run.record.params = serde_json::to_string(&run.params)?;
     run.record.engine_versions = serde_json::Value::Object(versions).to_string();
     run.record.ended_at = Some(now_ms());
-    run.store.put_run(&run.record)
+    Ok(StoredRun {
+        record: run.record.clone(),
+        truth: truth::compute(&injected.log, sc.window_ms),
+        events: injected.log,
+        results: collected.rows().cloned().collect(),
+        metrics: metrics.into_iter().map(|((who, name), value)| (who, name, value)).collect(),
+    })
 }
 
-/// The simulator alone (`boontadata inject`): sends `plan` to `topic` and stores what was sent and the truth, as a run without engines.
-pub fn inject(sc: &Scenario, epoch: i64, plan: &Plan, brokers: &str, topic: &str, store_url: &str, stop: &AtomicBool) -> Result<(String, Injected)> {
+/// Keeps a run in `store`, with the verdict of each engine mode that `history` lists; the events
+/// and the truth first, so that a store that fails later still has them.
+fn keep(store: &mut dyn Store, run: &StoredRun, summary: &RunSummary) -> Result<()> {
+    let id = &run.record.id;
+    store.put_events(id, 0, &run.events)?;
+    store.put_truth(id, &run.truth)?;
+    store.put_results(id, &run.results)?;
+    for (who, name, value) in &run.metrics {
+        store.put_metric(id, who, name, *value)?;
+    }
+    for e in &summary.engines {
+        for (name, value) in e.verdict_metrics() {
+            store.put_metric(id, &format!("{}/{}", e.engine, e.mode), name, value)?;
+        }
+    }
+    store.put_run(&run.record)
+}
+
+/// Keeps a run whose store failed in a SQLite file of its own folder; says so in `summary`.
+fn keep_elsewhere(dir: &Path, run: &StoredRun, summary: &mut RunSummary, failure: anyhow::Error) {
+    let fallback = format!("sqlite:{}", dir.join("boontadata.sqlite").display());
+    let failed = format!("the store {} failed while keeping run {}: {failure:#}", summary.store, run.record.id);
+    summary.store_failure = Some(match store::open(&fallback).and_then(|mut s| keep(&mut *s, run, summary)) {
+        Ok(()) => {
+            summary.store = fallback.clone();
+            format!("{failed}; the run is kept in {fallback} instead (`boontadata compare --store {fallback}`)")
+        }
+        Err(e) => format!("{failed}; keeping it in {fallback} instead failed too ({e:#}): only its summary is left, in {}", dir.join("summary.json").display()),
+    });
+}
+
+/// The simulator alone (`boontadata inject`): sends `plan` to `topic` and stores what was sent and
+/// the truth, as a run without engines, under `run_id` if given. The shards of one run, each
+/// keeping its devices' events and truth under the same id, add up to the whole run's.
+pub fn inject(
+    sc: &Scenario,
+    epoch: i64,
+    plan: &Plan,
+    brokers: &str,
+    topic: &str,
+    store_url: &str,
+    run_id: Option<&str>,
+    stop: &AtomicBool,
+) -> Result<(String, Injected)> {
     let mut store = store::open(store_url)?;
     kafka::check_reachable(brokers)?;
     kafka::create_topic(brokers, topic, sc.partitions, 1)?;
     let partitions = kafka::partition_count(brokers, topic)?;
     let injected = inject::inject(plan, sc, &kafka::producer(brokers)?, topic, partitions, &inject::Sending::default(), stop)?;
-    let id = format!("inject-{}-{}", sc.name, now_ms());
+    let id = run_id.map_or_else(|| format!("inject-{}-{}", sc.name, now_ms()), String::from);
     let params = RunParams {
         scenario: sc.clone(),
         out_dir: String::new(),
@@ -492,7 +545,7 @@ pub fn inject(sc: &Scenario, epoch: i64, plan: &Plan, brokers: &str, topic: &str
         jobs: vec![],
     };
     store.put_run(&RunRecord { ended_at: Some(now_ms()), ..run_record(&id, &params, epoch)? })?;
-    store.put_events(&id, &injected.log)?;
+    store.put_events(&id, (plan.shard.index as i64) << 32, &injected.log)?;
     store.put_truth(&id, &truth::compute(&injected.log, sc.window_ms))?;
     Ok((id, injected))
 }
@@ -515,6 +568,12 @@ pub fn matrix(o: &RunOptions, scenarios: &[Scenario], jobs_at_once: Option<usize
     let mut runs = Vec::new();
     let mut engines = Engines::default();
     let mut matrix = Matrix::from_runs(created.clone(), &[]);
+    let written = |runs: &[(Scenario, RunSummary)]| -> Result<Matrix> {
+        let matrix = Matrix::from_runs(created.clone(), runs);
+        report::write_matrix(&dir, &matrix)?;
+        report::write_page(&dir, &matrix, None)?;
+        Ok(matrix)
+    };
     let groups: Vec<&[Job]> = o.jobs.chunks(jobs_at_once.unwrap_or(o.jobs.len()).max(1)).collect();
     for (i, scenario) in scenarios.iter().enumerate() {
         eprintln!("matrix: scenario {}/{}: {} — {}", i + 1, scenarios.len(), scenario.name, scenario.description);
@@ -527,11 +586,15 @@ pub fn matrix(o: &RunOptions, scenarios: &[Scenario], jobs_at_once: Option<usize
             let (id, run_dir) = run_folder(&options)?;
             let summary = run_on(&options, id, run_dir, &mut broker, &mut engines, stop)?;
             eprint!("{}", summary::table(&summary.engines));
+            let store_failure = summary.store_failure.clone();
             runs.push((scenario.clone(), summary));
+            // The store is gone: the runs so far are kept, and the matrix ends with them.
+            if let Some(failure) = store_failure {
+                written(&runs)?;
+                anyhow::bail!("{failure}; the matrix so far is in {}", dir.display());
+            }
         }
-        matrix = Matrix::from_runs(created.clone(), &runs);
-        report::write_matrix(&dir, &matrix)?;
-        report::write_page(&dir, &matrix, None)?;
+        matrix = written(&runs)?;
     }
     Ok((matrix, dir))
 }

@@ -32,27 +32,77 @@ pub enum Record {
 pub struct Plan {
     pub device_ids: Vec<String>,
     pub epoch_ms: i64,
+    pub shard: Shard,
     pub records: Vec<Record>,
+}
+
+/// The part of a run's devices one simulator sends, so that several machines drive one cluster:
+/// shard `index` (from 0) of `count` has the devices `d` with `d % count == index`, and every
+/// `count`-th malformed record. Each device's stream is seeded by the device alone, so the shards'
+/// streams together are the whole run's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+
+    fn has(&self, k: u32) -> bool {
+        k % self.count == self.index
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    /// `I/N`, counted from 1 as a user counts machines: `1/3`, `2/3`, `3/3`.
+    fn from_str(s: &str) -> Result<Shard, String> {
+        let bad = || format!("shard '{s}': give I/N, the I-th of N machines counted from 1 (1/3, 2/3, 3/3)");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (i, n): (u32, u32) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        if i == 0 || i > n {
+            return Err(bad());
+        }
+        Ok(Shard { index: i - 1, count: n })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index + 1, self.count)
+    }
 }
 
 impl Plan {
     /// The plan of `scenario` with device times starting at `epoch_ms`.
     pub fn new(scenario: &Scenario, epoch_ms: i64) -> Plan {
+        Plan::of_shard(scenario, epoch_ms, Shard::WHOLE)
+    }
+
+    /// The part of the plan that `shard` sends.
+    pub fn of_shard(scenario: &Scenario, epoch_ms: i64, shard: Shard) -> Plan {
         let mut device_ids = Vec::with_capacity(scenario.devices as usize);
-        let mut sends = Vec::with_capacity((scenario.planned_messages() as f64 * (1.0 + scenario.dup_p)) as usize);
+        let mut sends = Vec::with_capacity((scenario.planned_messages() as f64 * (1.0 + scenario.dup_p) / shard.count as f64) as usize);
         for d in 0..scenario.devices {
             let mut rng = Rng::derive(scenario.seed, d as u64);
             device_ids.push(uuid(&mut rng));
-            plan_device(scenario, epoch_ms, d, &mut rng, &mut sends);
+            if shard.has(d) {
+                plan_device(scenario, epoch_ms, d, &mut rng, &mut sends);
+            }
         }
         sends.sort_by_key(|s| (s.at, s.device));
         let mut records: Vec<Record> = sends.into_iter().map(Record::Event).collect();
         let mut rng = Rng::derive(scenario.seed, u64::MAX);
         for k in 0..scenario.malformed {
             let at = rng.below(records.len() as u64 + 1) as usize;
-            records.insert(at, Record::Malformed(malformed_record(k, &mut rng)));
+            let record = malformed_record(k, &mut rng);
+            if shard.has(k) {
+                records.insert(at.min(records.len()), Record::Malformed(record));
+            }
         }
-        Plan { device_ids, epoch_ms, records }
+        Plan { device_ids, epoch_ms, shard, records }
     }
 
     pub fn sends(&self) -> impl Iterator<Item = &Send> {
@@ -272,6 +322,31 @@ mod tests {
         let bad: Vec<&Vec<u8>> = plan.records.iter().filter_map(|r| if let Record::Malformed(b) = r { Some(b) } else { None }).collect();
         assert_eq!(bad.len(), 4);
         assert!(bad.iter().all(|b| Event::decode(b).is_none()));
+    }
+
+    #[test]
+    fn shards_send_together_what_the_whole_plan_sends() {
+        let sc = Scenario { devices: 7, messages: 40, malformed: 5, ..Scenario::default() };
+        let whole = Plan::new(&sc, 0);
+        let shards: Vec<Plan> = (0..3).map(|index| Plan::of_shard(&sc, 0, Shard { index, count: 3 })).collect();
+        let mut sent: Vec<&Send> = shards.iter().flat_map(|p| p.sends()).collect();
+        sent.sort_by_key(|s| (s.at, s.device, s.seq, s.fault == Fault::Duplicate));
+        let mut expected: Vec<&Send> = whole.sends().collect();
+        expected.sort_by_key(|s| (s.at, s.device, s.seq, s.fault == Fault::Duplicate));
+        assert_eq!(sent, expected);
+        assert!(shards.iter().all(|p| p.device_ids == whole.device_ids), "every shard names every device alike");
+        assert!(shards[1].sends().all(|s| s.device % 3 == 1), "shard 2/3 sends devices 1 and 4");
+        let malformed = |p: &Plan| p.records.iter().filter(|r| matches!(r, Record::Malformed(_))).count();
+        assert_eq!(shards.iter().map(malformed).collect::<Vec<_>>(), [2, 2, 1]);
+    }
+
+    #[test]
+    fn a_shard_is_named_from_one() {
+        assert_eq!("2/3".parse::<Shard>(), Ok(Shard { index: 1, count: 3 }));
+        assert_eq!(Shard { index: 1, count: 3 }.to_string(), "2/3");
+        for bad in ["0/3", "4/3", "3", "a/b", "1/0"] {
+            assert!(bad.parse::<Shard>().unwrap_err().contains("counted from 1"), "{bad}");
+        }
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub struct RunSummary {
     pub undecodable_results: u64,
     pub engines: Vec<EngineSummary>,
     pub comparisons: Vec<Comparison>,
+    /// Why the run is not in the store it was asked to use, and where it is kept instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_failure: Option<String>,
 }
 
 impl RunSummary {

@@ -1,7 +1,7 @@
 //! One store interface, one suite: what is written reads back the same from every backend, on a
 //! real database (SQLite's file; PostgreSQL's server and a Cassandra node, started for the test),
 //! and a run stored in PostgreSQL or Cassandra is compared again from there exactly as the run
-//! printed it.
+//! printed it; a store lost during a run leaves the run in a SQLite file of its folder.
 
 mod common;
 
@@ -10,6 +10,8 @@ use boontadata::store;
 use boontadata::store::local_cassandra;
 use common::boontadata;
 use common::postgres::LocalPostgres;
+use std::io::{BufRead, BufReader, Read};
+use std::process::Stdio;
 
 const TEN: i64 = 36_000_000;
 
@@ -50,7 +52,9 @@ fn written_reads_back(url: &str) {
     let run =
         RunRecord { id: "r1".into(), scenario: "seed".into(), seed: 34, params: "{}".into(), engine_versions: "{}".into(), started_at: 5, ended_at: None };
     store.put_run(&run).unwrap();
-    store.put_events("r1", &log).unwrap();
+    // In two parts, the later one first, as two shards of a run may write them: read back in seq order.
+    store.put_events("r1", 1 << 32, &log[1..]).unwrap();
+    store.put_events("r1", 0, &log[..1]).unwrap();
     store.put_truth("r1", &truth).unwrap();
     store.put_results("r1", std::slice::from_ref(&result)).unwrap();
     store.put_metric("r1", "native", "malformed", 3.0).unwrap();
@@ -149,4 +153,37 @@ fn a_run_stored_in_a_local_cassandra_is_compared_again_from_there() {
 #[test]
 fn an_unreachable_cassandra_is_one_line_without_its_password() {
     an_unreachable_store_is_one_line_without_its_password("cassandra", "check that Cassandra runs there");
+}
+
+#[test]
+fn a_store_lost_during_a_run_leaves_the_run_in_its_folder() {
+    let pg = LocalPostgres::start("lost-postgresql");
+    let out = common::out_dir("lost-postgresql");
+    let mut run = boontadata()
+        .args(["run", "--engines", "native", "--scenario", "late-beyond", "--messages", "60", "--store", &pg.url, "--out"])
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The run is in the store once its engines start; the server goes away while the stream is sent.
+    let mut stderr = BufReader::new(run.stderr.take().unwrap()).lines().map_while(Result::ok);
+    let mut said: Vec<String> = stderr.by_ref().take_while(|l| !l.contains("waiting until they are ready")).collect();
+    drop(pg);
+    said.extend(stderr);
+    let said = said.join("\n");
+    let mut printed = String::new();
+    run.stdout.take().unwrap().read_to_string(&mut printed).unwrap();
+    assert_eq!(run.wait().unwrap().code(), Some(2), "{printed}\n{said}");
+
+    let last = said.lines().last().unwrap_or_default();
+    let folder = std::fs::read_dir(&out).unwrap().flatten().map(|e| e.path()).find(|p| p.join("summary.json").exists()).expect("the run's folder");
+    let fallback = format!("sqlite:{}", folder.join("boontadata.sqlite").display());
+    assert!(last.starts_with("boontadata: error: the store postgres://boontadata@127.0.0.1:"), "one line says which store failed: {said}");
+    assert!(last.contains(&format!("the run is kept in {fallback} instead")), "and where the run is: {said}");
+    let summary: boontadata::summary::RunSummary = serde_json::from_slice(&std::fs::read(folder.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary.store_failure.as_deref(), last.strip_prefix("boontadata: error: "), "summary.json says it too");
+    assert!(summary.engines.iter().all(|e| e.windows_total > 0), "the run's results are in its summary: {summary:?}");
+    let again = boontadata().args(["compare", "--store", &fallback]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&again.stdout), printed, "compare reads the folder's file and prints what run printed");
 }

@@ -13,7 +13,8 @@ use std::path::Path;
 
 pub trait Store {
     fn put_run(&mut self, run: &RunRecord) -> Result<()>;
-    fn put_events(&mut self, run: &str, log: &[SentEvent]) -> Result<()>;
+    /// The events of `log`, numbered from `first_seq` in the order sent (a shard's events come after the shards before it).
+    fn put_events(&mut self, run: &str, first_seq: i64, log: &[SentEvent]) -> Result<()>;
     fn put_truth(&mut self, run: &str, rows: &[TruthRow]) -> Result<()>;
     fn put_results(&mut self, run: &str, rows: &[ResultRow]) -> Result<()>;
     fn put_metric(&mut self, run: &str, engine: &str, name: &str, value: f64) -> Result<()>;

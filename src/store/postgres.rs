@@ -90,8 +90,8 @@ impl Store for Postgres {
         Ok(())
     }
 
-    fn put_events(&mut self, run: &str, log: &[SentEvent]) -> Result<()> {
-        let seqs: Vec<i64> = (0..log.len() as i64).collect();
+    fn put_events(&mut self, run: &str, first_seq: i64, log: &[SentEvent]) -> Result<()> {
+        let seqs: Vec<i64> = (first_seq..first_seq + log.len() as i64).collect();
         let faults: Vec<&str> = log.iter().map(|e| e.fault.as_str()).collect();
         let columns = ["run", "seq", "id", "device", "category", "dt", "sent_at", "m1", "m2", "fault"];
         let (text, int, real) = (Type::TEXT, Type::INT8, Type::FLOAT8);

@@ -63,11 +63,11 @@ impl Store for Sqlite {
         Ok(())
     }
 
-    fn put_events(&mut self, run: &str, log: &[SentEvent]) -> Result<()> {
+    fn put_events(&mut self, run: &str, first_seq: i64, log: &[SentEvent]) -> Result<()> {
         self.in_transaction(|tx| {
             let mut st = tx.prepare("INSERT OR REPLACE INTO events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")?;
             for (seq, e) in log.iter().enumerate() {
-                st.execute(params![run, seq as i64, e.id, e.device, e.category, e.dt, e.sent_at, e.m1, e.m2, e.fault.as_str()])?;
+                st.execute(params![run, first_seq + seq as i64, e.id, e.device, e.category, e.dt, e.sent_at, e.m1, e.m2, e.fault.as_str()])?;
             }
             Ok(())
         })
