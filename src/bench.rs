@@ -1,61 +1,339 @@
-//! The broker's own limits, measured with a bare client in the same sitting as
-//! anything compared with them: how fast one librdkafka producer writes
-//! records of the events' size, keyed as the simulator keys them, and how fast
-//! one consumer reads them back.
+//! `boontadata bench`: in one sitting and on one broker, what the broker allows (bare librdkafka
+//! clients on the scenario's own records), the simulator end to end, each engine mode on a
+//! preloaded backlog, and each engine mode's sustainable rate (`sustainable`). Every figure is
+//! given beside its baseline from the same sitting, as a ratio, so that a figure from a noisy
+//! machine is never read alone.
 
 use crate::broker::Broker;
+use crate::clock::stamp_now;
+use crate::engine::Job;
+use crate::inject::key_and_partition;
 use crate::kafka;
-use anyhow::{bail, Result};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
+use crate::model::{window_end, Mode};
+use crate::run::{self, Engines, RunOptions};
+use crate::scenario::{Clock, Pacing, Scenario};
+use crate::simulate::{Plan, Record};
+use crate::summary::RunSummary;
+use crate::sustainable::{self, Probe};
+use anyhow::{Context, Result};
 use rdkafka::producer::BaseRecord;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-/// What a bare client did against one broker.
-#[derive(Debug, Clone, Serialize)]
-pub struct Baselines {
-    pub broker: String,
-    pub records: usize,
-    pub record_bytes: usize,
-    pub produce_per_s: f64,
-    pub consume_per_s: f64,
+pub struct BenchOptions {
+    /// The backlog's scenario (sent unpaced, on the virtual clock), the engine modes, the broker.
+    pub run: RunOptions,
+    /// How long each paced probe of the sustainable-rate search sends.
+    pub probe: Duration,
+    /// The first rate the search tries, events/s.
+    pub from_rate: f64,
+    pub sustainable: bool,
 }
 
-/// Writes `records` records of ~150 bytes to a new topic of `partitions` partitions on `broker`, then reads them all.
-pub fn baselines(broker: &Broker, records: usize, partitions: i32) -> Result<Baselines> {
-    let topic = format!("baseline.{}", crate::clock::stamp_now());
-    kafka::create_topic(&broker.bootstrap, &topic, partitions, broker.replication)?;
-    let payload = [b'x'; 150];
-    let keys: Vec<String> = (0..1000).map(|d| format!("device-{d:04}")).collect();
+/// What one sitting measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Bench {
+    pub broker: String,
+    pub scenario: String,
+    /// Events in the backlog (and records the bare clients write and read: the same ones).
+    pub events: usize,
+    pub mean_record_bytes: usize,
+    pub partitions: i32,
+    pub baselines: Baselines,
+    /// The simulator end to end: plan, send, events and truth stored.
+    pub simulator_per_s: f64,
+    pub engines: Vec<EngineBench>,
+    /// How long each probe of the sustainable-rate search sent.
+    pub probe_s: f64,
+}
+
+/// What bare librdkafka clients do with the scenario's own records, keyed and partitioned as the simulator sends them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Baselines {
+    pub produce_per_s: f64,
+    pub consume_per_s: f64,
+    /// Reading every record while writing `result_rows` rows of a result's size: what a window engine has to do at least.
+    pub consume_produce_per_s: f64,
+    /// The stream's event-time windows: as many rows as an exact engine writes.
+    pub result_rows: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EngineBench {
+    pub engine: String,
+    pub mode: Mode,
+    /// On the preloaded backlog: events/s from ready to the end-of-stream row.
+    pub backlog_per_s: Option<f64>,
+    pub backlog_status: String,
+    pub probes: Vec<Probe>,
+    /// The highest rate kept up with.
+    pub sustainable_per_s: Option<f64>,
+    /// The search stopped because the simulator could not send faster: the engine may sustain more.
+    pub simulator_bound: bool,
+}
+
+/// A probe whose simulator sent below this part of the asked rate tells nothing about the engine.
+const SIMULATOR_KEEPS_PACE: f64 = 0.9;
+
+pub fn bench(o: &BenchOptions, stop: &AtomicBool) -> Result<(Bench, PathBuf)> {
+    let dir = o.run.out.join(format!("bench-{}", stamp_now()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let store = format!("sqlite:{}", dir.join("boontadata.sqlite").display());
+    let mut broker = run::start_broker(&o.run.broker, &dir, &[])?;
+    let sc = Scenario { pacing: Pacing::None, clock: Clock::Virtual, ..o.run.scenario.clone() };
+
+    let plan = Plan::new(&sc, sc.epoch_ms);
+    let events = plan.sends().count();
+    eprintln!("bench: bare clients on the scenario's {events} events …");
+    let (baselines, mean_record_bytes) = baselines(&broker, &plan, &sc)?;
+    drop(plan);
+
+    eprintln!("bench: the simulator, end to end …");
+    let started = Instant::now();
+    let plan = Plan::new(&sc, sc.epoch_ms);
+    let (_, injected) = run::inject(&sc, &plan, &broker.bootstrap, &format!("bench.simulator.{}", stamp_now()), &store, None, stop)?;
+    let simulator_per_s = injected.log.len() as f64 / started.elapsed().as_secs_f64();
+    drop((plan, injected));
+
+    let mut engines = Engines::default();
+    let mut measured = Vec::new();
+    for job in &o.run.jobs {
+        eprintln!("bench: {} on a backlog of {events} events …", job.label());
+        let options =
+            RunOptions { scenario: sc.clone(), jobs: vec![job.clone()], out: dir.clone(), store: Some(store.clone()), preload: true, ..o.run.clone() };
+        let backlog = only_engine(run::run_with(&options, &mut broker, &mut engines, stop)?)?;
+        let mut e = EngineBench {
+            engine: job.spec.name.clone(),
+            mode: job.mode,
+            backlog_per_s: backlog.events_per_s,
+            backlog_status: backlog.status.to_string(),
+            probes: Vec::new(),
+            sustainable_per_s: None,
+            simulator_bound: false,
+        };
+        while let Some(rate) = o.sustainable.then(|| sustainable::next_rate(&e.probes, o.from_rate, baselines.consume_produce_per_s)).flatten() {
+            let probe = probe(o, job, rate, &mut broker, &mut engines, &dir, &store, stop)?;
+            eprintln!("bench: {} at {rate:.0} events/s: {}", job.label(), if probe.kept_up { "kept up" } else { "fell behind" });
+            if probe.sent_rate < SIMULATOR_KEEPS_PACE * rate {
+                e.simulator_bound = true;
+                break;
+            }
+            e.probes.push(probe);
+        }
+        e.sustainable_per_s = sustainable::sustainable_rate(&e.probes);
+        measured.push(e);
+    }
+    let b = Bench {
+        broker: broker.about.clone(),
+        scenario: sc.name.clone(),
+        events,
+        mean_record_bytes,
+        partitions: sc.partitions,
+        baselines,
+        simulator_per_s,
+        engines: measured,
+        probe_s: o.probe.as_secs_f64(),
+    };
+    std::fs::write(dir.join("bench.json"), serde_json::to_string_pretty(&b)?)?;
+    std::fs::write(dir.join("bench.txt"), render(&b))?;
+    Ok((b, dir))
+}
+
+/// The one engine mode of a run of one job; a run whose store failed ends the bench.
+fn only_engine(summary: RunSummary) -> Result<crate::summary::EngineSummary> {
+    if let Some(failure) = summary.store_failure {
+        anyhow::bail!(failure);
+    }
+    summary.engines.into_iter().next().context("a run of one job without its engine's row")
+}
+
+/// One paced run of `job` at `rate` events/s over the scenario's devices, on the live clock, for `o.probe`.
+#[allow(clippy::too_many_arguments)]
+fn probe(o: &BenchOptions, job: &Job, rate: f64, broker: &mut Broker, engines: &mut Engines, dir: &Path, store: &str, stop: &AtomicBool) -> Result<Probe> {
+    let base = &o.run.scenario;
+    let messages = (rate * o.probe.as_secs_f64() / base.devices as f64).ceil().max(1.0) as u32;
+    let scenario = Scenario { clock: Clock::Live, pacing: Pacing::Rate, rate, messages, ..base.clone() };
+    let options = RunOptions { scenario, jobs: vec![job.clone()], out: dir.join("probes"), store: Some(store.into()), preload: false, ..o.run.clone() };
+    let summary = run::run_with(&options, broker, engines, stop)?;
+    let sent_rate = summary.inject_events_per_s;
+    let (kept_up, why) = sustainable::kept_up(&only_engine(summary)?);
+    Ok(Probe { rate, sent_rate, kept_up, why })
+}
+
+/// The bare clients' rates on the plan's own records: produced to a topic of the scenario's
+/// partitions, read back, then read back again while writing a result row per window.
+fn baselines(broker: &Broker, plan: &Plan, sc: &Scenario) -> Result<(Baselines, usize)> {
+    let topic = format!("bench.baseline.{}", stamp_now());
+    kafka::create_topic(&broker.bootstrap, &topic, sc.partitions, broker.replication)?;
+    let mut buf = Vec::new();
+    let records: Vec<(&str, i32, Vec<u8>)> = plan
+        .records
+        .iter()
+        .map(|r| {
+            plan.encode(r, &mut buf);
+            let (key, partition) = key_and_partition(plan, r, sc.partitions);
+            (key, partition, buf.clone())
+        })
+        .collect();
+    let mean_record_bytes = records.iter().map(|r| r.2.len()).sum::<usize>() / records.len().max(1);
+
     let producer = kafka::producer(&broker.bootstrap)?;
     let started = Instant::now();
-    for i in 0..records {
-        let key = &keys[i % keys.len()];
-        kafka::send(&producer, BaseRecord::to(&topic).partition((i % keys.len()) as i32 % partitions).key(key.as_bytes()).payload(&payload[..]))?;
+    for (key, partition, payload) in &records {
+        kafka::send(&producer, BaseRecord::to(&topic).partition(*partition).key(key.as_bytes()).payload(&payload[..]))?;
     }
     kafka::finish(&producer, "the baseline producer")?;
-    let produce_per_s = records as f64 / started.elapsed().as_secs_f64();
+    let produce_per_s = records.len() as f64 / started.elapsed().as_secs_f64();
 
-    let consumer: BaseConsumer = kafka::assigned_consumer(&broker.bootstrap, &topic, 0..partitions, true)?;
     let started = Instant::now();
-    let (mut read, mut at_end) = (0, HashSet::new());
-    while at_end.len() < partitions as usize {
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(_)) => read += 1,
-            Some(Err(KafkaError::PartitionEOF(p))) => {
-                at_end.insert(p);
-            }
-            Some(Err(e)) => return Err(e.into()),
-            None if started.elapsed() > Duration::from_secs(120) => bail!("reading {topic} back: no end after 120 s"),
-            None => {}
+    let mut read = 0usize;
+    kafka::read_to_end(&broker.bootstrap, &topic, sc.partitions, "the baseline's records", Duration::from_secs(30), |_| {
+        read += 1;
+        Ok(())
+    })?;
+    let consume_per_s = read as f64 / started.elapsed().as_secs_f64();
+    anyhow::ensure!(read == records.len(), "the baseline consumer read {read} records of the {} written to {topic}", records.len());
+
+    let windows: HashSet<(i64, u32, u32)> = plan
+        .records
+        .iter()
+        .filter_map(|r| if let Record::Event(s) = r { Some((window_end(s.dt, sc.window_ms), s.device, s.category)) } else { None })
+        .collect();
+    let results = format!("{topic}.results");
+    kafka::create_topic(&broker.bootstrap, &results, sc.partitions, broker.replication)?;
+    let row = [b'r'; 160];
+    let (started, mut read, mut written) = (Instant::now(), 0usize, 0usize);
+    kafka::read_to_end(&broker.bootstrap, &topic, sc.partitions, "the baseline's records", Duration::from_secs(30), |m| {
+        read += 1;
+        // Rows go out as the records come in, spread evenly over the stream.
+        while written * records.len() < read * windows.len() {
+            kafka::send(&producer, BaseRecord::to(&results).partition(rdkafka::Message::partition(m)).key(&b"row"[..]).payload(&row[..]))?;
+            written += 1;
+        }
+        Ok(())
+    })?;
+    kafka::finish(&producer, "the baseline producer of result rows")?;
+    let consume_produce_per_s = read as f64 / started.elapsed().as_secs_f64();
+    Ok((Baselines { produce_per_s, consume_per_s, consume_produce_per_s, result_rows: windows.len() }, mean_record_bytes))
+}
+
+/// What a sitting measured, each figure beside its baseline.
+pub fn render(b: &Bench) -> String {
+    let base = &b.baselines;
+    let (producer, both) = ("bare producer", "bare consume + produce");
+    let mut rows: Vec<[String; 3]> = vec![
+        ["bare producer (the same records)".into(), thousands(base.produce_per_s), "1.00".into()],
+        ["bare consumer".into(), thousands(base.consume_per_s), "1.00".into()],
+        [format!("bare consume + produce ({} result rows)", thousands(base.result_rows as f64)), thousands(base.consume_produce_per_s), "1.00".into()],
+        ["simulator, end to end".into(), thousands(b.simulator_per_s), ratio(b.simulator_per_s, base.produce_per_s, producer)],
+    ];
+    for e in &b.engines {
+        let figure = e.backlog_per_s.map_or_else(|| format!("- ({})", e.backlog_status), thousands);
+        let against = e.backlog_per_s.map_or(String::new(), |r| ratio(r, base.consume_produce_per_s, both));
+        rows.push([format!("{} {}, on the backlog", e.engine, e.mode), figure, against]);
+    }
+    let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
+    let (w0, w1) = (width(0), width(1));
+    let mut out = format!(
+        "bench on {}: scenario {}, {} events of ~{} bytes on {} partitions\n",
+        b.broker,
+        b.scenario,
+        thousands(b.events as f64),
+        b.mean_record_bytes,
+        b.partitions
+    );
+    out.push_str(&format!("{:<w0$}  {:>w1$}  ratio\n", "", "events/s"));
+    for [what, figure, against] in &rows {
+        out.push_str(&format!("{what:<w0$}  {figure:>w1$}  {against}\n"));
+    }
+    if b.engines.iter().any(|e| !e.probes.is_empty()) {
+        out.push_str(&format!(
+            "sustainable rate (paced, {:.0} s per probe; kept up: its end-of-stream row came and emit latency grew by at most {} ms):\n",
+            b.probe_s,
+            sustainable::GROWTH_ALLOWED_MS
+        ));
+        for e in &b.engines {
+            let found = match (e.sustainable_per_s, e.simulator_bound) {
+                (Some(r), true) => format!("≥ {} events/s (the simulator could not send faster), {}", thousands(r), ratio(r, base.consume_produce_per_s, both)),
+                (Some(r), false) => format!("{} events/s, {}", thousands(r), ratio(r, base.consume_produce_per_s, both)),
+                (None, _) => "none of the rates tried".into(),
+            };
+            let probes: Vec<String> =
+                e.probes.iter().map(|p| format!("{} {}", thousands(p.rate), if p.kept_up { "✓".to_string() } else { format!("✗ ({})", p.why) })).collect();
+            out.push_str(&format!("  {} {}: {found}; probes: {}\n", e.engine, e.mode, probes.join(", ")));
         }
     }
-    let consume_per_s = read as f64 / started.elapsed().as_secs_f64();
-    consumer.unassign()?;
-    if read != records {
-        bail!("the baseline consumer read {read} records of the {records} written to {topic}");
+    out
+}
+
+/// `figure / baseline` to two significant digits or more.
+fn ratio(figure: f64, baseline: f64, of: &str) -> String {
+    let r = figure / baseline;
+    let decimals = if r >= 0.1 {
+        2
+    } else if r >= 0.01 {
+        3
+    } else {
+        4
+    };
+    format!("{r:.decimals$} × {of}")
+}
+
+/// 1234567.8 as 1,234,568.
+fn thousands(n: f64) -> String {
+    let digits = format!("{:.0}", n.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
     }
-    Ok(Baselines { broker: broker.about.clone(), records, record_bytes: payload.len(), produce_per_s, consume_per_s })
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_figure_is_beside_its_baseline() {
+        let b = Bench {
+            broker: "Apache Kafka 4.1.2".into(),
+            scenario: "disorder".into(),
+            events: 220_048,
+            mean_record_bytes: 151,
+            partitions: 4,
+            baselines: Baselines { produce_per_s: 600_000.0, consume_per_s: 800_000.0, consume_produce_per_s: 400_000.0, result_rows: 90_000 },
+            simulator_per_s: 120_000.0,
+            engines: vec![EngineBench {
+                engine: "native".into(),
+                mode: Mode::EventTime,
+                backlog_per_s: Some(100_000.0),
+                backlog_status: "ok".into(),
+                probes: vec![
+                    Probe { rate: 1000.0, sent_rate: 1000.0, kept_up: true, why: String::new() },
+                    Probe { rate: 2000.0, sent_rate: 2000.0, kept_up: false, why: "emit latency grew by 4000 ms over the stream".into() },
+                ],
+                sustainable_per_s: Some(1000.0),
+                simulator_bound: false,
+            }],
+            probe_s: 10.0,
+        };
+        let text = render(&b);
+        assert!(text.contains("220,048 events of ~151 bytes on 4 partitions"), "{text}");
+        assert!(text.lines().any(|l| l.starts_with("simulator, end to end") && l.ends_with("120,000  0.20 × bare producer")), "{text}");
+        assert!(text.lines().any(|l| l.starts_with("native event-time, on the backlog") && l.ends_with("0.25 × bare consume + produce")), "{text}");
+        assert!(text.contains("native event-time: 1,000 events/s, 0.0025 × bare consume + produce; probes: 1,000 ✓, 2,000 ✗ (emit latency grew"), "{text}");
+    }
+
+    #[test]
+    fn big_numbers_have_thousands_separators() {
+        assert_eq!(thousands(1_234_567.8), "1,234,568");
+        assert_eq!(thousands(999.0), "999");
+        assert_eq!(thousands(1000.0), "1,000");
+    }
 }

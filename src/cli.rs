@@ -46,7 +46,7 @@ pub enum Command {
     Report(ReportArgs),
     /// The runs kept in the store.
     History(HistoryArgs),
-    /// The broker's own limits: a bare client's produce and consume rates, on the broker a run would use.
+    /// In one sitting on one broker: bare-client baselines, the simulator, each engine on a backlog and its sustainable rate, each figure with its ratio to its baseline.
     Bench(BenchCmdArgs),
     /// Run one process of an engine built into this binary (the harness starts these for you).
     Engine(EngineArgs),
@@ -271,19 +271,24 @@ pub struct MatrixArgs {
 
 #[derive(Args)]
 pub struct BenchCmdArgs {
+    /// The backlog's scenario, sent unpaced on the virtual clock (try `--messages 200`: 220,048 events);
+    /// the probes of the sustainable-rate search pace its devices on the live clock.
+    #[arg(long, default_value = "disorder")]
+    pub scenario: String,
     #[command(flatten)]
-    pub broker: BrokerArgs,
-    /// Records to write and read back (~150 bytes each, keyed by 1,000 devices).
-    #[arg(long, default_value_t = 1_000_000)]
-    pub records: usize,
-    #[arg(long, default_value_t = 4)]
-    pub partitions: i32,
-    /// Folder for the local broker's log and data.
-    #[arg(long, default_value = "boontadata-out")]
-    pub out: PathBuf,
-    /// Print JSON instead of a table.
+    pub overrides: ScenarioOverrides,
+    /// How long each probe of the sustainable-rate search sends, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub probe_secs: u64,
+    /// The first rate the sustainable-rate search tries, events/s; it doubles while the engine keeps up.
+    #[arg(long, default_value_t = 1000.0)]
+    pub from_rate: f64,
+    /// Measure the backlog only, not the sustainable rate.
     #[arg(long)]
-    pub json: bool,
+    pub no_sustainable: bool,
+    /// The engines, broker and output folder, as `run` takes them (the backlog is always preloaded).
+    #[command(flatten)]
+    pub bench: BenchArgs,
 }
 
 #[derive(Args)]

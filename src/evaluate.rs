@@ -93,6 +93,7 @@ fn summarize(job: &JobRecord, status: EngineStatus, c: Option<&Comparison>, rows
         events_per_s: get(measured::EVENTS_PER_S),
         latency_p50_ms: lat[0],
         latency_p99_ms: lat[1],
+        latency_growth_ms: summary::latency_growth_ms(&timed),
         startup_s: get(measured::STARTUP_S),
         latency_distribution_ms: summary::LATENCY_PERCENTILES.iter().zip(distribution).filter_map(|(p, v)| v.map(|v| (*p, v))).collect(),
         emissions_per_window: (!rows.is_empty()).then(|| rows.iter().map(|r| r.emissions).sum::<i64>() as f64 / rows.len() as f64),

@@ -238,6 +238,7 @@ mod tests {
                 events_per_s: Some(1234.0),
                 latency_p50_ms: Some(40),
                 latency_p99_ms: Some(90),
+                latency_growth_ms: None,
                 startup_s: Some(2.0),
                 latency_distribution_ms: vec![(1.0, 5), (50.0, 40), (99.0, 90), (100.0, 95)],
                 emissions_per_window: Some(1.0),

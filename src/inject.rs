@@ -19,6 +19,8 @@ pub struct Injected {
     pub log: Vec<SentEvent>,
     pub malformed: u64,
     pub started: Instant,
+    /// When the last record of the plan was sent (before the flush events, and the wait for the last window to end).
+    pub sent_all: Instant,
     pub flushed: Instant,
 }
 
@@ -72,11 +74,7 @@ pub fn inject(plan: &Plan, sc: &Scenario, producer: &Sender, topic: &str, partit
         }
         plan.encode(record, &mut buf);
         let sent_at = now_ms();
-        // Devices take partitions in turn, so that a scenario knows which device feeds which partition.
-        let (key, partition): (&str, i32) = match record {
-            Record::Event(s) => (&plan.device_ids[s.device as usize], (s.device % partitions as u32) as i32),
-            Record::Malformed(_) => ("malformed", 0),
-        };
+        let (key, partition) = key_and_partition(plan, record, partitions);
         kafka::send(producer, BaseRecord::to(topic).partition(partition).key(key.as_bytes()).payload(&buf[..]).timestamp(sent_at))?;
         match record {
             Record::Event(s) => log.push(SentEvent {
@@ -94,6 +92,7 @@ pub fn inject(plan: &Plan, sc: &Scenario, producer: &Sender, topic: &str, partit
         sending.sent.store(i + 1, Ordering::Relaxed);
         progress.tick(i + 1);
     }
+    let sent_all = Instant::now();
     if sc.clock == Clock::Live && sc.pacing != Pacing::None {
         // As in real time, the last window ends before anything closes it:
         // otherwise the flush would close it early and its latency would be negative.
@@ -119,7 +118,16 @@ pub fn inject(plan: &Plan, sc: &Scenario, producer: &Sender, topic: &str, partit
     }
     kafka::finish(producer, "sending events")?;
     progress.done();
-    Ok(Injected { log, malformed, started, flushed: Instant::now() })
+    Ok(Injected { log, malformed, started, sent_all, flushed: Instant::now() })
+}
+
+/// A record's key and partition: devices take partitions in turn, so that a scenario knows
+/// which device feeds which partition; malformed records go to partition 0.
+pub fn key_and_partition<'p>(plan: &'p Plan, record: &Record, partitions: i32) -> (&'p str, i32) {
+    match record {
+        Record::Event(s) => (&plan.device_ids[s.device as usize], (s.device % partitions as u32) as i32),
+        Record::Malformed(_) => ("malformed", 0),
+    }
 }
 
 /// One progress line on stderr, rewritten in place, for sends that last a while.

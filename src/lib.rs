@@ -5,7 +5,7 @@
 //! | kind | modules |
 //! |---|---|
 //! | the contract's records | `model` (depends on nothing of the project's) |
-//! | pure logic | `rng`, `scenario`, `simulate`, `truth`, `compare`, `summary`, `evaluate`, `matrix`, `html`, `engine` (manifests), `engine::protocol`, `collect::rows` |
+//! | pure logic | `rng`, `scenario`, `simulate`, `truth`, `compare`, `summary`, `sustainable`, `evaluate`, `matrix`, `html`, `engine` (manifests), `engine::protocol`, `collect::rows` |
 //! | I/O | `bench`, `clock`, `install`, `kafka`, `broker`, `process`, `inject`, `collect`, `store`, `engine::folder`, `engine::running`, `report`, `run` |
 //! | command line | `cli` (and `main.rs`, which dispatches) |
 //!
@@ -34,6 +34,7 @@ pub mod scenario;
 pub mod simulate;
 pub mod store;
 pub mod summary;
+pub mod sustainable;
 pub mod truth;
 
 /// The engines written in Rust; each has its own folder under `engines/`.

@@ -2,11 +2,12 @@ use anyhow::{bail, Result};
 use boontadata::cli::{self, Cli, Command};
 use boontadata::engine::folder;
 use boontadata::scenario::Scenario;
-use boontadata::{broker, evaluate, report, run, simulate, store, summary};
+use boontadata::{bench, broker, evaluate, report, run, simulate, store, summary};
 use clap::Parser;
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 /// Set by SIGINT/SIGTERM: every long loop checks it, so children and the broker are stopped cleanly.
 /// An engine's job also ends on it when the harness says `end`.
@@ -125,25 +126,23 @@ fn inject_command(a: cli::InjectArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let (run_id, injected) = run::inject(&sc, epoch, &plan, &a.brokers, &a.topic, &a.store, a.run.as_deref(), &STOP)?;
+    let (run_id, injected) = run::inject(&sc, &plan, &a.brokers, &a.topic, &a.store, a.run.as_deref(), &STOP)?;
     let part = a.shard.map_or(String::new(), |s| format!(" (shard {s}, no end-of-stream flush)"));
     println!("run {run_id}{part}: {} events ({} malformed records) sent to {} on {}", injected.log.len(), injected.malformed, a.topic, a.brokers);
     Ok(ExitCode::SUCCESS)
 }
 
 fn bench_command(a: cli::BenchCmdArgs) -> Result<ExitCode> {
-    let dir = a.out.join(format!("bench-{}", boontadata::clock::stamp_now()));
-    std::fs::create_dir_all(&dir)?;
-    let broker = broker::start(&a.broker.choice(), &dir)?;
-    let b = boontadata::bench::baselines(&broker, a.records, a.partitions)?;
-    if a.json {
+    let run = a.bench.options(a.overrides.apply(cli::load_scenario(&a.scenario)?)?)?;
+    let options = bench::BenchOptions { run, probe: Duration::from_secs(a.probe_secs.max(1)), from_rate: a.from_rate, sustainable: !a.no_sustainable };
+    let (b, dir) = bench::bench(&options, &STOP)?;
+    if a.bench.json {
         println!("{}", serde_json::to_string_pretty(&b)?);
     } else {
-        println!("broker: {}{}", b.broker, broker.startup.map_or(String::new(), |s| format!(", started in {:.1} s", s.as_secs_f64())));
-        println!("bare producer: {:.0} records/s ({} records of {} bytes)", b.produce_per_s, b.records, b.record_bytes);
-        println!("bare consumer: {:.0} records/s", b.consume_per_s);
+        print!("{}", bench::render(&b));
+        println!("bench: {}", dir.join("bench.json").display());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(exit_for(b.engines.iter().any(|e| e.backlog_per_s.is_none())))
 }
 
 fn setup_command(a: cli::SetupArgs) -> Result<ExitCode> {

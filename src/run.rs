@@ -64,6 +64,13 @@ pub fn run(o: &RunOptions, stop: &AtomicBool) -> Result<RunSummary> {
     run_on(o, id, dir, &mut broker, &mut Engines::default(), stop)
 }
 
+/// One run on a broker already started, in a folder of `o.out`, taking engine processes from
+/// `engines` where it can and leaving them there (a matrix's scenarios, a bench's probes).
+pub fn run_with(o: &RunOptions, broker: &mut Broker, engines: &mut Engines, stop: &AtomicBool) -> Result<RunSummary> {
+    let (id, dir) = run_folder(o)?;
+    run_on(o, id, dir, broker, engines, stop)
+}
+
 /// A run's id and its folder, made.
 fn run_folder(o: &RunOptions) -> Result<(String, PathBuf)> {
     let id = format!("{}-{}-{:04x}", o.scenario.name, stamp_now(), std::process::id() & 0xffff);
@@ -74,7 +81,7 @@ fn run_folder(o: &RunOptions) -> Result<(String, PathBuf)> {
 
 /// Starts the broker (logging into `dir`), saying so.
 /// A scenario that kills a broker node needs a local cluster of three: one is started for it.
-fn start_broker(choice: &broker::Choice, dir: &Path, scenarios: &[Scenario]) -> Result<Broker> {
+pub fn start_broker(choice: &broker::Choice, dir: &Path, scenarios: &[Scenario]) -> Result<Broker> {
     let mut choice = choice.clone();
     if let Some(sc) = scenarios.iter().find(|s| s.crash == Crash::Broker) {
         match &mut choice {
@@ -111,7 +118,9 @@ fn run_on(o: &RunOptions, id: String, dir: PathBuf, broker: &mut Broker, engines
 /// `summary.json` and `compare.txt` in the run's folder: written before the store is, so that a store that fails leaves them.
 fn write_summary(dir: &Path, summary: &RunSummary) -> Result<()> {
     let written = std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(summary)?);
-    written.and_then(|_| std::fs::write(dir.join("compare.txt"), summary::render(summary, None))).with_context(|| format!("writing the summary into {}", dir.display()))
+    written
+        .and_then(|_| std::fs::write(dir.join("compare.txt"), summary::render(summary, None)))
+        .with_context(|| format!("writing the summary into {}", dir.display()))
 }
 
 /// A run under way: where it keeps things, what it told the store, what its engines are given.
@@ -428,7 +437,7 @@ fn gather(run: &mut Prepared, driven: Driven, engines: &mut Engines) -> Result<S
     // Kept as the store keeps them: one value per (who, name), the last one given.
     let mut metrics = BTreeMap::new();
     let mut measure = |who: &str, name: &str, value: f64| metrics.insert((who.to_string(), name.to_string()), value);
-    let sent_rate = injected.log.len() as f64 / injected.started.elapsed().as_secs_f64().max(1e-9);
+    let sent_rate = injected.log.len() as f64 / (injected.sent_all - injected.started).as_secs_f64().max(1e-9);
     measure(measured::SIMULATOR, measured::EVENTS_PER_S, sent_rate);
     measure(measured::SIMULATOR, measured::MALFORMED_SENT, injected.malformed as f64);
 
@@ -522,16 +531,7 @@ fn keep_elsewhere(dir: &Path, run: &StoredRun, summary: &mut RunSummary, failure
 /// The simulator alone (`boontadata inject`): sends `plan` to `topic` and stores what was sent and
 /// the truth, as a run without engines, under `run_id` if given. The shards of one run, each
 /// keeping its devices' events and truth under the same id, add up to the whole run's.
-pub fn inject(
-    sc: &Scenario,
-    epoch: i64,
-    plan: &Plan,
-    brokers: &str,
-    topic: &str,
-    store_url: &str,
-    run_id: Option<&str>,
-    stop: &AtomicBool,
-) -> Result<(String, Injected)> {
+pub fn inject(sc: &Scenario, plan: &Plan, brokers: &str, topic: &str, store_url: &str, run_id: Option<&str>, stop: &AtomicBool) -> Result<(String, Injected)> {
     let mut store = store::open(store_url)?;
     kafka::check_reachable(brokers)?;
     kafka::create_topic(brokers, topic, sc.partitions, 1)?;
@@ -544,7 +544,7 @@ pub fn inject(
         broker: BrokerInfo { about: format!("the cluster at {brokers}"), startup_s: None },
         jobs: vec![],
     };
-    store.put_run(&RunRecord { ended_at: Some(now_ms()), ..run_record(&id, &params, epoch)? })?;
+    store.put_run(&RunRecord { ended_at: Some(now_ms()), ..run_record(&id, &params, plan.epoch_ms)? })?;
     store.put_events(&id, (plan.shard.index as i64) << 32, &injected.log)?;
     store.put_truth(&id, &truth::compute(&injected.log, sc.window_ms))?;
     Ok((id, injected))
@@ -583,8 +583,7 @@ pub fn matrix(o: &RunOptions, scenarios: &[Scenario], jobs_at_once: Option<usize
             }
             // Its runs are kept in folders of the matrix's, and in the store of the output folder.
             let options = RunOptions { scenario: scenario.clone(), jobs: jobs.to_vec(), out: dir.clone(), store: Some(store_url(o)), ..o.clone() };
-            let (id, run_dir) = run_folder(&options)?;
-            let summary = run_on(&options, id, run_dir, &mut broker, &mut engines, stop)?;
+            let summary = run_with(&options, &mut broker, &mut engines, stop)?;
             eprint!("{}", summary::table(&summary.engines));
             let store_failure = summary.store_failure.clone();
             runs.push((scenario.clone(), summary));

@@ -55,6 +55,9 @@ pub struct EngineSummary {
     pub events_per_s: Option<f64>,
     pub latency_p50_ms: Option<i64>,
     pub latency_p99_ms: Option<i64>,
+    /// Median emit latency of the last quarter of the windows minus the first quarter's (`latency_growth_ms`).
+    #[serde(default)]
+    pub latency_growth_ms: Option<i64>,
     /// From starting the job to `ready`: with the process's own start, unless a kept process took the job.
     pub startup_s: Option<f64>,
     /// Emit latency at `LATENCY_PERCENTILES`, for the report's distribution plots.
@@ -114,6 +117,20 @@ pub fn exceptions_by_cause(c: &Comparison) -> Vec<(Cause, usize)> {
 }
 
 pub const LATENCY_PERCENTILES: [f64; 11] = [1.0, 5.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 100.0];
+
+/// How much later the last quarter of the windows (by window end) was emitted than the first
+/// quarter, in median emit latency, ms: near 0 when the engine keeps up with the stream, growing
+/// with the stream when it falls behind. `None` under 8 windows.
+pub fn latency_growth_ms(rows: &[&ResultRow]) -> Option<i64> {
+    if rows.len() < 8 {
+        return None;
+    }
+    let mut by_end: Vec<&ResultRow> = rows.to_vec();
+    by_end.sort_by_key(|r| r.window_end);
+    let quarter = by_end.len() / 4;
+    let median = |part: &[&ResultRow]| latency_percentiles(part, &[50.0])[0];
+    Some(median(&by_end[by_end.len() - quarter..])? - median(&by_end[..quarter])?)
+}
 
 /// Emit latency (first emission − window end) at the given percentiles, in ms.
 pub fn latency_percentiles(rows: &[&ResultRow], percentiles: &[f64]) -> Vec<Option<i64>> {
@@ -207,7 +224,7 @@ pub fn history(runs: &[(RunRecord, Vec<Metric>)]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::Aggregate;
 
@@ -226,6 +243,17 @@ mod tests {
     }
 
     #[test]
+    fn latency_grows_when_the_engine_falls_behind() {
+        let steady: Vec<ResultRow> = (0..40).map(|w| row(w * 5000, w * 5000 + 1000 + (w % 3) * 10)).collect();
+        let behind: Vec<ResultRow> = (0..40).map(|w| row(w * 5000, w * 5000 + 1000 + w * 200)).collect();
+        let growth = |rows: &[ResultRow]| latency_growth_ms(&rows.iter().collect::<Vec<_>>());
+        assert!(growth(&steady).unwrap().abs() <= 20, "{:?}", growth(&steady));
+        // The first ten windows' median is at 1,800 ms, the last ten's at 7,800 ms.
+        assert_eq!(growth(&behind), Some(6000));
+        assert_eq!(growth(&steady[..7]), None, "too few windows to say");
+    }
+
+    #[test]
     fn percentiles_are_nearest_rank() {
         let rows: Vec<ResultRow> = (1..=100).map(|i| row(0, i)).collect();
         let refs: Vec<&ResultRow> = rows.iter().collect();
@@ -233,9 +261,9 @@ mod tests {
         assert_eq!(latency_percentiles(&[], &[50.0]), vec![None]);
     }
 
-    #[test]
-    fn the_table_aligns_columns_and_flags_failures() {
-        let s = EngineSummary {
+    /// An engine mode's row of a run that went well, for tests to change one thing of.
+    pub(crate) fn summary() -> EngineSummary {
+        EngineSummary {
             engine: "native".into(),
             mode: Mode::EventTime,
             windows_exact: 18,
@@ -246,6 +274,7 @@ mod tests {
             events_per_s: Some(20.4),
             latency_p50_ms: Some(1052),
             latency_p99_ms: Some(1180),
+            latency_growth_ms: None,
             startup_s: Some(3.1),
             latency_distribution_ms: vec![],
             emissions_per_window: Some(1.0),
@@ -254,7 +283,12 @@ mod tests {
             status: EngineStatus::Ok,
             log: "x.log".into(),
             crash: None,
-        };
+        }
+    }
+
+    #[test]
+    fn the_table_aligns_columns_and_flags_failures() {
+        let s = summary();
         let t = table(&[s.clone(), EngineSummary { status: EngineStatus::Exited("exit status: 1".into()), ..s.clone() }]);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 3);

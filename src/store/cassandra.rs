@@ -261,8 +261,11 @@ impl Store for Cassandra {
     }
 
     fn put_events(&mut self, run: &str, first_seq: i64, log: &[SentEvent]) -> Result<()> {
-        let rows: Vec<_> =
-            log.iter().enumerate().map(|(i, e)| (run, first_seq + i as i64, &e.id, &e.device, &e.category, e.dt, e.sent_at, e.m1, e.m2, e.fault.as_str())).collect();
+        let rows: Vec<_> = log
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (run, first_seq + i as i64, &e.id, &e.device, &e.category, e.dt, e.sent_at, e.m1, e.m2, e.fault.as_str()))
+            .collect();
         self.write(&self.statements.put_event, &rows, &format!("the events of run {run}"))
     }
 
