@@ -30,7 +30,8 @@ pub struct BenchOptions {
     pub probe: Duration,
     /// The first rate the search tries, events/s.
     pub from_rate: f64,
-    pub sustainable: bool,
+    /// Probes per engine mode at most; 0 measures the backlog only.
+    pub max_probes: usize,
 }
 
 /// What one sitting measured.
@@ -75,8 +76,9 @@ pub struct EngineBench {
     pub simulator_bound: bool,
 }
 
-/// A probe whose simulator sent below this part of the asked rate tells nothing about the engine.
-const SIMULATOR_KEEPS_PACE: f64 = 0.9;
+/// A probe whose simulator sent a record later than this after its schedule did not send at the
+/// asked rate: from there on the simulator, not the engine, is the limit.
+const SIMULATOR_BEHIND_MS: u64 = 1000;
 
 pub fn bench(o: &BenchOptions, stop: &AtomicBool) -> Result<(Bench, PathBuf)> {
     let dir = o.run.out.join(format!("bench-{}", stamp_now()));
@@ -114,14 +116,22 @@ pub fn bench(o: &BenchOptions, stop: &AtomicBool) -> Result<(Bench, PathBuf)> {
             sustainable_per_s: None,
             simulator_bound: false,
         };
-        while let Some(rate) = o.sustainable.then(|| sustainable::next_rate(&e.probes, o.from_rate, baselines.consume_produce_per_s)).flatten() {
-            let probe = probe(o, job, rate, &mut broker, &mut engines, &dir, &store, stop)?;
+        while let Some(rate) =
+            (e.probes.len() < o.max_probes).then(|| sustainable::next_rate(&e.probes, o.from_rate, baselines.consume_produce_per_s)).flatten()
+        {
+            let (mut probe, simulator_behind_ms) = probe(o, job, rate, &mut broker, &mut engines, &dir, &store, stop)?;
             eprintln!("bench: {} at {rate:.0} events/s: {}", job.label(), if probe.kept_up { "kept up" } else { "fell behind" });
-            if probe.sent_rate < SIMULATOR_KEEPS_PACE * rate {
-                e.simulator_bound = true;
-                break;
+            e.simulator_bound = simulator_behind_ms > SIMULATOR_BEHIND_MS;
+            if e.simulator_bound {
+                // What the engine was given is what the simulator managed to send.
+                probe.why = format!("{}; {rate:.0}/s asked, the simulator sent up to {simulator_behind_ms} ms behind its schedule", probe.why);
+                probe.rate = probe.sent_rate;
             }
             e.probes.push(probe);
+            if e.simulator_bound {
+                eprintln!("bench: the simulator could not keep the pace: the search ends here");
+                break;
+            }
         }
         e.sustainable_per_s = sustainable::sustainable_rate(&e.probes);
         measured.push(e);
@@ -150,17 +160,27 @@ fn only_engine(summary: RunSummary) -> Result<crate::summary::EngineSummary> {
     summary.engines.into_iter().next().context("a run of one job without its engine's row")
 }
 
-/// One paced run of `job` at `rate` events/s over the scenario's devices, on the live clock, for `o.probe`.
+/// One paced run of `job` at `rate` events/s over the scenario's devices, on the live clock, for
+/// `o.probe`; and how far behind its schedule the simulator sent.
 #[allow(clippy::too_many_arguments)]
-fn probe(o: &BenchOptions, job: &Job, rate: f64, broker: &mut Broker, engines: &mut Engines, dir: &Path, store: &str, stop: &AtomicBool) -> Result<Probe> {
+fn probe(
+    o: &BenchOptions,
+    job: &Job,
+    rate: f64,
+    broker: &mut Broker,
+    engines: &mut Engines,
+    dir: &Path,
+    store: &str,
+    stop: &AtomicBool,
+) -> Result<(Probe, u64)> {
     let base = &o.run.scenario;
     let messages = (rate * o.probe.as_secs_f64() / base.devices as f64).ceil().max(1.0) as u32;
     let scenario = Scenario { clock: Clock::Live, pacing: Pacing::Rate, rate, messages, ..base.clone() };
     let options = RunOptions { scenario, jobs: vec![job.clone()], out: dir.join("probes"), store: Some(store.into()), preload: false, ..o.run.clone() };
     let summary = run::run_with(&options, broker, engines, stop)?;
-    let sent_rate = summary.inject_events_per_s;
+    let (sent_rate, behind_ms) = (summary.inject_events_per_s, summary.inject_behind_schedule_ms.unwrap_or(0));
     let (kept_up, why) = sustainable::kept_up(&only_engine(summary)?);
-    Ok(Probe { rate, sent_rate, kept_up, why })
+    Ok((Probe { rate, sent_rate, kept_up, why }, behind_ms))
 }
 
 /// The bare clients' rates on the plan's own records: produced to a topic of the scenario's
@@ -181,12 +201,19 @@ fn baselines(broker: &Broker, plan: &Plan, sc: &Scenario) -> Result<(Baselines, 
     let mean_record_bytes = records.iter().map(|r| r.2.len()).sum::<usize>() / records.len().max(1);
 
     let producer = kafka::producer(&broker.bootstrap)?;
-    let started = Instant::now();
-    for (key, partition, payload) in &records {
-        kafka::send(&producer, BaseRecord::to(&topic).partition(*partition).key(key.as_bytes()).payload(&payload[..]))?;
-    }
-    kafka::finish(&producer, "the baseline producer")?;
-    let produce_per_s = records.len() as f64 / started.elapsed().as_secs_f64();
+    let produce = |topic: &str| -> Result<f64> {
+        let started = Instant::now();
+        for (key, partition, payload) in &records {
+            kafka::send(&producer, BaseRecord::to(topic).partition(*partition).key(key.as_bytes()).payload(&payload[..]))?;
+        }
+        kafka::finish(&producer, "the baseline producer")?;
+        Ok(records.len() as f64 / started.elapsed().as_secs_f64())
+    };
+    // Once untimed, so that the timed pass finds the client connected and the broker warm, as the simulator does after it.
+    let warm_up = format!("{topic}.warm-up");
+    kafka::create_topic(&broker.bootstrap, &warm_up, sc.partitions, broker.replication)?;
+    produce(&warm_up)?;
+    let produce_per_s = produce(&topic)?;
 
     let started = Instant::now();
     let mut read = 0usize;

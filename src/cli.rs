@@ -278,11 +278,14 @@ pub struct BenchCmdArgs {
     #[command(flatten)]
     pub overrides: ScenarioOverrides,
     /// How long each probe of the sustainable-rate search sends, in seconds.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 20)]
     pub probe_secs: u64,
     /// The first rate the sustainable-rate search tries, events/s; it doubles while the engine keeps up.
     #[arg(long, default_value_t = 1000.0)]
     pub from_rate: f64,
+    /// At most this many probes per engine mode (the search stops earlier once it has closed in to 25%).
+    #[arg(long, default_value_t = 12)]
+    pub max_probes: usize,
     /// Measure the backlog only, not the sustainable rate.
     #[arg(long)]
     pub no_sustainable: bool,

@@ -3,7 +3,7 @@
 //! stored, `compare` prints it again later: one function, the same output.
 
 use crate::compare::{self, Comparison};
-use crate::model::{CrashRecord, EngineStatus, JobRecord, Metric, Mode, ResultRow, StoredRun};
+use crate::model::{CrashRecord, EngineStatus, JobRecord, Metric, Mode, ResultRow, SentEvent, StoredRun};
 use crate::scenario::{Clock, Scenario};
 use crate::summary::{self, BrokerInfo, CrashSummary, EngineSummary, RunSummary};
 use anyhow::{bail, Context, Result};
@@ -28,6 +28,7 @@ pub mod measured {
     /// Who measured the rest: the simulator (events/s into the broker, malformed records sent) and the collector.
     pub const SIMULATOR: &str = "simulator";
     pub const MALFORMED_SENT: &str = "malformed_sent";
+    pub const BEHIND_SCHEDULE_MS: &str = "behind_schedule_ms";
     pub const COLLECTOR: &str = "collector";
     pub const UNDECODABLE: &str = "undecodable";
 }
@@ -50,7 +51,8 @@ pub fn evaluate(run: &StoredRun, store_url: &str) -> Result<RunSummary> {
             (!matches!(status, EngineStatus::NotReady(_))).then(|| compare::compare(job, &run.truth, &rows, &run.events, sc.window_ms, late_dropped));
         // Against a virtual clock, event-time windows end in the simulated past: no latency to speak of.
         let latency_meaningful = sc.clock == Clock::Live || job.mode != Mode::EventTime;
-        engines.push(summarize(job, status, comparison.as_ref(), &rows, &run.metrics, latency_meaningful));
+        let closed_by_stream = closed_by_stream(&run.events, job.mode, sc.out_of_orderness_ms);
+        engines.push(summarize(job, status, comparison.as_ref(), &rows, &run.metrics, latency_meaningful, closed_by_stream));
         comparisons.extend(comparison);
     }
     let simulator = |name| metric(&run.metrics, measured::SIMULATOR, name);
@@ -62,6 +64,7 @@ pub fn evaluate(run: &StoredRun, store_url: &str) -> Result<RunSummary> {
         events_sent: run.events.len(),
         malformed_sent: simulator(measured::MALFORMED_SENT).unwrap_or(0.0) as u64,
         inject_events_per_s: simulator(measured::EVENTS_PER_S).unwrap_or(0.0),
+        inject_behind_schedule_ms: simulator(measured::BEHIND_SCHEDULE_MS).map(|ms| ms as u64),
         broker: params.broker.clone(),
         undecodable_results: metric(&run.metrics, measured::COLLECTOR, measured::UNDECODABLE).unwrap_or(0.0) as u64,
         engines,
@@ -76,7 +79,22 @@ fn metric(metrics: &[Metric], who: &str, name: &str) -> Option<f64> {
     (!values.is_empty()).then(|| values.iter().sum())
 }
 
-fn summarize(job: &JobRecord, status: EngineStatus, c: Option<&Comparison>, rows: &[ResultRow], metrics: &[Metric], latency_meaningful: bool) -> EngineSummary {
+/// The last window end that the stream's own events close, in `mode`'s time: the windows after it
+/// wait for the end-of-stream flush, and so for the harness, not for the engine.
+fn closed_by_stream(events: &[SentEvent], mode: Mode, out_of_orderness_ms: i64) -> i64 {
+    let latest = events.iter().map(|e| if mode == Mode::EventTime { e.dt } else { e.sent_at }).max().unwrap_or(i64::MIN);
+    latest.saturating_sub(out_of_orderness_ms)
+}
+
+fn summarize(
+    job: &JobRecord,
+    status: EngineStatus,
+    c: Option<&Comparison>,
+    rows: &[ResultRow],
+    metrics: &[Metric],
+    latency_meaningful: bool,
+    closed_by_stream: i64,
+) -> EngineSummary {
     let key = job.key();
     let get = |name| metric(metrics, &key, name);
     let timed: Vec<&ResultRow> = rows.iter().filter(|_| latency_meaningful).collect();
@@ -93,7 +111,7 @@ fn summarize(job: &JobRecord, status: EngineStatus, c: Option<&Comparison>, rows
         events_per_s: get(measured::EVENTS_PER_S),
         latency_p50_ms: lat[0],
         latency_p99_ms: lat[1],
-        latency_growth_ms: summary::latency_growth_ms(&timed),
+        latency_growth_ms: summary::latency_growth_ms(&timed.iter().copied().filter(|r| r.window_end <= closed_by_stream).collect::<Vec<_>>()),
         startup_s: get(measured::STARTUP_S),
         latency_distribution_ms: summary::LATENCY_PERCENTILES.iter().zip(distribution).filter_map(|(p, v)| v.map(|v| (*p, v))).collect(),
         emissions_per_window: (!rows.is_empty()).then(|| rows.iter().map(|r| r.emissions).sum::<i64>() as f64 / rows.len() as f64),
@@ -208,5 +226,13 @@ mod tests {
     #[test]
     fn an_inject_only_run_has_nothing_to_compare() {
         assert!(evaluate(&stored(vec![], vec![], vec![]), "s").unwrap_err().to_string().contains("inject-only"));
+    }
+
+    #[test]
+    fn windows_after_the_streams_own_close_wait_for_its_flush() {
+        let log = [sent("a", "d", 20_000, 21_000, 1, Fault::None), sent("b", "d", 12_000, 26_000, 1, Fault::Late)];
+        assert_eq!(closed_by_stream(&log, Mode::EventTime, 2000), 18_000, "the latest device time, less the out-of-orderness bound");
+        assert_eq!(closed_by_stream(&log, Mode::IngestionTime, 2000), 24_000, "the latest send");
+        assert_eq!(closed_by_stream(&[], Mode::EventTime, 2000), i64::MIN);
     }
 }

@@ -22,6 +22,8 @@ pub struct Injected {
     /// When the last record of the plan was sent (before the flush events, and the wait for the last window to end).
     pub sent_all: Instant,
     pub flushed: Instant,
+    /// How late, at worst, a paced send went out after its scheduled time: a simulator that cannot keep the pace falls behind.
+    pub behind_schedule: Duration,
 }
 
 /// Times of the two flush events, after the latest `last` time of the stream:
@@ -60,6 +62,7 @@ pub fn inject(plan: &Plan, sc: &Scenario, producer: &Sender, topic: &str, partit
     let mut malformed = 0;
     let mut buf = Vec::with_capacity(256);
     let mut progress = Progress::new(total);
+    let mut behind_schedule = Duration::ZERO;
     for (i, record) in plan.records.iter().enumerate() {
         if let (Record::Event(s), false) = (record, sc.pacing == Pacing::None) {
             let due = started + Duration::from_millis((s.at - plan.epoch_ms).max(0) as u64);
@@ -68,6 +71,7 @@ pub fn inject(plan: &Plan, sc: &Scenario, producer: &Sender, topic: &str, partit
                 producer.poll(Duration::ZERO);
                 std::thread::sleep(due - now);
             }
+            behind_schedule = behind_schedule.max(now.saturating_duration_since(due));
         }
         if stop.load(Ordering::Relaxed) {
             bail!("interrupted while sending events");
@@ -118,7 +122,7 @@ pub fn inject(plan: &Plan, sc: &Scenario, producer: &Sender, topic: &str, partit
     }
     kafka::finish(producer, "sending events")?;
     progress.done();
-    Ok(Injected { log, malformed, started, sent_all, flushed: Instant::now() })
+    Ok(Injected { log, malformed, started, sent_all, flushed: Instant::now(), behind_schedule })
 }
 
 /// A record's key and partition: devices take partitions in turn, so that a scenario knows

@@ -440,6 +440,7 @@ fn gather(run: &mut Prepared, driven: Driven, engines: &mut Engines) -> Result<S
     let sent_rate = injected.log.len() as f64 / (injected.sent_all - injected.started).as_secs_f64().max(1e-9);
     measure(measured::SIMULATOR, measured::EVENTS_PER_S, sent_rate);
     measure(measured::SIMULATOR, measured::MALFORMED_SENT, injected.malformed as f64);
+    measure(measured::SIMULATOR, measured::BEHIND_SCHEDULE_MS, injected.behind_schedule.as_millis() as f64);
 
     run.collector_stop.store(true, Ordering::Relaxed);
     if let Some(thread) = run.collector.take() {

@@ -25,6 +25,9 @@ pub struct RunSummary {
     pub events_sent: usize,
     pub malformed_sent: u64,
     pub inject_events_per_s: f64,
+    /// On a paced scenario, how late the simulator's latest send went out after its schedule.
+    #[serde(default)]
+    pub inject_behind_schedule_ms: Option<u64>,
     pub broker: BrokerInfo,
     /// Records on the results topic that were not window results.
     pub undecodable_results: u64,
@@ -55,7 +58,9 @@ pub struct EngineSummary {
     pub events_per_s: Option<f64>,
     pub latency_p50_ms: Option<i64>,
     pub latency_p99_ms: Option<i64>,
-    /// Median emit latency of the last quarter of the windows minus the first quarter's (`latency_growth_ms`).
+    /// Median emit latency of the last quarter of the windows minus the first quarter's
+    /// (`latency_growth_ms`), over the windows the stream's own events close: the last ones wait
+    /// for the end-of-stream flush.
     #[serde(default)]
     pub latency_growth_ms: Option<i64>,
     /// From starting the job to `ready`: with the process's own start, unless a kept process took the job.

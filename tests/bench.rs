@@ -1,0 +1,48 @@
+//! `boontadata bench` on a local Kafka broker: every figure comes with its baseline from the same
+//! sitting, and the reference engine keeps up with a modest paced rate.
+
+mod common;
+
+use boontadata::bench::Bench;
+use common::boontadata;
+
+#[test]
+fn the_bench_gives_baselines_ratios_and_a_sustainable_rate() {
+    let out = common::out_dir("bench");
+    let run = boontadata()
+        .args([
+            "bench",
+            "--engines",
+            "native:event-time",
+            "--messages",
+            "5",
+            "--probe-secs",
+            "8",
+            "--from-rate",
+            "1000",
+            "--max-probes",
+            "2",
+            "--json",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    let b: Bench = serde_json::from_slice(&run.stdout).unwrap_or_else(|e| panic!("no JSON ({e}): {stderr}"));
+    let base = &b.baselines;
+    assert!(base.produce_per_s > 0.0 && base.consume_per_s > 0.0 && base.consume_produce_per_s > 0.0, "{base:?}");
+    assert!((5000..5600).contains(&b.events), "the backlog is the scenario's: 1,000 devices × 5 messages, and ~10% resent: {}", b.events);
+    assert!(base.result_rows > 1000, "a row per window, device and category: {base:?}");
+    assert!(b.simulator_per_s > 0.0);
+    let native = &b.engines[0];
+    assert!(native.backlog_per_s.is_some(), "native read the backlog to its end: {}", native.backlog_status);
+    assert!((1..=2).contains(&native.probes.len()), "{:?}", native.probes);
+    assert_eq!(native.probes[0].rate, 1000.0);
+    assert!(native.probes[0].kept_up, "native keeps up with 1,000 events/s: {:?}", native.probes[0]);
+    assert!(native.sustainable_per_s >= Some(1000.0));
+    let folder = std::fs::read_dir(&out).unwrap().flatten().map(|e| e.path()).find(|p| p.join("bench.json").exists()).expect("the bench's folder");
+    let text = std::fs::read_to_string(folder.join("bench.txt")).unwrap();
+    assert!(text.contains("× bare producer") && text.contains("× bare consume + produce"), "each figure with its ratio:\n{text}");
+}
