@@ -49,6 +49,9 @@ pub struct Bench {
     pub engines: Vec<EngineBench>,
     /// How long each probe of the sustainable-rate search sent.
     pub probe_s: f64,
+    /// The scenario's out-of-orderness bound: the least an event-time window waits to be emitted.
+    #[serde(default)]
+    pub out_of_orderness_ms: Option<i64>,
 }
 
 /// What bare librdkafka clients do with the scenario's own records, keyed and partitioned as the simulator sends them.
@@ -146,9 +149,11 @@ pub fn bench(o: &BenchOptions, stop: &AtomicBool) -> Result<(Bench, PathBuf)> {
         simulator_per_s,
         engines: measured,
         probe_s: o.probe.as_secs_f64(),
+        out_of_orderness_ms: Some(sc.out_of_orderness_ms),
     };
     std::fs::write(dir.join("bench.json"), serde_json::to_string_pretty(&b)?)?;
     std::fs::write(dir.join("bench.txt"), render(&b))?;
+    crate::report::write_bench_page(&dir, &b)?;
     Ok((b, dir))
 }
 
@@ -179,8 +184,9 @@ fn probe(
     let options = RunOptions { scenario, jobs: vec![job.clone()], out: dir.join("probes"), store: Some(store.into()), preload: false, ..o.run.clone() };
     let summary = run::run_with(&options, broker, engines, stop)?;
     let (sent_rate, behind_ms) = (summary.inject_events_per_s, summary.inject_behind_schedule_ms.unwrap_or(0));
-    let (kept_up, why) = sustainable::kept_up(&only_engine(summary)?);
-    Ok((Probe { rate, sent_rate, kept_up, why }, behind_ms))
+    let engine = only_engine(summary)?;
+    let (kept_up, why) = sustainable::kept_up(&engine);
+    Ok((Probe { rate, sent_rate, kept_up, why, latency_p99_ms: engine.latency_p99_ms }, behind_ms))
 }
 
 /// The bare clients' rates on the plan's own records: produced to a topic of the scenario's
@@ -247,50 +253,87 @@ fn baselines(broker: &Broker, plan: &Plan, sc: &Scenario) -> Result<(Baselines, 
     Ok((Baselines { produce_per_s, consume_per_s, consume_produce_per_s, result_rows: windows.len() }, mean_record_bytes))
 }
 
-/// What a sitting measured, each figure beside its baseline.
-pub fn render(b: &Bench) -> String {
+/// Each figure of a sitting beside its baseline: what, events/s, ratio.
+pub fn figures(b: &Bench) -> Vec<[String; 3]> {
     let base = &b.baselines;
-    let (producer, both) = ("bare producer", "bare consume + produce");
     let mut rows: Vec<[String; 3]> = vec![
         ["bare producer (the same records)".into(), thousands(base.produce_per_s), "1.00".into()],
         ["bare consumer".into(), thousands(base.consume_per_s), "1.00".into()],
         [format!("bare consume + produce ({} result rows)", thousands(base.result_rows as f64)), thousands(base.consume_produce_per_s), "1.00".into()],
-        ["simulator, end to end".into(), thousands(b.simulator_per_s), ratio(b.simulator_per_s, base.produce_per_s, producer)],
+        ["simulator, end to end".into(), thousands(b.simulator_per_s), ratio(b.simulator_per_s, base.produce_per_s, PRODUCER)],
     ];
     for e in &b.engines {
         let figure = e.backlog_per_s.map_or_else(|| format!("- ({})", e.backlog_status), thousands);
-        let against = e.backlog_per_s.map_or(String::new(), |r| ratio(r, base.consume_produce_per_s, both));
+        let against = e.backlog_per_s.map_or(String::new(), |r| ratio(r, base.consume_produce_per_s, BOTH));
         rows.push([format!("{} {}, on the backlog", e.engine, e.mode), figure, against]);
     }
-    let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
-    let (w0, w1) = (width(0), width(1));
-    let mut out = format!(
-        "bench on {}: scenario {}, {} events of ~{} bytes on {} partitions\n",
+    rows
+}
+
+const PRODUCER: &str = "bare producer";
+const BOTH: &str = "bare consume + produce";
+
+/// What the sustainable-rate search is, in a line.
+pub fn sustainable_heading(b: &Bench) -> String {
+    format!(
+        "sustainable rate (paced, {:.0} s per probe; kept up: its end-of-stream row came and emit latency grew by at most {} ms)",
+        b.probe_s,
+        sustainable::GROWTH_ALLOWED_MS
+    )
+}
+
+/// Each engine mode's sustainable rate: engine mode, the rate found and its ratio, the probes, its emit latency there.
+pub fn sustainable_rates(b: &Bench) -> Vec<[String; 4]> {
+    let both = |r| ratio(r, b.baselines.consume_produce_per_s, BOTH);
+    b.engines
+        .iter()
+        .filter(|e| !e.probes.is_empty())
+        .map(|e| {
+            let found = match (e.sustainable_per_s, e.simulator_bound) {
+                (Some(r), true) => format!("≥ {} events/s (the simulator could not send faster), {}", thousands(r), both(r)),
+                (Some(r), false) => format!("{} events/s, {}", thousands(r), both(r)),
+                (None, _) => "none of the rates tried".into(),
+            };
+            let probes: Vec<String> =
+                e.probes.iter().map(|p| format!("{} {}", thousands(p.rate), if p.kept_up { "✓".to_string() } else { format!("✗ ({})", p.why) })).collect();
+            let p99 = e.probes.iter().filter(|p| p.kept_up && Some(p.rate) == e.sustainable_per_s).find_map(|p| p.latency_p99_ms);
+            let latency = p99.zip(b.out_of_orderness_ms).map_or(String::new(), |(p99, bound)| {
+                format!("emit latency p99 there: {p99} ms after the window's end (its out-of-orderness bound + 50 ms: {} ms)", bound + 50)
+            });
+            [format!("{} {}", e.engine, e.mode), found, probes.join(", "), latency]
+        })
+        .collect()
+}
+
+/// What the bench ran on, in a line.
+pub fn heading(b: &Bench) -> String {
+    format!(
+        "bench on {}: scenario {}, {} events of ~{} bytes on {} partitions",
         b.broker,
         b.scenario,
         thousands(b.events as f64),
         b.mean_record_bytes,
         b.partitions
-    );
-    out.push_str(&format!("{:<w0$}  {:>w1$}  ratio\n", "", "events/s"));
+    )
+}
+
+/// What a sitting measured, each figure beside its baseline, as text.
+pub fn render(b: &Bench) -> String {
+    let rows = figures(b);
+    let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
+    let (w0, w1) = (width(0), width(1));
+    let mut out = format!("{}\n{:<w0$}  {:>w1$}  ratio\n", heading(b), "", "events/s");
     for [what, figure, against] in &rows {
         out.push_str(&format!("{what:<w0$}  {figure:>w1$}  {against}\n"));
     }
-    if b.engines.iter().any(|e| !e.probes.is_empty()) {
-        out.push_str(&format!(
-            "sustainable rate (paced, {:.0} s per probe; kept up: its end-of-stream row came and emit latency grew by at most {} ms):\n",
-            b.probe_s,
-            sustainable::GROWTH_ALLOWED_MS
-        ));
-        for e in &b.engines {
-            let found = match (e.sustainable_per_s, e.simulator_bound) {
-                (Some(r), true) => format!("≥ {} events/s (the simulator could not send faster), {}", thousands(r), ratio(r, base.consume_produce_per_s, both)),
-                (Some(r), false) => format!("{} events/s, {}", thousands(r), ratio(r, base.consume_produce_per_s, both)),
-                (None, _) => "none of the rates tried".into(),
-            };
-            let probes: Vec<String> =
-                e.probes.iter().map(|p| format!("{} {}", thousands(p.rate), if p.kept_up { "✓".to_string() } else { format!("✗ ({})", p.why) })).collect();
-            out.push_str(&format!("  {} {}: {found}; probes: {}\n", e.engine, e.mode, probes.join(", ")));
+    let rates = sustainable_rates(b);
+    if !rates.is_empty() {
+        out.push_str(&format!("{}:\n", sustainable_heading(b)));
+        for [job, found, probes, latency] in &rates {
+            out.push_str(&format!("  {job}: {found}; probes: {probes}\n"));
+            if !latency.is_empty() {
+                out.push_str(&format!("    {latency}\n"));
+            }
         }
     }
     out
@@ -323,12 +366,12 @@ fn thousands(n: f64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    #[test]
-    fn every_figure_is_beside_its_baseline() {
-        let b = Bench {
+    /// A sitting of one engine mode, two probes.
+    pub(crate) fn sample() -> Bench {
+        Bench {
             broker: "Apache Kafka 4.1.2".into(),
             scenario: "disorder".into(),
             events: 220_048,
@@ -342,19 +385,31 @@ mod tests {
                 backlog_per_s: Some(100_000.0),
                 backlog_status: "ok".into(),
                 probes: vec![
-                    Probe { rate: 1000.0, sent_rate: 1000.0, kept_up: true, why: String::new() },
-                    Probe { rate: 2000.0, sent_rate: 2000.0, kept_up: false, why: "emit latency grew by 4000 ms over the stream".into() },
+                    Probe { rate: 1000.0, sent_rate: 1000.0, kept_up: true, why: String::new(), latency_p99_ms: Some(2100) },
+                    Probe {
+                        rate: 2000.0,
+                        sent_rate: 2000.0,
+                        kept_up: false,
+                        why: "emit latency grew by 4000 ms over the stream".into(),
+                        latency_p99_ms: Some(9000),
+                    },
                 ],
                 sustainable_per_s: Some(1000.0),
                 simulator_bound: false,
             }],
             probe_s: 10.0,
-        };
-        let text = render(&b);
+            out_of_orderness_ms: Some(2000),
+        }
+    }
+
+    #[test]
+    fn every_figure_is_beside_its_baseline() {
+        let text = render(&sample());
         assert!(text.contains("220,048 events of ~151 bytes on 4 partitions"), "{text}");
         assert!(text.lines().any(|l| l.starts_with("simulator, end to end") && l.ends_with("120,000  0.20 × bare producer")), "{text}");
         assert!(text.lines().any(|l| l.starts_with("native event-time, on the backlog") && l.ends_with("0.25 × bare consume + produce")), "{text}");
         assert!(text.contains("native event-time: 1,000 events/s, 0.0025 × bare consume + produce; probes: 1,000 ✓, 2,000 ✗ (emit latency grew"), "{text}");
+        assert!(text.contains("emit latency p99 there: 2100 ms after the window's end (its out-of-orderness bound + 50 ms: 2050 ms)"), "{text}");
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub enum Command {
     Compare(CompareArgs),
     /// Every engine and mode over scenarios that each isolate one behaviour: the capability matrix and an HTML report.
     Matrix(MatrixArgs),
-    /// Write the HTML report of a matrix or run folder again (optionally beside an earlier one).
+    /// Write the HTML report of a matrix, run or bench folder again (a matrix or run optionally beside an earlier one).
     Report(ReportArgs),
     /// The runs kept in the store.
     History(HistoryArgs),
@@ -296,7 +296,7 @@ pub struct BenchCmdArgs {
 
 #[derive(Args)]
 pub struct ReportArgs {
-    /// A matrix folder (with matrix.json) or a run folder (with summary.json).
+    /// A matrix folder (with matrix.json), a run folder (with summary.json) or a bench folder (with bench.json).
     pub dir: PathBuf,
     /// An earlier matrix or run folder to show beside it.
     #[arg(long)]

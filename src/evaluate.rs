@@ -51,7 +51,7 @@ pub fn evaluate(run: &StoredRun, store_url: &str) -> Result<RunSummary> {
             (!matches!(status, EngineStatus::NotReady(_))).then(|| compare::compare(job, &run.truth, &rows, &run.events, sc.window_ms, late_dropped));
         // Against a virtual clock, event-time windows end in the simulated past: no latency to speak of.
         let latency_meaningful = sc.clock == Clock::Live || job.mode != Mode::EventTime;
-        let closed_by_stream = closed_by_stream(&run.events, job.mode, sc.out_of_orderness_ms);
+        let closed_by_stream = closed_by_stream(&run.events, job.mode, sc.window_ms, sc.out_of_orderness_ms);
         engines.push(summarize(job, status, comparison.as_ref(), &rows, &run.metrics, latency_meaningful, closed_by_stream));
         comparisons.extend(comparison);
     }
@@ -79,11 +79,12 @@ fn metric(metrics: &[Metric], who: &str, name: &str) -> Option<f64> {
     (!values.is_empty()).then(|| values.iter().sum())
 }
 
-/// The last window end that the stream's own events close, in `mode`'s time: the windows after it
-/// wait for the end-of-stream flush, and so for the harness, not for the engine.
-fn closed_by_stream(events: &[SentEvent], mode: Mode, out_of_orderness_ms: i64) -> i64 {
+/// The last window end that the stream's own events surely close, in `mode`'s time: a window
+/// ending later waits for the end-of-stream flush, or for the last events of the slowest
+/// partition (the stream's last second is sparse), and so on the harness, not on the engine.
+fn closed_by_stream(events: &[SentEvent], mode: Mode, window_ms: i64, out_of_orderness_ms: i64) -> i64 {
     let latest = events.iter().map(|e| if mode == Mode::EventTime { e.dt } else { e.sent_at }).max().unwrap_or(i64::MIN);
-    latest.saturating_sub(out_of_orderness_ms)
+    latest.saturating_sub(window_ms + out_of_orderness_ms)
 }
 
 fn summarize(
@@ -231,8 +232,8 @@ mod tests {
     #[test]
     fn windows_after_the_streams_own_close_wait_for_its_flush() {
         let log = [sent("a", "d", 20_000, 21_000, 1, Fault::None), sent("b", "d", 12_000, 26_000, 1, Fault::Late)];
-        assert_eq!(closed_by_stream(&log, Mode::EventTime, 2000), 18_000, "the latest device time, less the out-of-orderness bound");
-        assert_eq!(closed_by_stream(&log, Mode::IngestionTime, 2000), 24_000, "the latest send");
-        assert_eq!(closed_by_stream(&[], Mode::EventTime, 2000), i64::MIN);
+        assert_eq!(closed_by_stream(&log, Mode::EventTime, 5000, 2000), 13_000, "a window and the out-of-orderness bound before the latest device time");
+        assert_eq!(closed_by_stream(&log, Mode::IngestionTime, 5000, 2000), 19_000, "… before the latest send");
+        assert_eq!(closed_by_stream(&[], Mode::EventTime, 5000, 2000), i64::MIN);
     }
 }

@@ -86,6 +86,13 @@ fn matrix_command(a: cli::MatrixArgs) -> Result<ExitCode> {
 }
 
 fn report_command(a: cli::ReportArgs) -> Result<ExitCode> {
+    if let Some(b) = report::load_bench(&a.dir)? {
+        anyhow::ensure!(a.against.is_none(), "--against compares matrices and runs, not benches: a bench's figures are read beside its own baselines");
+        let page = report::write_bench_page(&a.dir, &b)?;
+        print!("{}", bench::render(&b));
+        println!("report: {}", page.display());
+        return Ok(ExitCode::SUCCESS);
+    }
     let m = report::load(&a.dir)?;
     let against = a.against.as_deref().map(report::load).transpose()?;
     let page = report::write_page(&a.dir, &m, against.as_ref())?;

@@ -60,7 +60,7 @@ pub struct EngineSummary {
     pub latency_p99_ms: Option<i64>,
     /// Median emit latency of the last quarter of the windows minus the first quarter's
     /// (`latency_growth_ms`), over the windows the stream's own events close: the last ones wait
-    /// for the end-of-stream flush.
+    /// for the end-of-stream flush (`evaluate::closed_by_stream`).
     #[serde(default)]
     pub latency_growth_ms: Option<i64>,
     /// From starting the job to `ready`: with the process's own start, unless a kept process took the job.

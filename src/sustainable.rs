@@ -27,6 +27,9 @@ pub struct Probe {
     pub kept_up: bool,
     /// Why it was not kept up with, or the latency growth that was.
     pub why: String,
+    /// Emit latency from the window's end, p99, ms.
+    #[serde(default)]
+    pub latency_p99_ms: Option<i64>,
 }
 
 /// Whether an engine mode kept up with a probe, and why: its job ended with its end-of-stream
@@ -71,7 +74,7 @@ mod tests {
         let mut probes = Vec::new();
         while let Some(rate) = next_rate(&probes, from, up_to) {
             assert!(probes.len() < 30, "the search ends: {probes:?}");
-            probes.push(Probe { rate, sent_rate: rate, kept_up: rate <= capacity, why: String::new() });
+            probes.push(Probe { rate, sent_rate: rate, kept_up: rate <= capacity, why: String::new(), latency_p99_ms: None });
         }
         probes
     }

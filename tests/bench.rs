@@ -45,4 +45,6 @@ fn the_bench_gives_baselines_ratios_and_a_sustainable_rate() {
     let folder = std::fs::read_dir(&out).unwrap().flatten().map(|e| e.path()).find(|p| p.join("bench.json").exists()).expect("the bench's folder");
     let text = std::fs::read_to_string(folder.join("bench.txt")).unwrap();
     assert!(text.contains("× bare producer") && text.contains("× bare consume + produce"), "each figure with its ratio:\n{text}");
+    let page = std::fs::read_to_string(folder.join("report.html")).unwrap();
+    assert!(page.contains("× bare consume + produce</td>") && page.contains("id=\"sustainable\""), "the bench's page:\n{page}");
 }

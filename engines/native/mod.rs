@@ -24,6 +24,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use window::Windows;
 
+/// Records handled between two looks at the watermark and the commit.
+const POLL_BATCH: usize = 10_000;
+
 /// The time a record is windowed by in this mode.
 pub fn time_of(mode: Mode, msg: &BorrowedMessage, event: &Event, now: i64) -> i64 {
     match mode {
@@ -99,7 +102,9 @@ fn run_from_last_commit(job: &JobFlags, stop: &AtomicBool, tally: &mut Tally, re
         // A short wait: in processing time a window is due the moment the clock passes its end.
         let first = kafka::poll(&consumer, Duration::from_millis(10));
         let now = now_ms();
-        for msg in first.into_iter().chain(std::iter::from_fn(|| kafka::poll(&consumer, Duration::ZERO)).take(10_000)) {
+        let mut polled = 0;
+        for msg in first.into_iter().chain(std::iter::from_fn(|| kafka::poll(&consumer, Duration::ZERO)).take(POLL_BATCH)) {
+            polled += 1;
             let msg = msg?;
             tally.consumed += 1;
             let Some(event) = msg.payload().and_then(Event::decode) else {
@@ -116,7 +121,8 @@ fn run_from_last_commit(job: &JobFlags, stop: &AtomicBool, tally: &mut Tally, re
             windows.advance(wm, &mut |e| out.write(e.window_end, e.device, e.category, e.agg));
         }
         out.check()?;
-        if committer.due(&out) {
+        // A full batch: more is waiting, the job is reading a backlog.
+        if committer.due(&out, polled > POLL_BATCH) {
             committer.commit(&consumer, &mut out, &windows)?;
         }
         if !*ready || last_report.elapsed() >= Duration::from_secs(1) {
