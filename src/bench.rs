@@ -153,7 +153,7 @@ pub fn bench(o: &BenchOptions, stop: &AtomicBool) -> Result<(Bench, PathBuf)> {
     };
     std::fs::write(dir.join("bench.json"), serde_json::to_string_pretty(&b)?)?;
     std::fs::write(dir.join("bench.txt"), render(&b))?;
-    crate::report::write_bench_page(&dir, &b)?;
+    std::fs::write(dir.join("report.html"), page(&b))?;
     Ok((b, dir))
 }
 
@@ -317,6 +317,21 @@ pub fn heading(b: &Bench) -> String {
     )
 }
 
+/// What a sitting measured, as a self-contained HTML page.
+pub fn page(b: &Bench) -> String {
+    crate::html::bench_page(&heading(b), &figures(b), &sustainable_heading(b), &sustainable_rates(b))
+}
+
+/// The bench of a bench folder, or `None` when `dir` holds no `bench.json`.
+pub fn load(dir: &Path) -> Result<Option<Bench>> {
+    let path = dir.join("bench.json");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).map(Some).with_context(|| format!("{} is not a bench", path.display()))
+}
+
 /// What a sitting measured, each figure beside its baseline, as text.
 pub fn render(b: &Bench) -> String {
     let rows = figures(b);
@@ -417,5 +432,14 @@ pub(crate) mod tests {
         assert_eq!(thousands(1_234_567.8), "1,234,568");
         assert_eq!(thousands(999.0), "999");
         assert_eq!(thousands(1000.0), "1,000");
+    }
+
+    #[test]
+    fn the_page_shows_every_figure_with_its_ratio_and_the_sustainable_rates() {
+        let page = page(&sample());
+        assert!(page.contains("<td>simulator, end to end</td><td>120,000</td><td>0.20 × bare producer</td>"), "{page}");
+        assert!(page.contains("<td>native event-time, on the backlog</td><td>100,000</td><td>0.25 × bare consume + produce</td>"), "{page}");
+        assert!(page.contains("<td>native event-time</td><td>1,000 events/s, 0.0025 × bare consume + produce</td>"), "{page}");
+        assert!(page.contains("2,000 ✗ (emit latency grew by 4000 ms over the stream)"), "{page}");
     }
 }

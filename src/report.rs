@@ -1,8 +1,7 @@
 //! The report on disk: a matrix folder's `matrix.json` and its `report.html`,
 //! written after every scenario of a matrix, and read back to write the page
-//! again (`boontadata report`); a bench folder's `report.html`, from its `bench.json`.
+//! again (`boontadata report`).
 
-use crate::bench::Bench;
 use crate::engine::folder;
 use crate::html::{self, EngineCode};
 use crate::matrix::Matrix;
@@ -22,23 +21,6 @@ pub fn write_page(dir: &Path, m: &Matrix, against: Option<&Matrix>) -> Result<Pa
     let page = dir.join("report.html");
     std::fs::write(&page, html::render(m, against, &window_logic(m)?)).with_context(|| format!("writing {}", page.display()))?;
     Ok(page)
-}
-
-/// Writes a bench's `report.html` into its folder; returns its path.
-pub fn write_bench_page(dir: &Path, b: &Bench) -> Result<PathBuf> {
-    let page = dir.join("report.html");
-    std::fs::write(&page, html::bench_page(b)).with_context(|| format!("writing {}", page.display()))?;
-    Ok(page)
-}
-
-/// The bench of a bench folder, or `None` when `dir` holds no `bench.json`.
-pub fn load_bench(dir: &Path) -> Result<Option<Bench>> {
-    let path = dir.join("bench.json");
-    if !path.exists() {
-        return Ok(None);
-    }
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).map(Some).with_context(|| format!("{} is not a bench", path.display()))
 }
 
 /// The window logic of every engine in the matrix, in the order they first appear.
