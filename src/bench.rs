@@ -153,7 +153,7 @@ pub fn bench(o: &BenchOptions, stop: &AtomicBool) -> Result<(Bench, PathBuf)> {
     };
     std::fs::write(dir.join("bench.json"), serde_json::to_string_pretty(&b)?)?;
     std::fs::write(dir.join("bench.txt"), render(&b))?;
-    std::fs::write(dir.join("report.html"), page(&b))?;
+    write_page(&dir, &b)?;
     Ok((b, dir))
 }
 
@@ -317,8 +317,14 @@ pub fn heading(b: &Bench) -> String {
     )
 }
 
-/// What a sitting measured, as a self-contained HTML page.
-pub fn page(b: &Bench) -> String {
+/// Writes what a sitting measured as a self-contained HTML page, `report.html` in `dir`; returns its path.
+pub fn write_page(dir: &Path, b: &Bench) -> Result<PathBuf> {
+    let path = dir.join("report.html");
+    std::fs::write(&path, page(b)).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+fn page(b: &Bench) -> String {
     crate::html::bench_page(&heading(b), &figures(b), &sustainable_heading(b), &sustainable_rates(b))
 }
 
@@ -381,11 +387,11 @@ fn thousands(n: f64) -> String {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
 
     /// A sitting of one engine mode, two probes.
-    pub(crate) fn sample() -> Bench {
+    fn sample() -> Bench {
         Bench {
             broker: "Apache Kafka 4.1.2".into(),
             scenario: "disorder".into(),

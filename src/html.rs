@@ -61,8 +61,7 @@ pub fn bench_page(heading: &str, figures: &[[String; 3]], rates_heading: &str, r
     let _ = writeln!(h, "<h1>boontadata — bench</h1><p>{}. Every figure is read beside its baseline from the same sitting.</p>", esc(heading));
     h.push_str("<table id=\"figures\"><tr><th></th><th>events/s</th><th>ratio</th></tr>\n");
     for row in figures {
-        let cells: String = row.iter().map(|c| format!("<td>{}</td>", esc(c))).collect();
-        let _ = writeln!(h, "<tr>{cells}</tr>");
+        table_row(&mut h, row);
     }
     h.push_str("</table>\n");
     if !rates.is_empty() {
@@ -72,13 +71,21 @@ pub fn bench_page(heading: &str, figures: &[[String; 3]], rates_heading: &str, r
             esc(rates_heading)
         );
         for row in rates {
-            let cells: String = row.iter().map(|c| format!("<td>{}</td>", esc(c))).collect();
-            let _ = writeln!(h, "<tr>{cells}</tr>");
+            table_row(&mut h, row);
         }
         h.push_str("</table>\n");
     }
     h.push_str("</body></html>\n");
     h
+}
+
+/// A row of plain text cells.
+fn table_row(h: &mut String, cells: &[String]) {
+    h.push_str("<tr>");
+    for c in cells {
+        let _ = write!(h, "<td>{}</td>", esc(c));
+    }
+    h.push_str("</tr>\n");
 }
 
 fn matrix_table(h: &mut String, m: &Matrix) {

@@ -1,4 +1,4 @@
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use boontadata::cli::{self, Cli, Command};
 use boontadata::engine::folder;
 use boontadata::scenario::Scenario;
@@ -88,8 +88,7 @@ fn matrix_command(a: cli::MatrixArgs) -> Result<ExitCode> {
 fn report_command(a: cli::ReportArgs) -> Result<ExitCode> {
     if let Some(b) = bench::load(&a.dir)? {
         anyhow::ensure!(a.against.is_none(), "--against compares matrices and runs, not benches: a bench's figures are read beside its own baselines");
-        let page = a.dir.join("report.html");
-        std::fs::write(&page, bench::page(&b)).with_context(|| format!("writing {}", page.display()))?;
+        let page = bench::write_page(&a.dir, &b)?;
         print!("{}", bench::render(&b));
         println!("report: {}", page.display());
         return Ok(ExitCode::SUCCESS);
