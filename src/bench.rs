@@ -186,7 +186,7 @@ fn probe(
     let (sent_rate, behind_ms) = (summary.inject_events_per_s, summary.inject_behind_schedule_ms.unwrap_or(0));
     let engine = only_engine(summary)?;
     let (kept_up, why) = sustainable::kept_up(&engine);
-    Ok((Probe { rate, sent_rate, kept_up, why, latency_p99_ms: engine.latency_p99_ms }, behind_ms))
+    Ok((Probe { rate, sent_rate, kept_up, why, latency_p99_ms: engine.latency_p99_ms, after_last_send_ms: engine.after_last_send_ms }, behind_ms))
 }
 
 /// The bare clients' rates on the plan's own records: produced to a topic of the scenario's
@@ -296,10 +296,13 @@ pub fn sustainable_rates(b: &Bench) -> Vec<[String; 4]> {
             };
             let probes: Vec<String> =
                 e.probes.iter().map(|p| format!("{} {}", thousands(p.rate), if p.kept_up { "✓".to_string() } else { format!("✗ ({})", p.why) })).collect();
-            let p99 = e.probes.iter().filter(|p| p.kept_up && Some(p.rate) == e.sustainable_per_s).find_map(|p| p.latency_p99_ms);
-            let latency = p99.zip(b.out_of_orderness_ms).map_or(String::new(), |(p99, bound)| {
+            let there = e.probes.iter().find(|p| p.kept_up && Some(p.rate) == e.sustainable_per_s);
+            let mut latency = there.and_then(|p| p.latency_p99_ms).zip(b.out_of_orderness_ms).map_or(String::new(), |(p99, bound)| {
                 format!("emit latency p99 there: {p99} ms after the window's end (its out-of-orderness bound + 50 ms: {} ms)", bound + 50)
             });
+            if let Some(after) = there.and_then(|p| p.after_last_send_ms) {
+                latency.push_str(&format!("; p50/p99/max {after} ms after the window's last on-time event was sent"));
+            }
             [format!("{} {}", e.engine, e.mode), found, probes.join(", "), latency]
         })
         .collect()
@@ -389,6 +392,7 @@ fn thousands(n: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::summary::Percentiles;
 
     /// A sitting of one engine mode, two probes.
     fn sample() -> Bench {
@@ -406,13 +410,21 @@ mod tests {
                 backlog_per_s: Some(100_000.0),
                 backlog_status: "ok".into(),
                 probes: vec![
-                    Probe { rate: 1000.0, sent_rate: 1000.0, kept_up: true, why: String::new(), latency_p99_ms: Some(2100) },
+                    Probe {
+                        rate: 1000.0,
+                        sent_rate: 1000.0,
+                        kept_up: true,
+                        why: String::new(),
+                        latency_p99_ms: Some(2100),
+                        after_last_send_ms: Some(Percentiles { p50: 2000, p99: 2600, max: 2700 }),
+                    },
                     Probe {
                         rate: 2000.0,
                         sent_rate: 2000.0,
                         kept_up: false,
                         why: "emit latency grew by 4000 ms over the stream".into(),
                         latency_p99_ms: Some(9000),
+                        after_last_send_ms: None,
                     },
                 ],
                 sustainable_per_s: Some(1000.0),
@@ -431,6 +443,7 @@ mod tests {
         assert!(text.lines().any(|l| l.starts_with("native event-time, on the backlog") && l.ends_with("0.25 × bare consume + produce")), "{text}");
         assert!(text.contains("native event-time: 1,000 events/s, 0.0025 × bare consume + produce; probes: 1,000 ✓, 2,000 ✗ (emit latency grew"), "{text}");
         assert!(text.contains("emit latency p99 there: 2100 ms after the window's end (its out-of-orderness bound + 50 ms: 2050 ms)"), "{text}");
+        assert!(text.contains("; p50/p99/max 2000/2600/2700 ms after the window's last on-time event was sent"), "{text}");
     }
 
     #[test]

@@ -3,9 +3,10 @@
 //! stored, `compare` prints it again later: one function, the same output.
 
 use crate::compare::{self, Comparison};
-use crate::model::{CrashRecord, EngineStatus, JobRecord, Metric, Mode, ResultRow, SentEvent, StoredRun};
+use crate::model::{window_end, CrashRecord, EngineStatus, Fault, JobRecord, Metric, Mode, ResultRow, SentEvent, StoredRun};
+use std::collections::HashMap;
 use crate::scenario::{Clock, Scenario};
-use crate::summary::{self, BrokerInfo, CrashSummary, EngineSummary, RunSummary};
+use crate::summary::{self, BrokerInfo, CrashSummary, EngineSummary, Percentiles, RunSummary};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
@@ -49,10 +50,7 @@ pub fn evaluate(run: &StoredRun, store_url: &str) -> Result<RunSummary> {
         let late_dropped = metric(&run.metrics, &job.key(), "late_dropped").unwrap_or(0.0) as u64;
         let comparison =
             (!matches!(status, EngineStatus::NotReady(_))).then(|| compare::compare(job, &run.truth, &rows, &run.events, sc.window_ms, late_dropped));
-        // Against a virtual clock, event-time windows end in the simulated past: no latency to speak of.
-        let latency_meaningful = sc.clock == Clock::Live || job.mode != Mode::EventTime;
-        let closed_by_stream = closed_by_stream(&run.events, job.mode, sc.window_ms, sc.out_of_orderness_ms);
-        engines.push(summarize(job, status, comparison.as_ref(), &rows, &run.metrics, latency_meaningful, closed_by_stream));
+        engines.push(summarize(job, status, comparison.as_ref(), &rows, &run.metrics, &run.events, sc));
         comparisons.extend(comparison);
     }
     let simulator = |name| metric(&run.metrics, measured::SIMULATOR, name);
@@ -87,19 +85,35 @@ fn closed_by_stream(events: &[SentEvent], mode: Mode, window_ms: i64, out_of_ord
     latest.saturating_sub(window_ms + out_of_orderness_ms)
 }
 
+/// Emit latency from the send of each window's last on-time event: the wall clock on both ends,
+/// from the event that completes the window to its first emission. Late events and resends are
+/// left out: a window goes out before a late event by design, and a resend adds nothing to it.
+fn after_last_send(rows: &[ResultRow], events: &[SentEvent], mode: Mode, window_ms: i64) -> Option<Percentiles> {
+    let view = mode.view();
+    let mut last_send: HashMap<(i64, &str, &str), i64> = HashMap::new();
+    for e in events.iter().filter(|e| matches!(e.fault, Fault::None | Fault::OutOfOrder)) {
+        let last = last_send.entry((window_end(view.time_of(e), window_ms), &e.device, &e.category)).or_insert(e.sent_at);
+        *last = (*last).max(e.sent_at);
+    }
+    Percentiles::of(rows.iter().filter_map(|r| Some(r.first_emitted_at - last_send.get(&(r.window_end, r.device.as_str(), r.category.as_str()))?)).collect())
+}
+
 fn summarize(
     job: &JobRecord,
     status: EngineStatus,
     c: Option<&Comparison>,
     rows: &[ResultRow],
     metrics: &[Metric],
-    latency_meaningful: bool,
-    closed_by_stream: i64,
+    events: &[SentEvent],
+    sc: &Scenario,
 ) -> EngineSummary {
     let key = job.key();
+    // Against a virtual clock, event-time windows end in the simulated past: no latency after their end to speak of.
+    let latency_meaningful = sc.clock == Clock::Live || job.mode != Mode::EventTime;
+    let closed_by_stream = closed_by_stream(events, job.mode, sc.window_ms, sc.out_of_orderness_ms);
     let get = |name| metric(metrics, &key, name);
     let timed: Vec<&ResultRow> = rows.iter().filter(|_| latency_meaningful).collect();
-    let lat = summary::latency_percentiles(&timed, &[50.0, 99.0]);
+    let lat = summary::latency_percentiles(&timed, &[50.0, 99.0, 100.0]);
     let distribution = summary::latency_percentiles(&timed, &summary::LATENCY_PERCENTILES);
     EngineSummary {
         engine: job.engine.clone(),
@@ -112,6 +126,8 @@ fn summarize(
         events_per_s: get(measured::EVENTS_PER_S),
         latency_p50_ms: lat[0],
         latency_p99_ms: lat[1],
+        latency_max_ms: lat[2],
+        after_last_send_ms: after_last_send(rows, events, job.mode, sc.window_ms),
         latency_growth_ms: summary::latency_growth_ms(&timed.iter().copied().filter(|r| r.window_end <= closed_by_stream).collect::<Vec<_>>()),
         startup_s: get(measured::STARTUP_S),
         latency_distribution_ms: summary::LATENCY_PERCENTILES.iter().zip(distribution).filter_map(|(p, v)| v.map(|v| (*p, v))).collect(),
@@ -143,7 +159,7 @@ fn crash_summary(crash: &CrashRecord, c: Option<&Comparison>, rows: &[ResultRow]
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Aggregate, Fault, RunRecord};
+    use crate::model::{Aggregate, RunRecord};
     use crate::truth::compute;
     use crate::truth::tests::{sent, TEN};
 
@@ -227,6 +243,25 @@ mod tests {
     #[test]
     fn an_inject_only_run_has_nothing_to_compare() {
         assert!(evaluate(&stored(vec![], vec![], vec![]), "s").unwrap_err().to_string().contains("inject-only"));
+    }
+
+    #[test]
+    fn latency_after_the_last_send_counts_from_the_windows_last_on_time_event() {
+        let log = [
+            sent("a", "d", TEN + 1000, TEN + 1000, 1, Fault::None),
+            sent("b", "d", TEN + 2000, TEN + 5500, 1, Fault::OutOfOrder),
+            sent("c", "d", TEN + 3000, TEN + 3000, 1, Fault::None),
+            // A resend, and an event of an earlier window, both sent after the window's output: no part of it.
+            SentEvent { fault: Fault::Duplicate, ..sent("a", "d", TEN + 1000, TEN + 9000, 1, Fault::None) },
+            sent("e", "d", TEN - 130_000, TEN + 9500, 1, Fault::Late),
+        ];
+        let emitted = |end, at| ResultRow { first_emitted_at: at, ..row("native", end, 3) };
+        let p = after_last_send(&[emitted(TEN + 5000, TEN + 7000)], &log, Mode::EventTime, 5000).unwrap();
+        assert_eq!((p.p50, p.max), (1500, 1500), "emitted 1.5 s after the held-back event, the last sent");
+        // On the wall clock the held-back event is in the next window: the window's last send is c's.
+        let p = after_last_send(&[emitted(TEN + 5000, TEN + 5200)], &log, Mode::ProcessingTime, 5000).unwrap();
+        assert_eq!(p.max, 2200);
+        assert_eq!(after_last_send(&[emitted(TEN + 20_000, TEN + 21_000)], &log, Mode::EventTime, 5000), None, "a window nothing was sent to");
     }
 
     #[test]

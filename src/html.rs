@@ -142,18 +142,21 @@ fn exceptions(h: &mut String, m: &Matrix) {
 }
 
 fn measurements(h: &mut String, m: &Matrix) {
-    h.push_str("<h2>Measurements</h2><table id=\"measurements\"><tr><th>scenario</th><th>engine mode</th><th>events/s</th><th>latency p50/p99 ms</th><th>emissions per window</th><th>CPU s</th><th>peak RSS MB</th><th>start-up s</th><th>status</th></tr>\n");
+    h.push_str("<h2>Measurements</h2><table id=\"measurements\"><tr><th>scenario</th><th>engine mode</th><th>events/s</th><th>latency p50/p99/max ms</th><th>after last send p50/p99/max ms</th><th>emissions per window</th><th>CPU s</th><th>peak RSS MB</th><th>start-up s</th><th>status</th></tr>\n");
     let num = |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |v| format!("{v:.digits$}"));
+    let ms = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
     for c in &m.cells {
         let s = &c.summary;
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}/{}/{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&c.scenario),
             esc(&c.row_label()),
             num(s.events_per_s, 0),
-            s.latency_p50_ms.map_or("-".into(), |v| v.to_string()),
-            s.latency_p99_ms.map_or("-".into(), |v| v.to_string()),
+            ms(s.latency_p50_ms),
+            ms(s.latency_p99_ms),
+            ms(s.latency_max_ms),
+            s.after_last_send_ms.map_or("-".into(), |p| p.to_string()),
             num(s.emissions_per_window, 2),
             num(s.cpu_s, 2),
             num(s.peak_rss_bytes.map(|b| b as f64 / 1e6), 0),
@@ -273,6 +276,8 @@ mod tests {
                 events_per_s: Some(1234.0),
                 latency_p50_ms: Some(40),
                 latency_p99_ms: Some(90),
+                latency_max_ms: Some(95),
+                after_last_send_ms: None,
                 latency_growth_ms: None,
                 startup_s: Some(2.0),
                 latency_distribution_ms: vec![(1.0, 5), (50.0, 40), (99.0, 90), (100.0, 95)],

@@ -147,6 +147,8 @@ mod tests {
             events_per_s: Some(100.0),
             latency_p50_ms: Some(1000),
             latency_p99_ms: Some(1200),
+            latency_max_ms: Some(1300),
+            after_last_send_ms: None,
             latency_growth_ms: None,
             startup_s: Some(1.0),
             latency_distribution_ms: vec![(50.0, 1000), (100.0, 1300)],

@@ -58,6 +58,13 @@ pub struct EngineSummary {
     pub events_per_s: Option<f64>,
     pub latency_p50_ms: Option<i64>,
     pub latency_p99_ms: Option<i64>,
+    /// The slowest window's: first emission − window end.
+    #[serde(default)]
+    pub latency_max_ms: Option<i64>,
+    /// Emit latency from the send of the window's last on-time event (first emission − its send
+    /// time, both on the wall clock: meaningful on a virtual clock too), p50, p99 and max.
+    #[serde(default)]
+    pub after_last_send_ms: Option<Percentiles>,
     /// Median emit latency of the last quarter of the windows minus the first quarter's
     /// (`latency_growth_ms`), over the windows the stream's own events close: the last ones wait
     /// for the end-of-stream flush (`evaluate::closed_by_stream`).
@@ -77,6 +84,28 @@ pub struct EngineSummary {
     /// What a crash the harness made did to the job, in a crash scenario.
     #[serde(default)]
     pub crash: Option<CrashSummary>,
+}
+
+/// A latency's median, 99th percentile and maximum, in ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Percentiles {
+    pub p50: i64,
+    pub p99: i64,
+    pub max: i64,
+}
+
+impl Percentiles {
+    /// `None` for no values.
+    pub fn of(values: Vec<i64>) -> Option<Percentiles> {
+        let [p50, p99, max] = percentiles(values, &[50.0, 99.0, 100.0])[..] else { unreachable!("three percentiles asked") };
+        Some(Percentiles { p50: p50?, p99: p99?, max: max? })
+    }
+}
+
+impl std::fmt::Display for Percentiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}/{}", self.p50, self.p99, self.max)
+    }
 }
 
 /// What an engine crash did to a job: the events its windows lost or counted twice, and how long
@@ -110,6 +139,10 @@ impl EngineSummary {
         let optional = [
             ("latency_p50_ms", self.latency_p50_ms.map(|v| v as f64)),
             ("latency_p99_ms", self.latency_p99_ms.map(|v| v as f64)),
+            ("latency_max_ms", self.latency_max_ms.map(|v| v as f64)),
+            ("after_last_send_p50_ms", self.after_last_send_ms.map(|p| p.p50 as f64)),
+            ("after_last_send_p99_ms", self.after_last_send_ms.map(|p| p.p99 as f64)),
+            ("after_last_send_max_ms", self.after_last_send_ms.map(|p| p.max as f64)),
             ("emissions_per_window", self.emissions_per_window),
         ];
         m.extend(optional.into_iter().filter_map(|(n, v)| v.map(|v| (n, v))));
@@ -138,14 +171,18 @@ pub fn latency_growth_ms(rows: &[&ResultRow]) -> Option<i64> {
 }
 
 /// Emit latency (first emission − window end) at the given percentiles, in ms.
-pub fn latency_percentiles(rows: &[&ResultRow], percentiles: &[f64]) -> Vec<Option<i64>> {
-    let mut lat: Vec<i64> = rows.iter().map(|r| r.first_emitted_at - r.window_end).collect();
-    lat.sort_unstable();
-    percentiles.iter().map(|p| (!lat.is_empty()).then(|| lat[((p / 100.0 * lat.len() as f64).ceil() as usize).clamp(1, lat.len()) - 1])).collect()
+pub fn latency_percentiles(rows: &[&ResultRow], at: &[f64]) -> Vec<Option<i64>> {
+    percentiles(rows.iter().map(|r| r.first_emitted_at - r.window_end).collect(), at)
+}
+
+/// The values at the given percentiles (nearest rank), `None` for no values.
+fn percentiles(mut values: Vec<i64>, at: &[f64]) -> Vec<Option<i64>> {
+    values.sort_unstable();
+    at.iter().map(|p| (!values.is_empty()).then(|| values[((p / 100.0 * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1])).collect()
 }
 
 pub fn table(rows: &[EngineSummary]) -> String {
-    let mut head = vec!["engine", "mode", "windows exact", "exceptions by cause", "malformed", "events/s", "latency p50/p99 ms", "status"];
+    let mut head = vec!["engine", "mode", "windows exact", "exceptions by cause", "malformed", "events/s", "latency p50/p99/max ms", "after last send ms", "status"];
     let crashed = rows.iter().any(|r| r.crash.is_some());
     if crashed {
         head.push("after the crash (events, kill to)");
@@ -166,7 +203,8 @@ pub fn table(rows: &[EngineSummary]) -> String {
                 causes,
                 r.malformed.map_or("-".into(), |m| m.to_string()),
                 r.events_per_s.map_or("-".into(), |e| format!("{e:.0}")),
-                format!("{}/{}", opt(r.latency_p50_ms), opt(r.latency_p99_ms)),
+                format!("{}/{}/{}", opt(r.latency_p50_ms), opt(r.latency_p99_ms), opt(r.latency_max_ms)),
+                r.after_last_send_ms.map_or("-".into(), |p| p.to_string()),
                 r.status.to_string(),
             ];
             if crashed {
@@ -264,6 +302,8 @@ pub(crate) mod tests {
         let refs: Vec<&ResultRow> = rows.iter().collect();
         assert_eq!(latency_percentiles(&refs, &[50.0, 99.0, 100.0]), vec![Some(50), Some(99), Some(100)]);
         assert_eq!(latency_percentiles(&[], &[50.0]), vec![None]);
+        assert_eq!(Percentiles::of((1..=1000).rev().collect()), Some(Percentiles { p50: 500, p99: 990, max: 1000 }));
+        assert_eq!(Percentiles::of(vec![]), None);
     }
 
     /// An engine mode's row of a run that went well, for tests to change one thing of.
@@ -279,6 +319,8 @@ pub(crate) mod tests {
             events_per_s: Some(20.4),
             latency_p50_ms: Some(1052),
             latency_p99_ms: Some(1180),
+            latency_max_ms: Some(1200),
+            after_last_send_ms: Some(Percentiles { p50: 1900, p99: 2100, max: 2150 }),
             latency_growth_ms: None,
             startup_s: Some(3.1),
             latency_distribution_ms: vec![],
@@ -297,7 +339,7 @@ pub(crate) mod tests {
         let t = table(&[s.clone(), EngineSummary { status: EngineStatus::Exited("exit status: 1".into()), ..s.clone() }]);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 3);
-        assert!(lines[1].contains("18/21") && lines[1].contains("3 late") && lines[1].contains("1052/1180"), "{t}");
+        assert!(lines[1].contains("18/21") && lines[1].contains("3 late") && lines[1].contains("1052/1180/1200") && lines[1].contains("1900/2100/2150"), "{t}");
         assert_eq!(lines[0].find("windows exact"), lines[1].find("18/21"));
         assert!(!s.failed());
         assert!(EngineSummary { unexplained: 1, ..s }.failed());

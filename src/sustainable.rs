@@ -5,7 +5,7 @@
 //! (`summary::latency_growth_ms`): a backlog that builds up shows as windows emitted later and
 //! later. Pure: `bench` runs the probes this asks for.
 
-use crate::summary::EngineSummary;
+use crate::summary::{EngineSummary, Percentiles};
 use serde::{Deserialize, Serialize};
 
 /// Emit latency may grow this much from the first quarter of the windows to the last and the
@@ -30,6 +30,9 @@ pub struct Probe {
     /// Emit latency from the window's end, p99, ms.
     #[serde(default)]
     pub latency_p99_ms: Option<i64>,
+    /// Emit latency from the send of the window's last on-time event.
+    #[serde(default)]
+    pub after_last_send_ms: Option<Percentiles>,
 }
 
 /// Whether an engine mode kept up with a probe, and why: its job ended with its end-of-stream
@@ -74,7 +77,7 @@ mod tests {
         let mut probes = Vec::new();
         while let Some(rate) = next_rate(&probes, from, up_to) {
             assert!(probes.len() < 30, "the search ends: {probes:?}");
-            probes.push(Probe { rate, sent_rate: rate, kept_up: rate <= capacity, why: String::new(), latency_p99_ms: None });
+            probes.push(Probe { rate, sent_rate: rate, kept_up: rate <= capacity, why: String::new(), latency_p99_ms: None, after_last_send_ms: None });
         }
         probes
     }
