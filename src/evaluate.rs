@@ -3,7 +3,7 @@
 //! stored, `compare` prints it again later: one function, the same output.
 
 use crate::compare::{self, Comparison};
-use crate::model::{window_end, CrashRecord, EngineStatus, Fault, JobRecord, Metric, Mode, ResultRow, SentEvent, StoredRun};
+use crate::model::{nearest_window_end, window_end_at_phase, CrashRecord, EngineStatus, Fault, JobRecord, Metric, Mode, ResultRow, SentEvent, StoredRun};
 use std::collections::HashMap;
 use crate::scenario::{Clock, Scenario};
 use crate::summary::{self, BrokerInfo, CrashSummary, EngineSummary, Percentiles, RunSummary};
@@ -88,14 +88,16 @@ fn closed_by_stream(events: &[SentEvent], mode: Mode, window_ms: i64, out_of_ord
 /// Emit latency from the send of each window's last on-time event: the wall clock on both ends,
 /// from the event that completes the window to its first emission. Late events and resends are
 /// left out: a window goes out before a late event by design, and a resend adds nothing to it.
-fn after_last_send(rows: &[ResultRow], events: &[SentEvent], mode: Mode, window_ms: i64) -> Option<Percentiles> {
+/// The windows end at `phase_ms` past multiples of the window (`compare`'s reading of the engine's windows).
+fn after_last_send(rows: &[ResultRow], events: &[SentEvent], mode: Mode, window_ms: i64, phase_ms: i64) -> Option<Percentiles> {
     let view = mode.view();
     let mut last_send: HashMap<(i64, &str, &str), i64> = HashMap::new();
     for e in events.iter().filter(|e| matches!(e.fault, Fault::None | Fault::OutOfOrder)) {
-        let last = last_send.entry((window_end(view.time_of(e), window_ms), &e.device, &e.category)).or_insert(e.sent_at);
+        let last = last_send.entry((window_end_at_phase(view.time_of(e), window_ms, phase_ms), &e.device, &e.category)).or_insert(e.sent_at);
         *last = (*last).max(e.sent_at);
     }
-    Percentiles::of(rows.iter().filter_map(|r| Some(r.first_emitted_at - last_send.get(&(r.window_end, r.device.as_str(), r.category.as_str()))?)).collect())
+    let window = |r: &ResultRow| nearest_window_end(r.window_end, window_ms, phase_ms);
+    Percentiles::of(rows.iter().filter_map(|r| Some(r.first_emitted_at - last_send.get(&(window(r), r.device.as_str(), r.category.as_str()))?)).collect())
 }
 
 fn summarize(
@@ -127,7 +129,7 @@ fn summarize(
         latency_p50_ms: lat[0],
         latency_p99_ms: lat[1],
         latency_max_ms: lat[2],
-        after_last_send_ms: after_last_send(rows, events, job.mode, sc.window_ms),
+        after_last_send_ms: after_last_send(rows, events, job.mode, sc.window_ms, c.map_or(0, |c| c.window_phase_ms)),
         latency_growth_ms: summary::latency_growth_ms(&timed.iter().copied().filter(|r| r.window_end <= closed_by_stream).collect::<Vec<_>>()),
         startup_s: get(measured::STARTUP_S),
         latency_distribution_ms: summary::LATENCY_PERCENTILES.iter().zip(distribution).filter_map(|(p, v)| v.map(|v| (*p, v))).collect(),
@@ -256,12 +258,15 @@ mod tests {
             sent("e", "d", TEN - 130_000, TEN + 9500, 1, Fault::Late),
         ];
         let emitted = |end, at| ResultRow { first_emitted_at: at, ..row("native", end, 3) };
-        let p = after_last_send(&[emitted(TEN + 5000, TEN + 7000)], &log, Mode::EventTime, 5000).unwrap();
+        let p = after_last_send(&[emitted(TEN + 5000, TEN + 7000)], &log, Mode::EventTime, 5000, 0).unwrap();
         assert_eq!((p.p50, p.max), (1500, 1500), "emitted 1.5 s after the held-back event, the last sent");
         // On the wall clock the held-back event is in the next window: the window's last send is c's.
-        let p = after_last_send(&[emitted(TEN + 5000, TEN + 5200)], &log, Mode::ProcessingTime, 5000).unwrap();
+        let p = after_last_send(&[emitted(TEN + 5000, TEN + 5200)], &log, Mode::ProcessingTime, 5000, 0).unwrap();
         assert_eq!(p.max, 2200);
-        assert_eq!(after_last_send(&[emitted(TEN + 20_000, TEN + 21_000)], &log, Mode::EventTime, 5000), None, "a window nothing was sent to");
+        // Windows on the engine's own clock, ending 1 s past the multiples, its timer 30 ms late: the window [TEN + 1000, TEN + 6000) has b.
+        let p = after_last_send(&[emitted(TEN + 6030, TEN + 7000)], &log, Mode::ProcessingTime, 5000, 1000).unwrap();
+        assert_eq!(p.max, 1500);
+        assert_eq!(after_last_send(&[emitted(TEN + 20_000, TEN + 21_000)], &log, Mode::EventTime, 5000, 0), None, "a window nothing was sent to");
     }
 
     #[test]

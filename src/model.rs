@@ -83,6 +83,12 @@ pub fn window_end_at_phase(t_ms: i64, w_ms: i64, phase_ms: i64) -> i64 {
     window_end(t_ms - phase_ms, w_ms) + phase_ms
 }
 
+/// The end, at `phase_ms` past multiples of `w_ms`, nearest to an engine's window end `end_ms`
+/// (a timer fires a few ms late).
+pub fn nearest_window_end(end_ms: i64, w_ms: i64, phase_ms: i64) -> i64 {
+    (end_ms - phase_ms + w_ms / 2).div_euclid(w_ms) * w_ms + phase_ms
+}
+
 /// `YYYY-MM-DD HH:MM:SS` (UTC) for epoch milliseconds, as the original printed window_time (§7).
 pub fn utc(t_ms: i64) -> String {
     let secs = t_ms.div_euclid(1000);
