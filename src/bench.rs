@@ -10,6 +10,7 @@ use crate::engine::Job;
 use crate::inject::key_and_partition;
 use crate::kafka;
 use crate::model::{window_end, Mode};
+use crate::phases::Phases;
 use crate::run::{self, Engines, RunOptions};
 use crate::scenario::{Clock, Pacing, Scenario};
 use crate::simulate::{Plan, Record};
@@ -98,8 +99,10 @@ pub fn bench(o: &BenchOptions, stop: &AtomicBool) -> Result<(Bench, PathBuf)> {
 
     eprintln!("bench: the simulator, end to end …");
     let started = Instant::now();
+    let mut phases = Phases::default();
     let plan = Plan::new(&sc, sc.epoch_ms);
-    let (_, injected) = run::inject(&sc, &plan, &broker.bootstrap, &format!("bench.simulator.{}", stamp_now()), &store, None, stop)?;
+    phases.done("plan");
+    let (_, injected) = run::inject(&sc, &plan, &broker.bootstrap, &format!("bench.simulator.{}", stamp_now()), &store, None, phases, stop)?;
     let simulator_per_s = injected.log.len() as f64 / started.elapsed().as_secs_f64();
     drop((plan, injected));
 

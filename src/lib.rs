@@ -6,7 +6,7 @@
 //! |---|---|
 //! | the contract's records | `model` (depends on nothing of the project's) |
 //! | pure logic | `rng`, `scenario`, `simulate`, `truth`, `compare`, `summary`, `sustainable`, `evaluate`, `matrix`, `html`, `engine` (manifests), `engine::protocol`, `collect::rows` |
-//! | I/O | `bench`, `clock`, `install`, `kafka`, `broker`, `process`, `inject`, `collect`, `store`, `engine::folder`, `engine::running`, `report`, `run` |
+//! | I/O | `bench`, `clock`, `install`, `kafka`, `broker`, `process`, `phases`, `inject`, `collect`, `store`, `engine::folder`, `engine::running`, `report`, `run` |
 //! | command line | `cli` (and `main.rs`, which dispatches) |
 //!
 //! `tests/layout.rs` holds the pure modules to that (no I/O crate, no file or
@@ -26,6 +26,7 @@ pub mod install;
 pub mod kafka;
 pub mod matrix;
 pub mod model;
+pub mod phases;
 pub mod process;
 pub mod report;
 pub mod rng;

@@ -122,7 +122,9 @@ fn compare_command(a: cli::CompareArgs) -> Result<ExitCode> {
 fn inject_command(a: cli::InjectArgs) -> Result<ExitCode> {
     let sc = a.overrides.apply(cli::load_scenario(&a.scenario)?)?;
     let epoch = sc.start_of_clock(boontadata::clock::now_ms());
+    let mut phases = boontadata::phases::Phases::default();
     let plan = simulate::Plan::of_shard(&sc, epoch, a.shard.unwrap_or(simulate::Shard::WHOLE));
+    phases.done("plan");
     if a.stdout {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         let mut buf = Vec::new();
@@ -133,7 +135,7 @@ fn inject_command(a: cli::InjectArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let (run_id, injected) = run::inject(&sc, &plan, &a.brokers, &a.topic, &a.store, a.run.as_deref(), &STOP)?;
+    let (run_id, injected) = run::inject(&sc, &plan, &a.brokers, &a.topic, &a.store, a.run.as_deref(), phases, &STOP)?;
     let part = a.shard.map_or(String::new(), |s| format!(" (shard {s}, no end-of-stream flush)"));
     println!("run {run_id}{part}: {} events ({} malformed records) sent to {} on {}", injected.log.len(), injected.malformed, a.topic, a.brokers);
     Ok(ExitCode::SUCCESS)

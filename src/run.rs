@@ -17,6 +17,7 @@ use crate::inject::{self, Injected};
 use crate::kafka;
 use crate::matrix::Matrix;
 use crate::model::{CrashRecord, EngineStatus, JobFlags, JobRecord, RunRecord, StoredRun};
+use crate::phases::Phases;
 use crate::report;
 use crate::scenario::{Crash, Scenario};
 use crate::simulate::Plan;
@@ -103,15 +104,22 @@ pub fn start_broker(choice: &broker::Choice, dir: &Path, scenarios: &[Scenario])
 
 /// One run on `broker`, taking engine processes from `engines` where it can and leaving them there.
 fn run_on(o: &RunOptions, id: String, dir: PathBuf, broker: &mut Broker, engines: &mut Engines, stop: &AtomicBool) -> Result<RunSummary> {
+    let mut phases = Phases::default();
     let mut run = prepare(o, id, dir, broker)?;
+    phases.done("prepare");
     let driven = drive(o, &run, broker, engines, stop)?;
+    phases.done("stream");
     let stored = gather(&mut run, driven, engines)?;
+    phases.done("collect");
     let mut summary = evaluate::evaluate(&stored, &store::shown(&run.store_url))?;
     write_summary(&run.dir, &summary)?;
+    phases.done("compare");
     if let Err(failure) = keep(&mut *run.store, &stored, &summary) {
         keep_elsewhere(&run.dir, &stored, &mut summary, failure);
         write_summary(&run.dir, &summary)?;
     }
+    phases.done("store");
+    eprintln!("boontadata: run {} {}", run.record.id, phases.line());
     Ok(summary)
 }
 
@@ -532,12 +540,24 @@ fn keep_elsewhere(dir: &Path, run: &StoredRun, summary: &mut RunSummary, failure
 /// The simulator alone (`boontadata inject`): sends `plan` to `topic` and stores what was sent and
 /// the truth, as a run without engines, under `run_id` if given. The shards of one run, each
 /// keeping its devices' events and truth under the same id, add up to the whole run's.
-pub fn inject(sc: &Scenario, plan: &Plan, brokers: &str, topic: &str, store_url: &str, run_id: Option<&str>, stop: &AtomicBool) -> Result<(String, Injected)> {
+/// `phases` has timed the plan.
+#[allow(clippy::too_many_arguments)]
+pub fn inject(
+    sc: &Scenario,
+    plan: &Plan,
+    brokers: &str,
+    topic: &str,
+    store_url: &str,
+    run_id: Option<&str>,
+    mut phases: Phases,
+    stop: &AtomicBool,
+) -> Result<(String, Injected)> {
     let mut store = store::open(store_url)?;
     kafka::check_reachable(brokers)?;
     kafka::create_topic(brokers, topic, sc.partitions, 1)?;
     let partitions = kafka::partition_count(brokers, topic)?;
     let injected = inject::inject(plan, sc, &kafka::producer(brokers)?, topic, partitions, &inject::Sending::default(), stop)?;
+    phases.done("send");
     let id = run_id.map_or_else(|| format!("inject-{}-{}", sc.name, now_ms()), String::from);
     let params = RunParams {
         scenario: sc.clone(),
@@ -547,7 +567,12 @@ pub fn inject(sc: &Scenario, plan: &Plan, brokers: &str, topic: &str, store_url:
     };
     store.put_run(&RunRecord { ended_at: Some(now_ms()), ..run_record(&id, &params, plan.epoch_ms)? })?;
     store.put_events(&id, (plan.shard.index as i64) << 32, &injected.log)?;
-    store.put_truth(&id, &truth::compute(&injected.log, sc.window_ms))?;
+    phases.done("store events");
+    let truth = truth::compute(&injected.log, sc.window_ms);
+    phases.done("truth");
+    store.put_truth(&id, &truth)?;
+    phases.done("store truth");
+    eprintln!("boontadata: inject {}", phases.line());
     Ok((id, injected))
 }
 
