@@ -287,6 +287,7 @@ mod tests {
                 status: EngineStatus::Ok,
                 log: "x".into(),
                 crash: None,
+                not_compared: None,
             },
         }
     }

@@ -158,6 +158,7 @@ mod tests {
             status,
             log: "engine.log".into(),
             crash: None,
+            not_compared: None,
         }
     }
 

@@ -177,7 +177,7 @@ fn prepare(o: &RunOptions, id: String, dir: PathBuf, broker: &Broker) -> Result<
             end_of_stream_window: None,
         })
         .collect();
-    let params = RunParams { scenario: sc.clone(), out_dir: dir.display().to_string(), broker: broker.info(), jobs };
+    let params = RunParams { scenario: sc.clone(), out_dir: dir.display().to_string(), broker: broker.info(), jobs, preload: o.preload };
     let record = run_record(&id, &params, now_ms())?;
     store.put_run(&record)?;
     let collector_stop = Arc::new(AtomicBool::new(false));
@@ -564,6 +564,7 @@ pub fn inject(
         out_dir: String::new(),
         broker: BrokerInfo { about: format!("the cluster at {brokers}"), startup_s: None },
         jobs: vec![],
+        preload: false,
     };
     store.put_run(&RunRecord { ended_at: Some(now_ms()), ..run_record(&id, &params, plan.epoch_ms)? })?;
     store.put_events(&id, (plan.shard.index as i64) << 32, &injected.log)?;

@@ -84,6 +84,9 @@ pub struct EngineSummary {
     /// What a crash the harness made did to the job, in a crash scenario.
     #[serde(default)]
     pub crash: Option<CrashSummary>,
+    /// Why the job's windows were not compared with the truth (its throughput and latency still were measured).
+    #[serde(default)]
+    pub not_compared: Option<String>,
 }
 
 /// A latency's median, 99th percentile and maximum, in ms.
@@ -199,7 +202,7 @@ pub fn table(rows: &[EngineSummary]) -> String {
             let mut cells = vec![
                 r.engine.clone(),
                 r.mode.to_string(),
-                format!("{}/{}", r.windows_exact, r.windows_total),
+                r.not_compared.clone().unwrap_or_else(|| format!("{}/{}", r.windows_exact, r.windows_total)),
                 causes,
                 r.malformed.map_or("-".into(), |m| m.to_string()),
                 r.events_per_s.map_or("-".into(), |e| format!("{e:.0}")),
@@ -330,6 +333,7 @@ pub(crate) mod tests {
             status: EngineStatus::Ok,
             log: "x.log".into(),
             crash: None,
+            not_compared: None,
         }
     }
 
