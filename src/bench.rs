@@ -300,12 +300,12 @@ pub fn sustainable_rates(b: &Bench) -> Vec<[String; 4]> {
             let probes: Vec<String> =
                 e.probes.iter().map(|p| format!("{} {}", thousands(p.rate), if p.kept_up { "✓".to_string() } else { format!("✗ ({})", p.why) })).collect();
             let there = e.probes.iter().find(|p| p.kept_up && Some(p.rate) == e.sustainable_per_s);
-            let mut latency = there.and_then(|p| p.latency_p99_ms).zip(b.out_of_orderness_ms).map_or(String::new(), |(p99, bound)| {
-                format!("emit latency p99 there: {p99} ms after the window's end (its out-of-orderness bound + 50 ms: {} ms)", bound + 50)
-            });
-            if let Some(after) = there.and_then(|p| p.after_last_send_ms) {
-                latency.push_str(&format!("; p50/p99/max {after} ms after the window's last on-time event was sent"));
-            }
+            let after_end = there
+                .and_then(|p| p.latency_p99_ms)
+                .zip(b.out_of_orderness_ms)
+                .map(|(p99, bound)| format!("emit latency p99 there: {p99} ms after the window's end (its out-of-orderness bound + 50 ms: {} ms)", bound + 50));
+            let after_send = there.and_then(|p| p.after_last_send_ms).map(|p| format!("p50/p99/max {p} ms after the window's last on-time event was sent"));
+            let latency = [after_end, after_send].into_iter().flatten().collect::<Vec<_>>().join("; ");
             [format!("{} {}", e.engine, e.mode), found, probes.join(", "), latency]
         })
         .collect()

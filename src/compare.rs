@@ -4,7 +4,8 @@
 //! window.
 
 use crate::model::{
-    nearest_window_end, utc, window_end_at_phase, Aggregate, CrashRecord, Fault, JobRecord, Mode, ResultRow, RowKey, SentEvent, TruthRow, View, WatermarkScope, FLUSH_DEVICE,
+    nearest_window_end, utc, window_end_at_phase, Aggregate, CrashRecord, Fault, JobRecord, Mode, ResultRow, RowKey, SentEvent, TruthRow, View, WatermarkScope,
+    FLUSH_DEVICE,
 };
 use crate::truth::{self, first_sends};
 use serde::{Deserialize, Serialize};
@@ -190,10 +191,23 @@ fn compare_once(job: &JobRecord, truth: &[TruthRow], results: &[ResultRow], log:
             found = explain(t, r, &faults.candidates(key, window_ms, crossed));
         }
         if !found.explains() && view == View::DeviceTime && job.watermark != WatermarkScope::PerPartition {
-            // The faults first: of two explanations as short, the one of the faults (the likelier) is taken.
-            let mut choices = faults.candidates(key, window_ms, 1);
-            choices.extend(faults.overtaken(key));
-            found = explain(t, r, &choices);
+            // Any of them, each a choice of its own (the fewest that explain the row are found, but the search
+            // grows as 2^n), and a run of them (looked up by its sums: cheap however long the window, but a
+            // run may need a resend counted to make up for one it should have left out): any first in a
+            // short window, the run first in a long one. The faults are listed first: of two explanations
+            // as short, the one of the faults (the likelier) is taken.
+            let on_time = faults.overtaken(key);
+            let run = vec![Choice::Slice(on_time.clone())];
+            let any: Vec<Choice> = on_time.into_iter().map(Choice::One).collect();
+            let passes = if any.len() <= ANY_OVERTAKEN_FIRST_UP_TO { [any, run] } else { [run, any] };
+            for overtaken in passes {
+                let mut choices = faults.candidates(key, window_ms, 1);
+                choices.extend(overtaken);
+                found = explain(t, r, &choices);
+                if found.explains() {
+                    break;
+                }
+            }
         }
         if let (false, Some(crash)) = (found.explains(), crash) {
             // Lost, or doubled: one of the two, each with the boundary crossings of the wall clock.
@@ -353,13 +367,13 @@ impl<'a> FaultIndex<'a> {
         choices
     }
 
-    /// Row `key`'s on-time messages, each of which may have been dropped as late, read while the
+    /// Row `key`'s on-time messages, in the order sent, each of which may have been dropped as late, read while the
     /// partition it came from was behind the others: not only a run of them, since the watermark
     /// rises between the reads of a partition that falls behind by about the out-of-orderness
     /// bound (on a busy machine), passing some of its messages and not the next ones.
-    fn overtaken(&self, key: &RowKey) -> Vec<Choice> {
+    fn overtaken(&self, key: &RowKey) -> Vec<Candidate> {
         let on_time = self.row(key.0, key).iter().filter(|(e, counted)| *counted && !matches!(e.fault, Fault::Late | Fault::OutOfOrder));
-        on_time.map(|(e, _)| Choice::One(Candidate { cause: Cause::Overtaken, sign: -1, m1: e.m1, m2: e.m2, ms: 0 })).collect()
+        on_time.map(|(e, _)| Candidate { cause: Cause::Overtaken, sign: -1, m1: e.m1, m2: e.m2, ms: 0 }).collect()
     }
 
     /// What a crash may have done to row `key`, as two alternatives: a run of its messages sent
@@ -384,6 +398,10 @@ impl<'a> FaultIndex<'a> {
         [run(Cause::LostInCrash, -1, lost), run(Cause::CountedTwice, 1, doubled)]
     }
 }
+
+/// Up to how many on-time messages in a window the search for overtaken ones tries any of them
+/// before a run of them: 2^20 subsets fit the search budget.
+const ANY_OVERTAKEN_FIRST_UP_TO: usize = 20;
 
 /// How many windows back a restarted processing-time engine may read messages again.
 const CRASH_WINDOWS_BACK: i64 = 24;
@@ -875,9 +893,22 @@ mod tests {
         assert_eq!(c.unexplained(), 1, "more overtaken than the engine dropped as late: {:?}", c.exceptions);
         // The watermark rose past the first while it was read and not past the second: the first and the third go without it.
         let c = over_all(&[result(TEN + 5000, "d", 1, 10)], 2);
-        assert_eq!((c.exceptions[0].causes.as_slice(), c.exceptions[0].overtaken), (&[Cause::Overtaken][..], 2));
+        assert_eq!(c.exceptions[0].why, "2 on-time events dropped as late, the watermark gone on without their partition (m1=33+5)");
         // An engine whose watermark waits for every partition has no such excuse.
         assert_eq!(run(Mode::EventTime, &base(), &[result(TEN + 5000, "d", 1, 5)]).unexplained(), 1);
+    }
+
+    #[test]
+    fn a_long_window_overtaken_in_a_run_or_here_and_there_is_explained() {
+        let log: Vec<SentEvent> = (0..60).map(|i| sent(&format!("d-{i}"), "d", TEN + 10 + i * 80, TEN + 10 + i * 80, 1 + (i * 7) % 97, Fault::None)).collect();
+        let overtaken = |dropped: &dyn Fn(usize) -> bool| {
+            let kept: Vec<&SentEvent> = log.iter().enumerate().filter(|(i, _)| !dropped(*i)).map(|(_, e)| e).collect();
+            let r = result(TEN + 5000, "d", kept.len() as i64, kept.iter().map(|e| e.m1).sum());
+            let c = compare(&job(Mode::EventTime, None, WatermarkScope::AllPartitions), &compute(&log, 5000), &[r], &log, 5000, 100);
+            (c.exceptions[0].causes.clone(), c.exceptions[0].overtaken)
+        };
+        assert_eq!(overtaken(&|i| (10..40).contains(&i)), (vec![Cause::Overtaken], 30), "a run of 30 of the 60, found by its sums");
+        assert_eq!(overtaken(&|i| [3, 20, 50].contains(&i)), (vec![Cause::Overtaken], 3), "three here and there");
     }
 
     #[test]

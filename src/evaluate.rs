@@ -3,12 +3,12 @@
 //! stored, `compare` prints it again later: one function, the same output.
 
 use crate::compare::{self, Comparison};
-use crate::model::{nearest_window_end, window_end_at_phase, CrashRecord, EngineStatus, Fault, JobRecord, Metric, Mode, ResultRow, SentEvent, StoredRun};
-use std::collections::HashMap;
+use crate::model::{nearest_window_end, window_end_at_phase, CrashRecord, EngineStatus, Fault, JobRecord, Metric, Mode, ResultRow, SentEvent, StoredRun, View};
 use crate::scenario::{Clock, Scenario};
 use crate::summary::{self, BrokerInfo, CrashSummary, EngineSummary, Percentiles, RunSummary};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// What a run was asked to do and how each job ended: the run record's `params`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,7 +56,9 @@ pub fn evaluate(run: &StoredRun, store_url: &str) -> Result<RunSummary> {
         let comparison = (!matches!(status, EngineStatus::NotReady(_)) && not_compared.is_none())
             .then(|| compare::compare(job, &run.truth, &rows, &run.events, sc.window_ms, late_dropped));
         let engine = summarize(job, status, comparison.as_ref(), &rows, &run.metrics, &run.events, sc);
-        engines.push(EngineSummary { not_compared, ..engine });
+        // Nor is the latency after the last send of windows never read at their phase.
+        let after_last_send_ms = engine.after_last_send_ms.filter(|_| not_compared.is_none());
+        engines.push(EngineSummary { not_compared, after_last_send_ms, ..engine });
         comparisons.extend(comparison);
     }
     let simulator = |name| metric(&run.metrics, measured::SIMULATOR, name);
@@ -96,13 +98,18 @@ fn closed_by_stream(events: &[SentEvent], mode: Mode, window_ms: i64, out_of_ord
 }
 
 /// Emit latency from the send of each window's last on-time event: the wall clock on both ends,
-/// from the event that completes the window to its first emission. Late events and resends are
-/// left out: a window goes out before a late event by design, and a resend adds nothing to it.
+/// from the event that completes the window to its first emission. Resends are left out (they add
+/// nothing to it), and in device time late events (the window goes out before them by design).
 /// The windows end at `phase_ms` past multiples of the window (`compare`'s reading of the engine's windows).
 fn after_last_send(rows: &[ResultRow], events: &[SentEvent], mode: Mode, window_ms: i64, phase_ms: i64) -> Option<Percentiles> {
     let view = mode.view();
     let mut last_send: HashMap<(i64, &str, &str), i64> = HashMap::new();
-    for e in events.iter().filter(|e| matches!(e.fault, Fault::None | Fault::OutOfOrder)) {
+    let on_time = |e: &&SentEvent| match e.fault {
+        Fault::Duplicate => false,
+        Fault::Late => view != View::DeviceTime,
+        Fault::None | Fault::OutOfOrder => true,
+    };
+    for e in events.iter().filter(on_time) {
         let last = last_send.entry((window_end_at_phase(view.time_of(e), window_ms, phase_ms), &e.device, &e.category)).or_insert(e.sent_at);
         *last = (*last).max(e.sent_at);
     }

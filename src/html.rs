@@ -103,6 +103,7 @@ fn matrix_table(h: &mut String, m: &Matrix) {
                         Verdict::Pass => "pass",
                         Verdict::Partial => "partial",
                         Verdict::Fail => "fail",
+                        Verdict::NotCompared => "not-compared",
                     };
                     let mut notes: Vec<String> = c.summary.exceptions.iter().map(|(c, n)| format!("{n} {}", c.as_str())).collect();
                     notes.extend(c.summary.latency_p50_ms.map(|l| format!("p50 {l} ms")));
@@ -131,7 +132,8 @@ fn exceptions(h: &mut String, m: &Matrix) {
     }
     h.push_str("</tr>\n");
     for c in &m.cells {
-        let _ = write!(h, "<tr><td>{}</td><td>{}</td><td>{}/{}</td>", esc(&c.scenario), esc(&c.row_label()), c.summary.windows_exact, c.summary.windows_total);
+        let windows = c.summary.not_compared.clone().unwrap_or_else(|| format!("{}/{}", c.summary.windows_exact, c.summary.windows_total));
+        let _ = write!(h, "<tr><td>{}</td><td>{}</td><td>{}</td>", esc(&c.scenario), esc(&c.row_label()), esc(&windows));
         for cause in Cause::ALL {
             let n = c.summary.exceptions.iter().find(|(x, _)| *x == cause).map_or(0, |(_, n)| *n);
             let _ = write!(h, "<td>{}</td>", if n == 0 { String::new() } else { n.to_string() });

@@ -21,6 +21,8 @@ pub enum Verdict {
     Partial,
     /// A difference nobody can explain, or the engine failed.
     Fail,
+    /// Measured, not compared (`EngineSummary::not_compared` says why).
+    NotCompared,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,7 +35,9 @@ pub struct Cell {
 impl Cell {
     pub fn verdict(&self) -> Verdict {
         let s = &self.summary;
-        if s.failed() || s.windows_total == 0 {
+        if s.not_compared.is_some() && !s.failed() {
+            Verdict::NotCompared
+        } else if s.failed() || s.windows_total == 0 {
             Verdict::Fail
         } else if s.windows_exact == s.windows_total {
             Verdict::Pass
@@ -49,6 +53,7 @@ impl Cell {
         match self.verdict() {
             Verdict::Pass => "✓".into(),
             Verdict::Partial => format!("partial {}/{}", s.windows_exact, s.windows_total),
+            Verdict::NotCompared => "– not compared".into(),
             Verdict::Fail if !s.status.is_ok() => format!("✗ {}", s.status),
             Verdict::Fail if s.windows_total == 0 => "✗ no windows".into(),
             Verdict::Fail => {
@@ -188,6 +193,17 @@ mod tests {
         assert_eq!(c.symbol(), "✗ 2 not explained (search budget)");
         let c = cell(summary(0, 0, 0, EngineStatus::Ok));
         assert_eq!((c.verdict(), c.symbol()), (Verdict::Fail, "✗ no windows".to_string()));
+    }
+
+    #[test]
+    fn a_job_measured_but_not_compared_neither_passes_nor_fails() {
+        let not_compared = EngineSummary { not_compared: Some("not compared: on a backlog".into()), ..summary(0, 0, 0, EngineStatus::Ok) };
+        let c = cell(not_compared.clone());
+        assert_eq!((c.verdict(), c.symbol()), (Verdict::NotCompared, "– not compared".to_string()));
+        let m = Matrix { created: "now".into(), scenarios: vec![("duplicates".into(), "d".into())], cells: vec![c] };
+        assert!(!m.failed());
+        let c = cell(EngineSummary { status: EngineStatus::NoEndOfStream, ..not_compared });
+        assert_eq!(c.verdict(), Verdict::Fail, "an engine that failed still fails");
     }
 
     #[test]

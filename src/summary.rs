@@ -138,7 +138,10 @@ impl EngineSummary {
 
     /// The measurements `history` lists, kept in the store's metrics.
     pub fn verdict_metrics(&self) -> Vec<(&'static str, f64)> {
-        let mut m = vec![("windows_exact", self.windows_exact as f64), ("windows_total", self.windows_total as f64)];
+        let mut m = Vec::new();
+        if self.not_compared.is_none() {
+            m.extend([("windows_exact", self.windows_exact as f64), ("windows_total", self.windows_total as f64)]);
+        }
         let optional = [
             ("latency_p50_ms", self.latency_p50_ms.map(|v| v as f64)),
             ("latency_p99_ms", self.latency_p99_ms.map(|v| v as f64)),
@@ -185,7 +188,17 @@ fn percentiles(mut values: Vec<i64>, at: &[f64]) -> Vec<Option<i64>> {
 }
 
 pub fn table(rows: &[EngineSummary]) -> String {
-    let mut head = vec!["engine", "mode", "windows exact", "exceptions by cause", "malformed", "events/s", "latency p50/p99/max ms", "after last send ms", "status"];
+    let mut head = vec![
+        "engine",
+        "mode",
+        "windows exact",
+        "exceptions by cause",
+        "malformed",
+        "events/s",
+        "latency p50/p99/max ms",
+        "after last send p50/p99/max ms",
+        "status",
+    ];
     let crashed = rows.iter().any(|r| r.crash.is_some());
     if crashed {
         head.push("after the crash (events, kill to)");
