@@ -56,9 +56,7 @@ pub fn evaluate(run: &StoredRun, store_url: &str) -> Result<RunSummary> {
         let comparison = (!matches!(status, EngineStatus::NotReady(_)) && not_compared.is_none())
             .then(|| compare::compare(job, &run.truth, &rows, &run.events, sc.window_ms, late_dropped));
         let engine = summarize(job, status, comparison.as_ref(), &rows, &run.metrics, &run.events, sc);
-        // Nor is the latency after the last send of windows never read at their phase.
-        let after_last_send_ms = engine.after_last_send_ms.filter(|_| not_compared.is_none());
-        engines.push(EngineSummary { not_compared, after_last_send_ms, ..engine });
+        engines.push(EngineSummary { not_compared, ..engine });
         comparisons.extend(comparison);
     }
     let simulator = |name| metric(&run.metrics, measured::SIMULATOR, name);
@@ -146,7 +144,8 @@ fn summarize(
         latency_p50_ms: lat[0],
         latency_p99_ms: lat[1],
         latency_max_ms: lat[2],
-        after_last_send_ms: after_last_send(rows, events, job.mode, sc.window_ms, c.map_or(0, |c| c.window_phase_ms)),
+        // Keyed at the phase the comparison read off the engine's windows: a job not compared has none.
+        after_last_send_ms: c.and_then(|c| after_last_send(rows, events, job.mode, sc.window_ms, c.window_phase_ms)),
         latency_growth_ms: summary::latency_growth_ms(&timed.iter().copied().filter(|r| r.window_end <= closed_by_stream).collect::<Vec<_>>()),
         startup_s: get(measured::STARTUP_S),
         latency_distribution_ms: summary::LATENCY_PERCENTILES.iter().zip(distribution).filter_map(|(p, v)| v.map(|v| (*p, v))).collect(),
