@@ -102,9 +102,8 @@ pub fn bench(o: &BenchOptions, stop: &AtomicBool) -> Result<(Bench, PathBuf)> {
     let mut phases = Phases::default();
     let plan = Plan::new(&sc, sc.epoch_ms);
     phases.done("plan");
-    let (_, injected) = run::inject(&sc, &plan, &broker.bootstrap, &format!("bench.simulator.{}", stamp_now()), &store, None, phases, stop)?;
-    let simulator_per_s = injected.log.len() as f64 / started.elapsed().as_secs_f64();
-    drop((plan, injected));
+    let (_, injected) = run::inject(&sc, plan, &broker.bootstrap, &format!("bench.simulator.{}", stamp_now()), &store, None, phases, stop)?;
+    let simulator_per_s = injected.events as f64 / started.elapsed().as_secs_f64();
 
     let mut engines = Engines::default();
     let mut measured = Vec::new();

@@ -1,13 +1,13 @@
 //! Sending a simulator plan to a broker (docs/SPEC.md §2, §3, §6): paced as the
 //! scenario says, keyed by device, stamped with the wall-clock send time, and
 //! closed by flush events on every partition (unless the plan is one shard of
-//! the run's). Returns the log of what was sent.
+//! the run's). What was sent goes, in batches as it is sent, to whoever keeps the log.
 
 use crate::clock::now_ms;
 use crate::kafka::{self, Sender};
-use crate::model::{window_end, Event, SentEvent, FLUSH_DEVICE};
+use crate::model::{window_end, Event, FLUSH_DEVICE};
 use crate::scenario::{Clock, Pacing, Scenario};
-use crate::simulate::{category_name, Plan, Record, Shard};
+use crate::simulate::{Plan, Record, Send, Shard};
 use anyhow::{bail, Result};
 use rdkafka::producer::BaseRecord;
 use std::borrow::Cow;
@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub struct Injected {
-    pub log: Vec<SentEvent>,
+    pub events: usize,
     pub malformed: u64,
     pub started: Instant,
     /// When the last record of the plan was sent (before the flush events, and the wait for the last window to end).
@@ -54,11 +54,29 @@ impl Sending {
     }
 }
 
-pub fn inject(plan: &Plan, sc: &Scenario, producer: &Sender, topic: &str, partitions: i32, sending: &Sending, stop: &AtomicBool) -> Result<Injected> {
+/// Events of the plan as they were sent, each with its wall-clock send time, in sending order.
+pub type SentBatch<'p> = Vec<(&'p Send, i64)>;
+
+/// How many sent events go to the log's keeper at once: few enough to keep the memory of a
+/// stream bounded, enough that a store writes them in one transaction.
+const LOG_BATCH: usize = 16_384;
+
+/// Sends `plan`, giving `keep` what was sent in batches; an error of `keep` ends the send.
+#[allow(clippy::too_many_arguments)]
+pub fn inject<'p>(
+    plan: &'p Plan,
+    sc: &Scenario,
+    producer: &Sender,
+    topic: &str,
+    partitions: i32,
+    sending: &Sending,
+    stop: &AtomicBool,
+    keep: &mut dyn FnMut(SentBatch<'p>) -> Result<()>,
+) -> Result<Injected> {
     let started = Instant::now();
     let total = plan.records.len();
     sending.records.store(total, Ordering::Relaxed);
-    let mut log = Vec::with_capacity(total);
+    let mut batch = Vec::with_capacity(LOG_BATCH);
     let mut malformed = 0;
     let mut buf = Vec::with_capacity(256);
     let mut progress = Progress::new(total);
@@ -81,22 +99,19 @@ pub fn inject(plan: &Plan, sc: &Scenario, producer: &Sender, topic: &str, partit
         let (key, partition) = key_and_partition(plan, record, partitions);
         kafka::send(producer, BaseRecord::to(topic).partition(partition).key(key.as_bytes()).payload(&buf[..]).timestamp(sent_at))?;
         match record {
-            Record::Event(s) => log.push(SentEvent {
-                id: plan.message_id(s),
-                device: plan.device_ids[s.device as usize].clone(),
-                category: category_name(s.category),
-                dt: s.dt,
-                sent_at,
-                m1: s.m1,
-                m2: s.m2,
-                fault: s.fault,
-            }),
+            Record::Event(s) => {
+                batch.push((s, sent_at));
+                if batch.len() == LOG_BATCH {
+                    keep(std::mem::replace(&mut batch, Vec::with_capacity(LOG_BATCH)))?;
+                }
+            }
             Record::Malformed(_) => malformed += 1,
         }
         sending.sent.store(i + 1, Ordering::Relaxed);
         progress.tick(i + 1);
     }
     let sent_all = Instant::now();
+    keep(batch)?;
     if sc.clock == Clock::Live && sc.pacing != Pacing::None {
         // As in real time, the last window ends before anything closes it:
         // otherwise the flush would close it early and its latency would be negative.
@@ -122,7 +137,7 @@ pub fn inject(plan: &Plan, sc: &Scenario, producer: &Sender, topic: &str, partit
     }
     kafka::finish(producer, "sending events")?;
     progress.done();
-    Ok(Injected { log, malformed, started, sent_all, flushed: Instant::now(), behind_schedule })
+    Ok(Injected { events: total - malformed as usize, malformed, started, sent_all, flushed: Instant::now(), behind_schedule })
 }
 
 /// A record's key and partition: devices take partitions in turn, so that a scenario knows
@@ -140,33 +155,33 @@ struct Progress {
     started: Instant,
     last: Instant,
     shown: bool,
+    terminal: bool,
 }
 
 impl Progress {
     fn new(total: usize) -> Self {
-        Progress { total, started: Instant::now(), last: Instant::now(), shown: false }
+        Progress { total, started: Instant::now(), last: Instant::now(), shown: false, terminal: std::io::stderr().is_terminal() }
     }
 
     fn tick(&mut self, sent: usize) {
         if self.last.elapsed() < Duration::from_secs(1) || self.started.elapsed() < Duration::from_secs(2) {
             return;
         }
-        let terminal = std::io::stderr().is_terminal();
-        if !terminal && self.last.elapsed() < Duration::from_secs(10) && self.shown {
+        if !self.terminal && self.last.elapsed() < Duration::from_secs(10) && self.shown {
             return;
         }
         self.last = Instant::now();
         self.shown = true;
         let rate = sent as f64 / self.started.elapsed().as_secs_f64();
         // On a terminal the line is rewritten in place; in a log, one line every 10 s.
-        let (start, end) = if terminal { ("\r", "   ") } else { ("", "\n") };
+        let (start, end) = if self.terminal { ("\r", "   ") } else { ("", "\n") };
         eprint!("{start}inject: {sent}/{} records sent, {rate:.0}/s{end}", self.total);
         let _ = std::io::stderr().flush();
     }
 
     fn done(&self) {
         if self.shown {
-            let start = if std::io::stderr().is_terminal() { "\r" } else { "" };
+            let start = if self.terminal { "\r" } else { "" };
             eprintln!("{start}inject: {} records sent in {:.1} s              ", self.total, self.started.elapsed().as_secs_f64());
         }
     }

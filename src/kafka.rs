@@ -271,7 +271,9 @@ pub fn producer(brokers: &str) -> Result<Sender> {
 
 fn producer_config(brokers: &str) -> ClientConfig {
     let mut c = config(brokers);
-    c.set("linger.ms", "20").set("batch.num.messages", "10000").set("queue.buffering.max.messages", "1000000").set("message.timeout.ms", "30000");
+    // A queue of 100,000 records (librdkafka's default) keeps a sender that outruns the broker
+    // waiting rather than holding the stream in memory (1M queued records held 350 MB more).
+    c.set("linger.ms", "20").set("batch.num.messages", "10000").set("queue.buffering.max.messages", "100000").set("message.timeout.ms", "30000");
     // A retry after a broker node fails (a lost acknowledgement, a new leader) must not write a record twice.
     c.set("enable.idempotence", "true");
     c

@@ -135,9 +135,9 @@ fn inject_command(a: cli::InjectArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let (run_id, injected) = run::inject(&sc, &plan, &a.brokers, &a.topic, &a.store, a.run.as_deref(), phases, &STOP)?;
+    let (run_id, injected) = run::inject(&sc, plan, &a.brokers, &a.topic, &a.store, a.run.as_deref(), phases, &STOP)?;
     let part = a.shard.map_or(String::new(), |s| format!(" (shard {s}, no end-of-stream flush)"));
-    println!("run {run_id}{part}: {} events ({} malformed records) sent to {} on {}", injected.log.len(), injected.malformed, a.topic, a.brokers);
+    println!("run {run_id}{part}: {} events ({} malformed records) sent to {} on {}", injected.events, injected.malformed, a.topic, a.brokers);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -167,6 +167,8 @@ pub enum View {
 }
 
 impl View {
+    pub const BOTH: [View; 2] = [View::DeviceTime, View::SendTime];
+
     pub fn as_str(self) -> &'static str {
         match self {
             View::DeviceTime => "devicetime",
@@ -175,7 +177,7 @@ impl View {
     }
 
     pub fn parse(s: &str) -> Option<View> {
-        [View::DeviceTime, View::SendTime].into_iter().find(|v| v.as_str() == s)
+        View::BOTH.into_iter().find(|v| v.as_str() == s)
     }
 
     /// The time an event is windowed by in this view.

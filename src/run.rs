@@ -16,18 +16,19 @@ use crate::evaluate::{self, measured, RunParams};
 use crate::inject::{self, Injected};
 use crate::kafka;
 use crate::matrix::Matrix;
-use crate::model::{CrashRecord, EngineStatus, JobFlags, JobRecord, RunRecord, StoredRun};
+use crate::model::{CrashRecord, EngineStatus, Fault, JobFlags, JobRecord, RunRecord, SentEvent, StoredRun, View};
 use crate::phases::Phases;
 use crate::report;
 use crate::scenario::{Crash, Scenario};
 use crate::simulate::Plan;
 use crate::store::{self, Store};
 use crate::summary::{self, BrokerInfo, RunSummary};
-use crate::truth;
+use crate::truth::{self, Truth};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -206,9 +207,10 @@ fn log_path(dir: &Path, job: &Job) -> PathBuf {
     dir.join(format!("engine-{}-{}.log", job.spec.name, job.mode))
 }
 
-/// What driving a run gave: what was sent, and its jobs, ended.
+/// What driving a run gave: what was sent, its log, and its jobs, ended.
 struct Driven {
     injected: Injected,
+    log: Vec<SentEvent>,
     jobs: Vec<JobRun>,
 }
 
@@ -228,8 +230,17 @@ fn drive(o: &RunOptions, run: &Prepared, broker: &mut Broker, engines: &mut Engi
     let sending = inject::Sending::default();
     // A live clock starts when sending starts, so that device times track the wall clock.
     let (events, partitions) = (&run.ctx.flags.events, run.partitions);
-    let send = || inject::inject(&Plan::new(sc, sc.start_of_clock(now_ms())), sc, &producer, events, partitions, &sending, stop);
-    let (injected, mut jobs) = if o.preload {
+    let send = || {
+        let plan = Plan::new(sc, sc.start_of_clock(now_ms()));
+        let mut log = Vec::with_capacity(plan.records.len());
+        let mut keep = |batch: inject::SentBatch| {
+            log.extend(batch.into_iter().map(|(s, sent_at)| plan.sent_event(s, sent_at)));
+            Ok(())
+        };
+        let injected = inject::inject(&plan, sc, &producer, events, partitions, &sending, stop, &mut keep)?;
+        anyhow::Ok((injected, log))
+    };
+    let ((injected, log), mut jobs) = if o.preload {
         if sc.crash != Crash::None {
             anyhow::bail!("scenario '{}' crashes the engines while the stream is sent: it cannot be preloaded (drop --preload)", sc.name);
         }
@@ -265,7 +276,7 @@ fn drive(o: &RunOptions, run: &Prepared, broker: &mut Broker, engines: &mut Engi
             e.stop();
         }
     }
-    Ok(Driven { injected, jobs })
+    Ok(Driven { injected, log, jobs })
 }
 
 /// The scenario's broker crash: once `crash_after` of the records are sent, `kill -9` of the node
@@ -441,11 +452,11 @@ fn wait_for_engines(jobs: &mut [JobRun], collected: &Mutex<Collected>, injected:
 /// jobs back to `engines`.
 fn gather(run: &mut Prepared, driven: Driven, engines: &mut Engines) -> Result<StoredRun> {
     let sc = &run.params.scenario;
-    let injected = driven.injected;
+    let (injected, log) = (driven.injected, driven.log);
     // Kept as the store keeps them: one value per (who, name), the last one given.
     let mut metrics = BTreeMap::new();
     let mut measure = |who: &str, name: &str, value: f64| metrics.insert((who.to_string(), name.to_string()), value);
-    let sent_rate = injected.log.len() as f64 / (injected.sent_all - injected.started).as_secs_f64().max(1e-9);
+    let sent_rate = injected.events as f64 / (injected.sent_all - injected.started).as_secs_f64().max(1e-9);
     measure(measured::SIMULATOR, measured::EVENTS_PER_S, sent_rate);
     measure(measured::SIMULATOR, measured::MALFORMED_SENT, injected.malformed as f64);
     measure(measured::SIMULATOR, measured::BEHIND_SCHEDULE_MS, injected.behind_schedule.as_millis() as f64);
@@ -474,7 +485,7 @@ fn gather(run: &mut Prepared, driven: Driven, engines: &mut Engines) -> Result<S
         let events_per_s = progress
             .last_received
             .filter(|_| progress.flush_seen())
-            .map(|end| (injected.log.len() as u64 + injected.malformed) as f64 / (end - begin).as_secs_f64().max(1e-3));
+            .map(|end| (injected.events as u64 + injected.malformed) as f64 / (end - begin).as_secs_f64().max(1e-3));
         let usage = e.usage();
         let measurements = [
             (measured::EVENTS_PER_S, events_per_s),
@@ -499,8 +510,8 @@ fn gather(run: &mut Prepared, driven: Driven, engines: &mut Engines) -> Result<S
     run.record.ended_at = Some(now_ms());
     Ok(StoredRun {
         record: run.record.clone(),
-        truth: truth::compute(&injected.log, sc.window_ms),
-        events: injected.log,
+        truth: truth::compute(&log, sc.window_ms),
+        events: log,
         results: collected.rows().cloned().collect(),
         metrics: metrics.into_iter().map(|((who, name), value)| (who, name, value)).collect(),
     })
@@ -540,11 +551,11 @@ fn keep_elsewhere(dir: &Path, run: &StoredRun, summary: &mut RunSummary, failure
 /// The simulator alone (`boontadata inject`): sends `plan` to `topic` and stores what was sent and
 /// the truth, as a run without engines, under `run_id` if given. The shards of one run, each
 /// keeping its devices' events and truth under the same id, add up to the whole run's.
-/// `phases` has timed the plan.
+/// `phases` has timed the plan, which is dropped once sent.
 #[allow(clippy::too_many_arguments)]
 pub fn inject(
     sc: &Scenario,
-    plan: &Plan,
+    plan: Plan,
     brokers: &str,
     topic: &str,
     store_url: &str,
@@ -556,8 +567,7 @@ pub fn inject(
     kafka::check_reachable(brokers)?;
     kafka::create_topic(brokers, topic, sc.partitions, 1)?;
     let partitions = kafka::partition_count(brokers, topic)?;
-    let injected = inject::inject(plan, sc, &kafka::producer(brokers)?, topic, partitions, &inject::Sending::default(), stop)?;
-    phases.done("send");
+    let producer = kafka::producer(brokers)?;
     let id = run_id.map_or_else(|| format!("inject-{}-{}", sc.name, now_ms()), String::from);
     let params = RunParams {
         scenario: sc.clone(),
@@ -566,15 +576,52 @@ pub fn inject(
         jobs: vec![],
         preload: false,
     };
-    store.put_run(&RunRecord { ended_at: Some(now_ms()), ..run_record(&id, &params, plan.epoch_ms)? })?;
-    store.put_events(&id, (plan.shard.index as i64) << 32, &injected.log)?;
-    phases.done("store events");
-    let truth = truth::compute(&injected.log, sc.window_ms);
-    phases.done("truth");
-    store.put_truth(&id, &truth)?;
+    let (injected, truth) = std::thread::scope(|s| {
+        let (batches, received) = std::sync::mpsc::sync_channel(LOG_BATCHES_IN_FLIGHT);
+        let writer = std::thread::Builder::new()
+            .name("event-log".into())
+            .spawn_scoped(s, || keep_log(&mut *store, &id, (plan.shard.index as i64) << 32, &plan, sc.window_ms, received))?;
+        let mut keep = |batch| batches.send(batch).map_err(|_| anyhow::anyhow!("the event log's writer stopped"));
+        let sent = inject::inject(&plan, sc, &producer, topic, partitions, &inject::Sending::default(), stop, &mut keep);
+        drop(batches);
+        phases.done("send");
+        // When the writer failed, its error says why the send stopped short.
+        let truth = writer.join().map_err(|_| anyhow::anyhow!("the event log's writer panicked"))??;
+        phases.done("store events");
+        anyhow::Ok((sent?, truth))
+    })?;
+    let record = RunRecord { ended_at: Some(now_ms()), ..run_record(&id, &params, plan.epoch_ms)? };
+    drop(plan);
+    truth.in_batches(TRUTH_BATCH, |rows| store.put_truth(&id, &rows))?;
+    // Listed once its truth is whole: a send that failed leaves no run to compare.
+    store.put_run(&record)?;
     phases.done("store truth");
     eprintln!("boontadata: inject {}", phases.line());
     Ok((id, injected))
+}
+
+/// How many batches of the log may wait for the writer: the send runs ahead of the store by no more.
+const LOG_BATCHES_IN_FLIGHT: usize = 4;
+
+/// Truth rows stored at once.
+const TRUTH_BATCH: usize = 65_536;
+
+/// Stores the sent events batch by batch as they come, numbered from `first_seq`, and counts each
+/// first send in the truth, so that neither the log nor the work waits for the last send.
+fn keep_log(store: &mut dyn Store, run: &str, first_seq: i64, plan: &Plan, window_ms: i64, batches: Receiver<inject::SentBatch>) -> Result<Truth> {
+    let mut truth = Truth::new(&View::BOTH, window_ms, 0);
+    let mut seq = first_seq;
+    for batch in batches {
+        let log: Vec<SentEvent> = batch.into_iter().map(|(s, sent_at)| plan.sent_event(s, sent_at)).collect();
+        store.put_events(run, seq, &log).with_context(|| format!("storing the event log of run {run}"))?;
+        seq += log.len() as i64;
+        // A plan sends a resend after the message it repeats: the first send of an id is the one
+        // not marked a resend (simulate's `the_plan_is_in_send_order_and_resends_follow_their_original`).
+        for e in log.iter().filter(|e| e.fault != Fault::Duplicate) {
+            truth.count(e);
+        }
+    }
+    Ok(truth)
 }
 
 /// `--store`, or the SQLite file in the output folder.

@@ -2,7 +2,7 @@
 //! plan of sends, each with its device time, its scheduled send time and the
 //! fault injected into it. Sending the plan to a broker is `inject`'s job.
 
-use crate::model::{Event, Fault};
+use crate::model::{Event, Fault, SentEvent};
 use crate::rng::Rng;
 use crate::scenario::{Pacing, Scenario};
 use std::borrow::Cow;
@@ -31,6 +31,8 @@ pub enum Record {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub device_ids: Vec<String>,
+    /// Category `c`'s name at `c - 1`: named once, not at each send.
+    category_names: Vec<String>,
     pub epoch_ms: i64,
     pub shard: Shard,
     pub records: Vec<Record>,
@@ -102,7 +104,8 @@ impl Plan {
                 records.insert(at.min(records.len()), Record::Malformed(record));
             }
         }
-        Plan { device_ids, epoch_ms, shard, records }
+        let category_names = (1..=scenario.categories).map(|c| format!("cat-{c}")).collect();
+        Plan { device_ids, category_names, epoch_ms, shard, records }
     }
 
     pub fn sends(&self) -> impl Iterator<Item = &Send> {
@@ -117,10 +120,28 @@ impl Plan {
             id: Cow::Borrowed(id),
             di: Cow::Borrowed(&self.device_ids[s.device as usize]),
             dt: s.dt,
-            c: Cow::Owned(category_name(s.category)),
+            c: Cow::Borrowed(self.category_name(s.category)),
             m1: s.m1,
             m2: s.m2,
         }
+    }
+
+    /// The log's entry for `s`, sent at `sent_at`.
+    pub fn sent_event(&self, s: &Send, sent_at: i64) -> SentEvent {
+        SentEvent {
+            id: self.message_id(s),
+            device: self.device_ids[s.device as usize].clone(),
+            category: self.category_name(s.category).to_string(),
+            dt: s.dt,
+            sent_at,
+            m1: s.m1,
+            m2: s.m2,
+            fault: s.fault,
+        }
+    }
+
+    fn category_name(&self, c: u32) -> &str {
+        &self.category_names[c as usize - 1]
     }
 
     pub fn message_id(&self, s: &Send) -> String {
@@ -142,10 +163,6 @@ impl Plan {
     pub fn max_dt(&self) -> i64 {
         self.sends().map(|s| s.dt).max().unwrap_or(self.epoch_ms)
     }
-}
-
-pub fn category_name(c: u32) -> String {
-    format!("cat-{c}")
 }
 
 fn plan_device(sc: &Scenario, epoch_ms: i64, device: u32, rng: &mut Rng, out: &mut Vec<Send>) {
@@ -282,6 +299,11 @@ mod tests {
             assert!(original < i, "a resend comes after the message it repeats");
             assert_eq!(sends[original].dt, dup.dt);
         }
+        // What the simulator's truth counts on: the first send of an id is the one not marked a resend.
+        let log: Vec<SentEvent> = sends.iter().map(|s| plan.sent_event(s, s.at)).collect();
+        let not_resends: Vec<bool> = log.iter().map(|e| e.fault != Fault::Duplicate).collect();
+        assert!(not_resends.iter().any(|counted| !counted), "the scenario has resends");
+        assert_eq!(crate::truth::first_sends(&log), not_resends);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! category) in two views. Which faults fell into a window is in the log itself.
 
 use crate::model::{window_end_at_phase, Aggregate, SentEvent, TruthRow, View};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 /// Whether each logged send is the first of its id (counted once) or a resend.
 /// The log is in sending order, so the first occurrence is the one that counts.
@@ -15,29 +15,97 @@ pub fn first_sends(log: &[SentEvent]) -> Vec<bool> {
 /// Both views of the truth. A window where no message counts (only resends
 /// fell there) has no row: both sides agree on an empty window.
 pub fn compute(log: &[SentEvent], window_ms: i64) -> Vec<TruthRow> {
-    [View::DeviceTime, View::SendTime].into_iter().flat_map(|view| compute_view(log, view, window_ms, 0)).collect()
+    of_first_sends(log, Truth::new(&View::BOTH, window_ms, 0))
 }
 
 /// One view of the truth, with windows ending `phase_ms` past the multiples of `window_ms`.
 pub fn compute_view(log: &[SentEvent], view: View, window_ms: i64, phase_ms: i64) -> Vec<TruthRow> {
-    let mut rows: BTreeMap<(i64, &str, &str), TruthRow> = BTreeMap::new();
+    of_first_sends(log, Truth::new(&[view], window_ms, phase_ms))
+}
+
+fn of_first_sends(log: &[SentEvent], mut truth: Truth) -> Vec<TruthRow> {
     for (e, counted) in log.iter().zip(first_sends(log)) {
-        if !counted {
-            continue;
+        if counted {
+            truth.count(e);
         }
-        let end = window_end_at_phase(view.time_of(e), window_ms, phase_ms);
-        let row = rows.entry((end, &e.device, &e.category)).or_insert_with(|| TruthRow {
-            view,
-            window_end: end,
-            device: e.device.clone(),
-            category: e.category.clone(),
-            agg: Aggregate::default(),
-        });
-        row.agg.count += 1;
-        row.agg.m1_sum += e.m1;
-        row.agg.m2_sum += e.m2;
     }
-    rows.into_values().collect()
+    truth.rows()
+}
+
+/// The truth built as events go by, so that a stream's log need not be held to know it: each
+/// device and category name is kept once, each window as numbers.
+pub struct Truth {
+    window_ms: i64,
+    phase_ms: i64,
+    names: HashMap<String, u32>,
+    views: Vec<(View, Windows)>,
+}
+
+/// One view's windows: (window end, device, category), the names numbered, → what counts there.
+type Windows = HashMap<(i64, u32, u32), Aggregate>;
+
+impl Truth {
+    pub fn new(views: &[View], window_ms: i64, phase_ms: i64) -> Truth {
+        Truth { window_ms, phase_ms, names: HashMap::new(), views: views.iter().map(|&v| (v, HashMap::new())).collect() }
+    }
+
+    /// Counts `e` in its window of each view: the caller has made sure it is the first send of its id.
+    pub fn count(&mut self, e: &SentEvent) {
+        let (device, category) = (self.name(&e.device), self.name(&e.category));
+        for (view, windows) in &mut self.views {
+            let end = window_end_at_phase(view.time_of(e), self.window_ms, self.phase_ms);
+            let agg = windows.entry((end, device, category)).or_default();
+            agg.count += 1;
+            agg.m1_sum += e.m1;
+            agg.m2_sum += e.m2;
+        }
+    }
+
+    fn name(&mut self, name: &str) -> u32 {
+        if let Some(&n) = self.names.get(name) {
+            return n;
+        }
+        let n = self.names.len() as u32;
+        self.names.insert(name.to_string(), n);
+        n
+    }
+
+    pub fn rows(self) -> Vec<TruthRow> {
+        let mut rows = Vec::new();
+        let Ok(()) = self.in_batches::<std::convert::Infallible>(usize::MAX, |batch| {
+            rows.extend(batch);
+            Ok(())
+        });
+        rows
+    }
+
+    /// The rows, view by view, each view's by window end, device and category, given to `each`
+    /// `batch` at a time: a big stream's truth is not held twice, as numbers and as rows.
+    pub fn in_batches<E>(self, batch: usize, mut each: impl FnMut(Vec<TruthRow>) -> Result<(), E>) -> Result<(), E> {
+        let mut names: Vec<(String, u32)> = self.names.into_iter().collect();
+        names.sort_unstable();
+        // Numbered again in name order, so that windows sort as numbers.
+        let mut rank = vec![0; names.len()];
+        for (r, (_, n)) in names.iter().enumerate() {
+            rank[*n as usize] = r as u32;
+        }
+        let names: Vec<String> = names.into_iter().map(|(name, _)| name).collect();
+        for (view, windows) in self.views {
+            let mut windows: Vec<_> = windows.into_iter().map(|((end, d, c), agg)| ((end, rank[d as usize], rank[c as usize]), agg)).collect();
+            windows.sort_unstable_by_key(|(key, _)| *key);
+            for chunk in windows.chunks(batch) {
+                let rows = chunk.iter().map(|&((window_end, d, c), ref agg)| TruthRow {
+                    view,
+                    window_end,
+                    device: names[d as usize].clone(),
+                    category: names[c as usize].clone(),
+                    agg: agg.clone(),
+                });
+                each(rows.collect())?;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -88,6 +156,32 @@ pub(crate) mod tests {
         // In send time the resend fell alone into the next window: nothing counts there, so no row.
         let send: Vec<&TruthRow> = rows.iter().filter(|r| r.view == View::SendTime).collect();
         assert_eq!((send.len(), send[0].window_end), (1, TEN + 5000));
+    }
+
+    #[test]
+    fn the_truth_counted_as_the_events_go_by_is_the_whole_logs() {
+        let sc = crate::scenario::Scenario { devices: 20, ..Default::default() };
+        let plan = crate::simulate::Plan::new(&sc, TEN);
+        let log: Vec<SentEvent> = plan.sends().map(|s| plan.sent_event(s, s.at + 40)).collect();
+        let rows = compute(&log, 5000);
+        assert!(rows.len() > 500, "{} rows", rows.len());
+        assert!(rows.windows(2).all(|w| (w[0].view, w[0].window_end, &w[0].device) <= (w[1].view, w[1].window_end, &w[1].device)), "in order");
+        let counted: i64 = rows.iter().filter(|r| r.view == View::DeviceTime).map(|r| r.agg.count).sum();
+        assert_eq!(counted as usize, log.iter().filter(|e| e.fault != Fault::Duplicate).count(), "each message once");
+        let by_hand: Vec<TruthRow> = View::BOTH.into_iter().flat_map(|v| sum_by_hand(&log, v)).collect();
+        assert_eq!(rows, by_hand);
+    }
+
+    /// The truth of one view summed the plainest way, to check the counting one against.
+    fn sum_by_hand(log: &[SentEvent], view: View) -> Vec<TruthRow> {
+        let mut rows: std::collections::BTreeMap<(i64, String, String), Aggregate> = Default::default();
+        for (e, counted) in log.iter().zip(first_sends(log)) {
+            if counted {
+                let agg = rows.entry((crate::model::window_end(view.time_of(e), 5000), e.device.clone(), e.category.clone())).or_default();
+                (agg.count, agg.m1_sum, agg.m2_sum) = (agg.count + 1, agg.m1_sum + e.m1, agg.m2_sum + e.m2);
+            }
+        }
+        rows.into_iter().map(|((window_end, device, category), agg)| TruthRow { view, window_end, device, category, agg }).collect()
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::model::{Metric, ResultRow, RunRecord, SentEvent, StoredRun, TruthRow}
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 
-pub trait Store {
+pub trait Store: Send {
     fn put_run(&mut self, run: &RunRecord) -> Result<()>;
     /// The events of `log`, numbered from `first_seq` in the order sent (a shard's events come after the shards before it).
     fn put_events(&mut self, run: &str, first_seq: i64, log: &[SentEvent]) -> Result<()>;
