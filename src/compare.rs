@@ -4,7 +4,7 @@
 //! window.
 
 use crate::model::{
-    nearest_window_end, utc, window_end_at_phase, Aggregate, CrashRecord, Fault, JobRecord, Mode, ResultRow, RowKey, SentEvent, TruthRow, View, WatermarkScope,
+    nearest_window_end, utc, window_end_at_phase, Aggregate, CrashRecord, Fault, JobRecord, Mode, ResultRow, SentEvent, TruthRow, View, WatermarkScope,
     FLUSH_DEVICE,
 };
 use crate::truth::{self, first_sends};
@@ -173,10 +173,11 @@ fn compare_once(job: &JobRecord, truth: &[TruthRow], results: &[ResultRow], log:
         &phased
     };
     let end = |e: i64| nearest_window_end(e, window_ms, phase);
-    let truth: BTreeMap<RowKey, &Aggregate> = truth.iter().filter(|t| t.view == view).map(|t| (t.key(), &t.agg)).collect();
-    let results: BTreeMap<RowKey, &Aggregate> =
-        results.iter().filter(|r| r.device != FLUSH_DEVICE).map(|r| ((end(r.window_end), r.device.clone(), r.category.clone()), &r.agg)).collect();
-    let keys: BTreeSet<&RowKey> = truth.keys().chain(results.keys()).collect();
+    let truth: BTreeMap<Row, &Aggregate> =
+        truth.iter().filter(|t| t.view == view).map(|t| ((t.window_end, t.device.as_str(), t.category.as_str()), &t.agg)).collect();
+    let results: BTreeMap<Row, &Aggregate> =
+        results.iter().filter(|r| r.device != FLUSH_DEVICE).map(|r| ((end(r.window_end), r.device.as_str(), r.category.as_str()), &r.agg)).collect();
+    let keys: BTreeSet<&Row> = truth.keys().chain(results.keys()).collect();
     let faults = FaultIndex::new(log, view, window_ms, phase);
     let mut exceptions = Vec::new();
     for key in &keys {
@@ -223,8 +224,8 @@ fn compare_once(job: &JobRecord, truth: &[TruthRow], results: &[ResultRow], log:
         let Explanation { causes, why, lost, doubled, overtaken } = found;
         exceptions.push(Exception {
             window_end: key.0,
-            device: key.1.clone(),
-            category: key.2.clone(),
+            device: key.1.to_string(),
+            category: key.2.to_string(),
             truth: t.cloned(),
             result: r.cloned(),
             causes,
@@ -238,6 +239,10 @@ fn compare_once(job: &JobRecord, truth: &[TruthRow], results: &[ResultRow], log:
     exceptions.sort_by(|a, b| (&a.category, a.window_end, &a.device).cmp(&(&b.category, b.window_end, &b.device)));
     Comparison { engine: engine.into(), mode, view, window_phase_ms: phase, rows: keys.len(), exceptions }
 }
+
+/// (window end, device, category) of a row compared, borrowed from the rows: a run's comparison
+/// holds its keys once, in the rows themselves.
+type Row<'a> = (i64, &'a str, &'a str);
 
 fn same(a: &Aggregate, b: &Aggregate) -> bool {
     a.count == b.count && a.m1_sum == b.m1_sum && m2_close(a.m2_sum, b.m2_sum, a.m2_sum)
@@ -318,18 +323,18 @@ impl<'a> FaultIndex<'a> {
         let mut by_row: HashMap<_, Vec<_>> = HashMap::new();
         for (e, counted) in log.iter().zip(first_sends(log)) {
             let end = window_end_at_phase(view.time_of(e), window_ms, phase_ms);
-            by_row.entry((end, e.device.as_str(), e.category.as_str())).or_default().push((e, counted));
+            by_row.entry((end, &*e.device, &*e.category)).or_default().push((e, counted));
         }
         FaultIndex { view, by_row }
     }
 
     /// The messages of `key`'s device and category in the window ending at `end`.
-    fn row<'s>(&'s self, end: i64, key: &'s RowKey) -> &'s [FirstSend<'s>] {
-        self.by_row.get(&(end, key.1.as_str(), key.2.as_str())).map(Vec::as_slice).unwrap_or_default()
+    fn row<'s>(&'s self, end: i64, key: &Row<'s>) -> &'s [FirstSend<'s>] {
+        self.by_row.get(&(end, key.1, key.2)).map(Vec::as_slice).unwrap_or_default()
     }
 
     /// What may explain row `key`; in send time, messages that crossed up to `crossed` window ends.
-    fn candidates(&self, key: &RowKey, window_ms: i64, crossed: i64) -> Vec<Choice> {
+    fn candidates(&self, key: &Row, window_ms: i64, crossed: i64) -> Vec<Choice> {
         let row = |end: i64| self.row(end, key);
         let one = |cause, sign, e: &SentEvent, ms| Candidate { cause, sign, m1: e.m1, m2: e.m2, ms };
         let mut choices = Vec::new();
@@ -371,7 +376,7 @@ impl<'a> FaultIndex<'a> {
     /// partition it came from was behind the others: not only a run of them, since the watermark
     /// rises between the reads of a partition that falls behind by about the out-of-orderness
     /// bound (on a busy machine), passing some of its messages and not the next ones.
-    fn overtaken(&self, key: &RowKey) -> Vec<Candidate> {
+    fn overtaken(&self, key: &Row) -> Vec<Candidate> {
         let on_time = self.row(key.0, key).iter().filter(|(e, counted)| *counted && !matches!(e.fault, Fault::Late | Fault::OutOfOrder));
         on_time.map(|(e, _)| Candidate { cause: Cause::Overtaken, sign: -1, m1: e.m1, m2: e.m2, ms: 0 }).collect()
     }
@@ -381,7 +386,7 @@ impl<'a> FaultIndex<'a> {
     /// went with the process); or a run of messages sent before the kill counted a second time
     /// (read again on top of state that had counted them): its own, or, on the wall clock, those of
     /// the device's earlier windows, read again after the restart and counted in this one.
-    fn crash_candidates(&self, key: &RowKey, crash: &CrashRecord, window_ms: i64) -> [Choice; 2] {
+    fn crash_candidates(&self, key: &Row, crash: &CrashRecord, window_ms: i64) -> [Choice; 2] {
         let row = |end: i64| self.row(end, key);
         let sent_before = |at: i64, ends: &mut dyn Iterator<Item = i64>| {
             let mut events: Vec<&SentEvent> = ends.flat_map(|end| row(end).iter()).filter(|(e, counted)| *counted && e.sent_at < at).map(|(e, _)| *e).collect();

@@ -6,8 +6,10 @@
 
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// Device id of the end-of-stream events (§6); the comparison ignores it.
 pub const FLUSH_DEVICE: &str = "__flush__";
@@ -218,18 +220,35 @@ impl Fault {
 }
 
 /// One record as it was really sent: the simulator's log (§8 `events`), which
-/// turns every difference into a reason, event by event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// turns every difference into a reason, event by event. A log holds each device and
+/// category name once (`Names`), shared by the events that carry it.
+#[derive(Debug, Clone, PartialEq)]
 pub struct SentEvent {
     pub id: String,
-    pub device: String,
-    pub category: String,
+    pub device: Arc<str>,
+    pub category: Arc<str>,
     pub dt: i64,
     /// Wall-clock send time (the Kafka record timestamp).
     pub sent_at: i64,
     pub m1: i64,
     pub m2: f64,
     pub fault: Fault,
+}
+
+/// The device and category names of a log read back, each held once: a stream has few names and
+/// many events.
+#[derive(Default)]
+pub struct Names(HashSet<Arc<str>>);
+
+impl Names {
+    pub fn get(&mut self, name: &str) -> Arc<str> {
+        if let Some(known) = self.0.get(name) {
+            return known.clone();
+        }
+        let new: Arc<str> = name.into();
+        self.0.insert(new.clone());
+        new
+    }
 }
 
 /// (window_end, device, category): the key every row of truth and results has.
@@ -251,12 +270,6 @@ pub struct TruthRow {
     pub category: String,
     #[serde(flatten)]
     pub agg: Aggregate,
-}
-
-impl TruthRow {
-    pub fn key(&self) -> RowKey {
-        (self.window_end, self.device.clone(), self.category.clone())
-    }
 }
 
 /// A crash the harness made during a job (a scenario with `crash = "engine"` or `"broker"`), in epoch ms.
@@ -336,12 +349,6 @@ pub struct ResultRow {
     pub emissions: i64,
     pub first_emitted_at: i64,
     pub last_emitted_at: i64,
-}
-
-impl ResultRow {
-    pub fn key(&self) -> RowKey {
-        (self.window_end, self.device.clone(), self.category.clone())
-    }
 }
 
 /// A run as the store keeps it (§8 `runs`).

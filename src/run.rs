@@ -512,7 +512,7 @@ fn gather(run: &mut Prepared, driven: Driven, engines: &mut Engines) -> Result<S
         record: run.record.clone(),
         truth: truth::compute(&log, sc.window_ms),
         events: log,
-        results: collected.rows().cloned().collect(),
+        results: collected.take_rows(),
         metrics: metrics.into_iter().map(|((who, name), value)| (who, name, value)).collect(),
     })
 }

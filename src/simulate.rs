@@ -6,6 +6,7 @@ use crate::model::{Event, Fault, SentEvent};
 use crate::rng::Rng;
 use crate::scenario::{Pacing, Scenario};
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// One record the simulator will send.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,9 +31,10 @@ pub enum Record {
 
 #[derive(Debug, Clone)]
 pub struct Plan {
-    pub device_ids: Vec<String>,
+    /// Each name once, shared by the log's events (`sent_event`).
+    pub device_ids: Vec<Arc<str>>,
     /// Category `c`'s name at `c - 1`: named once, not at each send.
-    category_names: Vec<String>,
+    category_names: Vec<Arc<str>>,
     pub epoch_ms: i64,
     pub shard: Shard,
     pub records: Vec<Record>,
@@ -89,7 +91,7 @@ impl Plan {
         let mut sends = Vec::with_capacity((scenario.planned_messages() as f64 * (1.0 + scenario.dup_p) / shard.count as f64) as usize);
         for d in 0..scenario.devices {
             let mut rng = Rng::derive(scenario.seed, d as u64);
-            device_ids.push(uuid(&mut rng));
+            device_ids.push(uuid(&mut rng).into());
             if shard.has(d) {
                 plan_device(scenario, epoch_ms, d, &mut rng, &mut sends);
             }
@@ -104,7 +106,7 @@ impl Plan {
                 records.insert(at.min(records.len()), Record::Malformed(record));
             }
         }
-        let category_names = (1..=scenario.categories).map(|c| format!("cat-{c}")).collect();
+        let category_names = (1..=scenario.categories).map(|c| format!("cat-{c}").into()).collect();
         Plan { device_ids, category_names, epoch_ms, shard, records }
     }
 
@@ -131,7 +133,7 @@ impl Plan {
         SentEvent {
             id: self.message_id(s),
             device: self.device_ids[s.device as usize].clone(),
-            category: self.category_name(s.category).to_string(),
+            category: self.category_names[s.category as usize - 1].clone(),
             dt: s.dt,
             sent_at,
             m1: s.m1,

@@ -177,7 +177,7 @@ pub(crate) mod tests {
         let mut rows: std::collections::BTreeMap<(i64, String, String), Aggregate> = Default::default();
         for (e, counted) in log.iter().zip(first_sends(log)) {
             if counted {
-                let agg = rows.entry((crate::model::window_end(view.time_of(e), 5000), e.device.clone(), e.category.clone())).or_default();
+                let agg = rows.entry((crate::model::window_end(view.time_of(e), 5000), e.device.to_string(), e.category.to_string())).or_default();
                 (agg.count, agg.m1_sum, agg.m2_sum) = (agg.count + 1, agg.m1_sum + e.m1, agg.m2_sum + e.m2);
             }
         }

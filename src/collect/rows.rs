@@ -94,8 +94,9 @@ impl Collected {
         }
     }
 
-    pub fn rows(&self) -> impl Iterator<Item = &ResultRow> {
-        self.rows.values()
+    /// The rows, handed over once the run is collected (not copied: a backlog has hundreds of thousands).
+    pub fn take_rows(&mut self) -> Vec<ResultRow> {
+        std::mem::take(&mut self.rows).into_values().collect()
     }
 }
 
@@ -126,7 +127,7 @@ mod tests {
         c.add(&record(10, 100, "d"), now);
         c.add(&record(30, 300, "d"), now);
         c.add(&record(20, 200, "d"), now); // arrives late, but was emitted before the 300 one
-        let rows: Vec<&ResultRow> = c.rows().collect();
+        let rows = c.take_rows();
         assert_eq!(rows.len(), 1);
         assert_eq!((rows[0].agg.m1_sum, rows[0].emissions, rows[0].first_emitted_at, rows[0].last_emitted_at), (30, 3, 100, 300));
     }
@@ -136,7 +137,7 @@ mod tests {
         let mut c = Collected::default();
         c.add(&record(0, 1, FLUSH_DEVICE), Instant::now());
         c.add(b"not json", Instant::now());
-        assert_eq!(c.rows().count(), 0);
+        assert_eq!(c.take_rows().len(), 0);
         assert_eq!(c.progress[&("native".to_string(), Mode::EventTime)].flush_window_end, Some(5000));
         assert_eq!(c.undecodable, 1);
     }
@@ -152,7 +153,8 @@ mod tests {
             complete.add(&r, late);
         }
         live.complete_with(complete);
-        let devices: Vec<&str> = live.rows().map(|r| r.device.as_str()).collect();
+        let rows = live.take_rows();
+        let devices: Vec<&str> = rows.iter().map(|r| r.device.as_str()).collect();
         assert_eq!(devices, ["d", "e"]);
         let p = &live.progress[&key];
         assert!(p.flush_seen());

@@ -7,7 +7,7 @@
 
 use super::local_cassandra::{self, LocalCassandra};
 use super::{shown, Store};
-use crate::model::{Aggregate, Fault, Metric, ResultRow, RunRecord, SentEvent, TruthRow, View};
+use crate::model::{Aggregate, Fault, Metric, Names, ResultRow, RunRecord, SentEvent, TruthRow, View};
 use anyhow::{anyhow, bail, Context, Result};
 use futures::{StreamExt, TryStreamExt};
 use scylla::client::session::Session;
@@ -327,12 +327,13 @@ impl Store for Cassandra {
     fn events(&self, run: &str) -> Result<Vec<SentEvent>> {
         type Row = (String, String, String, i64, i64, i64, f64, String);
         let rows: Vec<Row> = self.read(&self.statements.events, (run,), &format!("the events of run {run}"))?;
+        let mut names = Names::default();
         Ok(rows
             .into_iter()
             .map(|(id, device, category, dt, sent_at, m1, m2, fault)| SentEvent {
                 id,
-                device,
-                category,
+                device: names.get(&device),
+                category: names.get(&category),
                 dt,
                 sent_at,
                 m1,

@@ -3,7 +3,7 @@
 //! so that writing a row again replaces it, as in every backend.
 
 use super::{shown, Store};
-use crate::model::{Aggregate, Fault, Metric, ResultRow, RunRecord, SentEvent, TruthRow, View};
+use crate::model::{Aggregate, Fault, Metric, Names, ResultRow, RunRecord, SentEvent, TruthRow, View};
 use anyhow::{anyhow, bail, Context, Result};
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{ToSql, Type};
@@ -93,13 +93,14 @@ impl Store for Postgres {
     fn put_events(&mut self, run: &str, first_seq: i64, log: &[SentEvent]) -> Result<()> {
         let seqs: Vec<i64> = (first_seq..first_seq + log.len() as i64).collect();
         let faults: Vec<&str> = log.iter().map(|e| e.fault.as_str()).collect();
+        let names: Vec<(&str, &str)> = log.iter().map(|e| (&*e.device, &*e.category)).collect();
         let columns = ["run", "seq", "id", "device", "category", "dt", "sent_at", "m1", "m2", "fault"];
         let (text, int, real) = (Type::TEXT, Type::INT8, Type::FLOAT8);
         let types = [text.clone(), int.clone(), text.clone(), text.clone(), text.clone(), int.clone(), int.clone(), int, real, text];
         let rows = log
             .iter()
             .enumerate()
-            .map(|(i, e)| -> Vec<&(dyn ToSql + Sync)> { vec![&run, &seqs[i], &e.id, &e.device, &e.category, &e.dt, &e.sent_at, &e.m1, &e.m2, &faults[i]] });
+            .map(|(i, e)| -> Vec<&(dyn ToSql + Sync)> { vec![&run, &seqs[i], &e.id, &names[i].0, &names[i].1, &e.dt, &e.sent_at, &e.m1, &e.m2, &faults[i]] });
         self.upsert("events", &columns, &types, 2, rows)
     }
 
@@ -165,11 +166,13 @@ impl Store for Postgres {
     }
 
     fn events(&self, run: &str) -> Result<Vec<SentEvent>> {
+        let names = RefCell::new(Names::default());
         self.query("SELECT id, device, category, dt, sent_at, m1, m2, fault FROM events WHERE run = $1 ORDER BY seq", run, |r| {
+            let mut names = names.borrow_mut();
             Ok(SentEvent {
                 id: r.get(0),
-                device: r.get(1),
-                category: r.get(2),
+                device: names.get(r.get(1)),
+                category: names.get(r.get(2)),
                 dt: r.get(3),
                 sent_at: r.get(4),
                 m1: r.get(5),

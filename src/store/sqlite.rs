@@ -1,7 +1,7 @@
 //! The embedded default store: one SQLite file.
 
 use super::Store;
-use crate::model::{Aggregate, Fault, Metric, ResultRow, RunRecord, SentEvent, TruthRow, View};
+use crate::model::{Aggregate, Fault, Metric, Names, ResultRow, RunRecord, SentEvent, TruthRow, View};
 use anyhow::{bail, Context, Result};
 use rusqlite::{params, Connection};
 use std::path::Path;
@@ -136,12 +136,13 @@ impl Store for Sqlite {
 
     fn events(&self, run: &str) -> Result<Vec<SentEvent>> {
         let mut st = self.db.prepare("SELECT id, device, category, dt, sent_at, m1, m2, fault FROM events WHERE run = ?1 ORDER BY seq")?;
+        let mut names = Names::default();
         let rows = st.query_map([run], |r| {
             let fault: String = r.get(7)?;
             Ok(SentEvent {
                 id: r.get(0)?,
-                device: r.get(1)?,
-                category: r.get(2)?,
+                device: names.get(&r.get::<_, String>(1)?),
+                category: names.get(&r.get::<_, String>(2)?),
                 dt: r.get(3)?,
                 sent_at: r.get(4)?,
                 m1: r.get(5)?,
