@@ -234,7 +234,7 @@ fn drive(o: &RunOptions, run: &Prepared, broker: &mut Broker, engines: &mut Engi
         let plan = Plan::new(sc, sc.start_of_clock(now_ms()));
         let mut log = Vec::with_capacity(plan.records.len());
         let mut keep = |batch: inject::SentBatch| {
-            log.extend(batch.into_iter().map(|(s, sent_at)| plan.sent_event(s, sent_at)));
+            log.extend(plan.sent_events(&batch));
             Ok(())
         };
         let injected = inject::inject(&plan, sc, &producer, events, partitions, &sending, stop, &mut keep)?;
@@ -612,7 +612,7 @@ fn keep_log(store: &mut dyn Store, run: &str, first_seq: i64, plan: &Plan, windo
     let mut truth = Truth::new(&View::BOTH, window_ms, 0);
     let mut seq = first_seq;
     for batch in batches {
-        let log: Vec<SentEvent> = batch.into_iter().map(|(s, sent_at)| plan.sent_event(s, sent_at)).collect();
+        let log = plan.sent_events(&batch);
         store.put_events(run, seq, &log).with_context(|| format!("storing the event log of run {run}"))?;
         seq += log.len() as i64;
         // A plan sends a resend after the message it repeats: the first send of an id is the one

@@ -128,12 +128,17 @@ impl Plan {
         }
     }
 
+    /// The log's entries for sends of this plan, each given with its send time.
+    pub fn sent_events(&self, sent: &[(&Send, i64)]) -> Vec<SentEvent> {
+        sent.iter().map(|&(s, sent_at)| self.sent_event(s, sent_at)).collect()
+    }
+
     /// The log's entry for `s`, sent at `sent_at`.
     pub fn sent_event(&self, s: &Send, sent_at: i64) -> SentEvent {
         SentEvent {
             id: self.message_id(s),
             device: self.device_ids[s.device as usize].clone(),
-            category: self.category_names[s.category as usize - 1].clone(),
+            category: self.category_name(s.category).clone(),
             dt: s.dt,
             sent_at,
             m1: s.m1,
@@ -142,7 +147,7 @@ impl Plan {
         }
     }
 
-    fn category_name(&self, c: u32) -> &str {
+    fn category_name(&self, c: u32) -> &Arc<str> {
         &self.category_names[c as usize - 1]
     }
 
