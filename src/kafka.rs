@@ -111,19 +111,28 @@ fn recovers(code: RDKafkaErrorCode) -> bool {
     )
 }
 
+/// What every consumer here is: in `group`, from the earliest offset where the group has none.
+fn consumer_config(brokers: &str, group: &str) -> ClientConfig {
+    let mut c = config(brokers);
+    c.set("group.id", group).set("auto.offset.reset", "earliest").set("fetch.wait.max.ms", "200");
+    // A reader that stops polling for a moment (an engine committing a transaction) overfills
+    // its fetch queue; librdkafka then holds the next fetch back for this long, 1 s by default,
+    // though the queue drains in a fraction of that: the native engine read a backlog at 117k
+    // events/s with the default, at 245k with 0, and at 290–385k with 10 ms (docs/benchmarks.md).
+    c.set("fetch.queue.backoff.ms", "10");
+    c
+}
+
 /// A consumer in group `group` subscribed to `topic`: from the group's
 /// committed offsets, else the earliest (the offsets rule every engine keeps).
 /// Its offsets are committed by the transactions of the engine's output, not by the consumer.
 pub fn group_consumer(brokers: &str, group: &str, topic: &str) -> Result<BaseConsumer<Said>> {
-    let c: BaseConsumer<Said> = config(brokers)
-        .set("group.id", group)
-        .set("auto.offset.reset", "earliest")
+    let c: BaseConsumer<Said> = consumer_config(brokers, group)
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         // Group joins wait for about half the session timeout on some brokers: keep it short.
         .set("session.timeout.ms", "6000")
         .set("heartbeat.interval.ms", "1000")
-        .set("fetch.wait.max.ms", "200")
         .create_with_context(Said)?;
     c.subscribe(&[topic]).with_context(|| format!("subscribing to {topic}"))?;
     Ok(c)
@@ -133,12 +142,7 @@ pub fn group_consumer(brokers: &str, group: &str, topic: &str) -> Result<BaseCon
 /// rather than subscribed: from the group's committed offsets, else the
 /// earliest (the offsets rule every engine keeps), committing as it reads.
 pub fn partition_consumer(brokers: &str, group: &str, topic: &str, partitions: impl IntoIterator<Item = i32>) -> Result<BaseConsumer> {
-    let c: BaseConsumer = config(brokers)
-        .set("group.id", group)
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "true")
-        .set("fetch.wait.max.ms", "200")
-        .create()?;
+    let c: BaseConsumer = consumer_config(brokers, group).set("enable.auto.commit", "true").create()?;
     let mut wanted = TopicPartitionList::new();
     for p in partitions {
         wanted.add_partition(topic, p);
@@ -165,15 +169,12 @@ pub fn partition_consumer(brokers: &str, group: &str, topic: &str, partitions: i
 /// joining a group. With `report_end`, polling yields `KafkaError::PartitionEOF`
 /// each time it reaches the end of a partition.
 pub fn assigned_consumer(brokers: &str, topic: &str, partitions: impl IntoIterator<Item = i32>, report_end: bool) -> Result<BaseConsumer> {
-    let c: BaseConsumer<DefaultConsumerContext> = config(brokers)
-        // librdkafka wants a group even for a manual assignment; nothing is committed to it.
-        .set("group.id", "boontadata-reader")
+    // librdkafka wants a group even for a manual assignment; nothing is committed to it.
+    let c: BaseConsumer<DefaultConsumerContext> = consumer_config(brokers, "boontadata-reader")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", report_end.to_string())
         // Rows of a transaction an engine aborted (or has not committed yet) are not results.
         .set("isolation.level", "read_committed")
-        .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "200")
         .create()?;
     let mut tpl = TopicPartitionList::new();
     for p in partitions {
@@ -306,9 +307,23 @@ pub fn send(producer: &Sender, mut record: BaseRecord<'_, [u8], [u8]>) -> Result
     }
 }
 
+/// Waits until every record `producer` holds is delivered, or fails after `timeout`.
+/// rdkafka's own `flush` waits in steps of up to 100 ms that a delivery does not cut short: the
+/// last few records of a transaction took ~100 ms to flush that way, ~25 ms (their linger) here.
+pub fn flush(producer: &Sender, timeout: Duration) -> Result<()> {
+    let deadline = std::time::Instant::now() + timeout;
+    while producer.in_flight_count() > 0 {
+        if std::time::Instant::now() > deadline {
+            bail!("{} records still undelivered after {:.0} s", producer.in_flight_count(), timeout.as_secs_f64());
+        }
+        producer.poll(Duration::from_millis(1));
+    }
+    Ok(())
+}
+
 /// Waits until every record is delivered; fails if any was not.
 pub fn finish(producer: &Sender, what: &str) -> Result<()> {
-    producer.flush(Duration::from_secs(30)).with_context(|| format!("{what}: records still undelivered after 30 s"))?;
+    flush(producer, Duration::from_secs(30)).with_context(|| format!("{what}: records not delivered"))?;
     let report = producer.context();
     match report.failed.load(Ordering::Relaxed) {
         0 => Ok(()),

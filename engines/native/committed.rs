@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
 /// How soon after windows fire their rows are committed (and so visible to readers).
 const COMMIT_FIRED_AFTER: Duration = Duration::from_millis(20);
-/// The same while reading a backlog: a commit takes ~100 ms here however little it holds (measured
-/// on Kafka 4.1, docs/benchmarks.md), so that committing every 20 ms there would be waiting most of the time.
+/// The same while reading a backlog: a commit waits for the linger of its last rows and for the
+/// coordinator, 25–40 ms here with a few thousand rows (Kafka 4.1, docs/benchmarks.md), so that
+/// committing every 20 ms there would wait more than it reads.
 const COMMIT_FIRED_AFTER_ON_A_BACKLOG: Duration = Duration::from_millis(500);
 /// How long reading the state topic may go without news before the engine gives up.
 const STATE_READ_STALL: Duration = Duration::from_secs(30);
@@ -72,6 +73,8 @@ impl Committer {
             let group = consumer.group_metadata().context("the consumer has no group metadata to commit with")?;
             producer.send_offsets_to_transaction(&offsets, &group, TRANSACTION_TIMEOUT).context("adding the input offsets to the transaction")?;
         }
+        // Flushed first here: rdkafka's commit flushes too, in steps of 100 ms (`kafka::flush`).
+        kafka::flush(producer, TRANSACTION_TIMEOUT).context("flushing the transaction's records")?;
         producer.commit_transaction(TRANSACTION_TIMEOUT).context("committing the transaction")?;
         producer.begin_transaction()?;
         out.check()?;
