@@ -7,7 +7,7 @@ use crate::model::{
     nearest_window_end, utc, window_end_at_phase, Aggregate, CrashRecord, Fault, JobRecord, Mode, ResultRow, SentEvent, TruthRow, View, WatermarkScope,
     FLUSH_DEVICE,
 };
-use crate::truth::{self, first_sends};
+use crate::truth;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
@@ -309,27 +309,24 @@ enum Choice {
     Slice(Vec<Candidate>),
 }
 
-/// The sent-event log, grouped by the row each event falls into in one view;
-/// with each event, whether it is the first send of its id.
+/// The sent-event log, grouped by the row each event falls into in one view.
 struct FaultIndex<'a> {
     view: View,
-    by_row: HashMap<(i64, &'a str, &'a str), Vec<FirstSend<'a>>>,
+    by_row: HashMap<(i64, &'a str, &'a str), Vec<&'a SentEvent>>,
 }
-
-type FirstSend<'a> = (&'a SentEvent, bool);
 
 impl<'a> FaultIndex<'a> {
     fn new(log: &'a [SentEvent], view: View, window_ms: i64, phase_ms: i64) -> Self {
         let mut by_row: HashMap<_, Vec<_>> = HashMap::new();
-        for (e, counted) in log.iter().zip(first_sends(log)) {
+        for e in log {
             let end = window_end_at_phase(view.time_of(e), window_ms, phase_ms);
-            by_row.entry((end, &*e.device, &*e.category)).or_default().push((e, counted));
+            by_row.entry((end, &*e.device, &*e.category)).or_default().push(e);
         }
         FaultIndex { view, by_row }
     }
 
     /// The messages of `key`'s device and category in the window ending at `end`.
-    fn row<'s>(&'s self, end: i64, key: &Row<'s>) -> &'s [FirstSend<'s>] {
+    fn row<'s>(&'s self, end: i64, key: &Row<'s>) -> &'s [&'s SentEvent] {
         self.by_row.get(&(end, key.1, key.2)).map(Vec::as_slice).unwrap_or_default()
     }
 
@@ -346,18 +343,15 @@ impl<'a> FaultIndex<'a> {
             // Messages of the windows ending at `ends` (the latest window first), the
             // last sent first: in log order reversed, since in a burst many share a millisecond.
             let crossing = |ends: &mut dyn Iterator<Item = i64>, sign: i64, from: i64| {
-                ends.flat_map(|end| row(end).iter().rev())
-                    .filter(|(_, counted)| *counted)
-                    .map(|(e, _)| one(Cause::Boundary, sign, e, from - e.sent_at))
-                    .collect::<Vec<_>>()
+                ends.flat_map(|end| row(end).iter().rev()).filter(|e| e.counts()).map(|e| one(Cause::Boundary, sign, e, from - e.sent_at)).collect::<Vec<_>>()
             };
             choices.push(Choice::Run(crossing(&mut std::iter::once(key.0), -1, key.0)));
             let arrived = crossing(&mut (1..=crossed).map(|k| key.0 - k * window_ms), 1, key.0 - window_ms);
             choices.push(if crossed == 1 { Choice::Run(arrived) } else { Choice::Slice(arrived) });
         }
-        for &(e, counted) in row(key.0) {
+        for &e in row(key.0) {
             let behind = e.sent_at - e.dt;
-            match (counted, e.fault) {
+            match (e.counts(), e.fault) {
                 (false, _) => choices.push(Choice::One(one(Cause::Duplicate, 1, e, 0))),
                 (true, Fault::Late) if self.view == View::DeviceTime => choices.push(Choice::One(one(Cause::Late, -1, e, behind))),
                 (true, Fault::OutOfOrder) if self.view == View::DeviceTime => choices.push(Choice::One(one(Cause::OutOfOrder, -1, e, behind))),
@@ -365,7 +359,7 @@ impl<'a> FaultIndex<'a> {
             }
         }
         // Windows that hold their end (tried after the faults: a fault that fits is the likelier reason): a message at exactly a window's end, counted in it rather than in the next.
-        let at = |end: i64, sign| row(end).iter().filter(move |(e, counted)| *counted && self.view.time_of(e) == end - window_ms).map(move |(e, _)| (sign, *e));
+        let at = |end: i64, sign| row(end).iter().filter(move |e| e.counts() && self.view.time_of(e) == end - window_ms).map(move |&e| (sign, e));
         for (sign, e) in at(key.0 + window_ms, 1).chain(at(key.0, -1)) {
             choices.push(Choice::One(one(Cause::EndInclusive, sign, e, 0)));
         }
@@ -377,8 +371,8 @@ impl<'a> FaultIndex<'a> {
     /// rises between the reads of a partition that falls behind by about the out-of-orderness
     /// bound (on a busy machine), passing some of its messages and not the next ones.
     fn overtaken(&self, key: &Row) -> Vec<Candidate> {
-        let on_time = self.row(key.0, key).iter().filter(|(e, counted)| *counted && !matches!(e.fault, Fault::Late | Fault::OutOfOrder));
-        on_time.map(|(e, _)| Candidate { cause: Cause::Overtaken, sign: -1, m1: e.m1, m2: e.m2, ms: 0 }).collect()
+        let on_time = self.row(key.0, key).iter().filter(|e| e.counts() && !matches!(e.fault, Fault::Late | Fault::OutOfOrder));
+        on_time.map(|e| Candidate { cause: Cause::Overtaken, sign: -1, m1: e.m1, m2: e.m2, ms: 0 }).collect()
     }
 
     /// What a crash may have done to row `key`, as two alternatives: a run of its messages sent
@@ -389,7 +383,7 @@ impl<'a> FaultIndex<'a> {
     fn crash_candidates(&self, key: &Row, crash: &CrashRecord, window_ms: i64) -> [Choice; 2] {
         let row = |end: i64| self.row(end, key);
         let sent_before = |at: i64, ends: &mut dyn Iterator<Item = i64>| {
-            let mut events: Vec<&SentEvent> = ends.flat_map(|end| row(end).iter()).filter(|(e, counted)| *counted && e.sent_at < at).map(|(e, _)| *e).collect();
+            let mut events: Vec<&SentEvent> = ends.flat_map(|end| row(end).iter()).filter(|e| e.counts() && e.sent_at < at).copied().collect();
             events.sort_by_key(|e| e.sent_at);
             events
         };

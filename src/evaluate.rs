@@ -102,11 +102,7 @@ fn closed_by_stream(events: &[SentEvent], mode: Mode, window_ms: i64, out_of_ord
 fn after_last_send(rows: &[ResultRow], events: &[SentEvent], mode: Mode, window_ms: i64, phase_ms: i64) -> Option<Percentiles> {
     let view = mode.view();
     let mut last_send: HashMap<(i64, &str, &str), i64> = HashMap::new();
-    let on_time = |e: &&SentEvent| match e.fault {
-        Fault::Duplicate => false,
-        Fault::Late => view != View::DeviceTime,
-        Fault::None | Fault::OutOfOrder => true,
-    };
+    let on_time = |e: &&SentEvent| e.counts() && !(view == View::DeviceTime && e.fault == Fault::Late);
     for e in events.iter().filter(on_time) {
         let last = last_send.entry((window_end_at_phase(view.time_of(e), window_ms, phase_ms), &e.device, &e.category)).or_insert(e.sent_at);
         *last = (*last).max(e.sent_at);

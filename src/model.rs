@@ -235,6 +235,16 @@ pub struct SentEvent {
     pub fault: Fault,
 }
 
+impl SentEvent {
+    /// Whether this send counts in the truth: the first of its id. The plan sends a resend after
+    /// the message it repeats, and marks only the resend (simulate's
+    /// `the_plan_is_in_send_order_and_resends_follow_their_original`), so that this is known event
+    /// by event, without the ids of the whole log.
+    pub fn counts(&self) -> bool {
+        self.fault != Fault::Duplicate
+    }
+}
+
 /// The device and category names of a log read back, each held once: a stream has few names and
 /// many events.
 #[derive(Default)]

@@ -16,7 +16,7 @@ use crate::evaluate::{self, measured, RunParams};
 use crate::inject::{self, Injected};
 use crate::kafka;
 use crate::matrix::Matrix;
-use crate::model::{CrashRecord, EngineStatus, Fault, JobFlags, JobRecord, RunRecord, SentEvent, StoredRun, View};
+use crate::model::{CrashRecord, EngineStatus, JobFlags, JobRecord, RunRecord, SentEvent, StoredRun, View};
 use crate::phases::Phases;
 use crate::report;
 use crate::scenario::{Crash, Scenario};
@@ -615,9 +615,7 @@ fn keep_log(store: &mut dyn Store, run: &str, first_seq: i64, plan: &Plan, windo
         let log = plan.sent_events(&batch);
         store.put_events(run, seq, &log).with_context(|| format!("storing the event log of run {run}"))?;
         seq += log.len() as i64;
-        // A plan sends a resend after the message it repeats: the first send of an id is the one
-        // not marked a resend (simulate's `the_plan_is_in_send_order_and_resends_follow_their_original`).
-        for e in log.iter().filter(|e| e.fault != Fault::Duplicate) {
+        for e in log.iter().filter(|e| e.counts()) {
             truth.count(e);
         }
     }

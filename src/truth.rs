@@ -3,14 +3,7 @@
 //! category) in two views. Which faults fell into a window is in the log itself.
 
 use crate::model::{window_end_at_phase, Aggregate, SentEvent, TruthRow, View};
-use std::collections::{HashMap, HashSet};
-
-/// Whether each logged send is the first of its id (counted once) or a resend.
-/// The log is in sending order, so the first occurrence is the one that counts.
-pub fn first_sends(log: &[SentEvent]) -> Vec<bool> {
-    let mut seen = HashSet::with_capacity(log.len());
-    log.iter().map(|e| seen.insert(e.id.as_str())).collect()
-}
+use std::collections::HashMap;
 
 /// Both views of the truth. A window where no message counts (only resends
 /// fell there) has no row: both sides agree on an empty window.
@@ -24,10 +17,8 @@ pub fn compute_view(log: &[SentEvent], view: View, window_ms: i64, phase_ms: i64
 }
 
 fn of_first_sends(log: &[SentEvent], mut truth: Truth) -> Vec<TruthRow> {
-    for (e, counted) in log.iter().zip(first_sends(log)) {
-        if counted {
-            truth.count(e);
-        }
+    for e in log.iter().filter(|e| e.counts()) {
+        truth.count(e);
     }
     truth.rows()
 }
@@ -49,7 +40,7 @@ impl Truth {
         Truth { window_ms, phase_ms, names: HashMap::new(), views: views.iter().map(|&v| (v, HashMap::new())).collect() }
     }
 
-    /// Counts `e` in its window of each view: the caller has made sure it is the first send of its id.
+    /// Counts `e` in its window of each view: the caller has made sure it counts (`SentEvent::counts`).
     pub fn count(&mut self, e: &SentEvent) {
         let (device, category) = (self.name(&e.device), self.name(&e.category));
         for (view, windows) in &mut self.views {
@@ -172,11 +163,13 @@ pub(crate) mod tests {
         assert_eq!(rows, by_hand);
     }
 
-    /// The truth of one view summed the plainest way, to check the counting one against.
+    /// The truth of one view summed the plainest way, each id counted at its first send (not by
+    /// its fault mark), to check the counting one against.
     fn sum_by_hand(log: &[SentEvent], view: View) -> Vec<TruthRow> {
         let mut rows: std::collections::BTreeMap<(i64, String, String), Aggregate> = Default::default();
-        for (e, counted) in log.iter().zip(first_sends(log)) {
-            if counted {
+        let mut seen = std::collections::HashSet::new();
+        for e in log {
+            if seen.insert(&e.id) {
                 let agg = rows.entry((crate::model::window_end(view.time_of(e), 5000), e.device.to_string(), e.category.to_string())).or_default();
                 (agg.count, agg.m1_sum, agg.m2_sum) = (agg.count + 1, agg.m1_sum + e.m1, agg.m2_sum + e.m2);
             }

@@ -17,8 +17,13 @@ use std::time::{Duration, Instant};
 
 /// How often the engine commits while nothing fires: what a crash can make it read again.
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
-/// How soon after windows fire their rows are committed (and so visible to readers).
+/// How soon after windows fire their rows are committed (and so visible to readers), at the soonest.
 const COMMIT_FIRED_AFTER: Duration = Duration::from_millis(20);
+/// How fast snapshots may be written, at most: each commit writes the whole operator state (2 MB
+/// for 1,000 devices of `disorder` at 2,000 events/s, more at higher rates), and back-to-back
+/// commits wrote 2 GB to the state topic in a 30 s probe (docs/benchmarks.md); a bigger state is
+/// committed less often instead, whatever else asks for a commit.
+const SNAPSHOT_BYTES_PER_S: f64 = 8e6;
 /// The same while reading a backlog: a commit waits for the linger of its last rows and for the
 /// coordinator, 25–40 ms here with a few thousand rows (Kafka 4.1, docs/benchmarks.md), so that
 /// committing every 20 ms there would wait more than it reads.
@@ -34,6 +39,7 @@ pub struct Committer {
     next_snapshot: u64,
     last_commit: Instant,
     rows_at_last_commit: u64,
+    last_snapshot_bytes: usize,
 }
 
 impl Committer {
@@ -43,15 +49,17 @@ impl Committer {
         let replicas = kafka::replication_for(kafka::broker_count(brokers)?);
         kafka::create_topic(brokers, &topic, 1, replicas)?;
         let (last, count) = last_snapshot(brokers, &topic)?;
-        let committer = Committer { topic, next_snapshot: count, last_commit: Instant::now(), rows_at_last_commit: 0 };
+        let committer = Committer { topic, next_snapshot: count, last_commit: Instant::now(), rows_at_last_commit: 0, last_snapshot_bytes: 0 };
         Ok((committer, last))
     }
 
-    /// Whether to commit now: rows are waiting (windows fired), or a while has passed.
+    /// Whether to commit now: rows are waiting (windows fired), or a while has passed; never sooner
+    /// after the last commit than the size of its snapshot allows (`SNAPSHOT_BYTES_PER_S`).
     pub fn due(&self, out: &ResultsTopic, on_a_backlog: bool) -> bool {
         let since = self.last_commit.elapsed();
         let fired_after = if on_a_backlog { COMMIT_FIRED_AFTER_ON_A_BACKLOG } else { COMMIT_FIRED_AFTER };
-        since >= COMMIT_EVERY || (out.emitted > self.rows_at_last_commit && since >= fired_after)
+        let snapshot_spacing = Duration::from_secs_f64(self.last_snapshot_bytes as f64 / SNAPSHOT_BYTES_PER_S);
+        since >= snapshot_spacing && (since >= COMMIT_EVERY || (out.emitted > self.rows_at_last_commit && since >= fired_after))
     }
 
     /// Commits the rows written since the last commit, the operator's snapshot and the consumer's positions, in one transaction.
@@ -81,6 +89,7 @@ impl Committer {
         self.next_snapshot += 1;
         self.last_commit = Instant::now();
         self.rows_at_last_commit = out.emitted;
+        self.last_snapshot_bytes = snapshot.len();
         Ok(())
     }
 }
