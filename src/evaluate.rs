@@ -99,7 +99,7 @@ fn closed_by_stream(events: &[SentEvent], mode: Mode, window_ms: i64, out_of_ord
 /// from the event that completes the window to its first emission. Resends are left out (they add
 /// nothing to it), and in device time late events (the window goes out before them by design).
 /// The windows end at `phase_ms` past multiples of the window (`compare`'s reading of the engine's windows).
-fn after_last_send(rows: &[ResultRow], events: &[SentEvent], mode: Mode, window_ms: i64, phase_ms: i64) -> Option<Percentiles> {
+fn after_last_send(rows: &[&ResultRow], events: &[SentEvent], mode: Mode, window_ms: i64, phase_ms: i64) -> Option<Percentiles> {
     let view = mode.view();
     let mut last_send: HashMap<(i64, &str, &str), i64> = HashMap::new();
     let on_time = |e: &&SentEvent| e.counts() && !(view == View::DeviceTime && e.fault == Fault::Late);
@@ -123,9 +123,12 @@ fn summarize(
     let key = job.key();
     // Against a virtual clock, event-time windows end in the simulated past: no latency after their end to speak of.
     let latency_meaningful = sc.clock == Clock::Live || job.mode != Mode::EventTime;
+    // Latency is the engine's on the windows the stream's own events close: a later one waits for
+    // the end-of-stream flush (the idle timeout), which would measure the harness.
     let closed_by_stream = closed_by_stream(events, job.mode, sc.window_ms, sc.out_of_orderness_ms);
+    let closed: Vec<&ResultRow> = rows.iter().filter(|r| r.window_end <= closed_by_stream).collect();
     let get = |name| metric(metrics, &key, name);
-    let timed: Vec<&ResultRow> = rows.iter().filter(|_| latency_meaningful).collect();
+    let timed: Vec<&ResultRow> = closed.iter().copied().filter(|_| latency_meaningful).collect();
     let lat = summary::latency_percentiles(&timed, &[50.0, 99.0, 100.0]);
     let distribution = summary::latency_percentiles(&timed, &summary::LATENCY_PERCENTILES);
     EngineSummary {
@@ -141,8 +144,8 @@ fn summarize(
         latency_p99_ms: lat[1],
         latency_max_ms: lat[2],
         // Keyed at the phase the comparison read off the engine's windows: a job not compared has none.
-        after_last_send_ms: c.and_then(|c| after_last_send(rows, events, job.mode, sc.window_ms, c.window_phase_ms)),
-        latency_growth_ms: summary::latency_growth_ms(&timed.iter().copied().filter(|r| r.window_end <= closed_by_stream).collect::<Vec<_>>()),
+        after_last_send_ms: c.and_then(|c| after_last_send(&closed, events, job.mode, sc.window_ms, c.window_phase_ms)),
+        latency_growth_ms: summary::latency_growth_ms(&timed),
         startup_s: get(measured::STARTUP_S),
         latency_distribution_ms: summary::LATENCY_PERCENTILES.iter().zip(distribution).filter_map(|(p, v)| v.map(|v| (*p, v))).collect(),
         emissions_per_window: (!rows.is_empty()).then(|| rows.iter().map(|r| r.emissions).sum::<i64>() as f64 / rows.len() as f64),
@@ -284,15 +287,25 @@ mod tests {
             sent("e", "d", TEN - 130_000, TEN + 9500, 1, Fault::Late),
         ];
         let emitted = |end, at| ResultRow { first_emitted_at: at, ..row("native", end, 3) };
-        let p = after_last_send(&[emitted(TEN + 5000, TEN + 7000)], &log, Mode::EventTime, 5000, 0).unwrap();
+        let p = after_last_send(&[&emitted(TEN + 5000, TEN + 7000)], &log, Mode::EventTime, 5000, 0).unwrap();
         assert_eq!((p.p50, p.max), (1500, 1500), "emitted 1.5 s after the held-back event, the last sent");
         // On the wall clock the held-back event is in the next window: the window's last send is c's.
-        let p = after_last_send(&[emitted(TEN + 5000, TEN + 5200)], &log, Mode::ProcessingTime, 5000, 0).unwrap();
+        let p = after_last_send(&[&emitted(TEN + 5000, TEN + 5200)], &log, Mode::ProcessingTime, 5000, 0).unwrap();
         assert_eq!(p.max, 2200);
         // Windows on the engine's own clock, ending 1 s past the multiples, its timer 30 ms late: the window [TEN + 1000, TEN + 6000) has b.
-        let p = after_last_send(&[emitted(TEN + 6030, TEN + 7000)], &log, Mode::ProcessingTime, 5000, 1000).unwrap();
+        let p = after_last_send(&[&emitted(TEN + 6030, TEN + 7000)], &log, Mode::ProcessingTime, 5000, 1000).unwrap();
         assert_eq!(p.max, 1500);
-        assert_eq!(after_last_send(&[emitted(TEN + 20_000, TEN + 21_000)], &log, Mode::EventTime, 5000, 0), None, "a window nothing was sent to");
+        assert_eq!(after_last_send(&[&emitted(TEN + 20_000, TEN + 21_000)], &log, Mode::EventTime, 5000, 0), None, "a window nothing was sent to");
+    }
+
+    #[test]
+    fn emit_latency_is_measured_on_the_windows_the_streams_own_events_close() {
+        let sc = Scenario { clock: Clock::Live, window_ms: 5000, out_of_orderness_ms: 2000, ..Scenario::default() };
+        let log = [sent("a", "d", TEN + 1000, TEN + 1000, 1, Fault::None), sent("b", "d", TEN + 22_000, TEN + 22_000, 1, Fault::None)];
+        let waited_for_the_flush = ResultRow { first_emitted_at: TEN + 31_000, ..row("native", TEN + 25_000, 1) };
+        let s = summarize(&job("native", EngineStatus::Ok), EngineStatus::Ok, None, &[row("native", TEN + 5000, 1), waited_for_the_flush], &[], &log, &sc);
+        assert_eq!((s.latency_p50_ms, s.latency_p99_ms, s.latency_max_ms), (Some(100), Some(100), Some(100)));
+        assert_eq!(s.latency_distribution_ms.last(), Some(&(100.0, 100)));
     }
 
     #[test]
