@@ -91,24 +91,27 @@ fn metric(metrics: &[Metric], who: &str, name: &str) -> Option<f64> {
 /// ending later waits for the end-of-stream flush, or for the last events of the slowest
 /// partition (the stream's last second is sparse), and so on the harness, not on the engine.
 fn closed_by_stream(events: &[SentEvent], mode: Mode, window_ms: i64, out_of_orderness_ms: i64) -> i64 {
-    let latest = events.iter().map(|e| if mode == Mode::EventTime { e.dt } else { e.sent_at }).max().unwrap_or(i64::MIN);
+    let latest = events.iter().map(|e| mode.view().time_of(e)).max().unwrap_or(i64::MIN);
     latest.saturating_sub(window_ms + out_of_orderness_ms)
 }
 
-/// Emit latency from the send of each window's last on-time event: the wall clock on both ends,
-/// from the event that completes the window to its first emission. Resends are left out (they add
-/// nothing to it), and in device time late events (the window goes out before them by design).
-/// The windows end at `phase_ms` past multiples of the window (`compare`'s reading of the engine's windows).
-fn after_last_send(rows: &[&ResultRow], events: &[SentEvent], mode: Mode, window_ms: i64, phase_ms: i64) -> Option<Percentiles> {
+/// The rows whose emit latency is the engine's, each with the send time of its window's last
+/// on-time event: the windows the stream's own events close (`closed_by_stream`) that hold an
+/// on-time event, neither a resend (it adds nothing) nor, in device time, late (a window of late
+/// events alone is emitted as they come, by design). The rows' windows are read at `phase_ms` past
+/// multiples of the window (`compare`'s reading of the engine's windows).
+fn measured_rows<'r>(rows: &'r [ResultRow], events: &[SentEvent], mode: Mode, sc: &Scenario, phase_ms: i64) -> Vec<(&'r ResultRow, i64)> {
     let view = mode.view();
-    let mut last_send: HashMap<(i64, &str, &str), i64> = HashMap::new();
     let on_time = |e: &&SentEvent| e.counts() && !(view == View::DeviceTime && e.fault == Fault::Late);
+    let mut last_send: HashMap<(i64, &str, &str), i64> = HashMap::new();
     for e in events.iter().filter(on_time) {
-        let last = last_send.entry((window_end_at_phase(view.time_of(e), window_ms, phase_ms), &e.device, &e.category)).or_insert(e.sent_at);
+        let last = last_send.entry((window_end_at_phase(view.time_of(e), sc.window_ms, phase_ms), &e.device, &e.category)).or_insert(e.sent_at);
         *last = (*last).max(e.sent_at);
     }
-    let window = |r: &ResultRow| nearest_window_end(r.window_end, window_ms, phase_ms);
-    Percentiles::of(rows.iter().filter_map(|r| Some(r.first_emitted_at - last_send.get(&(window(r), r.device.as_str(), r.category.as_str()))?)).collect())
+    let closed = closed_by_stream(events, mode, sc.window_ms, sc.out_of_orderness_ms);
+    let window = |r: &ResultRow| nearest_window_end(r.window_end, sc.window_ms, phase_ms);
+    let last_send_of = |r: &ResultRow| last_send.get(&(window(r), r.device.as_str(), r.category.as_str())).copied();
+    rows.iter().filter(|r| r.window_end <= closed).filter_map(|r| Some((r, last_send_of(r)?))).collect()
 }
 
 fn summarize(
@@ -123,12 +126,10 @@ fn summarize(
     let key = job.key();
     // Against a virtual clock, event-time windows end in the simulated past: no latency after their end to speak of.
     let latency_meaningful = sc.clock == Clock::Live || job.mode != Mode::EventTime;
-    // Latency is the engine's on the windows the stream's own events close: a later one waits for
-    // the end-of-stream flush (the idle timeout), which would measure the harness.
-    let closed_by_stream = closed_by_stream(events, job.mode, sc.window_ms, sc.out_of_orderness_ms);
-    let closed: Vec<&ResultRow> = rows.iter().filter(|r| r.window_end <= closed_by_stream).collect();
+    // At the phase the comparison read off the engine's windows; a job not compared, at the multiples.
+    let latency_rows = measured_rows(rows, events, job.mode, sc, c.map_or(0, |c| c.window_phase_ms));
     let get = |name| metric(metrics, &key, name);
-    let timed: Vec<&ResultRow> = closed.iter().copied().filter(|_| latency_meaningful).collect();
+    let timed: Vec<&ResultRow> = latency_rows.iter().map(|&(r, _)| r).filter(|_| latency_meaningful).collect();
     let lat = summary::latency_percentiles(&timed, &[50.0, 99.0, 100.0]);
     let distribution = summary::latency_percentiles(&timed, &summary::LATENCY_PERCENTILES);
     EngineSummary {
@@ -143,8 +144,8 @@ fn summarize(
         latency_p50_ms: lat[0],
         latency_p99_ms: lat[1],
         latency_max_ms: lat[2],
-        // Keyed at the phase the comparison read off the engine's windows: a job not compared has none.
-        after_last_send_ms: c.and_then(|c| after_last_send(&closed, events, job.mode, sc.window_ms, c.window_phase_ms)),
+        // Emit latency from the send of the window's last on-time event: the wall clock on both ends.
+        after_last_send_ms: c.and_then(|_| Percentiles::of(latency_rows.iter().map(|&(r, last_send)| r.first_emitted_at - last_send).collect())),
         latency_growth_ms: summary::latency_growth_ms(&timed),
         startup_s: get(measured::STARTUP_S),
         latency_distribution_ms: summary::LATENCY_PERCENTILES.iter().zip(distribution).filter_map(|(p, v)| v.map(|v| (*p, v))).collect(),
@@ -285,25 +286,36 @@ mod tests {
             // A resend, and an event of an earlier window, both sent after the window's output: no part of it.
             SentEvent { fault: Fault::Duplicate, ..sent("a", "d", TEN + 1000, TEN + 9000, 1, Fault::None) },
             sent("e", "d", TEN - 130_000, TEN + 9500, 1, Fault::Late),
+            // The stream goes on: the windows above are closed by its own events.
+            sent("z", "d", TEN + 60_000, TEN + 60_000, 1, Fault::None),
         ];
-        let emitted = |end, at| ResultRow { first_emitted_at: at, ..row("native", end, 3) };
-        let p = after_last_send(&[&emitted(TEN + 5000, TEN + 7000)], &log, Mode::EventTime, 5000, 0).unwrap();
-        assert_eq!((p.p50, p.max), (1500, 1500), "emitted 1.5 s after the held-back event, the last sent");
+        let sc = Scenario { window_ms: 5000, out_of_orderness_ms: 1000, ..Scenario::default() };
+        let last_send = |mode, end, phase| {
+            let rows = [ResultRow { first_emitted_at: end + 1000, ..row("native", end, 3) }];
+            measured_rows(&rows, &log, mode, &sc, phase).first().map(|&(_, sent)| sent)
+        };
+        assert_eq!(last_send(Mode::EventTime, TEN + 5000, 0), Some(TEN + 5500), "the held-back event, the last sent");
         // On the wall clock the held-back event is in the next window: the window's last send is c's.
-        let p = after_last_send(&[&emitted(TEN + 5000, TEN + 5200)], &log, Mode::ProcessingTime, 5000, 0).unwrap();
-        assert_eq!(p.max, 2200);
+        assert_eq!(last_send(Mode::ProcessingTime, TEN + 5000, 0), Some(TEN + 3000));
         // Windows on the engine's own clock, ending 1 s past the multiples, its timer 30 ms late: the window [TEN + 1000, TEN + 6000) has b.
-        let p = after_last_send(&[&emitted(TEN + 6030, TEN + 7000)], &log, Mode::ProcessingTime, 5000, 1000).unwrap();
-        assert_eq!(p.max, 1500);
-        assert_eq!(after_last_send(&[&emitted(TEN + 20_000, TEN + 21_000)], &log, Mode::EventTime, 5000, 0), None, "a window nothing was sent to");
+        assert_eq!(last_send(Mode::ProcessingTime, TEN + 6030, 1000), Some(TEN + 5500));
+        assert_eq!(last_send(Mode::EventTime, TEN + 20_000, 0), None, "a window nothing was sent to");
+        assert_eq!(last_send(Mode::EventTime, TEN - 125_000, 0), None, "a window of a late event alone: emitted as it comes, by design");
+        assert_eq!(last_send(Mode::ProcessingTime, TEN + 60_000, 0), None, "the stream's last window waits for the end-of-stream flush");
     }
 
     #[test]
-    fn emit_latency_is_measured_on_the_windows_the_streams_own_events_close() {
+    fn emit_latency_is_measured_on_the_windows_of_on_time_events_the_stream_closes() {
         let sc = Scenario { clock: Clock::Live, window_ms: 5000, out_of_orderness_ms: 2000, ..Scenario::default() };
-        let log = [sent("a", "d", TEN + 1000, TEN + 1000, 1, Fault::None), sent("b", "d", TEN + 22_000, TEN + 22_000, 1, Fault::None)];
+        let log = [
+            sent("late", "d", TEN - 3000, TEN + 900, 1, Fault::Late),
+            sent("a", "d", TEN + 1000, TEN + 1000, 1, Fault::None),
+            sent("b", "d", TEN + 22_000, TEN + 22_000, 1, Fault::None),
+        ];
+        let only_a_late_event = ResultRow { first_emitted_at: TEN + 3900, ..row("native", TEN, 1) };
         let waited_for_the_flush = ResultRow { first_emitted_at: TEN + 31_000, ..row("native", TEN + 25_000, 1) };
-        let s = summarize(&job("native", EngineStatus::Ok), EngineStatus::Ok, None, &[row("native", TEN + 5000, 1), waited_for_the_flush], &[], &log, &sc);
+        let rows = [only_a_late_event, row("native", TEN + 5000, 1), waited_for_the_flush];
+        let s = summarize(&job("native", EngineStatus::Ok), EngineStatus::Ok, None, &rows, &[], &log, &sc);
         assert_eq!((s.latency_p50_ms, s.latency_p99_ms, s.latency_max_ms), (Some(100), Some(100), Some(100)));
         assert_eq!(s.latency_distribution_ms.last(), Some(&(100.0, 100)));
     }

@@ -56,9 +56,10 @@ pub struct EngineSummary {
     pub unexplained: usize,
     pub malformed: Option<u64>,
     pub events_per_s: Option<f64>,
-    /// Emit latency, first emission − window end, p50, over the windows the stream's own events
-    /// close (`evaluate::closed_by_stream`), as are all the latencies here: the later ones wait
-    /// for the end-of-stream flush, the harness's idle timeout, not the engine.
+    /// Emit latency, first emission − window end, p50, over the windows that hold an on-time event
+    /// and that the stream's own events close (`evaluate::measured_rows`), as are all the latencies
+    /// here: a window of late events alone is emitted as they come, by design, and the later
+    /// windows wait for the end-of-stream flush, the harness's idle timeout, not the engine.
     pub latency_p50_ms: Option<i64>,
     pub latency_p99_ms: Option<i64>,
     /// The slowest window's.
