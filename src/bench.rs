@@ -102,8 +102,10 @@ pub fn bench(o: &BenchOptions, stop: &AtomicBool) -> Result<(Bench, PathBuf)> {
     let mut phases = Phases::default();
     let plan = Plan::new(&sc, sc.epoch_ms);
     phases.done("plan");
-    let (_, injected) = run::inject(&sc, plan, &broker.bootstrap, &format!("bench.simulator.{}", stamp_now()), &store, None, phases, stop)?;
+    let simulator_topic = format!("bench.simulator.{}", stamp_now());
+    let (_, injected) = run::inject(&sc, plan, &broker.bootstrap, &simulator_topic, &store, None, phases, stop)?;
     let simulator_per_s = injected.events as f64 / started.elapsed().as_secs_f64();
+    kafka::delete_topics_named(&broker.bootstrap, &simulator_topic)?;
 
     let mut engines = Engines::default();
     let mut measured = Vec::new();
@@ -111,7 +113,7 @@ pub fn bench(o: &BenchOptions, stop: &AtomicBool) -> Result<(Bench, PathBuf)> {
         eprintln!("bench: {} on a backlog of {events} events …", job.label());
         let options =
             RunOptions { scenario: sc.clone(), jobs: vec![job.clone()], out: dir.clone(), store: Some(store.clone()), preload: true, ..o.run.clone() };
-        let backlog = only_engine(run::run_with(&options, &mut broker, &mut engines, stop)?)?;
+        let backlog = only_engine(run_then_drop_topics(&options, &mut broker, &mut engines, stop)?)?;
         let mut e = EngineBench {
             engine: job.spec.name.clone(),
             mode: job.mode,
@@ -159,6 +161,15 @@ pub fn bench(o: &BenchOptions, stop: &AtomicBool) -> Result<(Bench, PathBuf)> {
     Ok((b, dir))
 }
 
+/// A run whose topics, its engine's own included, are deleted once it is stored: a sitting's
+/// probes would otherwise fill the disk (one at 256k events/s sends 5M events, and its engine
+/// commits its state as it goes).
+fn run_then_drop_topics(options: &RunOptions, broker: &mut Broker, engines: &mut Engines, stop: &AtomicBool) -> Result<RunSummary> {
+    let summary = run::run_with(options, broker, engines, stop)?;
+    kafka::delete_topics_named(&broker.bootstrap, &summary.run_id)?;
+    Ok(summary)
+}
+
 /// The one engine mode of a run of one job; a run whose store failed ends the bench.
 fn only_engine(summary: RunSummary) -> Result<crate::summary::EngineSummary> {
     if let Some(failure) = summary.store_failure {
@@ -184,7 +195,7 @@ fn probe(
     let messages = (rate * o.probe.as_secs_f64() / base.devices as f64).ceil().max(1.0) as u32;
     let scenario = Scenario { clock: Clock::Live, pacing: Pacing::Rate, rate, messages, ..base.clone() };
     let options = RunOptions { scenario, jobs: vec![job.clone()], out: dir.join("probes"), store: Some(store.into()), preload: false, ..o.run.clone() };
-    let summary = run::run_with(&options, broker, engines, stop)?;
+    let summary = run_then_drop_topics(&options, broker, engines, stop)?;
     let (sent_rate, behind_ms) = (summary.inject_events_per_s, summary.inject_behind_schedule_ms.unwrap_or(0));
     let engine = only_engine(summary)?;
     let (kept_up, why) = sustainable::kept_up(&engine);
@@ -252,6 +263,7 @@ fn baselines(broker: &Broker, plan: &Plan, sc: &Scenario) -> Result<(Baselines, 
     })?;
     kafka::finish(&producer, "the baseline producer of result rows")?;
     let consume_produce_per_s = read as f64 / started.elapsed().as_secs_f64();
+    kafka::delete_topics_named(&broker.bootstrap, &topic)?;
     Ok((Baselines { produce_per_s, consume_per_s, consume_produce_per_s, result_rows: windows.len() }, mean_record_bytes))
 }
 

@@ -78,6 +78,26 @@ pub fn create_topic(brokers: &str, name: &str, partitions: i32, replicas: i32) -
     Ok(())
 }
 
+/// Deletes the topics whose name contains `part` (a run's id names all of its topics, the
+/// engines' own included); how many there were.
+pub fn delete_topics_named(brokers: &str, part: &str) -> Result<usize> {
+    let admin: AdminClient<DefaultClientContext> = config(brokers).create()?;
+    let md = admin.inner().fetch_metadata(None, CONNECT_TIMEOUT).with_context(|| format!("reading the topics of {brokers}"))?;
+    let names: Vec<&str> = md.topics().iter().map(|t| t.name()).filter(|n| n.contains(part)).collect();
+    if names.is_empty() {
+        return Ok(0);
+    }
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))).request_timeout(Some(Duration::from_secs(10)));
+    let results = futures_executor::block_on(admin.delete_topics(&names, &options)).with_context(|| format!("deleting the topics of {part}"))?;
+    for r in results {
+        match r {
+            Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
+            Err((t, code)) => bail!("deleting topic {t} on {brokers}: {code}"),
+        }
+    }
+    Ok(names.len())
+}
+
 /// Partition count of `topic`, waiting briefly for a just-created topic to appear.
 pub fn partition_count(brokers: &str, topic: &str) -> Result<i32> {
     let probe: BaseConsumer = config(brokers).create()?;

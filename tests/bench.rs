@@ -47,4 +47,15 @@ fn the_bench_gives_baselines_ratios_and_a_sustainable_rate() {
     assert!(text.contains("× bare producer") && text.contains("× bare consume + produce"), "each figure with its ratio:\n{text}");
     let page = std::fs::read_to_string(folder.join("report.html")).unwrap();
     assert!(page.contains("× bare consume + produce</td>") && page.contains("id=\"sustainable\""), "the bench's page:\n{page}");
+    // Each topic is deleted once its figure is taken, the engine's own too: what the broker still
+    // has of them is marked for deletion (a partition's folder renamed `…-delete`).
+    let data = folder.join("kafka-1").join("data");
+    let kept: Vec<String> = std::fs::read_dir(&data)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with("__") && !name.ends_with("-delete"))
+        .collect();
+    assert!(kept.is_empty(), "topics left in {}: {kept:?}", data.display());
 }
