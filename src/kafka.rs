@@ -67,35 +67,37 @@ pub fn create_topic(brokers: &str, name: &str, partitions: i32, replicas: i32) -
         .set("retention.ms", "86400000")
         .set("cleanup.policy", "delete")
         .set("min.insync.replicas", min_isr);
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))).request_timeout(Some(Duration::from_secs(10)));
-    let results = futures_executor::block_on(admin.create_topics([&topic], &options)).with_context(|| format!("creating topic {name}"))?;
-    for r in results {
-        match r {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((t, code)) => bail!("creating topic {t} on {brokers}: {code}"),
-        }
-    }
-    Ok(())
+    let results = futures_executor::block_on(admin.create_topics([&topic], &admin_options())).with_context(|| format!("creating topic {name}"))?;
+    each_topic_done(results, RDKafkaErrorCode::TopicAlreadyExists, "creating", brokers)
 }
 
 /// Deletes the topics whose name contains `part` (a run's id names all of its topics, the
-/// engines' own included); how many there were.
-pub fn delete_topics_named(brokers: &str, part: &str) -> Result<usize> {
+/// engines' own included).
+pub fn delete_topics_named(brokers: &str, part: &str) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> = config(brokers).create()?;
     let md = admin.inner().fetch_metadata(None, CONNECT_TIMEOUT).with_context(|| format!("reading the topics of {brokers}"))?;
     let names: Vec<&str> = md.topics().iter().map(|t| t.name()).filter(|n| n.contains(part)).collect();
     if names.is_empty() {
-        return Ok(0);
+        return Ok(());
     }
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))).request_timeout(Some(Duration::from_secs(10)));
-    let results = futures_executor::block_on(admin.delete_topics(&names, &options)).with_context(|| format!("deleting the topics of {part}"))?;
+    let results = futures_executor::block_on(admin.delete_topics(&names, &admin_options())).with_context(|| format!("deleting the topics of {part}"))?;
+    each_topic_done(results, RDKafkaErrorCode::UnknownTopicOrPartition, "deleting", brokers)
+}
+
+fn admin_options() -> AdminOptions {
+    AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))).request_timeout(Some(Duration::from_secs(10)))
+}
+
+/// Fails on the first topic an admin request did not do, but where the topic was already as asked (`already`).
+fn each_topic_done(results: Vec<rdkafka::admin::TopicResult>, already: RDKafkaErrorCode, doing: &str, brokers: &str) -> Result<()> {
     for r in results {
         match r {
-            Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
-            Err((t, code)) => bail!("deleting topic {t} on {brokers}: {code}"),
+            Ok(_) => {}
+            Err((_, code)) if code == already => {}
+            Err((t, code)) => bail!("{doing} topic {t} on {brokers}: {code}"),
         }
     }
-    Ok(names.len())
+    Ok(())
 }
 
 /// Partition count of `topic`, waiting briefly for a just-created topic to appear.
