@@ -187,10 +187,10 @@ pub fn partition_consumer(brokers: &str, group: &str, topic: &str, partitions: i
     Ok(c)
 }
 
-/// A reader of the given partitions of `topic` from the beginning, without
-/// joining a group. With `report_end`, polling yields `KafkaError::PartitionEOF`
-/// each time it reaches the end of a partition.
-pub fn assigned_consumer(brokers: &str, topic: &str, partitions: impl IntoIterator<Item = i32>, report_end: bool) -> Result<BaseConsumer> {
+/// A reader of the first `partitions` partitions of each of `topics` from the
+/// beginning, without joining a group. With `report_end`, polling yields
+/// `KafkaError::PartitionEOF` each time it reaches the end of a partition.
+pub fn assigned_consumer(brokers: &str, topics: &[&str], partitions: i32, report_end: bool) -> Result<BaseConsumer> {
     // librdkafka wants a group even for a manual assignment; nothing is committed to it.
     let c: BaseConsumer<DefaultConsumerContext> = consumer_config(brokers, "boontadata-reader")
         .set("enable.auto.commit", "false")
@@ -199,7 +199,7 @@ pub fn assigned_consumer(brokers: &str, topic: &str, partitions: impl IntoIterat
         .set("isolation.level", "read_committed")
         .create()?;
     let mut tpl = TopicPartitionList::new();
-    for p in partitions {
+    for (topic, p) in topics.iter().flat_map(|t| (0..partitions).map(move |p| (t, p))) {
         // Offset 0 rather than asking the broker for the earliest: tansu can answer
         // past a partition's first batch when two producers wrote it first at once.
         // Nothing here truncates a topic; should a cluster have, `earliest` applies.
@@ -220,7 +220,7 @@ pub fn read_to_end(
     stall: Duration,
     mut each: impl FnMut(&BorrowedMessage) -> Result<()>,
 ) -> Result<()> {
-    let consumer = assigned_consumer(brokers, topic, 0..partitions, true)?;
+    let consumer = assigned_consumer(brokers, &[topic], partitions, true)?;
     let mut at_end = std::collections::HashSet::new();
     let mut last_heard = std::time::Instant::now();
     while at_end.len() < partitions as usize {

@@ -357,6 +357,8 @@ pub struct ResultRow {
     #[serde(flatten)]
     pub agg: Aggregate,
     pub emissions: i64,
+    /// When the collector first and last read the row, wall clock ms (docs/SPEC.md §5); the engine's
+    /// own `emitted_at` where its live read missed the row.
     pub first_emitted_at: i64,
     pub last_emitted_at: i64,
 }

@@ -141,6 +141,8 @@ struct Prepared {
     params: RunParams,
     ctx: JobContext,
     partitions: i32,
+    /// Each job's own, in the order of the jobs.
+    results_topics: Vec<String>,
     /// What the live collector has read so far, and its thread until it is stopped.
     collected: Arc<Mutex<Collected>>,
     collector: Option<std::thread::JoinHandle<Result<()>>>,
@@ -162,9 +164,12 @@ fn prepare(o: &RunOptions, id: String, dir: PathBuf, broker: &Broker) -> Result<
         allowed_lateness_ms: sc.allowed_lateness_ms,
         ..JobFlags::default()
     };
-    kafka::create_topic(&brokers, &flags.events, sc.partitions, broker.replication)?;
-    kafka::create_topic(&brokers, &flags.results, sc.partitions, broker.replication)?;
-    let partitions = kafka::partition_count(&brokers, &flags.events)?;
+    let ctx = JobContext { run_id: id.clone(), run_dir: dir.clone(), flags, engine_args: o.engine_args.clone() };
+    let results_topics: Vec<String> = o.jobs.iter().map(|j| ctx.results_topic(j)).collect();
+    for topic in std::iter::once(&ctx.flags.events).chain(&results_topics) {
+        kafka::create_topic(&brokers, topic, sc.partitions, broker.replication)?;
+    }
+    let partitions = kafka::partition_count(&brokers, &ctx.flags.events)?;
     let jobs = o
         .jobs
         .iter()
@@ -182,9 +187,8 @@ fn prepare(o: &RunOptions, id: String, dir: PathBuf, broker: &Broker) -> Result<
     let record = run_record(&id, &params, now_ms())?;
     store.put_run(&record)?;
     let collector_stop = Arc::new(AtomicBool::new(false));
-    let (collected, collector) = collect::spawn(&brokers, &flags.results, partitions, collector_stop.clone())?;
-    let ctx = JobContext { run_id: id, run_dir: dir.clone(), flags, engine_args: o.engine_args.clone() };
-    Ok(Prepared { dir, store, store_url, record, params, ctx, partitions, collected, collector: Some(collector), collector_stop })
+    let (collected, collector) = collect::spawn(&brokers, &results_topics, partitions, collector_stop.clone())?;
+    Ok(Prepared { dir, store, store_url, record, params, ctx, partitions, results_topics, collected, collector: Some(collector), collector_stop })
 }
 
 /// The store's record of a run that starts at `started_at`.
@@ -466,7 +470,7 @@ fn gather(run: &mut Prepared, driven: Driven, engines: &mut Engines) -> Result<S
         thread.join().map_err(|_| anyhow::anyhow!("the collector thread panicked"))??;
     }
     let mut collected = run.collected.lock().expect("collector lock");
-    collected.complete_with(collect::read_all(&run.ctx.flags.brokers, &run.ctx.flags.results, run.partitions)?);
+    collected.complete_with(collect::read_all(&run.ctx.flags.brokers, &run.results_topics, run.partitions)?);
     measure(measured::COLLECTOR, measured::UNDECODABLE, collected.undecodable as f64);
 
     let mut versions = serde_json::Map::new();

@@ -20,7 +20,7 @@ fn on_tansu_reading_after_the_writers_stop_gets_every_row_of_every_burst() {
     kafka::create_topic(&broker.bootstrap, topic, partitions, 1).unwrap();
 
     let stop_live = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (live, live_thread) = collect::spawn(&broker.bootstrap, topic, partitions, stop_live.clone()).unwrap();
+    let (live, live_thread) = collect::spawn(&broker.bootstrap, &[topic.to_string()], partitions, stop_live.clone()).unwrap();
     let together = Arc::new(Barrier::new(writers));
     let threads: Vec<_> = (0..writers)
         .map(|w| {
@@ -58,7 +58,7 @@ fn on_tansu_reading_after_the_writers_stop_gets_every_row_of_every_burst() {
 
     let mut collected = live.lock().unwrap();
     let live_rows: u64 = collected.progress.values().map(|p| p.rows_received).sum();
-    collected.complete_with(collect::read_all(&broker.bootstrap, topic, partitions).unwrap());
+    collected.complete_with(collect::read_all(&broker.bootstrap, &[topic.to_string()], partitions).unwrap());
     let expected = writers * bursts as usize * rows_per_burst as usize;
     let rows = collected.take_rows();
     assert_eq!(rows.len(), expected, "every row once (the live read noted {live_rows})");

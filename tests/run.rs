@@ -34,7 +34,8 @@ fn a_three_node_cluster_replicates_the_runs_topics_and_the_engines_run_unchanged
     assert!(output.status.success(), "{:?}", summary.engines);
     assert!(summary.engines.iter().all(|e| e.status == EngineStatus::Ok && e.unexplained == 0 && e.windows_total > 0), "{:#?}", summary.engines);
     let probe: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &cluster.bootstrap).create().unwrap();
-    for topic in [format!("events.{}", summary.run_id), format!("results.{}", summary.run_id)] {
+    let results = summary.engines.iter().map(|e| format!("results.{}.{}.{}", summary.run_id, e.engine, e.mode));
+    for topic in std::iter::once(format!("events.{}", summary.run_id)).chain(results) {
         let metadata = probe.fetch_metadata(Some(&topic), Duration::from_secs(5)).unwrap();
         let partitions = metadata.topics()[0].partitions();
         assert!(!partitions.is_empty(), "{topic}");

@@ -1,10 +1,12 @@
-//! What the collector keeps of the results topic (docs/SPEC.md §5): per
+//! What the collector keeps of the results topics (docs/SPEC.md §5): per
 //! (engine, mode, window, device, category) the last value, how many times it
-//! was emitted and when it was first and last emitted; and per engine mode its
+//! was emitted and when it was first and last emitted — when the live read got
+//! it, where it did, else the engine's own stamp; and per engine mode its
 //! progress, which tells the harness when the engine has read to the end.
 
 use crate::model::{Aggregate, Mode, ResultRow, RowKey, WindowResult, FLUSH_DEVICE};
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Instant;
 
 /// What the collector knows of one engine run (engine + mode) so far.
@@ -29,6 +31,16 @@ pub struct Collected {
     pub progress: HashMap<(String, Mode), EngineProgress>,
     /// Records on the results topic that are not a window result: an engine writing something else.
     pub undecodable: u64,
+    /// When the live read first and last got each row (wall clock, ms), by `read_key`: a hash, not
+    /// the row's strings, as a backlog has hundreds of thousands of rows.
+    read_at: HashMap<u64, (i64, i64)>,
+}
+
+/// The key of a row in `Collected::read_at`.
+fn read_key(engine: &str, mode: Mode, window_end: i64, device: &str, category: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    (engine, mode, window_end, device, category).hash(&mut h);
+    h.finish()
 }
 
 impl Collected {
@@ -40,7 +52,7 @@ impl Collected {
     }
 
     /// Counts one record towards its engine's progress only; returns it when it is a window row.
-    pub fn note<'a>(&mut self, payload: &'a [u8], now: Instant) -> Option<WindowResult<'a>> {
+    fn note<'a>(&mut self, payload: &'a [u8], now: Instant) -> Option<WindowResult<'a>> {
         let Ok(r) = serde_json::from_slice::<WindowResult>(payload) else {
             self.undecodable += 1;
             return None;
@@ -53,6 +65,16 @@ impl Collected {
             return None;
         }
         Some(r)
+    }
+
+    /// Notes one record of the live read, which came at `now_ms` on the wall clock: its engine's
+    /// progress, and when its row could be read. An engine may stamp a row long before a reader
+    /// can have it: rows written in a Kafka transaction are read at its commit.
+    pub fn note_live(&mut self, payload: &[u8], now: Instant, now_ms: i64) {
+        if let Some(r) = self.note(payload, now) {
+            let (first, last) = self.read_at.entry(read_key(&r.engine, r.mode, r.window_end, &r.di, &r.c)).or_insert((now_ms, now_ms));
+            (*first, *last) = ((*first).min(now_ms), (*last).max(now_ms));
+        }
     }
 
     fn keep(&mut self, r: WindowResult) {
@@ -83,9 +105,15 @@ impl Collected {
     }
 
     /// Takes the rows of a complete read (`read_all`), and from it whether each
-    /// engine's end-of-stream row came; keeps the live read's timings.
+    /// engine's end-of-stream row came; keeps the live read's timings, and each
+    /// row's time of reading where the live read got it.
     pub fn complete_with(&mut self, complete: Collected) {
         self.rows = complete.rows;
+        for row in self.rows.values_mut() {
+            if let Some(&(first, last)) = self.read_at.get(&read_key(&row.engine, row.mode, row.window_end, &row.device, &row.category)) {
+                (row.first_emitted_at, row.last_emitted_at) = (first, last);
+            }
+        }
         self.undecodable = complete.undecodable;
         for (key, p) in complete.progress {
             let live = self.progress.entry(key).or_default();
@@ -143,21 +171,22 @@ mod tests {
     }
 
     #[test]
-    fn a_complete_read_brings_the_rows_and_the_end_a_live_read_missed_and_keeps_its_timings() {
+    fn a_complete_read_brings_the_rows_and_the_end_a_live_read_missed_and_keeps_its_timings_and_times_of_reading() {
         let key = ("native".to_string(), Mode::EventTime);
         let (early, late) = (Instant::now(), Instant::now() + Duration::from_secs(5));
         let mut live = Collected::default();
-        live.note(&record(10, 100, "d"), early);
+        live.note_live(&record(10, 100, "d"), early, 900);
+        live.note_live(&record(12, 150, "d"), early, 950);
         let mut complete = Collected::default();
-        for r in [record(10, 100, "d"), record(7, 100, "e"), record(0, 200, FLUSH_DEVICE)] {
+        for r in [record(10, 100, "d"), record(12, 150, "d"), record(7, 100, "e"), record(0, 200, FLUSH_DEVICE)] {
             complete.add(&r, late);
         }
         live.complete_with(complete);
         let rows = live.take_rows();
-        let devices: Vec<&str> = rows.iter().map(|r| r.device.as_str()).collect();
-        assert_eq!(devices, ["d", "e"]);
+        let seen: Vec<(&str, i64, i64, i64)> = rows.iter().map(|r| (r.device.as_str(), r.agg.m1_sum, r.first_emitted_at, r.last_emitted_at)).collect();
+        assert_eq!(seen, [("d", 12, 900, 950), ("e", 7, 100, 100)], "emitted when the live read got it; the engine's stamp where it missed it");
         let p = &live.progress[&key];
         assert!(p.flush_seen());
-        assert_eq!((p.rows_received, p.last_received), (3, Some(early)), "rows counted by the complete read, the time by the live one");
+        assert_eq!((p.rows_received, p.last_received), (4, Some(early)), "rows counted by the complete read, the time by the live one");
     }
 }

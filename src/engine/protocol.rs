@@ -21,16 +21,26 @@ pub struct JobContext {
     pub run_id: String,
     /// The run's folder: each job's state folder is made in it.
     pub run_dir: PathBuf,
-    /// The flags every job of the run gets; the mode, group and state folder are each job's own.
+    /// The flags every job of the run gets; the mode, group, results topic and state folder are each
+    /// job's own (the results topic named after `flags.results`).
     pub flags: JobFlags,
     /// The engines' own options (`--flink-cluster`, …) as their jobs take them, by engine name.
     pub engine_args: BTreeMap<String, Vec<String>>,
+}
+
+impl JobContext {
+    /// The topic `job` writes its rows to, its own: a `read_committed` reader cannot read past a
+    /// partition's oldest open transaction, so one engine's transactions would hold another's rows back.
+    pub fn results_topic(&self, job: &Job) -> String {
+        format!("{}.{}.{}", self.flags.results, job.spec.name, job.mode)
+    }
 }
 
 /// The flags of `job` in the run of `ctx`: on the command line of a new process, or as the next job of one that serves jobs.
 pub fn job_args(job: &Job, ctx: &JobContext) -> Vec<String> {
     let flags = JobFlags {
         mode: job.mode,
+        results: ctx.results_topic(job),
         group: Some(format!("{}.{}.{}", ctx.run_id, job.spec.name, job.mode)),
         state_dir: Some(ctx.run_dir.join(format!("state-{}-{}", job.spec.name, job.mode)).display().to_string()),
         ..ctx.flags.clone()
@@ -109,13 +119,13 @@ mod tests {
     }
 
     #[test]
-    fn a_job_gets_the_contract_flags_its_own_group_and_state_folder_and_its_engines_options() {
+    fn a_job_gets_the_contract_flags_its_own_group_results_topic_and_state_folder_and_its_engines_options() {
         let manifest = "about = \"t\"\nmodes = [\"processing-time\"]\ndedup = true\nlateness = true\nafter_crash = \"none\"\nlaunch = \"builtin\"\nwindow_logic = \"w.rs\"\n";
         let spec: &'static EngineSpec = Box::leak(Box::new(EngineSpec::parse("timely", manifest).unwrap()));
         let ctx = JobContext {
             run_id: "seed-1".into(),
             run_dir: "/out/seed-1".into(),
-            flags: JobFlags { events: "events.seed-1".into(), ..JobFlags::default() },
+            flags: JobFlags { events: "events.seed-1".into(), results: "results.seed-1".into(), ..JobFlags::default() },
             engine_args: [("timely".to_string(), vec!["--workers".to_string(), "2".to_string()])].into(),
         };
         let args = job_args(&Job { spec, mode: Mode::ProcessingTime }, &ctx);
@@ -123,6 +133,7 @@ mod tests {
         for expected in [
             "--mode processing-time",
             "--events events.seed-1",
+            "--results results.seed-1.timely.processing-time",
             "--group seed-1.timely.processing-time",
             "--state-dir /out/seed-1/state-timely-processing-time",
         ] {
