@@ -1,11 +1,14 @@
 //! How the native engine stays exactly-once across a crash: its result rows, a snapshot of its
 //! operator and the input offsets that snapshot has read up to are committed in one Kafka
 //! transaction (consume-transform-produce). A job started again in the same group fences the
-//! killed one (its open transaction is aborted), restores the last committed snapshot and reads on
-//! from the offsets committed with it: no event is lost, none is counted twice, and the rows a
-//! reader sees (`read_committed`) are those of committed transactions only.
+//! killed one (its open transaction is aborted), restores the state its committed snapshots give
+//! and reads on from the offsets committed with the last: no event is lost, none is counted twice,
+//! and the rows a reader sees (`read_committed`) are those of committed transactions only. A
+//! snapshot holds what changed since the one before, and now and then the whole state: at 256,000
+//! events/s the whole state was 90 MB of JSON, and writing it at each commit spaced commits
+//! seconds apart (docs/benchmarks.md), and so the rows a reader could see.
 
-use super::window::{Snapshot, Windows};
+use super::window::Windows;
 use crate::engines::ResultsTopic;
 use crate::kafka::{self, TRANSACTION_TIMEOUT};
 use anyhow::{bail, Context, Result};
@@ -19,11 +22,6 @@ use std::time::{Duration, Instant};
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
 /// How soon after windows fire their rows are committed (and so visible to readers), at the soonest.
 const COMMIT_FIRED_AFTER: Duration = Duration::from_millis(20);
-/// How fast snapshots may be written, at most: each commit writes the whole operator state (2 MB
-/// for 1,000 devices of `disorder` at 2,000 events/s, more at higher rates), and back-to-back
-/// commits wrote 2 GB to the state topic in a 30 s probe (docs/benchmarks.md); a bigger state is
-/// committed less often instead, whatever else asks for a commit.
-const SNAPSHOT_BYTES_PER_S: f64 = 8e6;
 /// The same while reading a backlog: a commit waits for the linger of its last rows and for the
 /// coordinator, 25–40 ms here with a few thousand rows (Kafka 4.1, docs/benchmarks.md), so that
 /// committing every 20 ms there would wait more than it reads.
@@ -39,36 +37,41 @@ pub struct Committer {
     next_snapshot: u64,
     last_commit: Instant,
     rows_at_last_commit: u64,
-    last_snapshot_bytes: usize,
+    /// The size of the last whole snapshot, and of the changes committed since: the next commit
+    /// writes the whole state once the changes outweigh it, so that a restart reads at most about
+    /// twice the state, and the state topic grows with the events, not with the commits.
+    whole_bytes: usize,
+    changes_bytes: usize,
 }
 
 impl Committer {
-    /// The state topic of `group` (made if missing), and the last snapshot committed to it, if any.
-    pub fn open(brokers: &str, group: &str) -> Result<(Committer, Option<Snapshot>)> {
+    /// The state topic of `group` (made if missing), and the operator its snapshots give: the last
+    /// whole one and the changes after it, applied to `fresh`, an empty operator.
+    pub fn open(brokers: &str, group: &str, fresh: impl Fn() -> Windows) -> Result<(Committer, Windows)> {
         let topic = format!("{group}.native-state");
         let replicas = kafka::replication_for(kafka::broker_count(brokers)?);
         kafka::create_topic(brokers, &topic, 1, replicas)?;
-        let (last, count) = last_snapshot(brokers, &topic)?;
-        let committer = Committer { topic, next_snapshot: count, last_commit: Instant::now(), rows_at_last_commit: 0, last_snapshot_bytes: 0 };
-        Ok((committer, last))
+        let mut committer = Committer { topic, next_snapshot: 0, last_commit: Instant::now(), rows_at_last_commit: 0, whole_bytes: 0, changes_bytes: 0 };
+        let windows = committer.restore(brokers, fresh)?;
+        Ok((committer, windows))
     }
 
-    /// Whether to commit now: rows are waiting (windows fired), or a while has passed; never sooner
-    /// after the last commit than the size of its snapshot allows (`SNAPSHOT_BYTES_PER_S`).
+    /// Whether to commit now: rows are waiting (windows fired), or a while has passed.
     pub fn due(&self, out: &ResultsTopic, on_a_backlog: bool) -> bool {
         let since = self.last_commit.elapsed();
         let fired_after = if on_a_backlog { COMMIT_FIRED_AFTER_ON_A_BACKLOG } else { COMMIT_FIRED_AFTER };
-        let snapshot_spacing = Duration::from_secs_f64(self.last_snapshot_bytes as f64 / SNAPSHOT_BYTES_PER_S);
-        since >= snapshot_spacing && (since >= COMMIT_EVERY || (out.emitted > self.rows_at_last_commit && since >= fired_after))
+        since >= COMMIT_EVERY || (out.emitted > self.rows_at_last_commit && since >= fired_after)
     }
 
-    /// Commits the rows written since the last commit, the operator's snapshot and the consumer's positions, in one transaction.
-    pub fn commit(&mut self, consumer: &BaseConsumer<kafka::Said>, out: &mut ResultsTopic, windows: &Windows) -> Result<()> {
+    /// Commits the rows written since the last commit, the operator's snapshot (whole, or its
+    /// changes) and the consumer's positions, in one transaction.
+    pub fn commit(&mut self, consumer: &BaseConsumer<kafka::Said>, out: &mut ResultsTopic, windows: &mut Windows) -> Result<()> {
         let producer = out.producer();
-        let snapshot = serde_json::to_vec(&windows.snapshot())?;
+        let whole = self.changes_bytes >= self.whole_bytes;
+        let snapshot = serde_json::to_vec(&if whole { windows.snapshot() } else { windows.changes() })?;
         let parts = snapshot.chunks(CHUNK_BYTES).count();
         for (i, part) in snapshot.chunks(CHUNK_BYTES).enumerate() {
-            let key = format!("{} {i} {parts}", self.next_snapshot);
+            let key = format!("{} {i} {parts} {}", self.next_snapshot, if whole { WHOLE } else { CHANGES });
             kafka::send(producer, BaseRecord::to(&self.topic).partition(0).key(key.as_bytes()).payload(part))?;
         }
         let mut offsets = TopicPartitionList::new();
@@ -89,28 +92,49 @@ impl Committer {
         self.next_snapshot += 1;
         self.last_commit = Instant::now();
         self.rows_at_last_commit = out.emitted;
-        self.last_snapshot_bytes = snapshot.len();
+        self.count(whole, snapshot.len());
         Ok(())
+    }
+
+    fn count(&mut self, whole: bool, bytes: usize) {
+        if whole {
+            (self.whole_bytes, self.changes_bytes) = (bytes, 0);
+        } else {
+            self.changes_bytes += bytes;
+        }
+    }
+
+    /// Reads the state topic from its start: the operator its last whole snapshot and the changes
+    /// after it give (a snapshot counts once all its parts came: they are one transaction's).
+    fn restore(&mut self, brokers: &str, fresh: impl Fn() -> Windows) -> Result<Windows> {
+        let topic = self.topic.clone();
+        let mut windows = fresh();
+        let mut parts: Vec<u8> = Vec::new();
+        kafka::read_to_end(brokers, &topic, 1, "the state", STATE_READ_STALL, |m| {
+            let key = std::str::from_utf8(m.key().unwrap_or_default()).unwrap_or_default();
+            let parsed = match key.split(' ').collect::<Vec<_>>()[..] {
+                [_, part, total, kind @ (WHOLE | CHANGES)] => part.parse::<usize>().ok().zip(total.parse::<usize>().ok()).map(|(p, t)| (p, t, kind == WHOLE)),
+                _ => None,
+            };
+            let Some((part, total, whole)) = parsed else { bail!("the state topic {topic} holds a record keyed {key:?}, not a snapshot's part") };
+            if part == 0 {
+                parts.clear();
+            }
+            parts.extend_from_slice(m.payload().unwrap_or_default());
+            if part + 1 == total {
+                if whole {
+                    windows = fresh();
+                }
+                windows.apply(serde_json::from_slice(&parts).with_context(|| format!("reading a snapshot in {topic}"))?);
+                self.count(whole, parts.len());
+                self.next_snapshot += 1;
+            }
+            Ok(())
+        })?;
+        Ok(windows)
     }
 }
 
-/// Reads the state topic from its start: the last snapshot whose parts all came, and how many snapshots it holds.
-fn last_snapshot(brokers: &str, topic: &str) -> Result<(Option<Snapshot>, u64)> {
-    let (mut last, mut count) = (None, 0);
-    let mut parts: Vec<u8> = Vec::new();
-    kafka::read_to_end(brokers, topic, 1, "the state", STATE_READ_STALL, |m| {
-        let key = std::str::from_utf8(m.key().unwrap_or_default()).unwrap_or_default();
-        let numbers: Vec<usize> = key.split(' ').filter_map(|n| n.parse().ok()).collect();
-        let [_, part, total] = numbers[..] else { bail!("the state topic {topic} holds a record keyed {key:?}, not a snapshot's part") };
-        if part == 0 {
-            parts.clear();
-        }
-        parts.extend_from_slice(m.payload().unwrap_or_default());
-        if part + 1 == total {
-            last = Some(serde_json::from_slice(&parts).with_context(|| format!("reading the snapshot in {topic}"))?);
-            count += 1;
-        }
-        Ok(())
-    })?;
-    Ok((last, count))
-}
+/// The last word of a snapshot part's key: the whole state, or the changes since the snapshot before.
+const WHOLE: &str = "whole";
+const CHANGES: &str = "changes";

@@ -89,11 +89,7 @@ fn run_from_last_commit(job: &JobFlags, stop: &AtomicBool, tally: &mut Tally, re
     let group = job.group_for("native");
     // First the transactions, which fence a killed process of this job, then its state, then the input from where that state was committed.
     let mut out = ResultsTopic::transactional("native", job, &group)?;
-    let (mut committer, restored) = Committer::open(&job.brokers, &group)?;
-    let mut windows = match restored {
-        Some(snapshot) => Windows::restore(job.window_ms, job.allowed_lateness_ms, snapshot),
-        None => Windows::new(job.window_ms, job.allowed_lateness_ms),
-    };
+    let (mut committer, mut windows) = Committer::open(&job.brokers, &group, || Windows::new(job.window_ms, job.allowed_lateness_ms))?;
     let consumer = kafka::group_consumer(&job.brokers, &group, &job.events)?;
     let mut clocks = PartitionClocks::new(job.out_of_orderness_ms, job.idle_timeout_ms);
     let mut last_report = Instant::now();
@@ -123,7 +119,7 @@ fn run_from_last_commit(job: &JobFlags, stop: &AtomicBool, tally: &mut Tally, re
         out.check()?;
         // A full batch: more is waiting, the job is reading a backlog.
         if committer.due(&out, polled > POLL_BATCH) {
-            committer.commit(&consumer, &mut out, &windows)?;
+            committer.commit(&consumer, &mut out, &mut windows)?;
         }
         if !*ready || last_report.elapsed() >= Duration::from_secs(1) {
             let assignment = consumer.assignment()?;
@@ -136,7 +132,7 @@ fn run_from_last_commit(job: &JobFlags, stop: &AtomicBool, tally: &mut Tally, re
             last_report = Instant::now();
         }
     }
-    committer.commit(&consumer, &mut out, &windows)?;
+    committer.commit(&consumer, &mut out, &mut windows)?;
     out.finish()?;
     report(&windows, tally, &out);
     Ok(())

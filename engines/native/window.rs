@@ -5,7 +5,7 @@
 
 use crate::model::{window_end, Aggregate};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A window row ready to be written out.
 pub struct Emit<'a> {
@@ -59,56 +59,97 @@ pub struct Windows {
     devices: Interner,
     categories: Interner,
     pub counters: Counters,
+    /// What changed since the last snapshot: the windows fired or added to (and in each, the
+    /// cells added to), and the ids remembered.
+    changed: BTreeMap<i64, CellKeys>,
+    remembered: Vec<(u64, i64)>,
 }
 
 /// A window's aggregate of one device and category.
 type SnapshotCell = (String, String, Aggregate);
+/// Some cells of a window, by device and category number.
+type CellKeys = HashSet<(u32, u32)>;
+/// Ids by the time until which they are remembered.
+type IdsByTime = Vec<(i64, Vec<u64>)>;
 
-/// The operator's whole state, as plain data: what the engine commits with its output and its
-/// input offsets, so that a restarted engine carries on exactly where the last commit left it.
+/// The operator's state as plain data: what the engine commits with its output and its input
+/// offsets, so that a restarted engine carries on exactly where the last commit left it. Either
+/// the whole state, or what changed since the snapshot before it: the windows and cells changed,
+/// the ids remembered, and the watermark and counters now. What the operator forgot in between
+/// (windows past their lateness, ids past their time) follows from the watermark.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     watermark: i64,
     forgotten_at: i64,
-    /// Open windows: end, fired, and per (device, category) its aggregate.
+    /// Windows: end, fired, and per (device, category) its aggregate.
     windows: Vec<(i64, bool, Vec<SnapshotCell>)>,
-    seen: Vec<(u64, i64)>,
+    /// Ids remembered, by the time until which they are (one per window in event time): each id
+    /// is a number in JSON, not a pair.
+    seen: IdsByTime,
     counters: Counters,
 }
 
+fn by_time(ids: impl Iterator<Item = (u64, i64)>) -> IdsByTime {
+    let mut grouped: BTreeMap<i64, Vec<u64>> = BTreeMap::new();
+    for (id, until) in ids {
+        grouped.entry(until).or_default().push(id);
+    }
+    grouped.into_iter().collect()
+}
+
 impl Windows {
-    pub fn snapshot(&self) -> Snapshot {
+    /// The whole state; what changes from now on goes into the next `changes`.
+    pub fn snapshot(&mut self) -> Snapshot {
+        self.changed.clear();
+        self.remembered.clear();
+        let whole = self.open.iter().map(|(&end, w)| (end, w, w.cells.keys().copied().collect()));
+        self.snapshot_of(whole.collect(), by_time(self.seen.iter().map(|(&id, &until)| (id, until))))
+    }
+
+    /// What changed since the last `snapshot` or `changes`: applied to that, it gives the state now.
+    pub fn changes(&mut self) -> Snapshot {
+        let changed = std::mem::take(&mut self.changed);
+        let seen = by_time(self.remembered.drain(..));
+        let windows = changed.into_iter().filter_map(|(end, cells)| self.open.get(&end).map(|w| (end, w, cells)));
+        self.snapshot_of(windows.collect(), seen)
+    }
+
+    fn snapshot_of(&self, windows: Vec<(i64, &Window, CellKeys)>, seen: IdsByTime) -> Snapshot {
         let name = |i: &Interner, n: u32| i.names[n as usize].to_string();
+        let cells =
+            |w: &Window, keys: CellKeys| keys.into_iter().map(|(d, c)| (name(&self.devices, d), name(&self.categories, c), w.cells[&(d, c)].clone())).collect();
         Snapshot {
             watermark: self.watermark,
             forgotten_at: self.forgotten_at,
-            windows: self
-                .open
-                .iter()
-                .map(|(&end, w)| {
-                    (end, w.fired, w.cells.iter().map(|(&(d, c), agg)| (name(&self.devices, d), name(&self.categories, c), agg.clone())).collect())
-                })
-                .collect(),
-            seen: self.seen.iter().map(|(&id, &until)| (id, until)).collect(),
+            windows: windows.into_iter().map(|(end, w, keys)| (end, w.fired, cells(w, keys))).collect(),
+            seen,
             counters: self.counters,
         }
     }
 
-    /// The operator as it was when `snapshot` was taken.
-    pub fn restore(window_ms: i64, lateness_ms: i64, snapshot: Snapshot) -> Self {
-        let mut w = Windows::new(window_ms, lateness_ms);
-        w.watermark = snapshot.watermark;
-        w.forgotten_at = snapshot.forgotten_at;
+    /// Brings the operator to the state `snapshot` gives: a whole one on a new operator, then
+    /// each change after it, in order.
+    pub fn apply(&mut self, snapshot: Snapshot) {
+        self.watermark = snapshot.watermark;
+        self.forgotten_at = snapshot.forgotten_at;
         for (end, fired, cells) in snapshot.windows {
-            let window = w.open.entry(end).or_default();
+            let window = self.open.entry(end).or_default();
             window.fired = fired;
             for (device, category, agg) in cells {
-                window.cells.insert((w.devices.id(&device), w.categories.id(&category)), agg);
+                window.cells.insert((self.devices.id(&device), self.categories.id(&category)), agg);
             }
         }
-        w.seen = snapshot.seen.into_iter().collect();
-        w.counters = snapshot.counters;
-        w
+        for (until, ids) in snapshot.seen {
+            for id in ids {
+                // A resend remembers its id for longer (processing time: from its own arrival), never shorter.
+                self.seen.entry(id).and_modify(|u| *u = (*u).max(until)).or_insert(until);
+            }
+        }
+        self.counters = snapshot.counters;
+        // What the operator had forgotten by then, as `advance` forgets it.
+        self.open = self.open.split_off(&(self.watermark.saturating_sub(self.lateness_ms) + 1));
+        let forgotten_at = self.forgotten_at;
+        self.seen.retain(|_, &mut until| until > forgotten_at);
     }
 
     pub fn new(window_ms: i64, lateness_ms: i64) -> Self {
@@ -122,6 +163,8 @@ impl Windows {
             devices: Interner::default(),
             categories: Interner::default(),
             counters: Counters::default(),
+            changed: BTreeMap::new(),
+            remembered: Vec::new(),
         }
     }
 
@@ -135,12 +178,15 @@ impl Windows {
             self.counters.late_dropped += 1;
             return;
         }
-        if self.seen.insert(id_hash, remember_until.max(end + self.lateness_ms)).is_some() {
+        let until = remember_until.max(end + self.lateness_ms);
+        self.remembered.push((id_hash, until));
+        if self.seen.insert(id_hash, until).is_some() {
             self.counters.duplicates_dropped += 1;
             return;
         }
         self.counters.accepted += 1;
         let key = (self.devices.id(device), self.categories.id(category));
+        self.changed.entry(end).or_default().insert(key);
         let window = self.open.entry(end).or_default();
         let cell = window.cells.entry(key).or_default();
         cell.count += 1;
@@ -163,6 +209,7 @@ impl Windows {
                 continue;
             }
             window.fired = true;
+            self.changed.entry(end).or_default();
             for (&(d, c), cell) in &window.cells {
                 emit(Emit { window_end: end, device: &self.devices.names[d as usize], category: &self.categories.names[c as usize], agg: cell });
             }
@@ -240,24 +287,57 @@ mod tests {
         assert_eq!((w.counters.late_dropped, w.seen.len()), (1, 1));
     }
 
-    #[test]
-    fn a_restored_snapshot_carries_on_as_the_operator_would_have() {
-        let events = [(1000, 1, 1), (6500, 2, 1), (2000, 3, 10), (2000, 3, 10), (9500, 4, 1), (3000, 5, 100), (12_000, 6, 7)];
-        let mut whole = Windows::new(5000, 3000);
-        let expected = feed(&mut whole, &events, 1000);
-        for cut in 0..events.len() {
-            let mut before = Windows::new(5000, 3000);
-            let mut out = feed(&mut before, &events[..cut], 1000);
-            let mut after = Windows::restore(5000, 3000, before.snapshot());
-            // The restored operator's watermark stays where it was, as a real restart's would.
-            let mut max_t = events[..cut].iter().map(|e| e.0).max().unwrap_or(i64::MIN);
-            for &(t, id, m1) in &events[cut..] {
-                after.add(t, id, 0, "d", "cat-1", m1, m1 as f64, &mut collect(&mut out));
-                max_t = max_t.max(t);
-                after.advance(max_t - 1000, &mut collect(&mut out));
-            }
-            assert_eq!((out, after.counters), (expected.clone(), whole.counters), "cut after {cut} events");
+    /// Events of two devices, with a resend, a late firing and windows forgotten on the way.
+    const EVENTS: [(i64, u64, i64); 9] =
+        [(1000, 1, 1), (6500, 2, 1), (2000, 3, 10), (2000, 3, 10), (9500, 4, 1), (3000, 5, 100), (12_000, 6, 7), (11_000, 7, 2), (21_000, 8, 1)];
+
+    /// Feeds `events` to `w`, device by id parity, the watermark carried on from `max_t`.
+    fn feed_from(w: &mut Windows, events: &[(i64, u64, i64)], mut max_t: i64, out: &mut Vec<Row>) -> i64 {
+        for &(t, id, m1) in events {
+            w.add(t, id, 0, if id % 2 == 0 { "d" } else { "e" }, "cat-1", m1, m1 as f64, &mut collect(out));
+            max_t = max_t.max(t);
+            w.advance(max_t - 1000, &mut collect(out));
         }
+        max_t
+    }
+
+    #[test]
+    fn a_whole_snapshot_and_the_changes_after_it_restore_the_operator_at_every_cut() {
+        let mut uncut = Windows::new(5000, 3000);
+        let mut expected = Vec::new();
+        feed_from(&mut uncut, &EVENTS, i64::MIN, &mut expected);
+        expected.sort();
+        for whole_at in 0..=EVENTS.len() {
+            for changes_at in whole_at..=EVENTS.len() {
+                let mut before = Windows::new(5000, 3000);
+                let mut out = Vec::new();
+                let mut max_t = feed_from(&mut before, &EVENTS[..whole_at], i64::MIN, &mut out);
+                let whole = before.snapshot();
+                max_t = feed_from(&mut before, &EVENTS[whole_at..changes_at], max_t, &mut out);
+                let mut after = Windows::new(5000, 3000);
+                after.apply(whole);
+                after.apply(before.changes());
+                // The restored operator's watermark stays where it was, as a real restart's would.
+                feed_from(&mut after, &EVENTS[changes_at..], max_t, &mut out);
+                // A window's cells come in the order of a hash map.
+                out.sort();
+                assert_eq!((&out, after.counters), (&expected, uncut.counters), "whole after {whole_at} events, changes after {changes_at}");
+                assert_eq!((after.open.len(), after.seen.len()), (uncut.open.len(), uncut.seen.len()), "nothing forgotten kept");
+            }
+        }
+    }
+
+    #[test]
+    fn changes_hold_what_changed_since_the_last_snapshot_only() {
+        let mut w = Windows::new(5000, 0);
+        let mut out = Vec::new();
+        feed_from(&mut w, &EVENTS[..3], i64::MIN, &mut out);
+        w.snapshot();
+        feed_from(&mut w, &[(6600, 10, 5)], 6500, &mut out);
+        let changes = w.changes();
+        let cells: Vec<(i64, usize)> = changes.windows.iter().map(|(end, _, cells)| (*end, cells.len())).collect();
+        assert_eq!((cells, changes.seen), (vec![(10_000, 1)], vec![(10_000, vec![10])]));
+        assert_eq!(w.changes().windows.len(), 0, "nothing since");
     }
 
     #[test]

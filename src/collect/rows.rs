@@ -67,13 +67,13 @@ impl Collected {
         Some(r)
     }
 
-    /// Notes one record of the live read, which came at `now_ms` on the wall clock: its engine's
+    /// Notes one record of the live read, which came at `wall_ms` on the wall clock: its engine's
     /// progress, and when its row could be read. An engine may stamp a row long before a reader
     /// can have it: rows written in a Kafka transaction are read at its commit.
-    pub fn note_live(&mut self, payload: &[u8], now: Instant, now_ms: i64) {
+    pub fn note_live(&mut self, payload: &[u8], now: Instant, wall_ms: i64) {
         if let Some(r) = self.note(payload, now) {
-            let (first, last) = self.read_at.entry(read_key(&r.engine, r.mode, r.window_end, &r.di, &r.c)).or_insert((now_ms, now_ms));
-            (*first, *last) = ((*first).min(now_ms), (*last).max(now_ms));
+            let (first, last) = self.read_at.entry(read_key(&r.engine, r.mode, r.window_end, &r.di, &r.c)).or_insert((wall_ms, wall_ms));
+            (*first, *last) = ((*first).min(wall_ms), (*last).max(wall_ms));
         }
     }
 
