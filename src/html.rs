@@ -175,7 +175,7 @@ fn measurements(h: &mut String, m: &Matrix) {
 
 /// One plot per engine mode: the cumulative distribution of emit latency, a line per scenario.
 fn latency_plots(h: &mut String, m: &Matrix) {
-    h.push_str("<h2>Emit latency</h2><p>Share of windows emitted within a given time after the window's end (first emission).</p><div class=\"plots\">\n");
+    h.push_str("<h2>Emit latency</h2><p>Share of windows emitted within a given time after the window's end (first emission, as the collector read it).</p><div class=\"plots\">\n");
     for row in m.rows() {
         let cells: Vec<&Cell> = m.cells.iter().filter(|c| c.row_label() == row && !c.summary.latency_distribution_ms.is_empty()).collect();
         if cells.is_empty() {

@@ -56,7 +56,8 @@ pub struct EngineSummary {
     pub unexplained: usize,
     pub malformed: Option<u64>,
     pub events_per_s: Option<f64>,
-    /// Emit latency, first emission − window end, p50, over the windows that hold an on-time event
+    /// Emit latency, first emission (when the collector first read the row) − window end, p50,
+    /// over the windows that hold an on-time event
     /// and that the stream's own events close (`evaluate::measured_rows`), as are all the latencies
     /// here: a window of late events alone is emitted as they come, by design, and the later
     /// windows wait for the end-of-stream flush, the harness's idle timeout, not the engine.
