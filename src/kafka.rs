@@ -103,9 +103,17 @@ fn each_topic_done(results: Vec<rdkafka::admin::TopicResult>, already: RDKafkaEr
 /// Partition count of `topic`, waiting briefly for a just-created topic to appear.
 pub fn partition_count(brokers: &str, topic: &str) -> Result<i32> {
     let probe: BaseConsumer = config(brokers).create()?;
+    known_to(&probe, topic, brokers)
+}
+
+/// Waits until `client` knows `topic` and a leader for each of its partitions (5 s at most), and
+/// gives their number. A client that asks first for a topic made a moment ago can be told it does
+/// not exist and look again only later: a reader assigned to it read its first rows a second late.
+fn known_to(client: &BaseConsumer, topic: &str, brokers: &str) -> Result<i32> {
     for _ in 0..50 {
-        let md = probe.fetch_metadata(Some(topic), CONNECT_TIMEOUT).with_context(|| format!("reading metadata of {topic} from {brokers}"))?;
-        if let Some(t) = md.topics().iter().find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty()) {
+        let md = client.fetch_metadata(Some(topic), CONNECT_TIMEOUT).with_context(|| format!("reading metadata of {topic} from {brokers}"))?;
+        let led = |t: &rdkafka::metadata::MetadataTopic| !t.partitions().is_empty() && t.partitions().iter().all(|p| p.leader() >= 0);
+        if let Some(t) = md.topics().iter().find(|t| t.name() == topic && t.error().is_none() && led(t)) {
             return Ok(t.partitions().len() as i32);
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -198,6 +206,9 @@ pub fn assigned_consumer(brokers: &str, topics: &[&str], partitions: i32, report
         // Rows of a transaction an engine aborted (or has not committed yet) are not results.
         .set("isolation.level", "read_committed")
         .create()?;
+    for topic in topics {
+        known_to(&c, topic, brokers)?;
+    }
     let mut tpl = TopicPartitionList::new();
     for (topic, p) in topics.iter().flat_map(|t| (0..partitions).map(move |p| (t, p))) {
         // Offset 0 rather than asking the broker for the earliest: tansu can answer
