@@ -130,6 +130,7 @@ impl Windows {
     /// Brings the operator to the state `snapshot` gives: a whole one on a new operator, then
     /// each change after it, in order.
     pub fn apply(&mut self, snapshot: Snapshot) {
+        let forgot_more = snapshot.forgotten_at != self.forgotten_at;
         self.watermark = snapshot.watermark;
         self.forgotten_at = snapshot.forgotten_at;
         for (end, fired, cells) in snapshot.windows {
@@ -146,10 +147,13 @@ impl Windows {
             }
         }
         self.counters = snapshot.counters;
-        // What the operator had forgotten by then, as `advance` forgets it.
+        // What the operator had forgotten by then, as `advance` forgets it: ids only when it did
+        // (an id remembered since is remembered past it), not over every id at each change.
         self.open = self.open.split_off(&(self.watermark.saturating_sub(self.lateness_ms) + 1));
-        let forgotten_at = self.forgotten_at;
-        self.seen.retain(|_, &mut until| until > forgotten_at);
+        if forgot_more {
+            let forgotten_at = self.forgotten_at;
+            self.seen.retain(|_, &mut until| until > forgotten_at);
+        }
     }
 
     pub fn new(window_ms: i64, lateness_ms: i64) -> Self {
