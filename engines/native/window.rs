@@ -239,16 +239,21 @@ mod tests {
         |e: Emit| out.push((e.window_end, e.device.to_string(), e.agg.count, e.agg.m1_sum))
     }
 
-    /// Feeds (t, id, m1) in order with watermark = max t − bound, like the engine does.
+    /// Feeds (t, id, m1) of device "d" in order with watermark = max t − bound, like the engine does.
     fn feed(w: &mut Windows, events: &[(i64, u64, i64)], bound: i64) -> Vec<Row> {
         let mut out = Vec::new();
-        let mut max_t = i64::MIN;
-        for &(t, id, m1) in events {
-            w.add(t, id, 0, "d", "cat-1", m1, m1 as f64, &mut collect(&mut out));
-            max_t = max_t.max(t);
-            w.advance(max_t - bound, &mut collect(&mut out));
-        }
+        feed_from(w, events, i64::MIN, bound, |_| "d", &mut out);
         out
+    }
+
+    /// `feed`, the watermark carried on from `max_t` and each event's device named by `device`; gives the latest time.
+    fn feed_from(w: &mut Windows, events: &[(i64, u64, i64)], mut max_t: i64, bound: i64, device: fn(u64) -> &'static str, out: &mut Vec<Row>) -> i64 {
+        for &(t, id, m1) in events {
+            w.add(t, id, 0, device(id), "cat-1", m1, m1 as f64, &mut collect(out));
+            max_t = max_t.max(t);
+            w.advance(max_t - bound, &mut collect(out));
+        }
+        max_t
     }
 
     #[test]
@@ -295,34 +300,33 @@ mod tests {
     const EVENTS: [(i64, u64, i64); 9] =
         [(1000, 1, 1), (6500, 2, 1), (2000, 3, 10), (2000, 3, 10), (9500, 4, 1), (3000, 5, 100), (12_000, 6, 7), (11_000, 7, 2), (21_000, 8, 1)];
 
-    /// Feeds `events` to `w`, device by id parity, the watermark carried on from `max_t`.
-    fn feed_from(w: &mut Windows, events: &[(i64, u64, i64)], mut max_t: i64, out: &mut Vec<Row>) -> i64 {
-        for &(t, id, m1) in events {
-            w.add(t, id, 0, if id % 2 == 0 { "d" } else { "e" }, "cat-1", m1, m1 as f64, &mut collect(out));
-            max_t = max_t.max(t);
-            w.advance(max_t - 1000, &mut collect(out));
+    /// Devices "d" and "e", by the parity of the id.
+    fn two_devices(id: u64) -> &'static str {
+        if id.is_multiple_of(2) {
+            "d"
+        } else {
+            "e"
         }
-        max_t
     }
 
     #[test]
     fn a_whole_snapshot_and_the_changes_after_it_restore_the_operator_at_every_cut() {
         let mut uncut = Windows::new(5000, 3000);
         let mut expected = Vec::new();
-        feed_from(&mut uncut, &EVENTS, i64::MIN, &mut expected);
+        feed_from(&mut uncut, &EVENTS, i64::MIN, 1000, two_devices, &mut expected);
         expected.sort();
         for whole_at in 0..=EVENTS.len() {
             for changes_at in whole_at..=EVENTS.len() {
                 let mut before = Windows::new(5000, 3000);
                 let mut out = Vec::new();
-                let mut max_t = feed_from(&mut before, &EVENTS[..whole_at], i64::MIN, &mut out);
+                let mut max_t = feed_from(&mut before, &EVENTS[..whole_at], i64::MIN, 1000, two_devices, &mut out);
                 let whole = before.snapshot();
-                max_t = feed_from(&mut before, &EVENTS[whole_at..changes_at], max_t, &mut out);
+                max_t = feed_from(&mut before, &EVENTS[whole_at..changes_at], max_t, 1000, two_devices, &mut out);
                 let mut after = Windows::new(5000, 3000);
                 after.apply(whole);
                 after.apply(before.changes());
                 // The restored operator's watermark stays where it was, as a real restart's would.
-                feed_from(&mut after, &EVENTS[changes_at..], max_t, &mut out);
+                feed_from(&mut after, &EVENTS[changes_at..], max_t, 1000, two_devices, &mut out);
                 // A window's cells come in the order of a hash map.
                 out.sort();
                 assert_eq!((&out, after.counters), (&expected, uncut.counters), "whole after {whole_at} events, changes after {changes_at}");
@@ -335,9 +339,9 @@ mod tests {
     fn changes_hold_what_changed_since_the_last_snapshot_only() {
         let mut w = Windows::new(5000, 0);
         let mut out = Vec::new();
-        feed_from(&mut w, &EVENTS[..3], i64::MIN, &mut out);
+        feed_from(&mut w, &EVENTS[..3], i64::MIN, 1000, two_devices, &mut out);
         w.snapshot();
-        feed_from(&mut w, &[(6600, 10, 5)], 6500, &mut out);
+        feed_from(&mut w, &[(6600, 10, 5)], 6500, 1000, two_devices, &mut out);
         let changes = w.changes();
         let cells: Vec<(i64, usize)> = changes.windows.iter().map(|(end, _, cells)| (*end, cells.len())).collect();
         assert_eq!((cells, changes.seen), (vec![(10_000, 1)], vec![(10_000, vec![10])]));
