@@ -4,7 +4,7 @@
 //! window.
 
 use crate::model::{
-    nearest_window_end, utc, window_end_at_phase, Aggregate, CrashRecord, Fault, JobRecord, Mode, ResultRow, SentEvent, TruthRow, View, WatermarkScope,
+    nearest_window_end, utc, window_end_at_phase, Aggregate, CrashRecord, DeviceGroups, Fault, JobRecord, Mode, ResultRow, SentEvent, View, WatermarkScope,
     FLUSH_DEVICE,
 };
 use crate::truth;
@@ -142,7 +142,7 @@ impl Comparison {
 }
 
 /// Compares one job's results with the truth its mode is held to, explaining every exception from
-/// the sent-event log. Tried last, where the scenario's faults (the likelier reason) do not explain
+/// the sent-event log, a group of devices at a time (`groups` holds the job's rows only). Tried last, where the scenario's faults (the likelier reason) do not explain
 /// a row: after a crash of the job, messages sent before the engine was reading again lost in the
 /// crash, or counted twice after it; for an engine whose watermark is taken over all partitions,
 /// or that lets it go on without an idle partition, on-time messages overtaken by it.
@@ -150,31 +150,62 @@ impl Comparison {
 /// `overtaken` is held to the engine's own count of what it dropped as late (`late_dropped`):
 /// where the events so explained add up to more, none of them stands, and the job is compared
 /// again as if its watermark waited for every partition, so that the other causes have their turn.
-pub fn compare(job: &JobRecord, truth: &[TruthRow], results: &[ResultRow], log: &[SentEvent], window_ms: i64, late_dropped: u64) -> Comparison {
-    let c = compare_once(job, truth, results, log, window_ms);
+pub fn compare(job: &JobRecord, groups: &dyn DeviceGroups, window_ms: i64, late_dropped: u64) -> Comparison {
+    let reading = Reading::of(job, groups, window_ms);
+    let c = compare_groups(job, groups, &reading, window_ms);
     if c.exceptions.iter().map(|e| e.overtaken).sum::<u64>() <= late_dropped {
         return c;
     }
-    compare_once(&JobRecord { watermark: WatermarkScope::PerPartition, ..job.clone() }, truth, results, log, window_ms)
+    compare_groups(&JobRecord { watermark: WatermarkScope::PerPartition, ..job.clone() }, groups, &reading, window_ms)
 }
 
-fn compare_once(job: &JobRecord, truth: &[TruthRow], results: &[ResultRow], log: &[SentEvent], window_ms: i64) -> Comparison {
-    let (engine, mode, crash) = (&job.engine, job.mode, job.crash.as_ref());
+/// What a job's comparison reads off all its rows before it compares them a group at a time.
+struct Reading {
+    /// Where its windows end past the multiples of the window (`window_phase`).
+    phase_ms: i64,
+    /// How many windows later it may count a message on the wall clock (`windows_crossed`).
+    crossed: i64,
+}
+
+impl Reading {
+    fn of(job: &JobRecord, groups: &dyn DeviceGroups, window_ms: i64) -> Reading {
+        let (mut ends, mut emitted_late, mut last_sent) = (Vec::new(), 0, None);
+        for g in 0..groups.count() {
+            let group = groups.group(g);
+            for r in group.results.iter().filter(|r| r.device != FLUSH_DEVICE) {
+                ends.push(r.window_end);
+                emitted_late = emitted_late.max(r.first_emitted_at - r.window_end);
+            }
+            last_sent = last_sent.max(group.events.iter().map(|e| e.sent_at).max());
+        }
+        Reading { phase_ms: window_phase(&ends, window_ms), crossed: windows_crossed(job, emitted_late, last_sent, window_ms) }
+    }
+}
+
+/// The comparison of every group of `groups`, its exceptions in the original's order: by category, then window.
+fn compare_groups(job: &JobRecord, groups: &dyn DeviceGroups, reading: &Reading, window_ms: i64) -> Comparison {
+    let mut c =
+        Comparison { engine: job.engine.clone(), mode: job.mode, view: job.mode.view(), window_phase_ms: reading.phase_ms, rows: 0, exceptions: Vec::new() };
+    for g in 0..groups.count() {
+        let group = groups.group(g);
+        let (rows, exceptions) = compare_group(job, reading, &group.results, &group.events, window_ms);
+        c.rows += rows;
+        c.exceptions.extend(exceptions);
+    }
+    c.exceptions.sort_by(|a, b| (&a.category, a.window_end, &a.device).cmp(&(&b.category, b.window_end, &b.device)));
+    c
+}
+
+/// The rows compared of one group of devices, and their exceptions.
+fn compare_group(job: &JobRecord, reading: &Reading, results: &[ResultRow], log: &[SentEvent], window_ms: i64) -> (usize, Vec<Exception>) {
+    let (mode, crash, phase) = (job.mode, job.crash.as_ref(), reading.phase_ms);
     let view = mode.view();
     // An engine that was down reads what was sent meanwhile late, on the wall clock as many windows late as it was down.
     let down = crash.map_or(0, |c| (c.reading_again_at() - c.killed_at) / window_ms + 2);
-    let crossed = windows_crossed(job, results, log, window_ms).max(down.min(MAX_CROSSED_AFTER_CRASH));
-    let phase = window_phase(results, window_ms);
-    let phased;
-    let truth = if phase == 0 {
-        truth
-    } else {
-        phased = truth::compute_view(log, view, window_ms, phase);
-        &phased
-    };
+    let crossed = reading.crossed.max(down.min(MAX_CROSSED_AFTER_CRASH));
+    let truth = truth::compute_view(log, view, window_ms, phase);
     let end = |e: i64| nearest_window_end(e, window_ms, phase);
-    let truth: BTreeMap<Row, &Aggregate> =
-        truth.iter().filter(|t| t.view == view).map(|t| ((t.window_end, t.device.as_str(), t.category.as_str()), &t.agg)).collect();
+    let truth: BTreeMap<Row, &Aggregate> = truth.iter().map(|t| ((t.window_end, t.device.as_str(), t.category.as_str()), &t.agg)).collect();
     let results: BTreeMap<Row, &Aggregate> =
         results.iter().filter(|r| r.device != FLUSH_DEVICE).map(|r| ((end(r.window_end), r.device.as_str(), r.category.as_str()), &r.agg)).collect();
     let keys: BTreeSet<&Row> = truth.keys().chain(results.keys()).collect();
@@ -235,9 +266,7 @@ fn compare_once(job: &JobRecord, truth: &[TruthRow], results: &[ResultRow], log:
             overtaken,
         });
     }
-    // The original's order: by category, then window.
-    exceptions.sort_by(|a, b| (&a.category, a.window_end, &a.device).cmp(&(&b.category, b.window_end, &b.device)));
-    Comparison { engine: engine.into(), mode, view, window_phase_ms: phase, rows: keys.len(), exceptions }
+    (keys.len(), exceptions)
 }
 
 /// (window end, device, category) of a row compared, borrowed from the rows: a run's comparison
@@ -268,8 +297,7 @@ struct Candidate {
 /// windows, on the circle of the window's length: where most of them end, and of those the
 /// earliest, since a timer fires on time or late, never early. 0 for an engine whose windows
 /// are on the clock's multiples.
-fn window_phase(results: &[ResultRow], window_ms: i64) -> i64 {
-    let ends: Vec<i64> = results.iter().filter(|r| r.device != FLUSH_DEVICE).map(|r| r.window_end).collect();
+fn window_phase(ends: &[i64], window_ms: i64) -> i64 {
     let Some(first) = ends.first() else { return 0 };
     let reference = first.rem_euclid(window_ms);
     let mut offsets: Vec<i64> = ends.iter().map(|e| (e - reference + window_ms / 2).rem_euclid(window_ms) - window_ms / 2).collect();
@@ -288,10 +316,8 @@ const TIMER_SLACK_MS: i64 = 100;
 /// where it emitted its windows later than that, or read the stream's end later than
 /// that (the window of its end-of-stream row, against the last send) — an engine whose
 /// timer emits on time may still read, and so count, its messages late.
-fn windows_crossed(job: &JobRecord, results: &[ResultRow], log: &[SentEvent], window_ms: i64) -> i64 {
-    let emitted_late = results.iter().filter(|r| r.device != FLUSH_DEVICE).map(|r| r.first_emitted_at - r.window_end).max().unwrap_or(0);
+fn windows_crossed(job: &JobRecord, emitted_late: i64, last_sent: Option<i64>, window_ms: i64) -> i64 {
     // On the wall clock only: ingestion-time flush records are stamped ahead of the last send on purpose (§6).
-    let last_sent = log.iter().map(|e| e.sent_at).max();
     let read_late = match (job.mode, job.end_of_stream_window, last_sent) {
         (Mode::ProcessingTime, Some(end), Some(last)) => end - last,
         _ => 0,
@@ -641,7 +667,7 @@ pub fn render(c: &Comparison, at_most: Option<usize>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::truth::compute;
+    use crate::model::Whole;
     use crate::truth::tests::{sent, TEN};
 
     fn result(end: i64, device: &str, count: i64, m1: i64) -> ResultRow {
@@ -664,7 +690,7 @@ mod tests {
 
     /// `mode`'s comparison of `results` for an engine that kept its watermark per partition, after `crash`.
     fn compared(mode: Mode, log: &[SentEvent], results: &[ResultRow], crash: Option<CrashRecord>) -> Comparison {
-        compare(&job(mode, crash, WatermarkScope::PerPartition), &compute(log, 5000), results, log, 5000, u64::MAX)
+        compare(&job(mode, crash, WatermarkScope::PerPartition), &Whole { events: log, results }, 5000, u64::MAX)
     }
 
     fn run(mode: Mode, log: &[SentEvent], results: &[ResultRow]) -> Comparison {
@@ -882,7 +908,7 @@ mod tests {
     #[test]
     fn on_time_events_dropped_behind_a_watermark_over_all_partitions_are_overtaken_if_the_engine_says_so() {
         let over_all = |results: &[ResultRow], late_dropped| {
-            compare(&job(Mode::EventTime, None, WatermarkScope::AllPartitions), &compute(&base(), 5000), results, &base(), 5000, late_dropped)
+            compare(&job(Mode::EventTime, None, WatermarkScope::AllPartitions), &Whole { events: &base(), results }, 5000, late_dropped)
         };
         // The first two, read while their partition was behind the others, dropped as late.
         let c = over_all(&[result(TEN + 5000, "d", 1, 5)], 2);
@@ -903,7 +929,7 @@ mod tests {
         let overtaken = |dropped: &dyn Fn(usize) -> bool| {
             let kept: Vec<&SentEvent> = log.iter().enumerate().filter(|(i, _)| !dropped(*i)).map(|(_, e)| e).collect();
             let r = result(TEN + 5000, "d", kept.len() as i64, kept.iter().map(|e| e.m1).sum());
-            let c = compare(&job(Mode::EventTime, None, WatermarkScope::AllPartitions), &compute(&log, 5000), &[r], &log, 5000, 100);
+            let c = compare(&job(Mode::EventTime, None, WatermarkScope::AllPartitions), &Whole { events: &log, results: &[r] }, 5000, 100);
             (c.exceptions[0].causes.clone(), c.exceptions[0].overtaken)
         };
         assert_eq!(overtaken(&|i| (10..40).contains(&i)), (vec![Cause::Overtaken], 30), "a run of 30 of the 60, found by its sums");
@@ -929,7 +955,7 @@ mod tests {
         let late = [ResultRow { mode: Mode::ProcessingTime, ..result(TEN + 35_000, "d", 3, 48) }];
         let read_end_in = |end| {
             let job = JobRecord { end_of_stream_window: Some(end), ..job(Mode::ProcessingTime, None, WatermarkScope::PerPartition) };
-            compare(&job, &compute(&base(), 5000), &late, &base(), 5000, u64::MAX)
+            compare(&job, &Whole { events: &base(), results: &late }, 5000, u64::MAX)
         };
         let read_at_the_end = read_end_in(TEN + 35_000);
         assert!(read_at_the_end.exceptions.iter().all(|e| e.causes == [Cause::Boundary]), "{:?}", read_at_the_end.exceptions);

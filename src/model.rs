@@ -390,6 +390,69 @@ pub struct StoredRun {
     pub metrics: Vec<Metric>,
 }
 
+/// A run's event log and result rows a group of devices at a time, every event and row of a device
+/// in one group: what is compared row by row, each row one device's, so that a run too big to hold
+/// whole as rows and events is compared a group at a time. A run held whole is one group (`Whole`).
+pub trait DeviceGroups {
+    /// How many events the log holds, in all groups.
+    fn events(&self) -> usize;
+    fn count(&self) -> usize;
+    fn group(&self, g: usize) -> Group<'_>;
+}
+
+/// One group of devices: its events in the order sent, and its result rows.
+pub struct Group<'a> {
+    pub events: Cow<'a, [SentEvent]>,
+    pub results: Cow<'a, [ResultRow]>,
+}
+
+/// A run held whole, as one group.
+pub struct Whole<'a> {
+    pub events: &'a [SentEvent],
+    pub results: &'a [ResultRow],
+}
+
+impl DeviceGroups for Whole<'_> {
+    fn events(&self) -> usize {
+        self.events.len()
+    }
+
+    fn count(&self) -> usize {
+        1
+    }
+
+    fn group(&self, _: usize) -> Group<'_> {
+        Group { events: Cow::Borrowed(self.events), results: Cow::Borrowed(self.results) }
+    }
+}
+
+/// One job's share of a run's groups: the events, and the job's own rows.
+pub struct OfJob<'a> {
+    pub groups: &'a dyn DeviceGroups,
+    pub job: &'a JobRecord,
+}
+
+impl DeviceGroups for OfJob<'_> {
+    fn events(&self) -> usize {
+        self.groups.events()
+    }
+
+    fn count(&self) -> usize {
+        self.groups.count()
+    }
+
+    fn group(&self, g: usize) -> Group<'_> {
+        let Group { events, results } = self.groups.group(g);
+        let (engine, mode) = (&self.job.engine, self.job.mode);
+        Group { events, results: results.iter().filter(|r| &r.engine == engine && r.mode == mode).cloned().collect() }
+    }
+}
+
+/// Which of `groups` groups a device's events and rows are in: the same for a name wherever it is read.
+pub fn device_group(device: &str, groups: usize) -> usize {
+    (id_hash(device) % groups as u64) as usize
+}
+
 /// How an engine's job went, from the harness's side.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EngineStatus {

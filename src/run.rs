@@ -8,7 +8,7 @@
 
 use crate::broker::{self, Broker};
 use crate::clock::{now_ms, stamp_now};
-use crate::collect::{self, Collected};
+use crate::collect::{self, Collected, Rows};
 use crate::engine::protocol::JobContext;
 use crate::engine::running::Running;
 use crate::engine::{folder, Job};
@@ -16,7 +16,7 @@ use crate::evaluate::{self, measured, RunParams};
 use crate::inject::{self, Injected};
 use crate::kafka;
 use crate::matrix::Matrix;
-use crate::model::{CrashRecord, EngineStatus, JobFlags, JobRecord, RunRecord, SentEvent, StoredRun, View};
+use crate::model::{device_group, CrashRecord, DeviceGroups, EngineStatus, Group, JobFlags, JobRecord, Metric, ResultRow, RunRecord, SentEvent, View};
 use crate::phases::Phases;
 use crate::report;
 use crate::scenario::{Crash, Scenario};
@@ -25,6 +25,7 @@ use crate::store::{self, Store};
 use crate::summary::{self, BrokerInfo, RunSummary};
 use crate::truth::{self, Truth};
 use anyhow::{Context, Result};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -112,7 +113,7 @@ fn run_on(o: &RunOptions, id: String, dir: PathBuf, broker: &mut Broker, engines
     phases.done("stream");
     let stored = gather(&mut run, driven, engines)?;
     phases.done("collect");
-    let mut summary = evaluate::evaluate(&stored, &store::shown(&run.store_url))?;
+    let mut summary = evaluate::evaluate(&stored.record, &stored.metrics, &stored, &store::shown(&run.store_url))?;
     write_summary(&run.dir, &summary)?;
     phases.done("compare");
     if let Err(failure) = keep(&mut *run.store, &stored, &summary) {
@@ -214,8 +215,22 @@ fn log_path(dir: &Path, job: &Job) -> PathBuf {
 /// What driving a run gave: what was sent, its log, and its jobs, ended.
 struct Driven {
     injected: Injected,
-    log: Vec<SentEvent>,
+    log: SentLog,
     jobs: Vec<JobRun>,
+}
+
+/// The log of what a run sent, as the plan and each event's send time (the plan's events are sent
+/// in its order): not a `SentEvent` per event, since a big run sends millions.
+struct SentLog {
+    plan: Plan,
+    sent_at: Vec<i64>,
+}
+
+impl SentLog {
+    /// The events sent, in the order sent.
+    fn events(&self) -> impl Iterator<Item = SentEvent> + '_ {
+        self.plan.sends().zip(&self.sent_at).map(|(s, &at)| self.plan.sent_event(s, at))
+    }
 }
 
 /// A job of the run, with its engine process once it has one.
@@ -236,13 +251,13 @@ fn drive(o: &RunOptions, run: &Prepared, broker: &mut Broker, engines: &mut Engi
     let (events, partitions) = (&run.ctx.flags.events, run.partitions);
     let send = || {
         let plan = Plan::new(sc, sc.start_of_clock(now_ms()));
-        let mut log = Vec::with_capacity(plan.records.len());
+        let mut sent_at = Vec::with_capacity(plan.records.len());
         let mut keep = |batch: inject::SentBatch| {
-            log.extend(plan.sent_events(&batch));
+            sent_at.extend(batch.iter().map(|&(_, at)| at));
             Ok(())
         };
         let injected = inject::inject(&plan, sc, &producer, events, partitions, &sending, stop, &mut keep)?;
-        anyhow::Ok((injected, log))
+        anyhow::Ok((injected, SentLog { plan, sent_at }))
     };
     let ((injected, log), mut jobs) = if o.preload {
         if sc.crash != Crash::None {
@@ -451,10 +466,63 @@ fn wait_for_engines(jobs: &mut [JobRun], collected: &Mutex<Collected>, injected:
     }
 }
 
+/// A run gathered once its engines stopped, as `run` holds it until it is kept: its record, what
+/// was measured, its log and its result rows, read a group of devices at a time, so that a run of
+/// millions of events is compared and kept in parts.
+struct Gathered {
+    record: RunRecord,
+    metrics: Vec<Metric>,
+    window_ms: i64,
+    log: SentLog,
+    rows: Rows,
+    groups: usize,
+    /// The group of each device of the plan, by its number.
+    device_group: Vec<usize>,
+}
+
+/// About how many events a group of devices holds: a group's events, truth and rows as the store
+/// keeps them are a few hundred bytes per event.
+const EVENTS_PER_GROUP: usize = 250_000;
+
+/// Events stored at once.
+const EVENTS_BATCH: usize = 65_536;
+
+impl Gathered {
+    fn new(record: RunRecord, metrics: Vec<Metric>, window_ms: i64, log: SentLog, rows: Rows) -> Gathered {
+        let groups = log.sent_at.len().div_ceil(EVENTS_PER_GROUP).max(1);
+        let device_group = log.plan.device_ids.iter().map(|d| device_group(d, groups)).collect();
+        Gathered { record, metrics, window_ms, log, rows, groups, device_group }
+    }
+
+    fn events_of(&self, g: usize) -> Vec<SentEvent> {
+        let plan = &self.log.plan;
+        let sent = plan.sends().zip(&self.log.sent_at).filter(|(s, _)| self.device_group[s.device as usize] == g);
+        sent.map(|(s, &at)| plan.sent_event(s, at)).collect()
+    }
+
+    fn results_of(&self, g: usize) -> Vec<ResultRow> {
+        self.rows.of_devices(|d| device_group(d, self.groups) == g)
+    }
+}
+
+impl DeviceGroups for Gathered {
+    fn events(&self) -> usize {
+        self.log.sent_at.len()
+    }
+
+    fn count(&self) -> usize {
+        self.groups
+    }
+
+    fn group(&self, g: usize) -> Group<'_> {
+        Group { events: Cow::Owned(self.events_of(g)), results: Cow::Owned(self.results_of(g)) }
+    }
+}
+
 /// Everything the run gives the store, gathered once the engines stopped: what was sent, the
 /// truth, the results, what was measured and how each job went. Gives the engines that serve
 /// jobs back to `engines`.
-fn gather(run: &mut Prepared, driven: Driven, engines: &mut Engines) -> Result<StoredRun> {
+fn gather(run: &mut Prepared, driven: Driven, engines: &mut Engines) -> Result<Gathered> {
     let sc = &run.params.scenario;
     let (injected, log) = (driven.injected, driven.log);
     // Kept as the store keeps them: one value per (who, name), the last one given.
@@ -512,22 +580,29 @@ fn gather(run: &mut Prepared, driven: Driven, engines: &mut Engines) -> Result<S
     run.record.params = serde_json::to_string(&run.params)?;
     run.record.engine_versions = serde_json::Value::Object(versions).to_string();
     run.record.ended_at = Some(now_ms());
-    Ok(StoredRun {
-        record: run.record.clone(),
-        truth: truth::compute(&log, sc.window_ms),
-        events: log,
-        results: collected.take_rows(),
-        metrics: metrics.into_iter().map(|((who, name), value)| (who, name, value)).collect(),
-    })
+    let metrics = metrics.into_iter().map(|((who, name), value)| (who, name, value)).collect();
+    Ok(Gathered::new(run.record.clone(), metrics, sc.window_ms, log, collected.take_rows()))
 }
 
 /// Keeps a run in `store`, with the verdict of each engine mode that `history` lists; the events
 /// and the truth first, so that a store that fails later still has them.
-fn keep(store: &mut dyn Store, run: &StoredRun, summary: &RunSummary) -> Result<()> {
+fn keep(store: &mut dyn Store, run: &Gathered, summary: &RunSummary) -> Result<()> {
     let id = &run.record.id;
-    store.put_events(id, 0, &run.events)?;
-    store.put_truth(id, &run.truth)?;
-    store.put_results(id, &run.results)?;
+    let (mut events, mut seq) = (run.log.events(), 0);
+    loop {
+        let batch: Vec<SentEvent> = events.by_ref().take(EVENTS_BATCH).collect();
+        if batch.is_empty() {
+            break;
+        }
+        store.put_events(id, seq, &batch)?;
+        seq += batch.len() as i64;
+    }
+    for g in 0..run.groups {
+        store.put_truth(id, &truth::compute(&run.events_of(g), run.window_ms))?;
+    }
+    for g in 0..run.groups {
+        store.put_results(id, &run.results_of(g))?;
+    }
     for (who, name, value) in &run.metrics {
         store.put_metric(id, who, name, *value)?;
     }
@@ -540,7 +615,7 @@ fn keep(store: &mut dyn Store, run: &StoredRun, summary: &RunSummary) -> Result<
 }
 
 /// Keeps a run whose store failed in a SQLite file of its own folder; says so in `summary`.
-fn keep_elsewhere(dir: &Path, run: &StoredRun, summary: &mut RunSummary, failure: anyhow::Error) {
+fn keep_elsewhere(dir: &Path, run: &Gathered, summary: &mut RunSummary, failure: anyhow::Error) {
     let fallback = format!("sqlite:{}", dir.join("boontadata.sqlite").display());
     let failed = format!("the store {} failed while keeping run {}: {failure:#}", summary.store, run.record.id);
     summary.store_failure = Some(match store::open(&fallback).and_then(|mut s| keep(&mut *s, run, summary)) {

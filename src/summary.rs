@@ -3,7 +3,7 @@
 //! it reads on a terminal.
 
 use crate::compare::{self, Cause, Comparison};
-use crate::model::{utc, EngineStatus, Metric, Mode, ResultRow, RunRecord};
+use crate::model::{utc, EngineStatus, Metric, Mode, RunRecord};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 
@@ -168,25 +168,20 @@ pub const LATENCY_PERCENTILES: [f64; 11] = [1.0, 5.0, 10.0, 25.0, 50.0, 75.0, 90
 
 /// How much later the last quarter of the windows (by window end) was emitted than the first
 /// quarter, in median emit latency, ms: near 0 when the engine keeps up with the stream, growing
-/// with the stream when it falls behind. `None` under 8 windows.
-pub fn latency_growth_ms(rows: &[&ResultRow]) -> Option<i64> {
-    if rows.len() < 8 {
+/// with the stream when it falls behind. `None` under 8 windows. `windows`: (window end, emit latency).
+pub fn latency_growth_ms(windows: &[(i64, i64)]) -> Option<i64> {
+    if windows.len() < 8 {
         return None;
     }
-    let mut by_end: Vec<&ResultRow> = rows.to_vec();
-    by_end.sort_by_key(|r| r.window_end);
+    let mut by_end = windows.to_vec();
+    by_end.sort_unstable();
     let quarter = by_end.len() / 4;
-    let median = |part: &[&ResultRow]| latency_percentiles(part, &[50.0])[0];
+    let median = |part: &[(i64, i64)]| percentiles(part.iter().map(|&(_, latency)| latency).collect(), &[50.0])[0];
     Some(median(&by_end[by_end.len() - quarter..])? - median(&by_end[..quarter])?)
 }
 
-/// Emit latency (first emission − window end) at the given percentiles, in ms.
-pub fn latency_percentiles(rows: &[&ResultRow], at: &[f64]) -> Vec<Option<i64>> {
-    percentiles(rows.iter().map(|r| r.first_emitted_at - r.window_end).collect(), at)
-}
-
 /// The values at the given percentiles (nearest rank), `None` for no values.
-fn percentiles(mut values: Vec<i64>, at: &[f64]) -> Vec<Option<i64>> {
+pub fn percentiles(mut values: Vec<i64>, at: &[f64]) -> Vec<Option<i64>> {
     values.sort_unstable();
     at.iter().map(|p| (!values.is_empty()).then(|| values[((p / 100.0 * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1])).collect()
 }
@@ -289,27 +284,13 @@ pub fn history(runs: &[(RunRecord, Vec<Metric>)]) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::model::Aggregate;
-
-    fn row(window_end: i64, first: i64) -> ResultRow {
-        ResultRow {
-            engine: "e".into(),
-            mode: Mode::EventTime,
-            window_end,
-            device: "d".into(),
-            category: "c".into(),
-            agg: Aggregate::default(),
-            emissions: 1,
-            first_emitted_at: first,
-            last_emitted_at: first,
-        }
-    }
 
     #[test]
     fn latency_grows_when_the_engine_falls_behind() {
-        let steady: Vec<ResultRow> = (0..40).map(|w| row(w * 5000, w * 5000 + 1000 + (w % 3) * 10)).collect();
-        let behind: Vec<ResultRow> = (0..40).map(|w| row(w * 5000, w * 5000 + 1000 + w * 200)).collect();
-        let growth = |rows: &[ResultRow]| latency_growth_ms(&rows.iter().collect::<Vec<_>>());
+        // (window end, emit latency)
+        let steady: Vec<(i64, i64)> = (0..40).map(|w| (w * 5000, 1000 + (w % 3) * 10)).collect();
+        let behind: Vec<(i64, i64)> = (0..40).map(|w| (w * 5000, 1000 + w * 200)).collect();
+        let growth = latency_growth_ms;
         assert!(growth(&steady).unwrap().abs() <= 20, "{:?}", growth(&steady));
         // The first ten windows' median is at 1,800 ms, the last ten's at 7,800 ms.
         assert_eq!(growth(&behind), Some(6000));
@@ -318,10 +299,8 @@ pub(crate) mod tests {
 
     #[test]
     fn percentiles_are_nearest_rank() {
-        let rows: Vec<ResultRow> = (1..=100).map(|i| row(0, i)).collect();
-        let refs: Vec<&ResultRow> = rows.iter().collect();
-        assert_eq!(latency_percentiles(&refs, &[50.0, 99.0, 100.0]), vec![Some(50), Some(99), Some(100)]);
-        assert_eq!(latency_percentiles(&[], &[50.0]), vec![None]);
+        assert_eq!(percentiles((1..=100).rev().collect(), &[50.0, 99.0, 100.0]), vec![Some(50), Some(99), Some(100)]);
+        assert_eq!(percentiles(vec![], &[50.0]), vec![None]);
         assert_eq!(Percentiles::of((1..=1000).rev().collect()), Some(Percentiles { p50: 500, p99: 990, max: 1000 }));
         assert_eq!(Percentiles::of(vec![]), None);
     }

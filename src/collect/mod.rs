@@ -5,7 +5,7 @@
 
 mod rows;
 
-pub use rows::{Collected, EngineProgress};
+pub use rows::{Collected, EngineProgress, Rows};
 
 use crate::{clock, kafka};
 use anyhow::Result;
@@ -56,7 +56,7 @@ pub fn read_all(brokers: &str, topics: &[String], partitions: i32) -> Result<Col
     let mut collected = Collected::default();
     for topic in topics {
         kafka::read_to_end(brokers, topic, partitions, "the results", READ_ALL_STALL, |msg| {
-            collected.add(msg.payload().unwrap_or_default(), Instant::now());
+            collected.add(msg.payload().unwrap_or_default());
             Ok(())
         })?;
     }

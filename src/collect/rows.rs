@@ -3,10 +3,15 @@
 //! was emitted and when it was first and last emitted — when the live read got
 //! it, where it did, else the engine's own stamp; and per engine mode its
 //! progress, which tells the harness when the engine has read to the end.
+//!
+//! A backlog of millions of events gives millions of rows: what is read is kept
+//! as numbers (names numbered once, each emission and each time of reading a
+//! fixed-size entry in a list) and folded into rows once, when they are taken.
 
-use crate::model::{Aggregate, Mode, ResultRow, RowKey, WindowResult, FLUSH_DEVICE};
-use std::collections::{BTreeMap, HashMap};
+use crate::model::{Aggregate, Mode, ResultRow, WindowResult, FLUSH_DEVICE};
+use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// What the collector knows of one engine run (engine + mode) so far.
@@ -27,13 +32,96 @@ impl EngineProgress {
 
 #[derive(Debug, Default)]
 pub struct Collected {
-    rows: BTreeMap<(String, Mode, RowKey), ResultRow>,
     pub progress: HashMap<(String, Mode), EngineProgress>,
     /// Records on the results topic that are not a window result: an engine writing something else.
     pub undecodable: u64,
-    /// When the live read first and last got each row (wall clock, ms), by `read_key`: a hash, not
-    /// the row's strings, as a backlog has hundreds of thousands of rows.
-    read_at: HashMap<u64, (i64, i64)>,
+    /// The engine, device and category names of the emissions, numbered in the order first read.
+    names: Numbered,
+    /// Every window row read by `add`, in the order read, each as a row of one emission.
+    emissions: Vec<(RowId, Folded)>,
+    /// Every time the live read got a window row (wall clock, ms), by `read_key`: a hash, not the
+    /// row's names, as the live read keeps no names.
+    read_at: Vec<(u64, i64)>,
+}
+
+/// A row's key, its names numbered (`Numbered`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct RowId {
+    engine: u32,
+    mode: Mode,
+    window_end: i64,
+    device: u32,
+    category: u32,
+}
+
+/// A row's emissions folded: the latest value, how many, the first and the last (§5).
+#[derive(Debug, Clone)]
+struct Folded {
+    agg: Aggregate,
+    emissions: i64,
+    first_emitted_at: i64,
+    last_emitted_at: i64,
+}
+
+/// The rows of a run, folded from what the collector read: held as numbers, and made rows as the
+/// store keeps them a group of devices at a time.
+#[derive(Debug, Default)]
+pub struct Rows {
+    names: Numbered,
+    rows: Vec<(RowId, Folded)>,
+}
+
+impl Rows {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The rows whose device `in_group` takes, in the order of their keys.
+    pub fn of_devices(&self, in_group: impl Fn(&str) -> bool) -> Vec<ResultRow> {
+        let taken: Vec<bool> = self.names.names.iter().map(|name| in_group(name)).collect();
+        let name = |n: u32| self.names.name(n).to_string();
+        let rows = self.rows.iter().filter(|(id, _)| taken[id.device as usize]);
+        rows.map(|(id, f)| ResultRow {
+            engine: name(id.engine),
+            mode: id.mode,
+            window_end: id.window_end,
+            device: name(id.device),
+            category: name(id.category),
+            agg: f.agg.clone(),
+            emissions: f.emissions,
+            first_emitted_at: f.first_emitted_at,
+            last_emitted_at: f.last_emitted_at,
+        })
+        .collect()
+    }
+}
+
+/// Names, each held once and numbered in the order first given.
+#[derive(Debug, Default)]
+struct Numbered {
+    numbers: HashMap<Arc<str>, u32>,
+    names: Vec<Arc<str>>,
+}
+
+impl Numbered {
+    fn number(&mut self, name: &str) -> u32 {
+        if let Some(&n) = self.numbers.get(name) {
+            return n;
+        }
+        let n = self.names.len() as u32;
+        let name: Arc<str> = name.into();
+        self.names.push(name.clone());
+        self.numbers.insert(name, n);
+        n
+    }
+
+    fn name(&self, n: u32) -> &str {
+        &self.names[n as usize]
+    }
 }
 
 /// The key of a row in `Collected::read_at`.
@@ -44,22 +132,30 @@ fn read_key(engine: &str, mode: Mode, window_end: i64, device: &str, category: &
 }
 
 impl Collected {
-    /// Folds one record of the results topic in: its engine's progress and its row.
-    pub fn add(&mut self, payload: &[u8], now: Instant) {
-        if let Some(r) = self.note(payload, now) {
-            self.keep(r);
-        }
+    /// Folds one record of the complete read in: its engine's progress and its row.
+    pub fn add(&mut self, payload: &[u8]) {
+        let Some(r) = self.note(payload, None) else { return };
+        let id = RowId {
+            engine: self.names.number(&r.engine),
+            mode: r.mode,
+            window_end: r.window_end,
+            device: self.names.number(&r.di),
+            category: self.names.number(&r.c),
+        };
+        let agg = Aggregate { count: r.count, m1_sum: r.m1_sum, m2_sum: r.m2_sum };
+        self.emissions.push((id, Folded { agg, emissions: 1, first_emitted_at: r.emitted_at, last_emitted_at: r.emitted_at }));
     }
 
-    /// Counts one record towards its engine's progress only; returns it when it is a window row.
-    fn note<'a>(&mut self, payload: &'a [u8], now: Instant) -> Option<WindowResult<'a>> {
+    /// Counts one record towards its engine's progress only (read `now` by the live read); returns
+    /// it when it is a window row.
+    fn note<'a>(&mut self, payload: &'a [u8], now: Option<Instant>) -> Option<WindowResult<'a>> {
         let Ok(r) = serde_json::from_slice::<WindowResult>(payload) else {
             self.undecodable += 1;
             return None;
         };
         let progress = self.progress.entry((r.engine.to_string(), r.mode)).or_default();
         progress.rows_received += 1;
-        progress.last_received = Some(now);
+        progress.last_received = now.or(progress.last_received);
         if r.di == FLUSH_DEVICE {
             progress.flush_window_end = progress.flush_window_end.max(Some(r.window_end));
             return None;
@@ -67,53 +163,20 @@ impl Collected {
         Some(r)
     }
 
-    /// Notes one record of the live read, which came at `wall_ms` on the wall clock: its engine's
-    /// progress, and when its row could be read. An engine may stamp a row long before a reader
-    /// can have it: rows written in a Kafka transaction are read at its commit.
+    /// Notes one record of the live read, which came at `now`, `wall_ms` on the wall clock: its
+    /// engine's progress, and when its row could be read. An engine may stamp a row long before a
+    /// reader can have it: rows written in a Kafka transaction are read at its commit.
     pub fn note_live(&mut self, payload: &[u8], now: Instant, wall_ms: i64) {
-        if let Some(r) = self.note(payload, now) {
-            let (first, last) = self.read_at.entry(read_key(&r.engine, r.mode, r.window_end, &r.di, &r.c)).or_insert((wall_ms, wall_ms));
-            (*first, *last) = ((*first).min(wall_ms), (*last).max(wall_ms));
-        }
-    }
-
-    fn keep(&mut self, r: WindowResult) {
-        let agg = Aggregate { count: r.count, m1_sum: r.m1_sum, m2_sum: r.m2_sum };
-        let key = (r.engine.to_string(), r.mode, (r.window_end, r.di.to_string(), r.c.to_string()));
-        self.rows
-            .entry(key)
-            .and_modify(|row| {
-                // Emissions can arrive out of order across partitions: the latest emission wins.
-                if r.emitted_at >= row.last_emitted_at {
-                    row.agg = agg.clone();
-                    row.last_emitted_at = r.emitted_at;
-                }
-                row.first_emitted_at = row.first_emitted_at.min(r.emitted_at);
-                row.emissions += 1;
-            })
-            .or_insert_with(|| ResultRow {
-                engine: r.engine.into_owned(),
-                mode: r.mode,
-                window_end: r.window_end,
-                device: r.di.into_owned(),
-                category: r.c.into_owned(),
-                agg: agg.clone(),
-                emissions: 1,
-                first_emitted_at: r.emitted_at,
-                last_emitted_at: r.emitted_at,
-            });
+        let Some(r) = self.note(payload, Some(now)) else { return };
+        self.read_at.push((read_key(&r.engine, r.mode, r.window_end, &r.di, &r.c), wall_ms));
     }
 
     /// Takes the rows of a complete read (`read_all`), and from it whether each
     /// engine's end-of-stream row came; keeps the live read's timings, and each
-    /// row's time of reading where the live read got it.
+    /// row's times of reading where the live read got it.
     pub fn complete_with(&mut self, complete: Collected) {
-        self.rows = complete.rows;
-        for row in self.rows.values_mut() {
-            if let Some(&(first, last)) = self.read_at.get(&read_key(&row.engine, row.mode, row.window_end, &row.device, &row.category)) {
-                (row.first_emitted_at, row.last_emitted_at) = (first, last);
-            }
-        }
+        self.names = complete.names;
+        self.emissions = complete.emissions;
         self.undecodable = complete.undecodable;
         for (key, p) in complete.progress {
             let live = self.progress.entry(key).or_default();
@@ -122,16 +185,38 @@ impl Collected {
         }
     }
 
-    /// The rows, handed over once the run is collected (not copied: a backlog has hundreds of thousands).
-    pub fn take_rows(&mut self) -> Vec<ResultRow> {
-        std::mem::take(&mut self.rows).into_values().collect()
+    /// The rows, each the fold of its emissions: the latest emitted wins (emissions can arrive
+    /// out of order across partitions), emitted when the live read first and last got it.
+    /// Handed over once the run is collected, folded in place, not copied.
+    pub fn take_rows(&mut self) -> Rows {
+        let mut rows = std::mem::take(&mut self.emissions);
+        // Stable: of two emissions stamped alike, the one read last wins.
+        rows.sort_by_key(|(id, e)| (*id, e.last_emitted_at));
+        rows.dedup_by(|(id, later), (kept_id, kept)| {
+            let same = id == kept_id;
+            if same {
+                (kept.agg, kept.last_emitted_at) = (later.agg.clone(), later.last_emitted_at);
+                kept.emissions += 1;
+            }
+            same
+        });
+        let mut read_at = std::mem::take(&mut self.read_at);
+        read_at.sort_unstable();
+        let names = std::mem::take(&mut self.names);
+        for (id, row) in rows.iter_mut() {
+            let key = read_key(names.name(id.engine), id.mode, id.window_end, names.name(id.device), names.name(id.category));
+            let read = &read_at[read_at.partition_point(|&(k, _)| k < key)..read_at.partition_point(|&(k, _)| k <= key)];
+            if let (Some(first), Some(last)) = (read.first(), read.last()) {
+                (row.first_emitted_at, row.last_emitted_at) = (first.1, last.1);
+            }
+        }
+        Rows { names, rows }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn record(m1: i64, emitted_at: i64, di: &str) -> Vec<u8> {
         serde_json::to_vec(&WindowResult {
@@ -151,21 +236,36 @@ mod tests {
     #[test]
     fn keeps_the_last_value_and_counts_emissions() {
         let mut c = Collected::default();
-        let now = Instant::now();
-        c.add(&record(10, 100, "d"), now);
-        c.add(&record(30, 300, "d"), now);
-        c.add(&record(20, 200, "d"), now); // arrives late, but was emitted before the 300 one
-        let rows = c.take_rows();
+        c.add(&record(10, 100, "d"));
+        c.add(&record(30, 300, "d"));
+        c.add(&record(20, 200, "d")); // arrives late, but was emitted before the 300 one
+        let rows = c.take_rows().of_devices(|_| true);
         assert_eq!(rows.len(), 1);
         assert_eq!((rows[0].agg.m1_sum, rows[0].emissions, rows[0].first_emitted_at, rows[0].last_emitted_at), (30, 3, 100, 300));
     }
 
     #[test]
+    fn of_two_emissions_stamped_alike_the_one_read_last_wins_and_rows_stay_apart() {
+        let mut c = Collected::default();
+        for (m1, device) in [(1, "d"), (5, "e"), (2, "d"), (6, "e"), (3, "d")] {
+            c.add(&record(m1, 100, device));
+        }
+        let rows: Vec<(String, i64, i64)> = c.take_rows().of_devices(|_| true).into_iter().map(|r| (r.device, r.agg.m1_sum, r.emissions)).collect();
+        assert_eq!(rows, [("d".to_string(), 3, 3), ("e".to_string(), 6, 2)]);
+        let mut c = Collected::default();
+        for device in ["d", "e", "d"] {
+            c.add(&record(1, 100, device));
+        }
+        let devices = |rows: Vec<ResultRow>| rows.into_iter().map(|r| r.device).collect::<Vec<_>>();
+        assert_eq!(devices(c.take_rows().of_devices(|d| d == "e")), ["e"], "a group's rows only");
+    }
+
+    #[test]
     fn flush_rows_mark_progress_and_garbage_is_counted() {
         let mut c = Collected::default();
-        c.add(&record(0, 1, FLUSH_DEVICE), Instant::now());
-        c.add(b"not json", Instant::now());
-        assert_eq!(c.take_rows().len(), 0);
+        c.add(&record(0, 1, FLUSH_DEVICE));
+        c.add(b"not json");
+        assert!(c.take_rows().is_empty());
         assert_eq!(c.progress[&("native".to_string(), Mode::EventTime)].flush_window_end, Some(5000));
         assert_eq!(c.undecodable, 1);
     }
@@ -173,16 +273,16 @@ mod tests {
     #[test]
     fn a_complete_read_brings_the_rows_and_the_end_a_live_read_missed_and_keeps_its_timings_and_times_of_reading() {
         let key = ("native".to_string(), Mode::EventTime);
-        let (early, late) = (Instant::now(), Instant::now() + Duration::from_secs(5));
+        let early = Instant::now();
         let mut live = Collected::default();
         live.note_live(&record(10, 100, "d"), early, 900);
         live.note_live(&record(12, 150, "d"), early, 950);
         let mut complete = Collected::default();
         for r in [record(10, 100, "d"), record(12, 150, "d"), record(7, 100, "e"), record(0, 200, FLUSH_DEVICE)] {
-            complete.add(&r, late);
+            complete.add(&r);
         }
         live.complete_with(complete);
-        let rows = live.take_rows();
+        let rows = live.take_rows().of_devices(|_| true);
         let seen: Vec<(&str, i64, i64, i64)> = rows.iter().map(|r| (r.device.as_str(), r.agg.m1_sum, r.first_emitted_at, r.last_emitted_at)).collect();
         assert_eq!(seen, [("d", 12, 900, 950), ("e", 7, 100, 100)], "emitted when the live read got it; the engine's stamp where it missed it");
         let p = &live.progress[&key];
