@@ -298,7 +298,8 @@ struct Candidate {
 /// earliest, since a timer fires on time or late, never early. 0 for an engine whose windows
 /// are on the clock's multiples.
 fn window_phase(ends: &[i64], window_ms: i64) -> i64 {
-    let Some(first) = ends.first() else { return 0 };
+    // The earliest end: the same wherever in the run the rows are read from.
+    let Some(first) = ends.iter().min() else { return 0 };
     let reference = first.rem_euclid(window_ms);
     let mut offsets: Vec<i64> = ends.iter().map(|e| (e - reference + window_ms / 2).rem_euclid(window_ms) - window_ms / 2).collect();
     offsets.sort_unstable();

@@ -1,6 +1,7 @@
-//! A run, evaluated from what the store keeps of it: every engine mode's
-//! comparison and its row of the summary. `run` prints this once the run is
-//! stored, `compare` prints it again later: one function, the same output.
+//! A run, evaluated from what the store keeps of it (its log, its results, its
+//! measurements), a group of devices at a time: every engine mode's comparison
+//! and its row of the summary. `run` prints this before it stores the run,
+//! `compare` prints it again later from the store: one function, the same output.
 
 use crate::compare::{self, Comparison};
 use crate::model::{
@@ -223,7 +224,6 @@ fn crash_summary(crash: &CrashRecord, c: Option<&Comparison>, m: &Measured) -> C
 mod tests {
     use super::*;
     use crate::model::{device_group, Aggregate, Group, StoredRun, Whole};
-    use crate::truth::compute;
     use crate::truth::tests::{sent, TEN};
 
     fn stored(jobs: Vec<JobRecord>, results: Vec<ResultRow>, metrics: Vec<Metric>) -> StoredRun {
@@ -240,7 +240,6 @@ mod tests {
                 started_at: 0,
                 ended_at: Some(1),
             },
-            truth: compute(&log, 5000),
             events: log,
             results,
             metrics,
@@ -396,8 +395,9 @@ mod tests {
         let sc = Scenario { window_ms: 5000, out_of_orderness_ms: 1000, ..Scenario::default() };
         let last_send = |mode, end, phase| {
             let rows = [ResultRow { first_emitted_at: end + 1000, ..row("native", end, 3) }];
-            let closed = closed_by_stream(latest_of(&log, mode), sc.window_ms, sc.out_of_orderness_ms);
-            with_last_send(&rows, &log, mode, &sc, phase).into_iter().find(|&(end, _, _)| end <= closed).map(|(_, _, sent)| sent)
+            let m = Measured::of(&JobRecord { mode, ..job("native", EngineStatus::Ok) }, &Whole { events: &log, results: &rows }, &sc, phase);
+            let last_send = m.measured(&sc).next().map(|&(_, _, sent)| sent);
+            last_send
         };
         assert_eq!(last_send(Mode::EventTime, TEN + 5000, 0), Some(TEN + 5500), "the held-back event, the last sent");
         // On the wall clock the held-back event is in the next window: the window's last send is c's.

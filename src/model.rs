@@ -380,12 +380,11 @@ pub struct RunRecord {
 /// One measurement of a run: (who: `simulator`, `collector` or `ENGINE/MODE`, name, value) (§8 `metrics`).
 pub type Metric = (String, String, f64);
 
-/// Everything the store keeps of one run: what evaluating it again needs.
+/// What evaluating a stored run again reads of it (the truth is computed from its events).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredRun {
     pub record: RunRecord,
     pub events: Vec<SentEvent>,
-    pub truth: Vec<TruthRow>,
     pub results: Vec<ResultRow>,
     pub metrics: Vec<Metric>,
 }

@@ -1,9 +1,9 @@
 //! A run, in its phases: **prepare** (folder, store, topics, the collector),
 //! **drive** (start the engines, send the scenario, wait for the end of the
-//! stream), **gather** (events, truth, results, what was measured), **evaluate**
-//! (with the function `compare` uses on what the store keeps) and **keep** (the
-//! summary in the run's folder, the run in the store; in a SQLite file of the
-//! folder if the store fails). A matrix is runs in turn on one broker, with the
+//! stream), **gather** (the log, the results read again, what was measured),
+//! **evaluate** (with the function `compare` uses on what the store keeps, a
+//! group of devices at a time) and **keep** (the summary in the run's folder,
+//! the run in the store; in a SQLite file of the folder if the store fails). A matrix is runs in turn on one broker, with the
 //! engines that serve jobs kept between them.
 
 use crate::broker::{self, Broker};
@@ -16,11 +16,11 @@ use crate::evaluate::{self, measured, RunParams};
 use crate::inject::{self, Injected};
 use crate::kafka;
 use crate::matrix::Matrix;
-use crate::model::{device_group, CrashRecord, DeviceGroups, EngineStatus, Group, JobFlags, JobRecord, Metric, ResultRow, RunRecord, SentEvent, View};
+use crate::model::{device_group, CrashRecord, DeviceGroups, EngineStatus, Group, JobFlags, JobRecord, Metric, RunRecord, SentEvent, View};
 use crate::phases::Phases;
 use crate::report;
 use crate::scenario::{Crash, Scenario};
-use crate::simulate::Plan;
+use crate::simulate::{Plan, Record};
 use crate::store::{self, Store};
 use crate::summary::{self, BrokerInfo, RunSummary};
 use crate::truth::{self, Truth};
@@ -475,9 +475,8 @@ struct Gathered {
     window_ms: i64,
     log: SentLog,
     rows: Rows,
-    groups: usize,
-    /// The group of each device of the plan, by its number.
-    device_group: Vec<usize>,
+    /// Each group's events: (its record in the plan, its place in the log).
+    sends_by_group: Vec<Vec<(u32, u32)>>,
 }
 
 /// About how many events a group of devices holds: a group's events, truth and rows as the store
@@ -488,20 +487,28 @@ const EVENTS_PER_GROUP: usize = 250_000;
 const EVENTS_BATCH: usize = 65_536;
 
 impl Gathered {
-    fn new(record: RunRecord, metrics: Vec<Metric>, window_ms: i64, log: SentLog, rows: Rows) -> Gathered {
-        let groups = log.sent_at.len().div_ceil(EVENTS_PER_GROUP).max(1);
-        let device_group = log.plan.device_ids.iter().map(|d| device_group(d, groups)).collect();
-        Gathered { record, metrics, window_ms, log, rows, groups, device_group }
+    /// The run in `groups` groups of devices.
+    fn new(record: RunRecord, metrics: Vec<Metric>, window_ms: i64, log: SentLog, rows: Rows, groups: usize) -> Gathered {
+        let group_of: Vec<usize> = log.plan.device_ids.iter().map(|d| device_group(d, groups)).collect();
+        let mut sends_by_group = vec![Vec::new(); groups];
+        let events = log.plan.records.iter().enumerate().filter_map(|(i, r)| match r {
+            Record::Event(s) => Some((i, s)),
+            Record::Malformed(_) => None,
+        });
+        // A send cut short logged the plan's first events only.
+        for (k, (i, s)) in events.take(log.sent_at.len()).enumerate() {
+            sends_by_group[group_of[s.device as usize]].push((i as u32, k as u32));
+        }
+        Gathered { record, metrics, window_ms, log, rows: rows.grouped(groups), sends_by_group }
     }
 
     fn events_of(&self, g: usize) -> Vec<SentEvent> {
         let plan = &self.log.plan;
-        let sent = plan.sends().zip(&self.log.sent_at).filter(|(s, _)| self.device_group[s.device as usize] == g);
-        sent.map(|(s, &at)| plan.sent_event(s, at)).collect()
-    }
-
-    fn results_of(&self, g: usize) -> Vec<ResultRow> {
-        self.rows.of_devices(|d| device_group(d, self.groups) == g)
+        let sent = self.sends_by_group[g].iter().filter_map(|&(i, k)| match &plan.records[i as usize] {
+            Record::Event(s) => Some(plan.sent_event(s, self.log.sent_at[k as usize])),
+            Record::Malformed(_) => None,
+        });
+        sent.collect()
     }
 }
 
@@ -511,16 +518,16 @@ impl DeviceGroups for Gathered {
     }
 
     fn count(&self) -> usize {
-        self.groups
+        self.sends_by_group.len()
     }
 
     fn group(&self, g: usize) -> Group<'_> {
-        Group { events: Cow::Owned(self.events_of(g)), results: Cow::Owned(self.results_of(g)) }
+        Group { events: Cow::Owned(self.events_of(g)), results: Cow::Owned(self.rows.group(g)) }
     }
 }
 
 /// Everything the run gives the store, gathered once the engines stopped: what was sent, the
-/// truth, the results, what was measured and how each job went. Gives the engines that serve
+/// results, what was measured and how each job went. Gives the engines that serve
 /// jobs back to `engines`.
 fn gather(run: &mut Prepared, driven: Driven, engines: &mut Engines) -> Result<Gathered> {
     let sc = &run.params.scenario;
@@ -581,7 +588,8 @@ fn gather(run: &mut Prepared, driven: Driven, engines: &mut Engines) -> Result<G
     run.record.engine_versions = serde_json::Value::Object(versions).to_string();
     run.record.ended_at = Some(now_ms());
     let metrics = metrics.into_iter().map(|((who, name), value)| (who, name, value)).collect();
-    Ok(Gathered::new(run.record.clone(), metrics, sc.window_ms, log, collected.take_rows()))
+    let groups = log.sent_at.len().div_ceil(EVENTS_PER_GROUP).max(1);
+    Ok(Gathered::new(run.record.clone(), metrics, sc.window_ms, log, collected.take_rows(), groups))
 }
 
 /// Keeps a run in `store`, with the verdict of each engine mode that `history` lists; the events
@@ -597,11 +605,11 @@ fn keep(store: &mut dyn Store, run: &Gathered, summary: &RunSummary) -> Result<(
         store.put_events(id, seq, &batch)?;
         seq += batch.len() as i64;
     }
-    for g in 0..run.groups {
+    for g in 0..run.count() {
         store.put_truth(id, &truth::compute(&run.events_of(g), run.window_ms))?;
     }
-    for g in 0..run.groups {
-        store.put_results(id, &run.results_of(g))?;
+    for g in 0..run.count() {
+        store.put_results(id, &run.rows.group(g))?;
     }
     for (who, name, value) in &run.metrics {
         store.put_metric(id, who, name, *value)?;
@@ -747,4 +755,70 @@ pub fn matrix(o: &RunOptions, scenarios: &[Scenario], jobs_at_once: Option<usize
         matrix = written(&runs)?;
     }
     Ok((matrix, dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Mode, ResultRow, Whole, WindowResult};
+    use crate::scenario::Clock;
+
+    #[test]
+    fn a_gathered_run_is_its_log_and_rows_in_groups_of_devices_and_evaluates_as_when_whole() {
+        let sc = Scenario { devices: 30, messages: 30, clock: Clock::Live, ..Scenario::built_in("disorder").unwrap() };
+        let plan = Plan::new(&sc, 1_000_000);
+        let sent_at: Vec<i64> = plan.sends().map(|s| s.at + 3).collect();
+        let log = SentLog { plan, sent_at };
+        let events: Vec<SentEvent> = log.events().collect();
+        // An engine's rows: each window of the truth, emitted twice, the second time a second later.
+        let truth = truth::compute_view(&events, View::DeviceTime, sc.window_ms, 0);
+        let collected = || {
+            let mut c = Collected::default();
+            for (emitted_after, t) in truth.iter().flat_map(|t| [(1000, t), (2000, t)]) {
+                let row = WindowResult {
+                    engine: "native".into(),
+                    mode: Mode::EventTime,
+                    window_end: t.window_end,
+                    di: t.device.as_str().into(),
+                    c: t.category.as_str().into(),
+                    count: t.agg.count,
+                    m1_sum: t.agg.m1_sum,
+                    m2_sum: t.agg.m2_sum,
+                    emitted_at: t.window_end + emitted_after,
+                };
+                let mut record = Vec::new();
+                row.encode_into(&mut record);
+                c.add(&record);
+            }
+            c.take_rows()
+        };
+        let rows: Vec<ResultRow> = collected().group(0);
+        let job = JobRecord {
+            engine: "native".into(),
+            mode: Mode::EventTime,
+            status: Some(EngineStatus::Ok),
+            log: "native.log".into(),
+            crash: None,
+            watermark: Default::default(),
+            end_of_stream_window: None,
+        };
+        let broker = BrokerInfo { about: "a broker".into(), startup_s: None };
+        let params = RunParams { scenario: sc.clone(), out_dir: "out".into(), broker, jobs: vec![job], preload: false };
+        let record = run_record("r", &params, 0).unwrap();
+        let whole = evaluate::evaluate(&record, &[], &Whole { events: &events, results: &rows }, "s").unwrap();
+        assert_eq!((whole.engines[0].windows_exact, whole.engines[0].windows_total, whole.events_sent), (truth.len(), truth.len(), events.len()));
+        assert_eq!((whole.engines[0].emissions_per_window, whole.engines[0].latency_p50_ms), (Some(2.0), Some(1000)));
+
+        let gathered = Gathered::new(record.clone(), vec![], sc.window_ms, log, collected(), 4);
+        let group_devices = |g: usize| gathered.events_of(g).iter().map(|e| device_group(&e.device, 4)).collect::<std::collections::BTreeSet<_>>();
+        assert!((0..4).all(|g| group_devices(g).iter().all(|&of| of == g)), "each group holds its own devices' events");
+        assert_eq!((0..4).map(|g| gathered.events_of(g).len()).sum::<usize>(), events.len());
+        assert_eq!((0..4).map(|g| gathered.rows.group(g).len()).sum::<usize>(), rows.len());
+        let sorted = |mut e: Vec<SentEvent>| {
+            e.sort_by(|a, b| a.id.cmp(&b.id));
+            e.into_iter().map(|e| (e.id, e.sent_at)).collect::<Vec<_>>()
+        };
+        assert_eq!(sorted((0..4).flat_map(|g| gathered.events_of(g)).collect()), sorted(events.clone()), "each event once, with its send time");
+        assert_eq!(evaluate::evaluate(&record, &[], &gathered, "s").unwrap(), whole);
+    }
 }

@@ -58,7 +58,7 @@ pub struct EngineSummary {
     pub events_per_s: Option<f64>,
     /// Emit latency, first emission (when the collector first read the row) − window end, p50,
     /// over the windows that hold an on-time event
-    /// and that the stream's own events close (`evaluate::measured_rows`), as are all the latencies
+    /// and that the stream's own events close (`evaluate::Measured::measured`), as are all the latencies
     /// here: a window of late events alone is emitted as they come, by design, and the later
     /// windows wait for the end-of-stream flush, the harness's idle timeout, not the engine.
     pub latency_p50_ms: Option<i64>,

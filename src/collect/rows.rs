@@ -8,7 +8,7 @@
 //! as numbers (names numbered once, each emission and each time of reading a
 //! fixed-size entry in a list) and folded into rows once, when they are taken.
 
-use crate::model::{Aggregate, Mode, ResultRow, WindowResult, FLUSH_DEVICE};
+use crate::model::{device_group, Aggregate, Mode, ResultRow, WindowResult, FLUSH_DEVICE};
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
@@ -64,39 +64,41 @@ struct Folded {
 }
 
 /// The rows of a run, folded from what the collector read: held as numbers, and made rows as the
-/// store keeps them a group of devices at a time.
+/// store keeps them a group of devices at a time (`grouped`; until then, one group).
 #[derive(Debug, Default)]
 pub struct Rows {
-    names: Numbered,
+    names: Vec<Arc<str>>,
     rows: Vec<(RowId, Folded)>,
+    /// Where each group's rows start in `rows`, and where the last ends.
+    starts: Vec<usize>,
 }
 
 impl Rows {
-    pub fn len(&self) -> usize {
-        self.rows.len()
+    /// The rows ordered by the group of their device, in `groups` groups (`model::device_group`).
+    pub fn grouped(mut self, groups: usize) -> Rows {
+        let group_of: Vec<usize> = self.names.iter().map(|name| device_group(name, groups)).collect();
+        self.rows.sort_unstable_by_key(|(id, _)| (group_of[id.device as usize], *id));
+        self.starts = (0..=groups).map(|g| self.rows.partition_point(|(id, _)| group_of[id.device as usize] < g)).collect();
+        self
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
-    /// The rows whose device `in_group` takes, in the order of their keys.
-    pub fn of_devices(&self, in_group: impl Fn(&str) -> bool) -> Vec<ResultRow> {
-        let taken: Vec<bool> = self.names.names.iter().map(|name| in_group(name)).collect();
-        let name = |n: u32| self.names.name(n).to_string();
-        let rows = self.rows.iter().filter(|(id, _)| taken[id.device as usize]);
-        rows.map(|(id, f)| ResultRow {
-            engine: name(id.engine),
-            mode: id.mode,
-            window_end: id.window_end,
-            device: name(id.device),
-            category: name(id.category),
-            agg: f.agg.clone(),
-            emissions: f.emissions,
-            first_emitted_at: f.first_emitted_at,
-            last_emitted_at: f.last_emitted_at,
-        })
-        .collect()
+    /// The rows of group `g`.
+    pub fn group(&self, g: usize) -> Vec<ResultRow> {
+        let name = |n: u32| self.names[n as usize].to_string();
+        let rows = self.starts.get(g).zip(self.starts.get(g + 1)).map_or(&[][..], |(&from, &to)| &self.rows[from..to]);
+        rows.iter()
+            .map(|(id, f)| ResultRow {
+                engine: name(id.engine),
+                mode: id.mode,
+                window_end: id.window_end,
+                device: name(id.device),
+                category: name(id.category),
+                agg: f.agg.clone(),
+                emissions: f.emissions,
+                first_emitted_at: f.first_emitted_at,
+                last_emitted_at: f.last_emitted_at,
+            })
+            .collect()
     }
 }
 
@@ -196,10 +198,11 @@ impl Collected {
             let same = id == kept_id;
             if same {
                 (kept.agg, kept.last_emitted_at) = (later.agg.clone(), later.last_emitted_at);
-                kept.emissions += 1;
+                kept.emissions += later.emissions;
             }
             same
         });
+        rows.shrink_to_fit();
         let mut read_at = std::mem::take(&mut self.read_at);
         read_at.sort_unstable();
         let names = std::mem::take(&mut self.names);
@@ -210,7 +213,8 @@ impl Collected {
                 (row.first_emitted_at, row.last_emitted_at) = (first.1, last.1);
             }
         }
-        Rows { names, rows }
+        let starts = vec![0, rows.len()];
+        Rows { names: names.names, rows, starts }
     }
 }
 
@@ -239,7 +243,7 @@ mod tests {
         c.add(&record(10, 100, "d"));
         c.add(&record(30, 300, "d"));
         c.add(&record(20, 200, "d")); // arrives late, but was emitted before the 300 one
-        let rows = c.take_rows().of_devices(|_| true);
+        let rows = c.take_rows().group(0);
         assert_eq!(rows.len(), 1);
         assert_eq!((rows[0].agg.m1_sum, rows[0].emissions, rows[0].first_emitted_at, rows[0].last_emitted_at), (30, 3, 100, 300));
     }
@@ -250,14 +254,19 @@ mod tests {
         for (m1, device) in [(1, "d"), (5, "e"), (2, "d"), (6, "e"), (3, "d")] {
             c.add(&record(m1, 100, device));
         }
-        let rows: Vec<(String, i64, i64)> = c.take_rows().of_devices(|_| true).into_iter().map(|r| (r.device, r.agg.m1_sum, r.emissions)).collect();
+        let rows: Vec<(String, i64, i64)> = c.take_rows().group(0).into_iter().map(|r| (r.device, r.agg.m1_sum, r.emissions)).collect();
         assert_eq!(rows, [("d".to_string(), 3, 3), ("e".to_string(), 6, 2)]);
         let mut c = Collected::default();
-        for device in ["d", "e", "d"] {
+        for device in ["a", "b", "c", "d", "e", "f"] {
             c.add(&record(1, 100, device));
         }
-        let devices = |rows: Vec<ResultRow>| rows.into_iter().map(|r| r.device).collect::<Vec<_>>();
-        assert_eq!(devices(c.take_rows().of_devices(|d| d == "e")), ["e"], "a group's rows only");
+        let rows = c.take_rows().grouped(3);
+        let groups: Vec<Vec<String>> = (0..3).map(|g| rows.group(g).into_iter().map(|r| r.device).collect()).collect();
+        for (g, devices) in groups.iter().enumerate() {
+            assert!(devices.iter().all(|d| device_group(d, 3) == g), "group {g}: {devices:?}");
+        }
+        assert_eq!(groups.concat().len(), 6, "every row in one group: {groups:?}");
+        assert!(groups.iter().filter(|g| !g.is_empty()).count() >= 2, "{groups:?}");
     }
 
     #[test]
@@ -265,7 +274,7 @@ mod tests {
         let mut c = Collected::default();
         c.add(&record(0, 1, FLUSH_DEVICE));
         c.add(b"not json");
-        assert!(c.take_rows().is_empty());
+        assert!(c.take_rows().group(0).is_empty());
         assert_eq!(c.progress[&("native".to_string(), Mode::EventTime)].flush_window_end, Some(5000));
         assert_eq!(c.undecodable, 1);
     }
@@ -282,7 +291,7 @@ mod tests {
             complete.add(&r);
         }
         live.complete_with(complete);
-        let rows = live.take_rows().of_devices(|_| true);
+        let rows = live.take_rows().group(0);
         let seen: Vec<(&str, i64, i64, i64)> = rows.iter().map(|r| (r.device.as_str(), r.agg.m1_sum, r.first_emitted_at, r.last_emitted_at)).collect();
         assert_eq!(seen, [("d", 12, 900, 950), ("e", 7, 100, 100)], "emitted when the live read got it; the engine's stamp where it missed it");
         let p = &live.progress[&key];

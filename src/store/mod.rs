@@ -65,7 +65,7 @@ pub fn shown(url: &str) -> String {
     }
 }
 
-/// Everything the store holds of one run: the latest when `id` is `None`.
+/// What evaluating one run reads of the store: the latest run when `id` is `None`.
 pub fn load_run(store: &dyn Store, id: Option<&str>) -> Result<StoredRun> {
     let runs = store.runs()?;
     let record = match id {
@@ -73,7 +73,7 @@ pub fn load_run(store: &dyn Store, id: Option<&str>) -> Result<StoredRun> {
         None => runs.into_iter().next_back().context("no run in the store; start one with `boontadata run`")?,
     };
     let id = record.id.as_str();
-    Ok(StoredRun { events: store.events(id)?, truth: store.truth(id)?, results: store.results(id)?, metrics: store.metrics(id)?, record })
+    Ok(StoredRun { events: store.events(id)?, results: store.results(id)?, metrics: store.metrics(id)?, record })
 }
 
 #[cfg(test)]
