@@ -964,6 +964,20 @@ mod tests {
     }
 
     #[test]
+    fn the_window_phase_does_not_depend_on_the_order_the_rows_are_read_in() {
+        // Half the windows end on the multiples, half 2,500 ms past: either reading is as good, and the
+        // one taken must not depend on which row comes first (a run read in groups of devices).
+        let ends = [TEN + 5000, TEN + 2500, TEN + 10_000, TEN + 7500];
+        let phase = window_phase(&ends, 5000);
+        assert_eq!(phase, 2500, "read from the earliest end");
+        let mut reordered = ends;
+        reordered.rotate_left(2);
+        assert_eq!(window_phase(&reordered, 5000), phase);
+        reordered.reverse();
+        assert_eq!(window_phase(&reordered, 5000), phase);
+    }
+
+    #[test]
     fn an_engine_whose_windows_start_with_its_own_clock_is_held_to_the_truth_in_its_windows() {
         // Windows ending 3456 ms past the multiples of 5 s, reported a millisecond or two late, as a timer fires.
         let log: Vec<SentEvent> = (0..40).map(|i| sent(&format!("d-{i}"), "d", TEN + 250 * i, TEN + 250 * i, i, Fault::None)).collect();
