@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
 /// How soon after windows fire their rows are committed (and so visible to readers), at the soonest.
 const COMMIT_FIRED_AFTER: Duration = Duration::from_millis(20);
-/// The same while reading a backlog: a commit waits for the linger of its last rows and for the
-/// coordinator, 25–40 ms here with a few thousand rows (Kafka 4.1, docs/benchmarks.md), so that
+/// The same while reading a backlog: a commit waits for its last rows' delivery and for the
+/// coordinator, 10–40 ms here with a few thousand rows (Kafka 4.1, docs/benchmarks.md), so that
 /// committing every 20 ms there would wait more than it reads.
 const COMMIT_FIRED_AFTER_ON_A_BACKLOG: Duration = Duration::from_millis(500);
 /// How long reading the state topic may go without news before the engine gives up.
