@@ -3,7 +3,7 @@
 //! Kafka loop in `mod.rs`, from `engines::watermark`) that fires windows and
 //! drops what arrives after their allowed lateness. Pure logic.
 
-use crate::model::{window_end, Aggregate};
+use crate::model::{window_end, Aggregate, Interner};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -26,25 +26,6 @@ pub struct Counters {
 struct Window {
     cells: HashMap<(u32, u32), Aggregate>,
     fired: bool,
-}
-
-/// Strings seen once and referred to by number afterwards: no allocation per event.
-#[derive(Default)]
-struct Interner {
-    ids: HashMap<Box<str>, u32>,
-    names: Vec<Box<str>>,
-}
-
-impl Interner {
-    fn id(&mut self, s: &str) -> u32 {
-        if let Some(&id) = self.ids.get(s) {
-            return id;
-        }
-        let id = self.names.len() as u32;
-        self.names.push(s.into());
-        self.ids.insert(s.into(), id);
-        id
-    }
 }
 
 pub struct Windows {
@@ -115,7 +96,7 @@ impl Windows {
     }
 
     fn snapshot_of(&self, windows: Vec<(i64, &Window, CellKeys)>, seen: IdsByTime) -> Snapshot {
-        let name = |i: &Interner, n: u32| i.names[n as usize].to_string();
+        let name = |i: &Interner, n: u32| i.name(n).to_string();
         let cells =
             |w: &Window, keys: CellKeys| keys.into_iter().map(|(d, c)| (name(&self.devices, d), name(&self.categories, c), w.cells[&(d, c)].clone())).collect();
         Snapshot {
@@ -197,7 +178,7 @@ impl Windows {
         cell.m1_sum += m1;
         cell.m2_sum += m2;
         if window.fired {
-            emit(Emit { window_end: end, device: &self.devices.names[key.0 as usize], category: &self.categories.names[key.1 as usize], agg: cell });
+            emit(Emit { window_end: end, device: self.devices.name(key.0), category: self.categories.name(key.1), agg: cell });
         }
     }
 
@@ -215,7 +196,7 @@ impl Windows {
             window.fired = true;
             self.changed.entry(end).or_default();
             for (&(d, c), cell) in &window.cells {
-                emit(Emit { window_end: end, device: &self.devices.names[d as usize], category: &self.categories.names[c as usize], agg: cell });
+                emit(Emit { window_end: end, device: self.devices.name(d), category: self.categories.name(c), agg: cell });
             }
         }
         let expired = watermark - self.lateness_ms;

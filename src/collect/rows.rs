@@ -8,7 +8,7 @@
 //! as numbers (names numbered once, each emission and each time of reading a
 //! fixed-size entry in a list) and folded into rows once, when they are taken.
 
-use crate::model::{device_group, Aggregate, Mode, ResultRow, WindowResult, FLUSH_DEVICE};
+use crate::model::{device_group, Aggregate, Interner, Mode, ResultRow, WindowResult, FLUSH_DEVICE};
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
@@ -36,7 +36,7 @@ pub struct Collected {
     /// Records on the results topic that are not a window result: an engine writing something else.
     pub undecodable: u64,
     /// The engine, device and category names of the emissions, numbered in the order first read.
-    names: Numbered,
+    names: Interner,
     /// Every window row read by `add`, in the order read, each as a row of one emission.
     emissions: Vec<(RowId, Folded)>,
     /// Every time the live read got a window row (wall clock, ms), by `read_key`: a hash, not the
@@ -44,7 +44,7 @@ pub struct Collected {
     read_at: Vec<(u64, i64)>,
 }
 
-/// A row's key, its names numbered (`Numbered`).
+/// A row's key, its names numbered (`Interner`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct RowId {
     engine: u32,
@@ -102,30 +102,6 @@ impl Rows {
     }
 }
 
-/// Names, each held once and numbered in the order first given.
-#[derive(Debug, Default)]
-struct Numbered {
-    numbers: HashMap<Arc<str>, u32>,
-    names: Vec<Arc<str>>,
-}
-
-impl Numbered {
-    fn number(&mut self, name: &str) -> u32 {
-        if let Some(&n) = self.numbers.get(name) {
-            return n;
-        }
-        let n = self.names.len() as u32;
-        let name: Arc<str> = name.into();
-        self.names.push(name.clone());
-        self.numbers.insert(name, n);
-        n
-    }
-
-    fn name(&self, n: u32) -> &str {
-        &self.names[n as usize]
-    }
-}
-
 /// The key of a row in `Collected::read_at`.
 fn read_key(engine: &str, mode: Mode, window_end: i64, device: &str, category: &str) -> u64 {
     let mut h = DefaultHasher::new();
@@ -137,13 +113,8 @@ impl Collected {
     /// Folds one record of the complete read in: its engine's progress and its row.
     pub fn add(&mut self, payload: &[u8]) {
         let Some(r) = self.note(payload, None) else { return };
-        let id = RowId {
-            engine: self.names.number(&r.engine),
-            mode: r.mode,
-            window_end: r.window_end,
-            device: self.names.number(&r.di),
-            category: self.names.number(&r.c),
-        };
+        let id =
+            RowId { engine: self.names.id(&r.engine), mode: r.mode, window_end: r.window_end, device: self.names.id(&r.di), category: self.names.id(&r.c) };
         let agg = Aggregate { count: r.count, m1_sum: r.m1_sum, m2_sum: r.m2_sum };
         self.emissions.push((id, Folded { agg, emissions: 1, first_emitted_at: r.emitted_at, last_emitted_at: r.emitted_at }));
     }
@@ -214,7 +185,7 @@ impl Collected {
             }
         }
         let starts = vec![0, rows.len()];
-        Rows { names: names.names, rows, starts }
+        Rows { names: names.into_names(), rows, starts }
     }
 }
 
