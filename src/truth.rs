@@ -2,7 +2,7 @@
 //! what was really sent, the right aggregate of every (window, device,
 //! category) in two views. Which faults fell into a window is in the log itself.
 
-use crate::model::{window_end_at_phase, Aggregate, SentEvent, TruthRow, View};
+use crate::model::{window_end_at_phase, Aggregate, Interner, SentEvent, TruthRow, View};
 use std::collections::HashMap;
 
 /// Both views of the truth. A window where no message counts (only resends
@@ -28,7 +28,7 @@ fn of_first_sends(log: &[SentEvent], mut truth: Truth) -> Vec<TruthRow> {
 pub struct Truth {
     window_ms: i64,
     phase_ms: i64,
-    names: HashMap<String, u32>,
+    names: Interner,
     views: Vec<(View, Windows)>,
 }
 
@@ -37,12 +37,12 @@ type Windows = HashMap<(i64, u32, u32), Aggregate>;
 
 impl Truth {
     pub fn new(views: &[View], window_ms: i64, phase_ms: i64) -> Truth {
-        Truth { window_ms, phase_ms, names: HashMap::new(), views: views.iter().map(|&v| (v, HashMap::new())).collect() }
+        Truth { window_ms, phase_ms, names: Interner::default(), views: views.iter().map(|&v| (v, HashMap::new())).collect() }
     }
 
     /// Counts `e` in its window of each view: the caller has made sure it counts (`SentEvent::counts`).
     pub fn count(&mut self, e: &SentEvent) {
-        let (device, category) = (self.name(&e.device), self.name(&e.category));
+        let (device, category) = (self.names.id(&e.device), self.names.id(&e.category));
         for (view, windows) in &mut self.views {
             let end = window_end_at_phase(view.time_of(e), self.window_ms, self.phase_ms);
             let agg = windows.entry((end, device, category)).or_default();
@@ -50,15 +50,6 @@ impl Truth {
             agg.m1_sum += e.m1;
             agg.m2_sum += e.m2;
         }
-    }
-
-    fn name(&mut self, name: &str) -> u32 {
-        if let Some(&n) = self.names.get(name) {
-            return n;
-        }
-        let n = self.names.len() as u32;
-        self.names.insert(name.to_string(), n);
-        n
     }
 
     pub fn rows(self) -> Vec<TruthRow> {
@@ -73,14 +64,15 @@ impl Truth {
     /// The rows, view by view, each view's by window end, device and category, given to `each`
     /// `batch` at a time: a big stream's truth is not held twice, as numbers and as rows.
     pub fn in_batches<E>(self, batch: usize, mut each: impl FnMut(Vec<TruthRow>) -> Result<(), E>) -> Result<(), E> {
-        let mut names: Vec<(String, u32)> = self.names.into_iter().collect();
-        names.sort_unstable();
+        let mut names = self.names.into_names();
+        let mut in_name_order: Vec<u32> = (0..names.len() as u32).collect();
+        in_name_order.sort_unstable_by(|&a, &b| names[a as usize].cmp(&names[b as usize]));
         // Numbered again in name order, so that windows sort as numbers.
         let mut rank = vec![0; names.len()];
-        for (r, (_, n)) in names.iter().enumerate() {
-            rank[*n as usize] = r as u32;
+        for (r, &n) in in_name_order.iter().enumerate() {
+            rank[n as usize] = r as u32;
         }
-        let names: Vec<String> = names.into_iter().map(|(name, _)| name).collect();
+        names.sort_unstable();
         for (view, windows) in self.views {
             let mut windows: Vec<_> = windows.into_iter().map(|((end, d, c), agg)| ((end, rank[d as usize], rank[c as usize]), agg)).collect();
             windows.sort_unstable_by_key(|(key, _)| *key);
@@ -88,8 +80,8 @@ impl Truth {
                 let rows = chunk.iter().map(|&((window_end, d, c), ref agg)| TruthRow {
                     view,
                     window_end,
-                    device: names[d as usize].clone(),
-                    category: names[c as usize].clone(),
+                    device: names[d as usize].to_string(),
+                    category: names[c as usize].to_string(),
                     agg: agg.clone(),
                 });
                 each(rows.collect())?;
