@@ -223,14 +223,22 @@ fn crash_summary(crash: &CrashRecord, c: Option<&Comparison>, m: &Measured) -> C
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{device_group, Aggregate, Group, StoredRun, Whole};
+    use crate::model::{device_group, Aggregate, Group, Log, Rows, SentEvent, StoredRun, Whole};
     use crate::truth::tests::{sent, TEN};
 
-    fn stored(jobs: Vec<JobRecord>, results: Vec<ResultRow>, metrics: Vec<Metric>) -> StoredRun {
+    /// A run as a store gives it back, held whole.
+    struct Stored {
+        record: RunRecord,
+        events: Vec<SentEvent>,
+        results: Vec<ResultRow>,
+        metrics: Vec<Metric>,
+    }
+
+    fn stored(jobs: Vec<JobRecord>, results: Vec<ResultRow>, metrics: Vec<Metric>) -> Stored {
         let log = vec![sent("d-0", "d", TEN + 1000, TEN + 1000, 33, Fault::None), sent("d-1", "d", TEN - 130_000, TEN + 2000, 10, Fault::Late)];
         let broker = BrokerInfo { about: "Apache Kafka".into(), startup_s: Some(3.5) };
         let params = RunParams { scenario: Scenario { clock: Clock::Virtual, ..Scenario::default() }, out_dir: "out/r".into(), broker, jobs, preload: false };
-        StoredRun {
+        Stored {
             record: RunRecord {
                 id: "r".into(),
                 scenario: "seed".into(),
@@ -246,7 +254,7 @@ mod tests {
         }
     }
 
-    fn evaluated(run: &StoredRun) -> Result<RunSummary> {
+    fn evaluated(run: &Stored) -> Result<RunSummary> {
         evaluate(&run.record, &run.metrics, &Whole { events: &run.events, results: &run.results }, "sqlite:x")
     }
 
@@ -373,6 +381,12 @@ mod tests {
             let split = Split(Whole { events: &run.events, results: &run.results }, n);
             assert_eq!(evaluate(&run.record, &run.metrics, &split, "sqlite:x").unwrap(), whole, "in {n} groups");
         }
+        // As `compare` reads it back from a store: its log and rows held as numbers.
+        let (mut events, mut results) = (Log::default(), Rows::default());
+        run.events.iter().for_each(|e| events.push(e));
+        run.results.iter().for_each(|r| results.push(r));
+        let held = StoredRun::new(run.record.clone(), run.metrics.clone(), events, results);
+        assert_eq!(evaluate(&held.record, &held.metrics, &held, "sqlite:x").unwrap(), whole, "held as numbers");
     }
 
     #[test]

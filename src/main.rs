@@ -1,7 +1,6 @@
 use anyhow::{bail, Result};
 use boontadata::cli::{self, Cli, Command};
 use boontadata::engine::folder;
-use boontadata::model::Whole;
 use boontadata::scenario::Scenario;
 use boontadata::{bench, broker, evaluate, report, run, simulate, store, summary};
 use clap::Parser;
@@ -112,7 +111,7 @@ fn history_command(a: cli::HistoryArgs) -> Result<ExitCode> {
 fn compare_command(a: cli::CompareArgs) -> Result<ExitCode> {
     let store = store::open(&a.store)?;
     let run = store::load_run(&*store, a.run.as_deref())?;
-    let summary = evaluate::evaluate(&run.record, &run.metrics, &Whole { events: &run.events, results: &run.results }, &store::shown(&a.store))?;
+    let summary = evaluate::evaluate(&run.record, &run.metrics, &run, &store::shown(&a.store))?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {

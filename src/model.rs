@@ -286,6 +286,10 @@ impl Interner {
     }
 
     /// The names, by their numbers.
+    pub fn names(&self) -> &[Arc<str>] {
+        &self.names
+    }
+
     pub fn into_names(self) -> Vec<Arc<str>> {
         self.names
     }
@@ -410,13 +414,200 @@ pub struct RunRecord {
 /// One measurement of a run: (who: `simulator`, `collector` or `ENGINE/MODE`, name, value) (§8 `metrics`).
 pub type Metric = (String, String, f64);
 
-/// What evaluating a stored run again reads of it (the truth is computed from its events).
-#[derive(Debug, Clone, PartialEq)]
+/// A stored run read back for evaluation (the truth is computed from its events): its log and
+/// rows held as numbers, handed out a group of devices at a time.
+#[derive(Debug)]
 pub struct StoredRun {
     pub record: RunRecord,
-    pub events: Vec<SentEvent>,
-    pub results: Vec<ResultRow>,
     pub metrics: Vec<Metric>,
+    events: Log,
+    results: Rows,
+}
+
+impl StoredRun {
+    pub fn new(record: RunRecord, metrics: Vec<Metric>, events: Log, results: Rows) -> StoredRun {
+        let groups = groups_for(events.len());
+        StoredRun { record, metrics, events: events.grouped(groups), results: results.grouped(groups) }
+    }
+}
+
+impl DeviceGroups for StoredRun {
+    fn events(&self) -> usize {
+        self.events.len()
+    }
+
+    fn count(&self) -> usize {
+        self.events.by_group.len()
+    }
+
+    fn group(&self, g: usize) -> Group<'_> {
+        Group { events: Cow::Owned(self.events.group(g)), results: Cow::Owned(self.results.group(g)) }
+    }
+}
+
+/// About how many events a group of devices holds: a group's events, truth and rows as the store
+/// keeps them are a few hundred bytes per event.
+const EVENTS_PER_GROUP: usize = 250_000;
+
+/// How many groups of devices a run of `events` events is read in.
+pub fn groups_for(events: usize) -> usize {
+    events.div_ceil(EVENTS_PER_GROUP).max(1)
+}
+
+/// A run's event log read back, held as numbers (names numbered once, the ids in one text) and
+/// handed out a group of devices at a time (`grouped`; until then, one group).
+#[derive(Debug, Default)]
+pub struct Log {
+    names: Interner,
+    ids: String,
+    events: Vec<Logged>,
+    /// Each group's events, by their place in `events`.
+    by_group: Vec<Vec<u32>>,
+}
+
+/// One event of a `Log`; its id ends at `id_end` in the log's ids, where the one before it ends.
+#[derive(Debug)]
+struct Logged {
+    id_end: usize,
+    device: u32,
+    category: u32,
+    dt: i64,
+    sent_at: i64,
+    m1: i64,
+    m2: f64,
+    fault: Fault,
+}
+
+impl Log {
+    /// Adds the next event sent.
+    pub fn push(&mut self, e: &SentEvent) {
+        self.ids.push_str(&e.id);
+        let (device, category) = (self.names.id(&e.device), self.names.id(&e.category));
+        let (dt, sent_at, m1, m2, fault) = (e.dt, e.sent_at, e.m1, e.m2, e.fault);
+        self.events.push(Logged { id_end: self.ids.len(), device, category, dt, sent_at, m1, m2, fault });
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// The log in `groups` groups of devices (`device_group`).
+    pub fn grouped(mut self, groups: usize) -> Log {
+        let group_of: Vec<usize> = self.names.names().iter().map(|name| device_group(name, groups)).collect();
+        self.by_group = vec![Vec::new(); groups];
+        for (i, e) in self.events.iter().enumerate() {
+            self.by_group[group_of[e.device as usize]].push(i as u32);
+        }
+        self
+    }
+
+    /// The events of group `g`, in the order sent.
+    pub fn group(&self, g: usize) -> Vec<SentEvent> {
+        match &self.by_group[..] {
+            [] => (0..self.events.len()).map(|i| self.event(i)).collect(),
+            groups => groups.get(g).map_or(Vec::new(), |events| events.iter().map(|&i| self.event(i as usize)).collect()),
+        }
+    }
+
+    fn event(&self, i: usize) -> SentEvent {
+        let e = &self.events[i];
+        let id_start = i.checked_sub(1).map_or(0, |before| self.events[before].id_end);
+        let names = self.names.names();
+        SentEvent {
+            id: self.ids[id_start..e.id_end].to_string(),
+            device: names[e.device as usize].clone(),
+            category: names[e.category as usize].clone(),
+            dt: e.dt,
+            sent_at: e.sent_at,
+            m1: e.m1,
+            m2: e.m2,
+            fault: e.fault,
+        }
+    }
+}
+
+/// A result row's key, its names numbered (`Interner`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RowId {
+    pub engine: u32,
+    pub mode: Mode,
+    pub window_end: i64,
+    pub device: u32,
+    pub category: u32,
+}
+
+/// A row's emissions folded: the latest value, how many, the first and the last (§5).
+#[derive(Debug, Clone)]
+pub struct Folded {
+    pub agg: Aggregate,
+    pub emissions: i64,
+    pub first_emitted_at: i64,
+    pub last_emitted_at: i64,
+}
+
+/// Result rows held as numbers (names numbered once, each row a fixed-size entry), made rows as
+/// the store keeps them a group of devices at a time (`grouped`; until then, one group): the rows
+/// the collector folded, or a stored run's read back.
+#[derive(Debug, Default)]
+pub struct Rows {
+    names: Interner,
+    rows: Vec<(RowId, Folded)>,
+    /// Where each group's rows start in `rows`, and where the last ends.
+    starts: Vec<usize>,
+}
+
+impl Rows {
+    /// Rows folded already, one per key, their names numbered by `names`.
+    pub fn folded(names: Interner, rows: Vec<(RowId, Folded)>) -> Rows {
+        Rows { names, rows, starts: Vec::new() }
+    }
+
+    /// Adds a row read back, one per key.
+    pub fn push(&mut self, r: &ResultRow) {
+        let id = RowId {
+            engine: self.names.id(&r.engine),
+            mode: r.mode,
+            window_end: r.window_end,
+            device: self.names.id(&r.device),
+            category: self.names.id(&r.category),
+        };
+        let (agg, emissions, first_emitted_at, last_emitted_at) = (r.agg.clone(), r.emissions, r.first_emitted_at, r.last_emitted_at);
+        self.rows.push((id, Folded { agg, emissions, first_emitted_at, last_emitted_at }));
+    }
+
+    /// The rows ordered by the group of their device, in `groups` groups (`device_group`).
+    pub fn grouped(mut self, groups: usize) -> Rows {
+        let group_of: Vec<usize> = self.names.names().iter().map(|name| device_group(name, groups)).collect();
+        self.rows.sort_unstable_by_key(|(id, _)| (group_of[id.device as usize], *id));
+        self.starts = (0..=groups).map(|g| self.rows.partition_point(|(id, _)| group_of[id.device as usize] < g)).collect();
+        self
+    }
+
+    /// The rows of group `g`.
+    pub fn group(&self, g: usize) -> Vec<ResultRow> {
+        let name = |n: u32| self.names.name(n).to_string();
+        let rows = match &self.starts[..] {
+            [] => &self.rows[..],
+            starts => starts.get(g).zip(starts.get(g + 1)).map_or(&[][..], |(&from, &to)| &self.rows[from..to]),
+        };
+        rows.iter()
+            .map(|(id, f)| ResultRow {
+                engine: name(id.engine),
+                mode: id.mode,
+                window_end: id.window_end,
+                device: name(id.device),
+                category: name(id.category),
+                agg: f.agg.clone(),
+                emissions: f.emissions,
+                first_emitted_at: f.first_emitted_at,
+                last_emitted_at: f.last_emitted_at,
+            })
+            .collect()
+    }
 }
 
 /// A run's event log and result rows a group of devices at a time, every event and row of a device
@@ -651,6 +842,61 @@ mod tests {
     use clap::{Args, FromArgMatches};
 
     const TEN: i64 = 36_000_000; // 10:00:00 on 1970-01-01, in ms
+
+    #[test]
+    fn a_log_held_as_numbers_gives_each_event_back_once_in_its_devices_group_in_the_order_sent() {
+        let devices = ["a", "b", "c", "d", "e", "f", "g"];
+        let log: Vec<SentEvent> = (0..40)
+            .map(|i: i64| SentEvent {
+                id: format!("{}-{i}", devices[i as usize % devices.len()]).repeat(1 + i as usize % 3),
+                device: devices[i as usize % devices.len()].into(),
+                category: if i % 2 == 0 { "cat-1".into() } else { "cat-2".into() },
+                dt: TEN + i * 100,
+                sent_at: TEN + i * 90,
+                m1: i,
+                m2: i as f64 / 4.0,
+                fault: if i % 5 == 0 { Fault::Duplicate } else { Fault::None },
+            })
+            .collect();
+        let mut held = Log::default();
+        log.iter().for_each(|e| held.push(e));
+        assert_eq!(held.group(0), log, "until grouped, one group");
+        let held = held.grouped(3);
+        let groups: Vec<Vec<SentEvent>> = (0..3).map(|g| held.group(g)).collect();
+        for (g, events) in groups.iter().enumerate() {
+            assert!(events.iter().all(|e| device_group(&e.device, 3) == g), "group {g}");
+            let in_log: Vec<SentEvent> = log.iter().filter(|e| device_group(&e.device, 3) == g).cloned().collect();
+            assert_eq!(events, &in_log, "group {g}: every event of its devices, as sent");
+        }
+        assert!(groups.iter().filter(|g| !g.is_empty()).count() >= 2, "{groups:?}");
+        assert!(held.group(3).is_empty());
+    }
+
+    #[test]
+    fn rows_held_as_numbers_give_each_row_back_in_its_devices_group() {
+        let rows: Vec<ResultRow> = ["a", "b", "c", "d", "e"]
+            .iter()
+            .enumerate()
+            .map(|(i, device)| ResultRow {
+                engine: if i % 2 == 0 { "native".into() } else { "flink".into() },
+                mode: Mode::EventTime,
+                window_end: TEN + 5000 * i as i64,
+                device: device.to_string(),
+                category: "cat-1".into(),
+                agg: Aggregate { count: i as i64, m1_sum: 2, m2_sum: 0.5 },
+                emissions: 1 + i as i64,
+                first_emitted_at: TEN + 7000,
+                last_emitted_at: TEN + 8000 + i as i64,
+            })
+            .collect();
+        let mut held = Rows::default();
+        rows.iter().for_each(|r| held.push(r));
+        assert_eq!(held.group(0), rows, "until grouped, one group, as given");
+        let held = held.grouped(2);
+        let mut back: Vec<ResultRow> = (0..2).flat_map(|g| held.group(g).into_iter().inspect(move |r| assert_eq!(device_group(&r.device, 2), g))).collect();
+        back.sort_by(|a, b| a.device.cmp(&b.device));
+        assert_eq!(back, rows);
+    }
 
     #[test]
     fn decodes_the_spec_example_and_round_trips() {

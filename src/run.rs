@@ -8,7 +8,7 @@
 
 use crate::broker::{self, Broker};
 use crate::clock::{now_ms, stamp_now};
-use crate::collect::{self, Collected, Rows};
+use crate::collect::{self, Collected};
 use crate::engine::protocol::JobContext;
 use crate::engine::running::Running;
 use crate::engine::{folder, Job};
@@ -16,7 +16,7 @@ use crate::evaluate::{self, measured, RunParams};
 use crate::inject::{self, Injected};
 use crate::kafka;
 use crate::matrix::Matrix;
-use crate::model::{device_group, CrashRecord, DeviceGroups, EngineStatus, Group, JobFlags, JobRecord, Metric, RunRecord, SentEvent, View};
+use crate::model::{device_group, groups_for, CrashRecord, DeviceGroups, EngineStatus, Group, JobFlags, JobRecord, Metric, Rows, RunRecord, SentEvent, View};
 use crate::phases::Phases;
 use crate::report;
 use crate::scenario::{Crash, Scenario};
@@ -479,10 +479,6 @@ struct Gathered {
     sends_by_group: Vec<Vec<(u32, u32)>>,
 }
 
-/// About how many events a group of devices holds: a group's events, truth and rows as the store
-/// keeps them are a few hundred bytes per event.
-const EVENTS_PER_GROUP: usize = 250_000;
-
 /// Events stored at once.
 const EVENTS_BATCH: usize = 65_536;
 
@@ -588,7 +584,7 @@ fn gather(run: &mut Prepared, driven: Driven, engines: &mut Engines) -> Result<G
     run.record.engine_versions = serde_json::Value::Object(versions).to_string();
     run.record.ended_at = Some(now_ms());
     let metrics = metrics.into_iter().map(|((who, name), value)| (who, name, value)).collect();
-    let groups = log.sent_at.len().div_ceil(EVENTS_PER_GROUP).max(1);
+    let groups = groups_for(log.sent_at.len());
     Ok(Gathered::new(run.record.clone(), metrics, sc.window_ms, log, collected.take_rows(), groups))
 }
 

@@ -26,8 +26,8 @@ fn inject(brokers: &str, topic: &str, store: &str, run: &str, shard: Option<&str
 
 /// What was sent, without the send times (the shards and the whole run are sent at different moments).
 fn sent(store: &dyn store::Store, run: &str) -> Vec<(String, String, i64, i64, String)> {
-    let mut sent: Vec<_> =
-        store.events(run).unwrap().into_iter().map(|e: SentEvent| (e.id, e.category.to_string(), e.dt, e.m1, e.fault.as_str().to_string())).collect();
+    let mut sent = Vec::new();
+    store.events(run, &mut |e: SentEvent| sent.push((e.id, e.category.to_string(), e.dt, e.m1, e.fault.as_str().to_string()))).unwrap();
     sent.sort();
     sent
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use boontadata::model::{Aggregate, Fault, Mode, ResultRow, RunRecord, SentEvent, TruthRow, View};
+use boontadata::model::{Aggregate, DeviceGroups, Fault, Mode, ResultRow, RunRecord, SentEvent, TruthRow, View};
 use boontadata::store;
 use boontadata::store::local_cassandra;
 use common::boontadata;
@@ -68,12 +68,16 @@ fn written_reads_back(url: &str) {
 
     let store = store::open(url).unwrap();
     assert_eq!(store.runs().unwrap(), vec![ended.clone()]);
-    assert_eq!(store.events("r1").unwrap(), log);
+    let (mut events, mut results) = (Vec::new(), Vec::new());
+    store.events("r1", &mut |e| events.push(e)).unwrap();
+    store.results("r1", &mut |r| results.push(r)).unwrap();
+    assert_eq!(events, log);
     assert_eq!(store.truth("r1").unwrap(), truth);
-    assert_eq!(store.results("r1").unwrap(), vec![again]);
+    assert_eq!(results, vec![again.clone()]);
     assert_eq!(store.metrics("r1").unwrap(), vec![("native".into(), "malformed".into(), 4.0)]);
     let stored = store::load_run(&*store, None).unwrap();
-    assert_eq!((stored.record, stored.events.len(), stored.results.len()), (ended, 2, 1));
+    let group = stored.group(0);
+    assert_eq!((&stored.record, &group.events[..], &group.results[..]), (&ended, &log[..], &[again][..]));
     assert!(store::load_run(&*store, Some("r2")).unwrap_err().to_string().contains("no run 'r2'"));
 }
 

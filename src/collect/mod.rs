@@ -5,7 +5,7 @@
 
 mod rows;
 
-pub use rows::{Collected, EngineProgress, Rows};
+pub use rows::{Collected, EngineProgress};
 
 use crate::{clock, kafka};
 use anyhow::Result;

@@ -8,10 +8,9 @@
 //! as numbers (names numbered once, each emission and each time of reading a
 //! fixed-size entry in a list) and folded into rows once, when they are taken.
 
-use crate::model::{device_group, Aggregate, Interner, Mode, ResultRow, WindowResult, FLUSH_DEVICE};
+use crate::model::{Aggregate, Folded, Interner, Mode, RowId, Rows, WindowResult, FLUSH_DEVICE};
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::Arc;
 use std::time::Instant;
 
 /// What the collector knows of one engine run (engine + mode) so far.
@@ -42,64 +41,6 @@ pub struct Collected {
     /// Every time the live read got a window row (wall clock, ms), by `read_key`: a hash, not the
     /// row's names, as the live read keeps no names.
     read_at: Vec<(u64, i64)>,
-}
-
-/// A row's key, its names numbered (`Interner`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct RowId {
-    engine: u32,
-    mode: Mode,
-    window_end: i64,
-    device: u32,
-    category: u32,
-}
-
-/// A row's emissions folded: the latest value, how many, the first and the last (§5).
-#[derive(Debug, Clone)]
-struct Folded {
-    agg: Aggregate,
-    emissions: i64,
-    first_emitted_at: i64,
-    last_emitted_at: i64,
-}
-
-/// The rows of a run, folded from what the collector read: held as numbers, and made rows as the
-/// store keeps them a group of devices at a time (`grouped`; until then, one group).
-#[derive(Debug, Default)]
-pub struct Rows {
-    names: Vec<Arc<str>>,
-    rows: Vec<(RowId, Folded)>,
-    /// Where each group's rows start in `rows`, and where the last ends.
-    starts: Vec<usize>,
-}
-
-impl Rows {
-    /// The rows ordered by the group of their device, in `groups` groups (`model::device_group`).
-    pub fn grouped(mut self, groups: usize) -> Rows {
-        let group_of: Vec<usize> = self.names.iter().map(|name| device_group(name, groups)).collect();
-        self.rows.sort_unstable_by_key(|(id, _)| (group_of[id.device as usize], *id));
-        self.starts = (0..=groups).map(|g| self.rows.partition_point(|(id, _)| group_of[id.device as usize] < g)).collect();
-        self
-    }
-
-    /// The rows of group `g`.
-    pub fn group(&self, g: usize) -> Vec<ResultRow> {
-        let name = |n: u32| self.names[n as usize].to_string();
-        let rows = self.starts.get(g).zip(self.starts.get(g + 1)).map_or(&[][..], |(&from, &to)| &self.rows[from..to]);
-        rows.iter()
-            .map(|(id, f)| ResultRow {
-                engine: name(id.engine),
-                mode: id.mode,
-                window_end: id.window_end,
-                device: name(id.device),
-                category: name(id.category),
-                agg: f.agg.clone(),
-                emissions: f.emissions,
-                first_emitted_at: f.first_emitted_at,
-                last_emitted_at: f.last_emitted_at,
-            })
-            .collect()
-    }
 }
 
 /// The key of a row in `Collected::read_at`.
@@ -184,14 +125,14 @@ impl Collected {
                 (row.first_emitted_at, row.last_emitted_at) = (first.1, last.1);
             }
         }
-        let starts = vec![0, rows.len()];
-        Rows { names: names.into_names(), rows, starts }
+        Rows::folded(names, rows)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::device_group;
 
     fn record(m1: i64, emitted_at: i64, di: &str) -> Vec<u8> {
         serde_json::to_vec(&WindowResult {

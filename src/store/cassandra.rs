@@ -203,7 +203,26 @@ impl Cassandra {
     where
         R: for<'frame, 'metadata> DeserializeRow<'frame, 'metadata>,
     {
-        let rows = async { Ok::<_, anyhow::Error>(self.session.execute_iter(statement.clone(), values).await?.rows_stream::<R>()?.try_collect().await?) };
+        let mut all = Vec::new();
+        self.each(statement, values, what, |r| {
+            all.push(r);
+            Ok(())
+        })?;
+        Ok(all)
+    }
+
+    /// Gives `each` the rows of `statement` as they come, page by page, not gathered first.
+    fn each<R>(&self, statement: &PreparedStatement, values: impl SerializeRow, what: &str, mut each: impl FnMut(R) -> Result<()>) -> Result<()>
+    where
+        R: for<'frame, 'metadata> DeserializeRow<'frame, 'metadata>,
+    {
+        let rows = async {
+            let mut rows = self.session.execute_iter(statement.clone(), values).await?.rows_stream::<R>()?;
+            while let Some(r) = rows.try_next().await? {
+                each(r)?;
+            }
+            Ok::<_, anyhow::Error>(())
+        };
         self.runtime.block_on(rows).with_context(|| format!("store: reading {what} from {}", self.shown))
     }
 }
@@ -324,13 +343,11 @@ impl Store for Cassandra {
         Ok(runs)
     }
 
-    fn events(&self, run: &str) -> Result<Vec<SentEvent>> {
+    fn events(&self, run: &str, each: &mut dyn FnMut(SentEvent)) -> Result<()> {
         type Row = (String, String, String, i64, i64, i64, f64, String);
-        let rows: Vec<Row> = self.read(&self.statements.events, (run,), &format!("the events of run {run}"))?;
         let mut names = Names::default();
-        Ok(rows
-            .into_iter()
-            .map(|(id, device, category, dt, sent_at, m1, m2, fault)| SentEvent {
+        self.each(&self.statements.events, (run,), &format!("the events of run {run}"), |(id, device, category, dt, sent_at, m1, m2, fault): Row| {
+            each(SentEvent {
                 id,
                 device: names.get(&device),
                 category: names.get(&category),
@@ -339,8 +356,9 @@ impl Store for Cassandra {
                 m1,
                 m2,
                 fault: Fault::parse(&fault).unwrap_or(Fault::None),
-            })
-            .collect())
+            });
+            Ok(())
+        })
     }
 
     fn truth(&self, run: &str) -> Result<Vec<TruthRow>> {
@@ -358,15 +376,14 @@ impl Store for Cassandra {
             .collect())
     }
 
-    fn results(&self, run: &str) -> Result<Vec<ResultRow>> {
+    fn results(&self, run: &str, each: &mut dyn FnMut(ResultRow)) -> Result<()> {
         type Row = (String, String, i64, String, String, i64, i64, f64, i64, i64, i64);
         let what = format!("the results of run {run}");
         let engines: Vec<(String,)> = self.read(&self.statements.result_engines, (run,), &what)?;
-        let mut results = Vec::new();
         for (engine,) in engines {
-            let rows: Vec<Row> = self.read(&self.statements.results, (run, &engine), &what)?;
-            for (engine, mode, window_end, device, category, count, m1_sum, m2_sum, emissions, first_emitted_at, last_emitted_at) in rows {
-                results.push(ResultRow {
+            self.each(&self.statements.results, (run, &engine), &what, |row: Row| {
+                let (engine, mode, window_end, device, category, count, m1_sum, m2_sum, emissions, first_emitted_at, last_emitted_at) = row;
+                each(ResultRow {
                     engine,
                     mode: mode.parse().map_err(|e: String| anyhow!("store: a result row of run {run}: {e}"))?,
                     window_end,
@@ -377,9 +394,10 @@ impl Store for Cassandra {
                     first_emitted_at,
                     last_emitted_at,
                 });
-            }
+                Ok(())
+            })?;
         }
-        Ok(results)
+        Ok(())
     }
 
     fn metrics(&self, run: &str) -> Result<Vec<Metric>> {

@@ -7,7 +7,7 @@ pub mod local_cassandra;
 mod postgres;
 mod sqlite;
 
-use crate::model::{Metric, ResultRow, RunRecord, SentEvent, StoredRun, TruthRow};
+use crate::model::{Log, Metric, ResultRow, Rows, RunRecord, SentEvent, StoredRun, TruthRow};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 
@@ -20,9 +20,12 @@ pub trait Store: Send {
     fn put_metric(&mut self, run: &str, engine: &str, name: &str, value: f64) -> Result<()>;
 
     fn runs(&self) -> Result<Vec<RunRecord>>;
-    fn events(&self, run: &str) -> Result<Vec<SentEvent>>;
+    /// The run's events in the order sent, each given to `each` as it is read: a run's log of
+    /// millions of events is not held as a list of them.
+    fn events(&self, run: &str, each: &mut dyn FnMut(SentEvent)) -> Result<()>;
     fn truth(&self, run: &str) -> Result<Vec<TruthRow>>;
-    fn results(&self, run: &str) -> Result<Vec<ResultRow>>;
+    /// The run's result rows, each given to `each` as it is read.
+    fn results(&self, run: &str, each: &mut dyn FnMut(ResultRow)) -> Result<()>;
     fn metrics(&self, run: &str) -> Result<Vec<Metric>>;
 }
 
@@ -73,7 +76,11 @@ pub fn load_run(store: &dyn Store, id: Option<&str>) -> Result<StoredRun> {
         None => runs.into_iter().next_back().context("no run in the store; start one with `boontadata run`")?,
     };
     let id = record.id.as_str();
-    Ok(StoredRun { events: store.events(id)?, results: store.results(id)?, metrics: store.metrics(id)?, record })
+    let (mut events, mut results) = (Log::default(), Rows::default());
+    store.events(id, &mut |e| events.push(&e))?;
+    store.results(id, &mut |r| results.push(&r))?;
+    let metrics = store.metrics(id)?;
+    Ok(StoredRun::new(record, metrics, events, results))
 }
 
 #[cfg(test)]

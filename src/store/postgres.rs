@@ -6,6 +6,7 @@ use super::{shown, Store};
 use crate::model::{Aggregate, Fault, Metric, Names, ResultRow, RunRecord, SentEvent, TruthRow, View};
 use anyhow::{anyhow, bail, Context, Result};
 use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{ToSql, Type};
 use postgres::{Client, NoTls, Row};
 use std::cell::RefCell;
@@ -76,7 +77,22 @@ impl Postgres {
     }
 
     fn query<T>(&self, sql: &str, run: &str, row: impl Fn(&Row) -> Result<T>) -> Result<Vec<T>> {
-        self.db.borrow_mut().query(sql, &[&run])?.iter().map(row).collect()
+        let mut all = Vec::new();
+        self.each_row(sql, run, |r| {
+            all.push(row(r)?);
+            Ok(())
+        })?;
+        Ok(all)
+    }
+
+    /// Gives `each` the rows of `sql` for `run` as they come from the server, not gathered first.
+    fn each_row(&self, sql: &str, run: &str, mut each: impl FnMut(&Row) -> Result<()>) -> Result<()> {
+        let mut db = self.db.borrow_mut();
+        let mut rows = db.query_raw(sql, [run])?;
+        while let Some(r) = rows.next()? {
+            each(&r)?;
+        }
+        Ok(())
     }
 }
 
@@ -165,11 +181,10 @@ impl Store for Postgres {
             .collect())
     }
 
-    fn events(&self, run: &str) -> Result<Vec<SentEvent>> {
-        let names = RefCell::new(Names::default());
-        self.query("SELECT id, device, category, dt, sent_at, m1, m2, fault FROM events WHERE run = $1 ORDER BY seq", run, |r| {
-            let mut names = names.borrow_mut();
-            Ok(SentEvent {
+    fn events(&self, run: &str, each: &mut dyn FnMut(SentEvent)) -> Result<()> {
+        let mut names = Names::default();
+        self.each_row("SELECT id, device, category, dt, sent_at, m1, m2, fault FROM events WHERE run = $1 ORDER BY seq", run, |r| {
+            each(SentEvent {
                 id: r.get(0),
                 device: names.get(r.get(1)),
                 category: names.get(r.get(2)),
@@ -178,7 +193,8 @@ impl Store for Postgres {
                 m1: r.get(5),
                 m2: r.get(6),
                 fault: Fault::parse(r.get(7)).unwrap_or(Fault::None),
-            })
+            });
+            Ok(())
         })
     }
 
@@ -195,11 +211,11 @@ impl Store for Postgres {
         })
     }
 
-    fn results(&self, run: &str) -> Result<Vec<ResultRow>> {
+    fn results(&self, run: &str, each: &mut dyn FnMut(ResultRow)) -> Result<()> {
         let sql = "SELECT engine, mode, window_end, device, category, count, m1_sum, m2_sum, emissions, first_emitted_at, last_emitted_at \
                    FROM results WHERE run = $1 ORDER BY engine, mode, window_end, device, category";
-        self.query(sql, run, |r| {
-            Ok(ResultRow {
+        self.each_row(sql, run, |r| {
+            each(ResultRow {
                 engine: r.get(0),
                 mode: r.get::<_, &str>(1).parse().map_err(|e: String| anyhow!("store: a result row of run {run}: {e}"))?,
                 window_end: r.get(2),
@@ -209,7 +225,8 @@ impl Store for Postgres {
                 emissions: r.get(8),
                 first_emitted_at: r.get(9),
                 last_emitted_at: r.get(10),
-            })
+            });
+            Ok(())
         })
     }
 

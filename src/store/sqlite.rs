@@ -141,23 +141,23 @@ impl Store for Sqlite {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    fn events(&self, run: &str) -> Result<Vec<SentEvent>> {
+    fn events(&self, run: &str, each: &mut dyn FnMut(SentEvent)) -> Result<()> {
         let mut st = self.db.prepare("SELECT id, device, category, dt, sent_at, m1, m2, fault FROM events WHERE run = ?1 ORDER BY seq")?;
         let mut names = Names::default();
-        let rows = st.query_map([run], |r| {
-            let fault: String = r.get(7)?;
-            Ok(SentEvent {
+        let mut rows = st.query([run])?;
+        while let Some(r) = rows.next()? {
+            each(SentEvent {
                 id: r.get(0)?,
-                device: names.get(&r.get::<_, String>(1)?),
-                category: names.get(&r.get::<_, String>(2)?),
+                device: names.get(r.get_ref(1)?.as_str()?),
+                category: names.get(r.get_ref(2)?.as_str()?),
                 dt: r.get(3)?,
                 sent_at: r.get(4)?,
                 m1: r.get(5)?,
                 m2: r.get(6)?,
-                fault: Fault::parse(&fault).unwrap_or(Fault::None),
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+                fault: Fault::parse(r.get_ref(7)?.as_str()?).unwrap_or(Fault::None),
+            });
+        }
+        Ok(())
     }
 
     fn truth(&self, run: &str) -> Result<Vec<TruthRow>> {
@@ -177,17 +177,15 @@ impl Store for Sqlite {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    fn results(&self, run: &str) -> Result<Vec<ResultRow>> {
+    fn results(&self, run: &str, each: &mut dyn FnMut(ResultRow)) -> Result<()> {
         let mut st = self.db.prepare(
-            "SELECT engine, mode, window_end, device, category, count, m1_sum, m2_sum, emissions, first_emitted_at, last_emitted_at FROM results WHERE run = ?1 ORDER BY engine, mode, window_end, device, category",
+            "SELECT engine, mode, window_end, device, category, count, m1_sum, m2_sum, emissions, first_emitted_at, last_emitted_at FROM results WHERE run = ?1 ORDER BY engine, mode, device, category, window_end",
         )?;
-        let rows = st.query_map([run], |r| {
-            Ok(ResultRow {
+        let mut rows = st.query([run])?;
+        while let Some(r) = rows.next()? {
+            each(ResultRow {
                 engine: r.get(0)?,
-                mode: r
-                    .get::<_, String>(1)?
-                    .parse()
-                    .map_err(|e: String| rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, e.into()))?,
+                mode: r.get_ref(1)?.as_str()?.parse().map_err(|e: String| anyhow::anyhow!("store: a result row of run {run}: {e}"))?,
                 window_end: r.get(2)?,
                 device: r.get(3)?,
                 category: r.get(4)?,
@@ -195,9 +193,9 @@ impl Store for Sqlite {
                 emissions: r.get(8)?,
                 first_emitted_at: r.get(9)?,
                 last_emitted_at: r.get(10)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            });
+        }
+        Ok(())
     }
 
     fn metrics(&self, run: &str) -> Result<Vec<Metric>> {
