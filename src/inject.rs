@@ -61,6 +61,15 @@ pub type SentBatch<'p> = Vec<(&'p Send, i64)>;
 /// stream bounded, enough that a store writes them in one transaction.
 const LOG_BATCH: usize = 16_384;
 
+/// On a live clock device times are wall-clock times: a plan, built before its send (a big one
+/// takes seconds), starts its clock as the send starts, else every event would go out late by the
+/// time the plan took to build, and every window's latency would count it.
+pub fn start_live_clock(plan: &mut Plan, sc: &Scenario) {
+    if sc.clock == Clock::Live {
+        plan.start_clock_at(now_ms());
+    }
+}
+
 /// Sends `plan`, giving `keep` what was sent in batches; an error of `keep` ends the send.
 #[allow(clippy::too_many_arguments)]
 pub fn inject<'p>(

@@ -247,10 +247,10 @@ fn drive(o: &RunOptions, run: &Prepared, broker: &mut Broker, engines: &mut Engi
     let sc = &o.scenario;
     let producer = kafka::producer(&run.ctx.flags.brokers)?;
     let sending = inject::Sending::default();
-    // A live clock starts when sending starts, so that device times track the wall clock.
     let (events, partitions) = (&run.ctx.flags.events, run.partitions);
     let send = || {
-        let plan = Plan::new(sc, sc.start_of_clock(now_ms()));
+        let mut plan = Plan::new(sc, sc.start_of_clock(now_ms()));
+        inject::start_live_clock(&mut plan, sc);
         let mut sent_at = Vec::with_capacity(plan.records.len());
         let mut keep = |batch: inject::SentBatch| {
             sent_at.extend(batch.iter().map(|&(_, at)| at));
@@ -638,7 +638,7 @@ fn keep_elsewhere(dir: &Path, run: &Gathered, summary: &mut RunSummary, failure:
 #[allow(clippy::too_many_arguments)]
 pub fn inject(
     sc: &Scenario,
-    plan: Plan,
+    mut plan: Plan,
     brokers: &str,
     topic: &str,
     store_url: &str,
@@ -659,6 +659,7 @@ pub fn inject(
         jobs: vec![],
         preload: false,
     };
+    inject::start_live_clock(&mut plan, sc);
     let (injected, truth) = std::thread::scope(|s| {
         let (batches, received) = std::sync::mpsc::sync_channel(LOG_BATCHES_IN_FLIGHT);
         let writer = std::thread::Builder::new()

@@ -110,6 +110,17 @@ impl Plan {
         Plan { device_ids, category_names, epoch_ms, shard, records }
     }
 
+    /// The same plan with its clock starting at `epoch_ms`: every device time and schedule moved alike.
+    pub fn start_clock_at(&mut self, epoch_ms: i64) {
+        let by = epoch_ms - self.epoch_ms;
+        for r in &mut self.records {
+            if let Record::Event(s) = r {
+                (s.dt, s.at) = (s.dt + by, s.at + by);
+            }
+        }
+        self.epoch_ms = epoch_ms;
+    }
+
     pub fn sends(&self) -> impl Iterator<Item = &Send> {
         self.records.iter().filter_map(|r| match r {
             Record::Event(s) => Some(s),
@@ -293,6 +304,18 @@ mod tests {
         for s in plan.sends().filter(|s| s.fault == Fault::OutOfOrder) {
             assert!((0..3000).contains(&(s.at - s.dt)), "held back {} ms", s.at - s.dt);
         }
+    }
+
+    #[test]
+    fn a_plan_whose_clock_starts_later_is_the_plan_made_then() {
+        let sc = Scenario { devices: 30, clock: crate::scenario::Clock::Live, ..Scenario::built_in("disorder").unwrap() };
+        let mut moved = Plan::new(&sc, 1_764_000_000_000);
+        moved.start_clock_at(1_764_000_012_345);
+        let made = Plan::new(&sc, 1_764_000_012_345);
+        assert_eq!(moved.epoch_ms, made.epoch_ms);
+        let sends = |p: &Plan| p.sends().map(|s| (s.device, s.seq, s.dt, s.at, s.fault)).collect::<Vec<_>>();
+        assert_eq!(sends(&moved), sends(&made));
+        assert!(sends(&made).iter().any(|s| s.4 == Fault::Late) && sends(&made).len() > 1000);
     }
 
     #[test]
