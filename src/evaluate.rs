@@ -387,6 +387,13 @@ mod tests {
         run.results.iter().for_each(|r| results.push(r));
         let held = StoredRun::new(run.record.clone(), run.metrics.clone(), events, results);
         assert_eq!(evaluate(&held.record, &held.metrics, &held, "sqlite:x").unwrap(), whole, "held as numbers");
+        for n in [2, 5] {
+            let (mut events, mut results) = (Log::default(), Rows::default());
+            run.events.iter().for_each(|e| events.push(e));
+            run.results.iter().for_each(|r| results.push(r));
+            let held = StoredRun::in_groups(run.record.clone(), run.metrics.clone(), events, results, n);
+            assert_eq!(evaluate(&held.record, &held.metrics, &held, "sqlite:x").unwrap(), whole, "held as numbers, in {n} groups");
+        }
     }
 
     #[test]

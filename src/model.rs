@@ -290,6 +290,7 @@ impl Interner {
         &self.names
     }
 
+    /// The names, by their numbers, handed over.
     pub fn into_names(self) -> Vec<Arc<str>> {
         self.names
     }
@@ -425,8 +426,13 @@ pub struct StoredRun {
 }
 
 impl StoredRun {
+    /// The run in a group of devices per ~`EVENTS_PER_GROUP` events.
     pub fn new(record: RunRecord, metrics: Vec<Metric>, events: Log, results: Rows) -> StoredRun {
         let groups = groups_for(events.len());
+        StoredRun::in_groups(record, metrics, events, results, groups)
+    }
+
+    pub fn in_groups(record: RunRecord, metrics: Vec<Metric>, events: Log, results: Rows, groups: usize) -> StoredRun {
         StoredRun { record, metrics, events: events.grouped(groups), results: results.grouped(groups) }
     }
 }
@@ -508,7 +514,7 @@ impl Log {
     /// The events of group `g`, in the order sent.
     pub fn group(&self, g: usize) -> Vec<SentEvent> {
         match &self.by_group[..] {
-            [] => (0..self.events.len()).map(|i| self.event(i)).collect(),
+            [] if g == 0 => (0..self.events.len()).map(|i| self.event(i)).collect(),
             groups => groups.get(g).map_or(Vec::new(), |events| events.iter().map(|&i| self.event(i as usize)).collect()),
         }
     }
@@ -591,7 +597,7 @@ impl Rows {
     pub fn group(&self, g: usize) -> Vec<ResultRow> {
         let name = |n: u32| self.names.name(n).to_string();
         let rows = match &self.starts[..] {
-            [] => &self.rows[..],
+            [] if g == 0 => &self.rows[..],
             starts => starts.get(g).zip(starts.get(g + 1)).map_or(&[][..], |(&from, &to)| &self.rows[from..to]),
         };
         rows.iter()
@@ -860,7 +866,7 @@ mod tests {
             .collect();
         let mut held = Log::default();
         log.iter().for_each(|e| held.push(e));
-        assert_eq!(held.group(0), log, "until grouped, one group");
+        assert_eq!((held.group(0), held.group(1)), (log.clone(), vec![]), "until grouped, one group");
         let held = held.grouped(3);
         let groups: Vec<Vec<SentEvent>> = (0..3).map(|g| held.group(g)).collect();
         for (g, events) in groups.iter().enumerate() {
@@ -891,7 +897,7 @@ mod tests {
             .collect();
         let mut held = Rows::default();
         rows.iter().for_each(|r| held.push(r));
-        assert_eq!(held.group(0), rows, "until grouped, one group, as given");
+        assert_eq!((held.group(0), held.group(1)), (rows.clone(), vec![]), "until grouped, one group, as given");
         let held = held.grouped(2);
         let mut back: Vec<ResultRow> = (0..2).flat_map(|g| held.group(g).into_iter().inspect(move |r| assert_eq!(device_group(&r.device, 2), g))).collect();
         back.sort_by(|a, b| a.device.cmp(&b.device));

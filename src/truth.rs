@@ -61,23 +61,24 @@ impl Truth {
         rows
     }
 
-    /// The rows, view by view, each view's by window end, device and category, given to `each`
-    /// `batch` at a time: a big stream's truth is not held twice, as numbers and as rows.
+    /// The rows, view by view, each view's by device, category and window end (the order the
+    /// store keeps them in), given to `each` `batch` at a time: a big stream's truth is not held
+    /// twice, as numbers and as rows.
     pub fn in_batches<E>(self, batch: usize, mut each: impl FnMut(Vec<TruthRow>) -> Result<(), E>) -> Result<(), E> {
-        let mut names = self.names.into_names();
-        let mut in_name_order: Vec<u32> = (0..names.len() as u32).collect();
-        in_name_order.sort_unstable_by(|&a, &b| names[a as usize].cmp(&names[b as usize]));
+        let numbered = self.names.into_names();
+        let mut in_name_order: Vec<u32> = (0..numbered.len() as u32).collect();
+        in_name_order.sort_unstable_by(|&a, &b| numbered[a as usize].cmp(&numbered[b as usize]));
         // Numbered again in name order, so that windows sort as numbers.
-        let mut rank = vec![0; names.len()];
+        let mut rank = vec![0; numbered.len()];
         for (r, &n) in in_name_order.iter().enumerate() {
             rank[n as usize] = r as u32;
         }
-        names.sort_unstable();
+        let names: Vec<&str> = in_name_order.iter().map(|&n| &*numbered[n as usize]).collect();
         for (view, windows) in self.views {
-            let mut windows: Vec<_> = windows.into_iter().map(|((end, d, c), agg)| ((end, rank[d as usize], rank[c as usize]), agg)).collect();
+            let mut windows: Vec<_> = windows.into_iter().map(|((end, d, c), agg)| ((rank[d as usize], rank[c as usize], end), agg)).collect();
             windows.sort_unstable_by_key(|(key, _)| *key);
             for chunk in windows.chunks(batch) {
-                let rows = chunk.iter().map(|&((window_end, d, c), ref agg)| TruthRow {
+                let rows = chunk.iter().map(|&((d, c, window_end), ref agg)| TruthRow {
                     view,
                     window_end,
                     device: names[d as usize].to_string(),
@@ -148,7 +149,8 @@ pub(crate) mod tests {
         let log: Vec<SentEvent> = plan.sends().map(|s| plan.sent_event(s, s.at + 40)).collect();
         let rows = compute(&log, 5000);
         assert!(rows.len() > 500, "{} rows", rows.len());
-        assert!(rows.windows(2).all(|w| (w[0].view, w[0].window_end, &w[0].device) <= (w[1].view, w[1].window_end, &w[1].device)), "in order");
+        let key = |r: &TruthRow| (r.view, r.device.clone(), r.category.clone(), r.window_end);
+        assert!(rows.windows(2).all(|w| key(&w[0]) < key(&w[1])), "in order");
         let counted: i64 = rows.iter().filter(|r| r.view == View::DeviceTime).map(|r| r.agg.count).sum();
         assert_eq!(counted as usize, log.iter().filter(|e| e.fault != Fault::Duplicate).count(), "each message once");
         let by_hand: Vec<TruthRow> = View::BOTH.into_iter().flat_map(|v| sum_by_hand(&log, v)).collect();
@@ -158,15 +160,15 @@ pub(crate) mod tests {
     /// The truth of one view summed the plainest way, each id counted at its first send (not by
     /// its fault mark), to check the counting one against.
     fn sum_by_hand(log: &[SentEvent], view: View) -> Vec<TruthRow> {
-        let mut rows: std::collections::BTreeMap<(i64, String, String), Aggregate> = Default::default();
+        let mut rows: std::collections::BTreeMap<(String, String, i64), Aggregate> = Default::default();
         let mut seen = std::collections::HashSet::new();
         for e in log {
             if seen.insert(&e.id) {
-                let agg = rows.entry((crate::model::window_end(view.time_of(e), 5000), e.device.to_string(), e.category.to_string())).or_default();
+                let agg = rows.entry((e.device.to_string(), e.category.to_string(), crate::model::window_end(view.time_of(e), 5000))).or_default();
                 (agg.count, agg.m1_sum, agg.m2_sum) = (agg.count + 1, agg.m1_sum + e.m1, agg.m2_sum + e.m2);
             }
         }
-        rows.into_iter().map(|((window_end, device, category), agg)| TruthRow { view, window_end, device, category, agg }).collect()
+        rows.into_iter().map(|((device, category, window_end), agg)| TruthRow { view, window_end, device, category, agg }).collect()
     }
 
     #[test]

@@ -21,10 +21,11 @@ pub trait Store: Send {
 
     fn runs(&self) -> Result<Vec<RunRecord>>;
     /// The run's events in the order sent, each given to `each` as it is read: a run's log of
-    /// millions of events is not held as a list of them.
+    /// millions of events is not held as a list of them. The store is busy reading meanwhile:
+    /// `each` must not call it.
     fn events(&self, run: &str, each: &mut dyn FnMut(SentEvent)) -> Result<()>;
     fn truth(&self, run: &str) -> Result<Vec<TruthRow>>;
-    /// The run's result rows, each given to `each` as it is read.
+    /// The run's result rows, each given to `each` as it is read, as `events` gives the events.
     fn results(&self, run: &str, each: &mut dyn FnMut(ResultRow)) -> Result<()>;
     fn metrics(&self, run: &str) -> Result<Vec<Metric>>;
 }

@@ -15,9 +15,9 @@ const SCHEMA_VERSION: i64 = 2;
 
 /// The tables keyed by more than an integer are clustered on their key (`WITHOUT ROWID`): one
 /// B-tree each rather than a table and its index, which stores a big stream's log faster. The truth
-/// and the results are keyed by device before window, and each batch is inserted in key order: a run
-/// stores them a group of devices at a time, and a group's rows then land in one place per device
-/// rather than all over the tree (docs/benchmarks.md). A file made before keeps its tables as they
+/// and the results are keyed by device before window, and each batch is inserted in key order:
+/// `run` stores them a group of devices at a time, `inject` its truth by device, and a batch's rows
+/// then land in one place per device rather than all over the tree (docs/benchmarks.md). A file made before keeps its tables as they
 /// are: the columns and the keys' columns are the same.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (id TEXT PRIMARY KEY, scenario TEXT NOT NULL, seed INTEGER NOT NULL, params TEXT NOT NULL,
@@ -87,7 +87,7 @@ impl Store for Sqlite {
         self.in_transaction(|tx| {
             let mut st = tx.prepare("INSERT OR REPLACE INTO truth VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
             let mut in_key_order: Vec<&TruthRow> = rows.iter().collect();
-            in_key_order.sort_unstable_by_key(|&t| (&t.device, &t.category, t.view.as_str(), t.window_end));
+            in_key_order.sort_by_key(|&t| (&t.device, &t.category, t.view.as_str(), t.window_end));
             for t in in_key_order {
                 st.execute(params![run, t.view.as_str(), t.window_end, t.device, t.category, t.agg.count, t.agg.m1_sum, t.agg.m2_sum])?;
             }
@@ -99,7 +99,7 @@ impl Store for Sqlite {
         self.in_transaction(|tx| {
             let mut st = tx.prepare("INSERT OR REPLACE INTO results VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")?;
             let mut in_key_order: Vec<&ResultRow> = rows.iter().collect();
-            in_key_order.sort_unstable_by_key(|&r| (&r.engine, r.mode.as_str(), &r.device, &r.category, r.window_end));
+            in_key_order.sort_by_key(|&r| (&r.engine, r.mode.as_str(), &r.device, &r.category, r.window_end));
             for r in in_key_order {
                 st.execute(params![
                     run,
