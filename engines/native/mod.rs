@@ -89,7 +89,7 @@ fn run_from_last_commit(job: &JobFlags, stop: &AtomicBool, tally: &mut Tally, re
     let group = job.group_for("native");
     // First the transactions, which fence a killed process of this job, then its state, then the input from where that state was committed.
     let mut out = ResultsTopic::transactional("native", job, &group)?;
-    let (mut committer, mut windows) = Committer::open(&job.brokers, &group, || Windows::new(job.window_ms, job.allowed_lateness_ms))?;
+    let (mut committer, mut windows) = Committer::open(&job.brokers, &group, &out, || Windows::new(job.window_ms, job.allowed_lateness_ms))?;
     let consumer = kafka::group_consumer(&job.brokers, &group, &job.events)?;
     let mut clocks = PartitionClocks::new(job.out_of_orderness_ms, job.idle_timeout_ms);
     let mut last_report = Instant::now();
