@@ -204,12 +204,12 @@ fn compare_group(job: &JobRecord, reading: &Reading, results: &[ResultRow], log:
     let down = crash.map_or(0, |c| (c.reading_again_at() - c.killed_at) / window_ms + 2);
     let crossed = reading.crossed.max(down.min(MAX_CROSSED_AFTER_CRASH));
     let truth = truth::compute_view(log, view, window_ms, phase);
+    let faults = FaultIndex::new(log, results, view, window_ms, phase);
     let end = |e: i64| nearest_window_end(e, window_ms, phase);
     let truth: BTreeMap<Row, &Aggregate> = truth.iter().map(|t| ((t.window_end, t.device.as_str(), t.category.as_str()), &t.agg)).collect();
     let results: BTreeMap<Row, &Aggregate> =
         results.iter().filter(|r| r.device != FLUSH_DEVICE).map(|r| ((end(r.window_end), r.device.as_str(), r.category.as_str()), &r.agg)).collect();
     let keys: BTreeSet<&Row> = truth.keys().chain(results.keys()).collect();
-    let faults = FaultIndex::new(log, view, window_ms, phase);
     let mut exceptions = Vec::new();
     for key in &keys {
         let (t, r) = (truth.get(*key).copied(), results.get(*key).copied());
@@ -340,16 +340,31 @@ enum Choice {
 struct FaultIndex<'a> {
     view: View,
     by_row: HashMap<(i64, &'a str, &'a str), Vec<&'a SentEvent>>,
+    /// The end the engine itself gave each row it emitted, by the row's end at the phase: a timer
+    /// that fires late (Storm's, by a few ms) closes its window after the phase's end.
+    closed_at: HashMap<(i64, &'a str, &'a str), i64>,
 }
 
 impl<'a> FaultIndex<'a> {
-    fn new(log: &'a [SentEvent], view: View, window_ms: i64, phase_ms: i64) -> Self {
+    fn new(log: &'a [SentEvent], results: &'a [ResultRow], view: View, window_ms: i64, phase_ms: i64) -> Self {
         let mut by_row: HashMap<_, Vec<_>> = HashMap::new();
         for e in log {
             let end = window_end_at_phase(view.time_of(e), window_ms, phase_ms);
             by_row.entry((end, &*e.device, &*e.category)).or_default().push(e);
         }
-        FaultIndex { view, by_row }
+        let closed_at = results
+            .iter()
+            .filter(|r| r.device != FLUSH_DEVICE)
+            .map(|r| ((nearest_window_end(r.window_end, window_ms, phase_ms), r.device.as_str(), r.category.as_str()), r.window_end))
+            .collect();
+        FaultIndex { view, by_row, closed_at }
+    }
+
+    /// When the engine closed row `key`'s window ending at `end` (at the phase): where it emitted
+    /// the row, the end it gave it, if later, by no more than a timer fires late and is still that
+    /// window's (`TIMER_SLACK_MS`); else `end`.
+    fn closed<'s>(&'s self, end: i64, key: &Row<'s>) -> i64 {
+        self.closed_at.get(&(end, key.1, key.2)).map_or(end, |&c| c.clamp(end, end + TIMER_SLACK_MS))
     }
 
     /// The messages of `key`'s device and category in the window ending at `end`.
@@ -373,6 +388,18 @@ impl<'a> FaultIndex<'a> {
                 ends.flat_map(|end| row(end).iter().rev()).filter(|e| e.counts()).map(|e| one(Cause::Boundary, sign, e, from - e.sent_at)).collect::<Vec<_>>()
             };
             choices.push(Choice::Run(crossing(&mut std::iter::once(key.0), -1, key.0)));
+            // A timer that fires late closes its window after the phase's end: the first messages sent
+            // after that end, up to the end the engine gave the window, it counts in that window, not the
+            // next. `ms` < 0: sent that long after the end. Only as far as the engine's own end: a message
+            // sent after it cannot have reached the window.
+            let early = |end: i64, sign: i64| {
+                let closed = self.closed(end, key);
+                let first = row(end + window_ms).iter().filter(|e| e.counts() && e.sent_at > end && e.sent_at <= closed);
+                Choice::Run(first.map(|e| one(Cause::Boundary, sign, e, end - e.sent_at)).collect())
+            };
+            // Into this window from the next; out of this one into the previous.
+            choices.push(early(key.0, 1));
+            choices.push(early(key.0 - window_ms, -1));
             let arrived = crossing(&mut (1..=crossed).map(|k| key.0 - k * window_ms), 1, key.0 - window_ms);
             choices.push(if crossed == 1 { Choice::Run(arrived) } else { Choice::Slice(arrived) });
         }
@@ -568,9 +595,11 @@ impl Explanation {
 fn describe(chosen: &[&Candidate]) -> Explanation {
     let mut parts = Vec::new();
     let mut causes = Vec::new();
+    // A crossing into the window before, its timer late, says so apart from one into a later window.
+    let early = |c: &Candidate| c.cause == Cause::Boundary && c.ms < 0;
     for cause in Cause::ALL {
-        for sign in [1, -1] {
-            let group: Vec<&&Candidate> = chosen.iter().filter(|c| c.cause == cause && c.sign == sign).collect();
+        for (sign, before) in [(1, false), (-1, false), (1, true), (-1, true)] {
+            let group: Vec<&&Candidate> = chosen.iter().filter(|c| c.cause == cause && c.sign == sign && early(c) == before).collect();
             if group.is_empty() {
                 continue;
             }
@@ -581,7 +610,10 @@ fn describe(chosen: &[&Candidate]) -> Explanation {
             let s = if n == 1 { "" } else { "s" };
             let m1 = m1_list(&group);
             let max_ms = group.iter().map(|c| c.ms).max().unwrap_or(0);
+            let after_ms = -group.iter().map(|c| c.ms).min().unwrap_or(0);
             parts.push(match (cause, sign) {
+                (Cause::Boundary, 1) if before => format!("{n} event{s} sent up to {after_ms} ms after this window's end counted here, timer late (m1={m1})"),
+                (Cause::Boundary, _) if before => format!("{n} event{s} sent in the first {after_ms} ms counted in the window before, timer late (m1={m1})"),
                 (Cause::Duplicate, _) => format!("{n} duplicate{s} counted (m1={m1})"),
                 (Cause::Late, _) => format!("{n} late event{s} dropped (m1={m1}, {} s late)", (max_ms as f64 / 1000.0).round()),
                 (Cause::OutOfOrder, _) => format!("{n} out-of-order event{s} dropped (m1={m1}, sent {:.1} s after its time)", max_ms as f64 / 1000.0),
@@ -754,6 +786,27 @@ mod tests {
         assert!(c.exceptions.iter().all(|e| e.causes == vec![Cause::Boundary]));
         assert_eq!(c.exceptions[0].why, "1 event sent in the last 10 ms counted in a later window (m1=7)");
         assert_eq!(c.exceptions[1].why, "1 event sent in the 10 ms before this window counted here (m1=7)");
+    }
+
+    #[test]
+    fn a_timer_that_fires_late_counts_the_first_messages_sent_after_the_phase_end() {
+        // Storm on `disorder`: its timer closed the window 8 ms past the phase's end (10:00:10.008), holding
+        // d-2, sent 4 ms past it; the truth has d-2 in the next window. d-0 pins the phase on the multiples.
+        let mut log = vec![
+            sent("d-0", "d", TEN + 1000, TEN + 1000, 33, Fault::None),
+            sent("d-1", "d", TEN + 7000, TEN + 7000, 3, Fault::None),
+            sent("d-2", "d", TEN + 10_004, TEN + 10_004, 83, Fault::None),
+        ];
+        let late_timer = [result(TEN + 5000, "d", 1, 33), result(TEN + 10_008, "d", 2, 86)];
+        let c = run(Mode::ProcessingTime, &log, &late_timer);
+        assert_eq!((c.window_phase_ms, c.rows), (0, 3));
+        assert!(c.exceptions.iter().all(|e| e.causes == vec![Cause::Boundary]), "{:?}", c.exceptions);
+        assert_eq!(c.exceptions[0].why, "1 event sent up to 4 ms after this window's end counted here, timer late (m1=83)");
+        assert_eq!(c.exceptions[1].why, "1 event sent in the first 4 ms counted in the window before, timer late (m1=83)");
+        // Sent after the end the engine gave its window, it cannot be in it: still an engine's error.
+        log[2] = sent("d-2", "d", TEN + 10_012, TEN + 10_012, 83, Fault::None);
+        let c = run(Mode::ProcessingTime, &log, &late_timer);
+        assert_eq!(c.exceptions[0].causes, vec![Cause::Unexplained], "{:?}", c.exceptions);
     }
 
     #[test]
