@@ -261,11 +261,16 @@ impl Names {
     }
 }
 
+/// A hash map for the per-event lookups (names, ids, window cells): foldhash, seeded per process,
+/// where SipHash took ~14% of the native engine's reading thread on a backlog (docs/benchmarks.md).
+pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+pub type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
+
 /// Names seen once and referred to by number afterwards, numbered in the order first given: no
 /// allocation per event or row.
 #[derive(Debug, Default)]
 pub struct Interner {
-    ids: HashMap<Arc<str>, u32>,
+    ids: FastMap<Arc<str>, u32>,
     names: Vec<Arc<str>>,
 }
 

@@ -3,9 +3,9 @@
 //! Kafka loop in `mod.rs`, from `engines::watermark`) that fires windows and
 //! drops what arrives after their allowed lateness. Pure logic.
 
-use crate::model::{window_end, Aggregate, Interner};
+use crate::model::{window_end, Aggregate, FastMap, FastSet, Interner};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 
 /// A window row ready to be written out.
 pub struct Emit<'a> {
@@ -24,7 +24,7 @@ pub struct Counters {
 
 #[derive(Default)]
 struct Window {
-    cells: HashMap<(u32, u32), Aggregate>,
+    cells: FastMap<(u32, u32), Aggregate>,
     fired: bool,
 }
 
@@ -35,7 +35,7 @@ pub struct Windows {
     open: BTreeMap<i64, Window>,
     /// Message id hash → the time after which a resend can no longer reach an
     /// open window; forgotten then, which bounds the dedup state.
-    seen: HashMap<u64, i64>,
+    seen: FastMap<u64, i64>,
     forgotten_at: i64,
     devices: Interner,
     categories: Interner,
@@ -49,7 +49,7 @@ pub struct Windows {
 /// A window's aggregate of one device and category.
 type SnapshotCell = (String, String, Aggregate);
 /// Some cells of a window, by device and category number.
-type CellKeys = HashSet<(u32, u32)>;
+type CellKeys = FastSet<(u32, u32)>;
 /// Ids by the time until which they are remembered.
 type IdsByTime = Vec<(i64, Vec<u64>)>;
 
@@ -143,7 +143,7 @@ impl Windows {
             lateness_ms,
             watermark: i64::MIN,
             open: BTreeMap::new(),
-            seen: HashMap::new(),
+            seen: FastMap::default(),
             forgotten_at: i64::MIN,
             devices: Interner::default(),
             categories: Interner::default(),
