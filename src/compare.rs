@@ -7,6 +7,7 @@ use crate::model::{
     nearest_window_end, utc, window_end_at_phase, Aggregate, CrashRecord, DeviceGroups, Fault, JobRecord, Mode, ResultRow, SentEvent, View, WatermarkScope,
     FLUSH_DEVICE,
 };
+use crate::scenario::Clock;
 use crate::truth;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -150,13 +151,13 @@ impl Comparison {
 /// `overtaken` is held to the engine's own count of what it dropped as late (`late_dropped`):
 /// where the events so explained add up to more, none of them stands, and the job is compared
 /// again as if its watermark waited for every partition, so that the other causes have their turn.
-pub fn compare(job: &JobRecord, groups: &dyn DeviceGroups, window_ms: i64, late_dropped: u64) -> Comparison {
+pub fn compare(job: &JobRecord, groups: &dyn DeviceGroups, window_ms: i64, clock: Clock, late_dropped: u64) -> Comparison {
     let reading = Reading::of(job, groups, window_ms);
-    let c = compare_groups(job, groups, &reading, window_ms);
+    let c = compare_groups(job, groups, &reading, window_ms, clock);
     if c.exceptions.iter().map(|e| e.overtaken).sum::<u64>() <= late_dropped {
         return c;
     }
-    compare_groups(&JobRecord { watermark: WatermarkScope::PerPartition, ..job.clone() }, groups, &reading, window_ms)
+    compare_groups(&JobRecord { watermark: WatermarkScope::PerPartition, ..job.clone() }, groups, &reading, window_ms, clock)
 }
 
 /// What a job's comparison reads off all its rows before it compares them a group at a time.
@@ -183,12 +184,12 @@ impl Reading {
 }
 
 /// The comparison of every group of `groups`, its exceptions in the original's order: by category, then window.
-fn compare_groups(job: &JobRecord, groups: &dyn DeviceGroups, reading: &Reading, window_ms: i64) -> Comparison {
+fn compare_groups(job: &JobRecord, groups: &dyn DeviceGroups, reading: &Reading, window_ms: i64, clock: Clock) -> Comparison {
     let mut c =
         Comparison { engine: job.engine.clone(), mode: job.mode, view: job.mode.view(), window_phase_ms: reading.phase_ms, rows: 0, exceptions: Vec::new() };
     for g in 0..groups.count() {
         let group = groups.group(g);
-        let (rows, exceptions) = compare_group(job, reading, &group.results, &group.events, window_ms);
+        let (rows, exceptions) = compare_group(job, reading, &group.results, &group.events, window_ms, clock);
         c.rows += rows;
         c.exceptions.extend(exceptions);
     }
@@ -197,14 +198,14 @@ fn compare_groups(job: &JobRecord, groups: &dyn DeviceGroups, reading: &Reading,
 }
 
 /// The rows compared of one group of devices, and their exceptions.
-fn compare_group(job: &JobRecord, reading: &Reading, results: &[ResultRow], log: &[SentEvent], window_ms: i64) -> (usize, Vec<Exception>) {
+fn compare_group(job: &JobRecord, reading: &Reading, results: &[ResultRow], log: &[SentEvent], window_ms: i64, clock: Clock) -> (usize, Vec<Exception>) {
     let (mode, crash, phase) = (job.mode, job.crash.as_ref(), reading.phase_ms);
     let view = mode.view();
     // An engine that was down reads what was sent meanwhile late, on the wall clock as many windows late as it was down.
     let down = crash.map_or(0, |c| (c.reading_again_at() - c.killed_at) / window_ms + 2);
     let crossed = reading.crossed.max(down.min(MAX_CROSSED_AFTER_CRASH));
     let truth = truth::compute_view(log, view, window_ms, phase);
-    let faults = FaultIndex::new(log, results, view, window_ms, phase);
+    let faults = FaultIndex::new(log, results, view, window_ms, phase, clock);
     let end = |e: i64| nearest_window_end(e, window_ms, phase);
     let truth: BTreeMap<Row, &Aggregate> = truth.iter().map(|t| ((t.window_end, t.device.as_str(), t.category.as_str()), &t.agg)).collect();
     let results: BTreeMap<Row, &Aggregate> =
@@ -343,10 +344,12 @@ struct FaultIndex<'a> {
     /// The end the engine itself gave each row it emitted, by the row's end at the phase: a timer
     /// that fires late (Storm's, by a few ms) closes its window after the phase's end.
     closed_at: HashMap<(i64, &'a str, &'a str), i64>,
+    /// Late and out-of-order messages by id: how far behind their device time they were sent.
+    behind: HashMap<&'a str, i64>,
 }
 
 impl<'a> FaultIndex<'a> {
-    fn new(log: &'a [SentEvent], results: &'a [ResultRow], view: View, window_ms: i64, phase_ms: i64) -> Self {
+    fn new(log: &'a [SentEvent], results: &'a [ResultRow], view: View, window_ms: i64, phase_ms: i64, clock: Clock) -> Self {
         let mut by_row: HashMap<_, Vec<_>> = HashMap::new();
         for e in log {
             let end = window_end_at_phase(view.time_of(e), window_ms, phase_ms);
@@ -357,7 +360,22 @@ impl<'a> FaultIndex<'a> {
             .filter(|r| r.device != FLUSH_DEVICE)
             .map(|r| ((nearest_window_end(r.window_end, window_ms, phase_ms), r.device.as_str(), r.category.as_str()), r.window_end))
             .collect();
-        FaultIndex { view, by_row, closed_at }
+        let mut latest: HashMap<&str, i64> = HashMap::new();
+        let mut behind = HashMap::new();
+        for e in log {
+            let device_time = latest.entry(&*e.device).or_insert(e.dt);
+            if matches!(e.fault, Fault::Late | Fault::OutOfOrder) {
+                // A virtual clock's device times are not the wall's, whose difference read as years
+                // late: there, how far its device's clock had gone on (its latest message sent before).
+                let late_by = match clock {
+                    Clock::Live => e.sent_at - e.dt,
+                    Clock::Virtual => *device_time - e.dt,
+                };
+                behind.insert(e.id.as_str(), late_by);
+            }
+            *device_time = (*device_time).max(e.dt);
+        }
+        FaultIndex { view, by_row, closed_at, behind }
     }
 
     /// When the engine closed row `key`'s window ending at `end` (at the phase): where it emitted
@@ -404,7 +422,7 @@ impl<'a> FaultIndex<'a> {
             choices.push(if crossed == 1 { Choice::Run(arrived) } else { Choice::Slice(arrived) });
         }
         for &e in row(key.0) {
-            let behind = e.sent_at - e.dt;
+            let behind = self.behind.get(e.id.as_str()).copied().unwrap_or_default();
             match (e.counts(), e.fault) {
                 (false, _) => choices.push(Choice::One(one(Cause::Duplicate, 1, e, 0))),
                 (true, Fault::Late) if self.view == View::DeviceTime => choices.push(Choice::One(one(Cause::Late, -1, e, behind))),
@@ -723,7 +741,7 @@ mod tests {
 
     /// `mode`'s comparison of `results` for an engine that kept its watermark per partition, after `crash`.
     fn compared(mode: Mode, log: &[SentEvent], results: &[ResultRow], crash: Option<CrashRecord>) -> Comparison {
-        compare(&job(mode, crash, WatermarkScope::PerPartition), &Whole { events: log, results }, 5000, u64::MAX)
+        compare(&job(mode, crash, WatermarkScope::PerPartition), &Whole { events: log, results }, 5000, Clock::Live, u64::MAX)
     }
 
     fn run(mode: Mode, log: &[SentEvent], results: &[ResultRow]) -> Comparison {
@@ -764,6 +782,25 @@ mod tests {
         assert!(e.result.is_none());
         assert_eq!(e.why, "1 late event dropped (m1=49, 134 s late)");
         assert!(c.verdict().contains("all explained (1 late)"), "{}", c.verdict());
+    }
+
+    #[test]
+    fn on_a_virtual_clock_lateness_is_read_on_the_device_clock_not_the_wall() {
+        // Device times from a virtual epoch years back, sent now, unpaced: 1 ms apart on the wall.
+        // Late by 5 s: sent after its device's message at TEN + 7000; out of order by 1.5 s.
+        const WALL: i64 = TEN + 10 * 365 * 86_400_000;
+        let at = |dt: i64, k: i64, m1: i64, fault: Fault| sent(&format!("d-{k}"), "d", dt, WALL + k, m1, fault);
+        let log = vec![
+            at(TEN + 1000, 0, 33, Fault::None),
+            at(TEN + 7000, 1, 10, Fault::None),
+            at(TEN + 2000, 2, 49, Fault::Late),
+            at(TEN + 5500, 3, 5, Fault::OutOfOrder),
+            at(TEN + 9000, 4, 1, Fault::None),
+        ];
+        let rows = [result(TEN + 5000, "d", 1, 33), result(TEN + 10_000, "d", 2, 11)];
+        let c = compare(&job(Mode::EventTime, None, WatermarkScope::PerPartition), &Whole { events: &log, results: &rows }, 5000, Clock::Virtual, u64::MAX);
+        let why: Vec<&str> = c.exceptions.iter().map(|e| e.why.as_str()).collect();
+        assert_eq!(why, ["1 late event dropped (m1=49, 5 s late)", "1 out-of-order event dropped (m1=5, sent 1.5 s after its time)"]);
     }
 
     #[test]
@@ -962,7 +999,7 @@ mod tests {
     #[test]
     fn on_time_events_dropped_behind_a_watermark_over_all_partitions_are_overtaken_if_the_engine_says_so() {
         let over_all = |results: &[ResultRow], late_dropped| {
-            compare(&job(Mode::EventTime, None, WatermarkScope::AllPartitions), &Whole { events: &base(), results }, 5000, late_dropped)
+            compare(&job(Mode::EventTime, None, WatermarkScope::AllPartitions), &Whole { events: &base(), results }, 5000, Clock::Live, late_dropped)
         };
         // The first two, read while their partition was behind the others, dropped as late.
         let c = over_all(&[result(TEN + 5000, "d", 1, 5)], 2);
@@ -983,7 +1020,7 @@ mod tests {
         let overtaken = |dropped: &dyn Fn(usize) -> bool| {
             let kept: Vec<&SentEvent> = log.iter().enumerate().filter(|(i, _)| !dropped(*i)).map(|(_, e)| e).collect();
             let r = result(TEN + 5000, "d", kept.len() as i64, kept.iter().map(|e| e.m1).sum());
-            let c = compare(&job(Mode::EventTime, None, WatermarkScope::AllPartitions), &Whole { events: &log, results: &[r] }, 5000, 100);
+            let c = compare(&job(Mode::EventTime, None, WatermarkScope::AllPartitions), &Whole { events: &log, results: &[r] }, 5000, Clock::Live, 100);
             (c.exceptions[0].causes.clone(), c.exceptions[0].overtaken)
         };
         assert_eq!(overtaken(&|i| (10..40).contains(&i)), (vec![Cause::Overtaken], 30), "a run of 30 of the 60, found by its sums");
@@ -1009,7 +1046,7 @@ mod tests {
         let late = [ResultRow { mode: Mode::ProcessingTime, ..result(TEN + 35_000, "d", 3, 48) }];
         let read_end_in = |end| {
             let job = JobRecord { end_of_stream_window: Some(end), ..job(Mode::ProcessingTime, None, WatermarkScope::PerPartition) };
-            compare(&job, &Whole { events: &base(), results: &late }, 5000, u64::MAX)
+            compare(&job, &Whole { events: &base(), results: &late }, 5000, Clock::Live, u64::MAX)
         };
         let read_at_the_end = read_end_in(TEN + 35_000);
         assert!(read_at_the_end.exceptions.iter().all(|e| e.causes == [Cause::Boundary]), "{:?}", read_at_the_end.exceptions);

@@ -58,8 +58,8 @@ pub fn evaluate(record: &RunRecord, metrics: &[Metric], groups: &dyn DeviceGroup
         // An engine that never got ready has nothing to compare: its status says why.
         let late_dropped = metric(metrics, &job.key(), "late_dropped").unwrap_or(0.0) as u64;
         let not_compared = (params.preload && job.mode == Mode::ProcessingTime).then(|| NOT_COMPARED_ON_A_BACKLOG.to_string());
-        let comparison =
-            (!matches!(status, EngineStatus::NotReady(_)) && not_compared.is_none()).then(|| compare::compare(job, &of_job, sc.window_ms, late_dropped));
+        let comparison = (!matches!(status, EngineStatus::NotReady(_)) && not_compared.is_none())
+            .then(|| compare::compare(job, &of_job, sc.window_ms, sc.clock, late_dropped));
         let engine = summarize(job, status, comparison.as_ref(), &of_job, metrics, sc);
         engines.push(EngineSummary { not_compared, ..engine });
         comparisons.extend(comparison);
