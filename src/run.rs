@@ -646,6 +646,8 @@ pub fn inject(
     mut phases: Phases,
     stop: &AtomicBool,
 ) -> Result<(String, Injected)> {
+    // On the wall clock, as `run`'s: a virtual clock's epoch listed the run in `history` years back.
+    let started_at = now_ms();
     let mut store = store::open(store_url)?;
     kafka::check_reachable(brokers)?;
     kafka::create_topic(brokers, topic, sc.partitions, 1)?;
@@ -674,7 +676,7 @@ pub fn inject(
         phases.done("store events");
         anyhow::Ok((sent?, truth))
     })?;
-    let record = RunRecord { ended_at: Some(now_ms()), ..run_record(&id, &params, plan.epoch_ms)? };
+    let record = RunRecord { ended_at: Some(now_ms()), ..run_record(&id, &params, started_at)? };
     drop(plan);
     truth.in_batches(TRUTH_BATCH, |rows| store.put_truth(&id, &rows))?;
     // Listed once its truth is whole: a send that failed leaves no run to compare.

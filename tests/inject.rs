@@ -55,7 +55,9 @@ fn three_shards_give_the_truth_of_the_run_sent_whole() {
         let printed = inject(&broker.bootstrap, "events.shards", &shards, "sharded", Some(shard));
         assert!(printed.contains(&format!("run sharded (shard {shard}, no end-of-stream flush)")), "{printed}");
     }
+    let before = boontadata::clock::now_ms();
     inject(&broker.bootstrap, "events.whole", &whole, "whole", None);
+    let after = boontadata::clock::now_ms();
 
     let (shards, whole) = (store::open(&shards).unwrap(), store::open(&whole).unwrap());
     // Device-time windows: send-time ones depend on when each process sent.
@@ -65,6 +67,9 @@ fn three_shards_give_the_truth_of_the_run_sent_whole() {
     assert!(of_shards == of_whole, "the shards' truths add up to the whole run's: {} rows vs {}", of_shards.len(), of_whole.len());
     assert!(sent(&*shards, "sharded") == sent(&*whole, "whole"), "and so do their events");
     assert_eq!(shards.runs().unwrap().len(), 1, "one run for the three shards");
+    // Listed in `history` when it was sent, not at its virtual clock's epoch (2017).
+    let started = whole.runs().unwrap()[0].started_at;
+    assert!((before..=after).contains(&started), "started at {started}, sent between {before} and {after}");
 
     let (on_shards, on_whole) = (devices_on(&broker.bootstrap, "events.shards"), devices_on(&broker.bootstrap, "events.whole"));
     assert!(!on_shards.iter().any(|d| d == FLUSH_DEVICE), "a shard sends no end-of-stream flush");
