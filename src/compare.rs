@@ -26,7 +26,8 @@ pub enum Cause {
     /// An on-time message dropped as late: the engine's watermark had gone on without its partition
     /// (one watermark over all partitions, carried on by the others; or its partition idle for a while).
     Overtaken,
-    /// Messages sent just before a window's end that the engine counted in a later window.
+    /// Messages sent just before a window's end that the engine counted in a later window; or just
+    /// after, counted in the window its timer closed late.
     Boundary,
     /// A message at a window's very end, counted in the window it ends (windows that hold their end, as Storm's do).
     EndInclusive,
@@ -289,8 +290,9 @@ struct Candidate {
     sign: i64,
     m1: i64,
     m2: f64,
-    /// Late/out-of-order: how far behind its device time it was sent; boundary: how long before the end of
-    /// its window (leaving) or the start of the window that counted it (arriving).
+    /// Late/out-of-order: how far behind its device time it was sent (`FaultIndex::behind`);
+    /// boundary: how long before the end of its window (leaving) or the start of the window that
+    /// counted it (arriving), or, below 0, how long after the end of the window that counted it.
     ms: i64,
 }
 
@@ -330,7 +332,8 @@ fn windows_crossed(job: &JobRecord, emitted_late: i64, last_sent: Option<i64>, w
 /// A choice the search makes: take one candidate or not, or take the first k of a run.
 enum Choice {
     One(Candidate),
-    /// Boundary crossings: only the LAST k messages before a window's end can cross.
+    /// Boundary crossings: only the last k messages before a window's end can cross (the first k
+    /// after it, into a window closed late).
     Run(Vec<Candidate>),
     /// Take k consecutive ones: the messages of earlier windows that reached a window
     /// when some crossed several (the very last of them may have gone further still).
@@ -366,10 +369,11 @@ impl<'a> FaultIndex<'a> {
             let device_time = latest.entry(&*e.device).or_insert(e.dt);
             if matches!(e.fault, Fault::Late | Fault::OutOfOrder) {
                 // A virtual clock's device times are not the wall's, whose difference read as years
-                // late: there, how far its device's clock had gone on (its latest message sent before).
+                // late: there, at least how far its device's clock had gone on (its latest message
+                // sent before; a message held back less than a pause reads 0).
                 let late_by = match clock {
                     Clock::Live => e.sent_at - e.dt,
-                    Clock::Virtual => *device_time - e.dt,
+                    Clock::Virtual => (*device_time - e.dt).max(0),
                 };
                 behind.insert(e.id.as_str(), late_by);
             }
@@ -413,11 +417,12 @@ impl<'a> FaultIndex<'a> {
             let early = |end: i64, sign: i64| {
                 let closed = self.closed(end, key);
                 let first = row(end + window_ms).iter().filter(|e| e.counts() && e.sent_at > end && e.sent_at <= closed);
-                Choice::Run(first.map(|e| one(Cause::Boundary, sign, e, end - e.sent_at)).collect())
+                first.map(|e| one(Cause::Boundary, sign, e, end - e.sent_at)).collect::<Vec<_>>()
             };
-            // Into this window from the next; out of this one into the previous.
-            choices.push(early(key.0, 1));
-            choices.push(early(key.0 - window_ms, -1));
+            // Into this window from the next; out of this one into the previous. Only where there are
+            // any: each run multiplies what the search goes through.
+            let early_runs = [early(key.0, 1), early(key.0 - window_ms, -1)];
+            choices.extend(early_runs.into_iter().filter(|run| !run.is_empty()).map(Choice::Run));
             let arrived = crossing(&mut (1..=crossed).map(|k| key.0 - k * window_ms), 1, key.0 - window_ms);
             choices.push(if crossed == 1 { Choice::Run(arrived) } else { Choice::Slice(arrived) });
         }

@@ -261,8 +261,9 @@ impl Names {
     }
 }
 
-/// A hash map for the per-event lookups (names, ids, window cells): foldhash, seeded per process,
-/// where SipHash took ~14% of the native engine's reading thread on a backlog (docs/benchmarks.md).
+/// A hash map for the per-event lookups (names, ids, window cells): foldhash, seeded per process
+/// (without its `std` feature, from the address space), where SipHash took ~14% of the native
+/// engine's reading thread on a backlog (docs/benchmarks.md).
 pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 pub type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
 
