@@ -509,7 +509,7 @@ impl Log {
 
     /// The log in `groups` groups of devices (`device_group`).
     pub fn grouped(mut self, groups: usize) -> Log {
-        let group_of: Vec<usize> = self.names.names().iter().map(|name| device_group(name, groups)).collect();
+        let group_of = device_groups(self.names.names(), groups);
         self.by_group = vec![Vec::new(); groups];
         for (i, e) in self.events.iter().enumerate() {
             self.by_group[group_of[e.device as usize]].push(i as u32);
@@ -593,7 +593,7 @@ impl Rows {
 
     /// The rows ordered by the group of their device, in `groups` groups (`device_group`).
     pub fn grouped(mut self, groups: usize) -> Rows {
-        let group_of: Vec<usize> = self.names.names().iter().map(|name| device_group(name, groups)).collect();
+        let group_of = device_groups(self.names.names(), groups);
         self.rows.sort_unstable_by_key(|(id, _)| (group_of[id.device as usize], *id));
         self.starts = (0..=groups).map(|g| self.rows.partition_point(|(id, _)| group_of[id.device as usize] < g)).collect();
         self
@@ -683,6 +683,11 @@ impl DeviceGroups for OfJob<'_> {
 /// Which of `groups` groups a device's events and rows are in: the same for a name wherever it is read.
 pub fn device_group(device: &str, groups: usize) -> usize {
     (id_hash(device) % groups as u64) as usize
+}
+
+/// The group of each device of a list numbered by its place in it.
+pub fn device_groups(devices: &[Arc<str>], groups: usize) -> Vec<usize> {
+    devices.iter().map(|d| device_group(d, groups)).collect()
 }
 
 /// How an engine's job went, from the harness's side.

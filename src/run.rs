@@ -16,7 +16,7 @@ use crate::evaluate::{self, measured, RunParams};
 use crate::inject::{self, Injected};
 use crate::kafka;
 use crate::matrix::Matrix;
-use crate::model::{device_group, groups_for, CrashRecord, DeviceGroups, EngineStatus, Group, JobFlags, JobRecord, Metric, Rows, RunRecord, SentEvent, View};
+use crate::model::{device_groups, groups_for, CrashRecord, DeviceGroups, EngineStatus, Group, JobFlags, JobRecord, Metric, Rows, RunRecord, SentEvent, View};
 use crate::phases::Phases;
 use crate::report;
 use crate::scenario::{Crash, Scenario};
@@ -485,7 +485,7 @@ const EVENTS_BATCH: usize = 65_536;
 impl Gathered {
     /// The run in `groups` groups of devices.
     fn new(record: RunRecord, metrics: Vec<Metric>, window_ms: i64, log: SentLog, rows: Rows, groups: usize) -> Gathered {
-        let group_of: Vec<usize> = log.plan.device_ids.iter().map(|d| device_group(d, groups)).collect();
+        let group_of = device_groups(&log.plan.device_ids, groups);
         let mut sends_by_group = vec![Vec::new(); groups];
         let events = log.plan.records.iter().enumerate().filter_map(|(i, r)| match r {
             Record::Event(s) => Some((i, s)),
@@ -759,7 +759,7 @@ pub fn matrix(o: &RunOptions, scenarios: &[Scenario], jobs_at_once: Option<usize
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Mode, ResultRow, Whole, WindowResult};
+    use crate::model::{device_group, Mode, ResultRow, Whole, WindowResult};
     use crate::scenario::Clock;
 
     #[test]
