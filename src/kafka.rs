@@ -305,7 +305,7 @@ pub fn producer(brokers: &str) -> Result<Sender> {
 }
 
 /// The simulator's producer. Paced, it plays devices that send each event as it happens: a linger
-/// of 1 ms rather than 20 took 10–18 ms off native's median emit latency at 2,000 events/s
+/// of 1 ms rather than 20 took 9–18 ms off native's median emit latency at 2,000 events/s
 /// (docs/benchmarks.md). Unpaced, it sends a backlog in full batches, as fast as the broker takes it.
 pub fn simulator_producer(brokers: &str, paced: bool) -> Result<Sender> {
     let mut c = producer_config(brokers);
