@@ -304,17 +304,6 @@ pub fn producer(brokers: &str) -> Result<Sender> {
     Ok(producer_config(brokers).create_with_context(DeliveryReport::default())?)
 }
 
-/// The simulator's producer. Paced, it plays devices that send each event as it happens: a linger
-/// of 1 ms rather than 20 took 9–18 ms off native's median emit latency at 2,000 events/s
-/// (docs/benchmarks.md). Unpaced, it sends a backlog in full batches, as fast as the broker takes it.
-pub fn simulator_producer(brokers: &str, paced: bool) -> Result<Sender> {
-    let mut c = producer_config(brokers);
-    if paced {
-        c.set("linger.ms", "1");
-    }
-    Ok(c.create_with_context(DeliveryReport::default())?)
-}
-
 fn producer_config(brokers: &str) -> ClientConfig {
     let mut c = config(brokers);
     // A queue of 100,000 records (librdkafka's default) keeps a sender that outruns the broker

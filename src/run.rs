@@ -19,7 +19,7 @@ use crate::matrix::Matrix;
 use crate::model::{device_groups, groups_for, CrashRecord, DeviceGroups, EngineStatus, Group, JobFlags, JobRecord, Metric, Rows, RunRecord, SentEvent, View};
 use crate::phases::Phases;
 use crate::report;
-use crate::scenario::{Crash, Pacing, Scenario};
+use crate::scenario::{Crash, Scenario};
 use crate::simulate::{Plan, Record};
 use crate::store::{self, Store};
 use crate::summary::{self, BrokerInfo, RunSummary};
@@ -245,7 +245,7 @@ struct JobRun {
 
 fn drive(o: &RunOptions, run: &Prepared, broker: &mut Broker, engines: &mut Engines, stop: &AtomicBool) -> Result<Driven> {
     let sc = &o.scenario;
-    let producer = kafka::simulator_producer(&run.ctx.flags.brokers, sc.pacing != Pacing::None)?;
+    let producer = kafka::producer(&run.ctx.flags.brokers)?;
     let sending = inject::Sending::default();
     let (events, partitions) = (&run.ctx.flags.events, run.partitions);
     let send = || {
@@ -652,7 +652,7 @@ pub fn inject(
     kafka::check_reachable(brokers)?;
     kafka::create_topic(brokers, topic, sc.partitions, 1)?;
     let partitions = kafka::partition_count(brokers, topic)?;
-    let producer = kafka::simulator_producer(brokers, sc.pacing != Pacing::None)?;
+    let producer = kafka::producer(brokers)?;
     let id = run_id.map_or_else(|| format!("inject-{}-{}", sc.name, now_ms()), String::from);
     let params = RunParams {
         scenario: sc.clone(),
