@@ -110,11 +110,14 @@ type Timed = (i64, i64, i64);
 
 /// The rows whose emit latency may be the engine's, of one group of devices: those whose window
 /// holds an on-time event, neither a resend (it adds nothing) nor, in device time, late (a window
-/// of late events alone is emitted as they come, by design). The rows' windows are read at
-/// `phase_ms` past multiples of the window (`compare`'s reading of the engine's windows).
+/// of late events alone is emitted as they come, by design) or held back past the out-of-orderness
+/// bound (a watermark does not wait for it: counted from its send, the window read as emitted
+/// before its last event was sent). The rows' windows are read at `phase_ms` past multiples of the
+/// window (`compare`'s reading of the engine's windows).
 fn with_last_send(rows: &[ResultRow], events: &[SentEvent], mode: Mode, sc: &Scenario, phase_ms: i64) -> Vec<Timed> {
     let view = mode.view();
-    let on_time = |e: &&SentEvent| e.counts() && !(view == View::DeviceTime && e.fault == Fault::Late);
+    let past_the_bound = |e: &SentEvent| e.fault == Fault::Late || (e.fault == Fault::OutOfOrder && e.sent_at - e.dt > sc.out_of_orderness_ms);
+    let on_time = |e: &&SentEvent| e.counts() && !(view == View::DeviceTime && past_the_bound(e));
     let mut last_send: HashMap<(i64, &str, &str), i64> = HashMap::new();
     for e in events.iter().filter(on_time) {
         let last = last_send.entry((window_end_at_phase(view.time_of(e), sc.window_ms, phase_ms), &e.device, &e.category)).or_insert(e.sent_at);
@@ -400,8 +403,10 @@ mod tests {
     fn latency_after_the_last_send_counts_from_the_windows_last_on_time_event() {
         let log = [
             sent("a", "d", TEN + 1000, TEN + 1000, 1, Fault::None),
-            sent("b", "d", TEN + 2000, TEN + 5500, 1, Fault::OutOfOrder),
+            sent("b", "d", TEN + 4800, TEN + 5500, 1, Fault::OutOfOrder),
             sent("c", "d", TEN + 3000, TEN + 3000, 1, Fault::None),
+            // Held back 4.5 s, past the 1 s bound: a watermark does not wait for it.
+            sent("f", "d", TEN + 2000, TEN + 6500, 1, Fault::OutOfOrder),
             // A resend, and an event of an earlier window, both sent after the window's output: no part of it.
             SentEvent { fault: Fault::Duplicate, ..sent("a", "d", TEN + 1000, TEN + 9000, 1, Fault::None) },
             sent("e", "d", TEN - 130_000, TEN + 9500, 1, Fault::Late),
@@ -415,7 +420,7 @@ mod tests {
             let last_send = m.measured(&sc).next().map(|&(_, _, sent)| sent);
             last_send
         };
-        assert_eq!(last_send(Mode::EventTime, TEN + 5000, 0), Some(TEN + 5500), "the held-back event, the last sent");
+        assert_eq!(last_send(Mode::EventTime, TEN + 5000, 0), Some(TEN + 5500), "the event held back within the bound, not the one past it");
         // On the wall clock the held-back event is in the next window: the window's last send is c's.
         assert_eq!(last_send(Mode::ProcessingTime, TEN + 5000, 0), Some(TEN + 3000));
         // Windows on the engine's own clock, ending 1 s past the multiples, its timer 30 ms late: the window [TEN + 1000, TEN + 6000) has b.
