@@ -3,13 +3,25 @@
 //! `engines/protocol.py` is for Python engines), and the writer of the results
 //! topic. Engines of other ecosystems live beside these folders, each in its own idiom.
 
-pub mod native;
-pub mod timely;
 pub mod watermark;
 
+/// Declares the engines built into this binary: each is a folder of `engines/` (its
+/// `engine.toml` says `launch = "builtin"`) whose module has
+/// `pub fn main(args, stop, terminated) -> Result<()>`, run by `boontadata engine NAME ARGS…`.
+macro_rules! built_in {
+    ($($engine:ident),*) => {
+        $(pub mod $engine;)*
+        /// Each engine of this binary, by name, with its `main`.
+        pub const BUILT_IN: &[(&str, Main)] = &[$((stringify!($engine), $engine::main)),*];
+    };
+}
+
+built_in!(native, timely);
+
 use crate::clock::now_ms;
+use crate::engine::protocol::JobFlags;
 use crate::kafka;
-use crate::model::{Aggregate, JobFlags, Mode, WindowResult};
+use crate::model::{Aggregate, Mode, WindowResult};
 use anyhow::{bail, Context, Result};
 use rdkafka::producer::{BaseRecord, Producer};
 use std::borrow::Cow;
@@ -17,17 +29,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// An engine's entry point: its command line, the flag its job ends on (SIGTERM, SIGINT, or the
+/// harness's `end`), and the flag set on SIGTERM and SIGINT only, when the process is to end.
+pub type Main = fn(args: Vec<String>, stop: &'static AtomicBool, terminated: &'static AtomicBool) -> Result<()>;
+
 /// Runs the engine `name` of this binary with its command line `args`.
 pub fn run(name: &str, args: Vec<String>, stop: &'static AtomicBool, terminated: &'static AtomicBool) -> Result<()> {
-    match name {
-        "native" => serve(parse_args(name, args)?, stop, terminated, native::run),
-        "timely" => timely::run(&parse_args(name, args)?, stop),
-        _ => bail!("no engine '{name}' is built into this binary; its engines are native and timely"),
+    match BUILT_IN.iter().find(|(n, _)| *n == name) {
+        Some((_, main)) => main(args, stop, terminated),
+        None => {
+            let names: Vec<&str> = BUILT_IN.iter().map(|(n, _)| *n).collect();
+            bail!("no engine '{name}' is built into this binary; its engines are {}", names.join(", "))
+        }
     }
 }
 
 /// Parses an engine's command line; `--help` prints the engine's options and exits.
-fn parse_args<O: clap::Args + clap::FromArgMatches>(name: &str, args: Vec<String>) -> Result<O> {
+pub fn parse_args<O: clap::Args + clap::FromArgMatches>(name: &str, args: Vec<String>) -> Result<O> {
     let cmd = O::augment_args(clap::Command::new("engine").bin_name(format!("boontadata engine {name}")).no_binary_name(true));
     let matches = cmd.try_get_matches_from(args).unwrap_or_else(|e| e.exit());
     Ok(O::from_arg_matches(&matches)?)
@@ -168,6 +186,18 @@ impl ResultsTopic {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::{folder, Launch};
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn the_engines_built_in_are_the_folders_that_say_so() {
+        let registry = folder::registry().unwrap();
+        let declared: BTreeSet<&str> = registry.iter().filter(|e| e.launch == Launch::Builtin).map(|e| e.name.as_str()).collect();
+        let built_in: BTreeSet<&str> = BUILT_IN.iter().map(|(name, _)| *name).collect();
+        assert_eq!(declared, built_in, "a folder with launch = \"builtin\" and a name in engines/mod.rs's `built_in!` go together");
+        static NEVER: AtomicBool = AtomicBool::new(false);
+        assert!(run("flink", vec![], &NEVER, &NEVER).unwrap_err().to_string().contains("its engines are native, timely"));
+    }
 
     #[test]
     fn a_job_line_is_parsed_like_a_command_line() {

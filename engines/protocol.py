@@ -36,7 +36,7 @@ class _JobParser(argparse.ArgumentParser):
 
 def job_parser(engine, description, modes=("event-time", "processing-time", "ingestion-time")):
     """The flags every job takes (docs/SPEC.md §5, "The job"), with the one default each has; the
-    harness passes them all. src/model.rs's JobFlags is the same list for Rust (tests/layout.rs holds
+    harness passes them all. src/engine/protocol.rs's JobFlags is the same list for Rust (tests/layout.rs holds
     the two to the same defaults)."""
     p = _JobParser(engine, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mode", choices=modes, default="event-time", help="the clock the windows follow")

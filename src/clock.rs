@@ -7,5 +7,5 @@ pub fn now_ms() -> i64 {
 
 /// Now (UTC) as `YYYYMMDDHHMMSS`, for naming runs and their folders.
 pub fn stamp_now() -> String {
-    crate::model::utc(now_ms()).replace([' ', ':', '-'], "")
+    crate::format::utc(now_ms()).replace([' ', ':', '-'], "")
 }

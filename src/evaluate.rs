@@ -4,10 +4,8 @@
 //! `compare` prints it again later from the store: one function, the same output.
 
 use crate::compare::{self, Comparison};
-use crate::model::{
-    nearest_window_end, window_end_at_phase, CrashRecord, DeviceGroups, EngineStatus, Fault, JobRecord, Metric, Mode, OfJob, ResultRow, RunRecord, SentEvent,
-    View,
-};
+use crate::groups::{DeviceGroups, OfJob};
+use crate::model::{nearest_window_end, window_end_at_phase, CrashRecord, EngineStatus, Fault, JobRecord, Metric, Mode, ResultRow, RunRecord, SentEvent, View};
 use crate::scenario::{Clock, Scenario};
 use crate::summary::{self, BrokerInfo, CrashSummary, EngineSummary, Percentiles, RunSummary};
 use anyhow::{bail, Context, Result};
@@ -226,7 +224,8 @@ fn crash_summary(crash: &CrashRecord, c: Option<&Comparison>, m: &Measured) -> C
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{device_group, Aggregate, Group, Log, Rows, SentEvent, StoredRun, Whole};
+    use crate::groups::{device_group, Group, HeldRun, Log, Rows, Whole};
+    use crate::model::{Aggregate, SentEvent};
     use crate::truth::tests::{sent, TEN};
 
     /// A run as a store gives it back, held whole.
@@ -389,7 +388,7 @@ mod tests {
             let (mut events, mut results) = (Log::default(), Rows::default());
             run.events.iter().for_each(|e| events.push(e));
             run.results.iter().for_each(|r| results.push(r));
-            let held = StoredRun::in_groups(run.record.clone(), run.metrics.clone(), events, results, n);
+            let held = HeldRun::new(run.record.clone(), run.metrics.clone(), events.grouped(n), results);
             assert_eq!(evaluate(&held.record, &held.metrics, &held, "sqlite:x").unwrap(), whole, "held as numbers, in {n} groups");
         }
     }

@@ -3,6 +3,7 @@
 //! SVG, and each engine's window logic, so a reader can compare the code;
 //! and the page of a bench. Nothing is loaded from the network.
 
+use crate::bench::{self, Bench};
 use crate::compare::Cause;
 use crate::matrix::{Cell, Matrix, Verdict};
 use anyhow::Result;
@@ -55,12 +56,13 @@ pub fn render(m: &Matrix, against: Option<&Matrix>, code: &[EngineCode]) -> Stri
 
 /// The page of a bench: what it ran on, each figure beside its baseline (what, events/s, ratio),
 /// and each engine mode's sustainable rate (engine mode, rate, probes, latency).
-pub fn bench_page(heading: &str, figures: &[[String; 3]], rates_heading: &str, rates: &[[String; 4]]) -> String {
+pub fn bench_page(b: &Bench) -> String {
+    let (rates_heading, rates) = (bench::sustainable_heading(b), bench::sustainable_rates(b));
     let mut h =
         format!("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>boontadata bench</title><style>{STYLE}</style></head><body>\n");
-    let _ = writeln!(h, "<h1>boontadata — bench</h1><p>{}. Every figure is read beside its baseline from the same sitting.</p>", esc(heading));
+    let _ = writeln!(h, "<h1>boontadata — bench</h1><p>{}. Every figure is read beside its baseline from the same sitting.</p>", esc(&bench::heading(b)));
     h.push_str("<table id=\"figures\"><tr><th></th><th>events/s</th><th>ratio</th></tr>\n");
-    for row in figures {
+    for row in &bench::figures(b) {
         table_row(&mut h, row);
     }
     h.push_str("</table>\n");
@@ -68,9 +70,9 @@ pub fn bench_page(heading: &str, figures: &[[String; 3]], rates_heading: &str, r
         let _ = writeln!(
             h,
             "<h2>Sustainable rate</h2><p>{}.</p><table id=\"sustainable\"><tr><th>engine mode</th><th>rate</th><th>probes</th><th>latency</th></tr>",
-            esc(rates_heading)
+            esc(&rates_heading)
         );
-        for row in rates {
+        for row in &rates {
             table_row(&mut h, row);
         }
         h.push_str("</table>\n");
@@ -315,5 +317,14 @@ mod tests {
             !page.contains("http://") || page.matches("http://").count() == page.matches("xmlns=\"http://www.w3.org/2000/svg\"").count(),
             "nothing from the network"
         );
+    }
+
+    #[test]
+    fn the_page_shows_every_figure_with_its_ratio_and_the_sustainable_rates() {
+        let page = bench_page(&crate::bench::tests::sample());
+        assert!(page.contains("<td>simulator, end to end</td><td>120,000</td><td>0.20 × bare producer</td>"), "{page}");
+        assert!(page.contains("<td>native event-time, on the backlog</td><td>100,000</td><td>0.25 × bare consume + produce</td>"), "{page}");
+        assert!(page.contains("<td>native event-time</td><td>1,000 events/s, 0.0025 × bare consume + produce</td>"), "{page}");
+        assert!(page.contains("2,000 ✗ (emit latency grew by 4000 ms over the stream)"), "{page}");
     }
 }

@@ -70,18 +70,18 @@ pub fn start_live_clock(plan: &mut Plan, sc: &Scenario) {
     }
 }
 
-/// Sends `plan`, giving `keep` what was sent in batches; an error of `keep` ends the send.
-#[allow(clippy::too_many_arguments)]
-pub fn inject<'p>(
-    plan: &'p Plan,
-    sc: &Scenario,
-    producer: &Sender,
-    topic: &str,
-    partitions: i32,
-    sending: &Sending,
-    stop: &AtomicBool,
-    keep: &mut dyn FnMut(SentBatch<'p>) -> Result<()>,
-) -> Result<Injected> {
+/// A plan on its way to a topic.
+pub struct Stream<'p> {
+    pub plan: &'p Plan,
+    pub scenario: &'p Scenario,
+    pub producer: &'p Sender,
+    pub topic: &'p str,
+    pub partitions: i32,
+}
+
+/// Sends the stream's plan, giving `keep` what was sent in batches; an error of `keep` ends the send.
+pub fn send<'p>(s: &Stream<'p>, sending: &Sending, stop: &AtomicBool, keep: &mut dyn FnMut(SentBatch<'p>) -> Result<()>) -> Result<Injected> {
+    let (plan, sc) = (s.plan, s.scenario);
     let started = Instant::now();
     let total = plan.records.len();
     sending.records.store(total, Ordering::Relaxed);
@@ -91,25 +91,19 @@ pub fn inject<'p>(
     let mut progress = Progress::new(total);
     let mut behind_schedule = Duration::ZERO;
     for (i, record) in plan.records.iter().enumerate() {
-        if let (Record::Event(s), false) = (record, sc.pacing == Pacing::None) {
-            let due = started + Duration::from_millis((s.at - plan.epoch_ms).max(0) as u64);
-            let now = Instant::now();
-            if due > now + Duration::from_millis(1) {
-                producer.poll(Duration::ZERO);
-                std::thread::sleep(due - now);
-            }
-            behind_schedule = behind_schedule.max(now.saturating_duration_since(due));
+        if let (Record::Event(send), false) = (record, sc.pacing == Pacing::None) {
+            behind_schedule = behind_schedule.max(wait_for_schedule(s, send, started));
         }
         if stop.load(Ordering::Relaxed) {
             bail!("interrupted while sending events");
         }
         plan.encode(record, &mut buf);
         let sent_at = now_ms();
-        let (key, partition) = key_and_partition(plan, record, partitions);
-        kafka::send(producer, BaseRecord::to(topic).partition(partition).key(key.as_bytes()).payload(&buf[..]).timestamp(sent_at))?;
+        let (key, partition) = key_and_partition(plan, record, s.partitions);
+        kafka::send(s.producer, BaseRecord::to(s.topic).partition(partition).key(key.as_bytes()).payload(&buf[..]).timestamp(sent_at))?;
         match record {
-            Record::Event(s) => {
-                batch.push((s, sent_at));
+            Record::Event(send) => {
+                batch.push((send, sent_at));
                 if batch.len() == LOG_BATCH {
                     keep(std::mem::replace(&mut batch, Vec::with_capacity(LOG_BATCH)))?;
                 }
@@ -121,6 +115,27 @@ pub fn inject<'p>(
     }
     let sent_all = Instant::now();
     keep(batch)?;
+    flush(s, stop)?;
+    progress.done();
+    Ok(Injected { events: total - malformed as usize, malformed, started, sent_all, flushed: Instant::now(), behind_schedule })
+}
+
+/// Sleeps until `send` is due on a paced stream started at `started`; how late it is, if it is.
+fn wait_for_schedule(s: &Stream, send: &Send, started: Instant) -> Duration {
+    let due = started + Duration::from_millis((send.at - s.plan.epoch_ms).max(0) as u64);
+    let now = Instant::now();
+    if due > now + Duration::from_millis(1) {
+        s.producer.poll(Duration::ZERO);
+        std::thread::sleep(due - now);
+    }
+    now.saturating_duration_since(due)
+}
+
+/// Ends the stream with its flush events on every partition (§6), once its last window has ended
+/// on a live clock; a shard's end is not the stream's: a flush would close windows other shards
+/// still send to.
+fn flush(s: &Stream, stop: &AtomicBool) -> Result<()> {
+    let (plan, sc) = (s.plan, s.scenario);
     if sc.clock == Clock::Live && sc.pacing != Pacing::None {
         // As in real time, the last window ends before anything closes it:
         // otherwise the flush would close it early and its latency would be negative.
@@ -129,24 +144,22 @@ pub fn inject<'p>(
             if stop.load(Ordering::Relaxed) {
                 bail!("interrupted while waiting for the last window to end");
             }
-            producer.poll(Duration::from_millis(50));
+            s.producer.poll(Duration::from_millis(50));
         }
     }
-    // A shard's end is not the stream's: a flush would close windows other shards still send to.
     let flushes = if plan.shard == Shard::WHOLE { flush_times(plan.max_dt(), sc).to_vec() } else { vec![] };
     let stamps = flush_times(now_ms(), sc);
+    let mut buf = Vec::with_capacity(256);
     for (k, dt) in flushes.into_iter().enumerate() {
-        for p in 0..partitions {
+        for p in 0..s.partitions {
             let id = format!("{FLUSH_DEVICE}-{k}-{p}");
             let flush = Event { id: Cow::Borrowed(&id), di: Cow::Borrowed(FLUSH_DEVICE), dt, c: Cow::Borrowed("cat-1"), m1: 0, m2: 0.0 };
             flush.encode_into(&mut buf);
             // Stamped ahead of every send time, so that ingestion-time windows close too.
-            kafka::send(producer, BaseRecord::to(topic).partition(p).key(FLUSH_DEVICE.as_bytes()).payload(&buf[..]).timestamp(stamps[k]))?;
+            kafka::send(s.producer, BaseRecord::to(s.topic).partition(p).key(FLUSH_DEVICE.as_bytes()).payload(&buf[..]).timestamp(stamps[k]))?;
         }
     }
-    kafka::finish(producer, "sending events")?;
-    progress.done();
-    Ok(Injected { events: total - malformed as usize, malformed, started, sent_all, flushed: Instant::now(), behind_schedule })
+    kafka::finish(s.producer, "sending events")
 }
 
 /// A record's key and partition: devices take partitions in turn, so that a scenario knows

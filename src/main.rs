@@ -75,7 +75,7 @@ fn matrix_command(a: cli::MatrixArgs) -> Result<ExitCode> {
     };
     let scenarios = names.iter().map(|n| a.overrides.apply(cli::load_scenario(n)?)).collect::<Result<Vec<_>>>()?;
     let options = a.bench.options(scenarios.first().cloned().unwrap_or_default())?;
-    let (m, dir) = run::matrix(&options, &scenarios, a.jobs_at_once.map(usize::from), &STOP)?;
+    let (m, dir) = run::matrix::matrix(&options, &scenarios, a.jobs_at_once.map(usize::from), &STOP)?;
     if a.bench.json {
         println!("{}", serde_json::to_string_pretty(&m)?);
     } else {
@@ -86,9 +86,9 @@ fn matrix_command(a: cli::MatrixArgs) -> Result<ExitCode> {
 }
 
 fn report_command(a: cli::ReportArgs) -> Result<ExitCode> {
-    if let Some(b) = bench::load(&a.dir)? {
+    if let Some(b) = report::load_bench(&a.dir)? {
         anyhow::ensure!(a.against.is_none(), "--against compares matrices and runs, not benches: a bench's figures are read beside its own baselines");
-        let page = bench::write_page(&a.dir, &b)?;
+        let page = report::write_bench_page(&a.dir, &b)?;
         print!("{}", bench::render(&b));
         println!("report: {}", page.display());
         return Ok(ExitCode::SUCCESS);
@@ -136,17 +136,18 @@ fn inject_command(a: cli::InjectArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let (run_id, injected) = run::inject(&sc, plan, &a.brokers, &a.topic, &a.store, a.run.as_deref(), phases, &STOP)?;
+    let injection = run::inject::Injection { scenario: sc, brokers: a.brokers, topic: a.topic, store_url: a.store, run_id: a.run };
+    let (run_id, injected) = run::inject::inject(&injection, plan, phases, &STOP)?;
     let part = a.shard.map_or(String::new(), |s| format!(" (shard {s}, no end-of-stream flush)"));
-    println!("run {run_id}{part}: {} events ({} malformed records) sent to {} on {}", injected.events, injected.malformed, a.topic, a.brokers);
+    println!("run {run_id}{part}: {} events ({} malformed records) sent to {} on {}", injected.events, injected.malformed, injection.topic, injection.brokers);
     Ok(ExitCode::SUCCESS)
 }
 
 fn bench_command(a: cli::BenchCmdArgs) -> Result<ExitCode> {
     let run = a.bench.options(a.overrides.apply(cli::load_scenario(&a.scenario)?)?)?;
     let probes = if a.no_sustainable { 0 } else { a.max_probes };
-    let options = bench::BenchOptions { run, probe: Duration::from_secs(a.probe_secs.max(1)), from_rate: a.from_rate, max_probes: probes };
-    let (b, dir) = bench::bench(&options, &STOP)?;
+    let options = run::bench::BenchOptions { run, probe: Duration::from_secs(a.probe_secs.max(1)), from_rate: a.from_rate, max_probes: probes };
+    let (b, dir) = run::bench::bench(&options, &STOP)?;
     if a.bench.json {
         println!("{}", serde_json::to_string_pretty(&b)?);
     } else {

@@ -6,7 +6,6 @@
 
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -89,27 +88,6 @@ pub fn window_end_at_phase(t_ms: i64, w_ms: i64, phase_ms: i64) -> i64 {
 /// (a timer fires a few ms late).
 pub fn nearest_window_end(end_ms: i64, w_ms: i64, phase_ms: i64) -> i64 {
     (end_ms - phase_ms + w_ms / 2).div_euclid(w_ms) * w_ms + phase_ms
-}
-
-/// `YYYY-MM-DD HH:MM:SS` (UTC) for epoch milliseconds, as the original printed window_time (§7).
-pub fn utc(t_ms: i64) -> String {
-    let secs = t_ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
-/// Howard Hinnant's days-to-civil algorithm.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// What an engine windows by (§5).
@@ -221,7 +199,7 @@ impl Fault {
 
 /// One record as it was really sent: the simulator's log (§8 `events`), which
 /// turns every difference into a reason, event by event. A log holds each device and
-/// category name once (`Names`), shared by the events that carry it.
+/// category name once (`intern::Interner::shared`), shared by the events that carry it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SentEvent {
     pub id: String,
@@ -242,63 +220,6 @@ impl SentEvent {
     /// by event, without the ids of the whole log.
     pub fn counts(&self) -> bool {
         self.fault != Fault::Duplicate
-    }
-}
-
-/// The device and category names of a log read back, each held once: a stream has few names and
-/// many events.
-#[derive(Default)]
-pub struct Names(HashSet<Arc<str>>);
-
-impl Names {
-    pub fn get(&mut self, name: &str) -> Arc<str> {
-        if let Some(known) = self.0.get(name) {
-            return known.clone();
-        }
-        let new: Arc<str> = name.into();
-        self.0.insert(new.clone());
-        new
-    }
-}
-
-/// A hash map for the per-event lookups (names, ids, window cells): foldhash, seeded per process
-/// (without its `std` feature, from the address space), where SipHash took ~14% of the native
-/// engine's reading thread on a backlog (docs/benchmarks.md).
-pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-pub type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
-
-/// Names seen once and referred to by number afterwards, numbered in the order first given: no
-/// allocation per event or row.
-#[derive(Debug, Default)]
-pub struct Interner {
-    ids: FastMap<Arc<str>, u32>,
-    names: Vec<Arc<str>>,
-}
-
-impl Interner {
-    pub fn id(&mut self, name: &str) -> u32 {
-        if let Some(&id) = self.ids.get(name) {
-            return id;
-        }
-        let id = self.names.len() as u32;
-        let name: Arc<str> = name.into();
-        self.names.push(name.clone());
-        self.ids.insert(name, id);
-        id
-    }
-
-    pub fn name(&self, id: u32) -> &str {
-        &self.names[id as usize]
-    }
-
-    /// The names, by their numbers.
-    pub fn names(&self) -> &[Arc<str>] {
-        &self.names
-    }
-
-    /// The names, by their numbers, handed over.
-    pub fn into_names(self) -> Vec<Arc<str>> {
-        self.names
     }
 }
 
@@ -421,275 +342,6 @@ pub struct RunRecord {
 /// One measurement of a run: (who: `simulator`, `collector` or `ENGINE/MODE`, name, value) (§8 `metrics`).
 pub type Metric = (String, String, f64);
 
-/// A stored run read back for evaluation (the truth is computed from its events): its log and
-/// rows held as numbers, handed out a group of devices at a time.
-#[derive(Debug)]
-pub struct StoredRun {
-    pub record: RunRecord,
-    pub metrics: Vec<Metric>,
-    events: Log,
-    results: Rows,
-}
-
-impl StoredRun {
-    /// The run in a group of devices per ~`EVENTS_PER_GROUP` events.
-    pub fn new(record: RunRecord, metrics: Vec<Metric>, events: Log, results: Rows) -> StoredRun {
-        let groups = groups_for(events.len());
-        StoredRun::in_groups(record, metrics, events, results, groups)
-    }
-
-    pub fn in_groups(record: RunRecord, metrics: Vec<Metric>, events: Log, results: Rows, groups: usize) -> StoredRun {
-        StoredRun { record, metrics, events: events.grouped(groups), results: results.grouped(groups) }
-    }
-}
-
-impl DeviceGroups for StoredRun {
-    fn events(&self) -> usize {
-        self.events.len()
-    }
-
-    fn count(&self) -> usize {
-        self.events.by_group.len()
-    }
-
-    fn group(&self, g: usize) -> Group<'_> {
-        Group { events: Cow::Owned(self.events.group(g)), results: Cow::Owned(self.results.group(g)) }
-    }
-}
-
-/// About how many events a group of devices holds: a group's events, truth and rows as the store
-/// keeps them are a few hundred bytes per event.
-const EVENTS_PER_GROUP: usize = 250_000;
-
-/// How many groups of devices a run of `events` events is read in.
-pub fn groups_for(events: usize) -> usize {
-    events.div_ceil(EVENTS_PER_GROUP).max(1)
-}
-
-/// A run's event log read back, held as numbers (names numbered once, the ids in one text) and
-/// handed out a group of devices at a time (`grouped`; until then, one group).
-#[derive(Debug, Default)]
-pub struct Log {
-    names: Interner,
-    ids: String,
-    events: Vec<Logged>,
-    /// Each group's events, by their place in `events`.
-    by_group: Vec<Vec<u32>>,
-}
-
-/// One event of a `Log`; its id ends at `id_end` in the log's ids, where the one before it ends.
-#[derive(Debug)]
-struct Logged {
-    id_end: usize,
-    device: u32,
-    category: u32,
-    dt: i64,
-    sent_at: i64,
-    m1: i64,
-    m2: f64,
-    fault: Fault,
-}
-
-impl Log {
-    /// Adds the next event sent.
-    pub fn push(&mut self, e: &SentEvent) {
-        self.ids.push_str(&e.id);
-        let (device, category) = (self.names.id(&e.device), self.names.id(&e.category));
-        let (dt, sent_at, m1, m2, fault) = (e.dt, e.sent_at, e.m1, e.m2, e.fault);
-        self.events.push(Logged { id_end: self.ids.len(), device, category, dt, sent_at, m1, m2, fault });
-    }
-
-    pub fn len(&self) -> usize {
-        self.events.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
-    }
-
-    /// The log in `groups` groups of devices (`device_group`).
-    pub fn grouped(mut self, groups: usize) -> Log {
-        let group_of = device_groups(self.names.names(), groups);
-        self.by_group = vec![Vec::new(); groups];
-        for (i, e) in self.events.iter().enumerate() {
-            self.by_group[group_of[e.device as usize]].push(i as u32);
-        }
-        self
-    }
-
-    /// The events of group `g`, in the order sent.
-    pub fn group(&self, g: usize) -> Vec<SentEvent> {
-        match &self.by_group[..] {
-            [] if g == 0 => (0..self.events.len()).map(|i| self.event(i)).collect(),
-            groups => groups.get(g).map_or(Vec::new(), |events| events.iter().map(|&i| self.event(i as usize)).collect()),
-        }
-    }
-
-    fn event(&self, i: usize) -> SentEvent {
-        let e = &self.events[i];
-        let id_start = i.checked_sub(1).map_or(0, |before| self.events[before].id_end);
-        let names = self.names.names();
-        SentEvent {
-            id: self.ids[id_start..e.id_end].to_string(),
-            device: names[e.device as usize].clone(),
-            category: names[e.category as usize].clone(),
-            dt: e.dt,
-            sent_at: e.sent_at,
-            m1: e.m1,
-            m2: e.m2,
-            fault: e.fault,
-        }
-    }
-}
-
-/// A result row's key, its names numbered (`Interner`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct RowId {
-    pub engine: u32,
-    pub mode: Mode,
-    pub window_end: i64,
-    pub device: u32,
-    pub category: u32,
-}
-
-/// A row's emissions folded: the latest value, how many, the first and the last (§5).
-#[derive(Debug, Clone)]
-pub struct Folded {
-    pub agg: Aggregate,
-    pub emissions: i64,
-    pub first_emitted_at: i64,
-    pub last_emitted_at: i64,
-}
-
-/// Result rows held as numbers (names numbered once, each row a fixed-size entry), made rows as
-/// the store keeps them a group of devices at a time (`grouped`; until then, one group): the rows
-/// the collector folded, or a stored run's read back.
-#[derive(Debug, Default)]
-pub struct Rows {
-    names: Interner,
-    rows: Vec<(RowId, Folded)>,
-    /// Where each group's rows start in `rows`, and where the last ends.
-    starts: Vec<usize>,
-}
-
-impl Rows {
-    /// Rows folded already, one per key, their names numbered by `names`.
-    pub fn folded(names: Interner, rows: Vec<(RowId, Folded)>) -> Rows {
-        Rows { names, rows, starts: Vec::new() }
-    }
-
-    /// Adds a row read back, one per key.
-    pub fn push(&mut self, r: &ResultRow) {
-        let id = RowId {
-            engine: self.names.id(&r.engine),
-            mode: r.mode,
-            window_end: r.window_end,
-            device: self.names.id(&r.device),
-            category: self.names.id(&r.category),
-        };
-        let (agg, emissions, first_emitted_at, last_emitted_at) = (r.agg.clone(), r.emissions, r.first_emitted_at, r.last_emitted_at);
-        self.rows.push((id, Folded { agg, emissions, first_emitted_at, last_emitted_at }));
-    }
-
-    /// The rows ordered by the group of their device, in `groups` groups (`device_group`).
-    pub fn grouped(mut self, groups: usize) -> Rows {
-        let group_of = device_groups(self.names.names(), groups);
-        self.rows.sort_unstable_by_key(|(id, _)| (group_of[id.device as usize], *id));
-        self.starts = (0..=groups).map(|g| self.rows.partition_point(|(id, _)| group_of[id.device as usize] < g)).collect();
-        self
-    }
-
-    /// The rows of group `g`.
-    pub fn group(&self, g: usize) -> Vec<ResultRow> {
-        let name = |n: u32| self.names.name(n).to_string();
-        let rows = match &self.starts[..] {
-            [] if g == 0 => &self.rows[..],
-            starts => starts.get(g).zip(starts.get(g + 1)).map_or(&[][..], |(&from, &to)| &self.rows[from..to]),
-        };
-        rows.iter()
-            .map(|(id, f)| ResultRow {
-                engine: name(id.engine),
-                mode: id.mode,
-                window_end: id.window_end,
-                device: name(id.device),
-                category: name(id.category),
-                agg: f.agg.clone(),
-                emissions: f.emissions,
-                first_emitted_at: f.first_emitted_at,
-                last_emitted_at: f.last_emitted_at,
-            })
-            .collect()
-    }
-}
-
-/// A run's event log and result rows a group of devices at a time, every event and row of a device
-/// in one group: what is compared row by row, each row one device's, so that a run too big to hold
-/// whole as rows and events is compared a group at a time. A run held whole is one group (`Whole`).
-pub trait DeviceGroups {
-    /// How many events the log holds, in all groups.
-    fn events(&self) -> usize;
-    fn count(&self) -> usize;
-    fn group(&self, g: usize) -> Group<'_>;
-}
-
-/// One group of devices: its events in the order sent, and its result rows.
-pub struct Group<'a> {
-    pub events: Cow<'a, [SentEvent]>,
-    pub results: Cow<'a, [ResultRow]>,
-}
-
-/// A run held whole, as one group.
-pub struct Whole<'a> {
-    pub events: &'a [SentEvent],
-    pub results: &'a [ResultRow],
-}
-
-impl DeviceGroups for Whole<'_> {
-    fn events(&self) -> usize {
-        self.events.len()
-    }
-
-    fn count(&self) -> usize {
-        1
-    }
-
-    fn group(&self, _: usize) -> Group<'_> {
-        Group { events: Cow::Borrowed(self.events), results: Cow::Borrowed(self.results) }
-    }
-}
-
-/// One job's share of a run's groups: the events, and the job's own rows.
-pub struct OfJob<'a> {
-    pub groups: &'a dyn DeviceGroups,
-    pub job: &'a JobRecord,
-}
-
-impl DeviceGroups for OfJob<'_> {
-    fn events(&self) -> usize {
-        self.groups.events()
-    }
-
-    fn count(&self) -> usize {
-        self.groups.count()
-    }
-
-    fn group(&self, g: usize) -> Group<'_> {
-        let Group { events, results } = self.groups.group(g);
-        let (engine, mode) = (&self.job.engine, self.job.mode);
-        Group { events, results: results.iter().filter(|r| &r.engine == engine && r.mode == mode).cloned().collect() }
-    }
-}
-
-/// Which of `groups` groups a device's events and rows are in: the same for a name wherever it is read.
-pub fn device_group(device: &str, groups: usize) -> usize {
-    (id_hash(device) % groups as u64) as usize
-}
-
-/// The group of each device of a list numbered by its place in it.
-pub fn device_groups(devices: &[Arc<str>], groups: usize) -> Vec<usize> {
-    devices.iter().map(|d| device_group(d, groups)).collect()
-}
-
 /// How an engine's job went, from the harness's side.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EngineStatus {
@@ -767,153 +419,11 @@ impl<'de> Deserialize<'de> for EngineStatus {
     }
 }
 
-/// The flags every engine's job takes (§5, "The job"), with the one default
-/// each has. The harness passes them all; an engine of this binary parses them
-/// with this struct, a Python engine with `engines/protocol.py`'s `job_parser`
-/// (a test holds the two to the same defaults).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
-pub struct JobFlags {
-    /// The clock the windows follow.
-    #[arg(long, value_enum, default_value_t = Mode::EventTime)]
-    pub mode: Mode,
-    /// Kafka bootstrap servers.
-    #[arg(long, default_value = "127.0.0.1:9092")]
-    pub brokers: String,
-    /// Topic to read events from.
-    #[arg(long, default_value = "events")]
-    pub events: String,
-    /// Topic to write window results to.
-    #[arg(long, default_value = "results")]
-    pub results: String,
-    /// Consumer group (default: boontadata-ENGINE-MODE).
-    #[arg(long)]
-    pub group: Option<String>,
-    /// Length of the tumbling windows.
-    #[arg(long, default_value_t = 5000)]
-    pub window_ms: i64,
-    /// Watermark = max seen time − this bound.
-    #[arg(long, default_value_t = 1000)]
-    pub out_of_orderness_ms: i64,
-    /// How long after the watermark passes a window late events still update it.
-    #[arg(long, default_value_t = 0)]
-    pub allowed_lateness_ms: i64,
-    /// How long a message id is remembered to drop its resends (where the mode needs a horizon).
-    #[arg(long, default_value_t = 600_000)]
-    pub dedup_horizon_ms: i64,
-    /// A partition silent this long stops holding the watermark back (where the engine has idleness).
-    #[arg(long, default_value_t = 5000)]
-    pub idle_timeout_ms: i64,
-    /// A folder of the job's own for checkpoints and state (default: the engine's choice).
-    #[arg(long)]
-    pub state_dir: Option<String>,
-}
-
-impl Default for JobFlags {
-    /// The defaults of the command line: one place for them.
-    fn default() -> Self {
-        use clap::{Args, FromArgMatches};
-        let matches = Self::augment_args(clap::Command::new("job").no_binary_name(true)).get_matches_from(Vec::<String>::new());
-        Self::from_arg_matches(&matches).expect("the defaults parse")
-    }
-}
-
-impl JobFlags {
-    /// The consumer group: `--group`, or the contract's default for `engine`.
-    pub fn group_for(&self, engine: &str) -> String {
-        self.group.clone().unwrap_or_else(|| format!("boontadata-{engine}-{}", self.mode))
-    }
-
-    /// The command line that gives these flags to a job.
-    pub fn to_args(&self) -> Vec<String> {
-        let mut args: Vec<String> = vec![
-            "--mode".into(),
-            self.mode.to_string(),
-            "--brokers".into(),
-            self.brokers.clone(),
-            "--events".into(),
-            self.events.clone(),
-            "--results".into(),
-            self.results.clone(),
-        ];
-        for (flag, value) in [
-            ("--window-ms", self.window_ms),
-            ("--out-of-orderness-ms", self.out_of_orderness_ms),
-            ("--allowed-lateness-ms", self.allowed_lateness_ms),
-            ("--dedup-horizon-ms", self.dedup_horizon_ms),
-            ("--idle-timeout-ms", self.idle_timeout_ms),
-        ] {
-            args.extend([flag.to_string(), value.to_string()]);
-        }
-        for (flag, value) in [("--group", &self.group), ("--state-dir", &self.state_dir)] {
-            if let Some(v) = value {
-                args.extend([flag.to_string(), v.clone()]);
-            }
-        }
-        args
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::{Args, FromArgMatches};
 
     const TEN: i64 = 36_000_000; // 10:00:00 on 1970-01-01, in ms
-
-    #[test]
-    fn a_log_held_as_numbers_gives_each_event_back_once_in_its_devices_group_in_the_order_sent() {
-        let devices = ["a", "b", "c", "d", "e", "f", "g"];
-        let log: Vec<SentEvent> = (0..40)
-            .map(|i: i64| SentEvent {
-                id: format!("{}-{i}", devices[i as usize % devices.len()]).repeat(1 + i as usize % 3),
-                device: devices[i as usize % devices.len()].into(),
-                category: if i % 2 == 0 { "cat-1".into() } else { "cat-2".into() },
-                dt: TEN + i * 100,
-                sent_at: TEN + i * 90,
-                m1: i,
-                m2: i as f64 / 4.0,
-                fault: if i % 5 == 0 { Fault::Duplicate } else { Fault::None },
-            })
-            .collect();
-        let mut held = Log::default();
-        log.iter().for_each(|e| held.push(e));
-        assert_eq!((held.group(0), held.group(1)), (log.clone(), vec![]), "until grouped, one group");
-        let held = held.grouped(3);
-        let groups: Vec<Vec<SentEvent>> = (0..3).map(|g| held.group(g)).collect();
-        for (g, events) in groups.iter().enumerate() {
-            assert!(events.iter().all(|e| device_group(&e.device, 3) == g), "group {g}");
-            let in_log: Vec<SentEvent> = log.iter().filter(|e| device_group(&e.device, 3) == g).cloned().collect();
-            assert_eq!(events, &in_log, "group {g}: every event of its devices, as sent");
-        }
-        assert!(groups.iter().filter(|g| !g.is_empty()).count() >= 2, "{groups:?}");
-        assert!(held.group(3).is_empty());
-    }
-
-    #[test]
-    fn rows_held_as_numbers_give_each_row_back_in_its_devices_group() {
-        let rows: Vec<ResultRow> = ["a", "b", "c", "d", "e"]
-            .iter()
-            .enumerate()
-            .map(|(i, device)| ResultRow {
-                engine: if i % 2 == 0 { "native".into() } else { "flink".into() },
-                mode: Mode::EventTime,
-                window_end: TEN + 5000 * i as i64,
-                device: device.to_string(),
-                category: "cat-1".into(),
-                agg: Aggregate { count: i as i64, m1_sum: 2, m2_sum: 0.5 },
-                emissions: 1 + i as i64,
-                first_emitted_at: TEN + 7000,
-                last_emitted_at: TEN + 8000 + i as i64,
-            })
-            .collect();
-        let mut held = Rows::default();
-        rows.iter().for_each(|r| held.push(r));
-        assert_eq!((held.group(0), held.group(1)), (rows.clone(), vec![]), "until grouped, one group, as given");
-        let held = held.grouped(2);
-        let mut back: Vec<ResultRow> = (0..2).flat_map(|g| held.group(g).into_iter().inspect(move |r| assert_eq!(device_group(&r.device, 2), g))).collect();
-        back.sort_by(|a, b| a.device.cmp(&b.device));
-        assert_eq!(back, rows);
-    }
 
     #[test]
     fn decodes_the_spec_example_and_round_trips() {
@@ -984,13 +494,6 @@ mod tests {
     }
 
     #[test]
-    fn utc_formats_like_the_original() {
-        assert_eq!(utc(1_483_465_935_000), "2017-01-03 17:52:15");
-        assert_eq!(utc(0), "1970-01-01 00:00:00");
-        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00");
-    }
-
-    #[test]
     fn modes_are_held_to_their_view_and_spelled_once() {
         assert_eq!(Mode::EventTime.view(), View::DeviceTime);
         assert_eq!(Mode::ProcessingTime.view(), View::SendTime);
@@ -1018,18 +521,5 @@ mod tests {
             assert_eq!(serde_json::from_str::<EngineStatus>(&serde_json::to_string(&s).unwrap()).unwrap(), s);
         }
         assert_eq!(EngineStatus::Killed(10).to_string(), "killed: still running 10 s after SIGTERM");
-    }
-
-    #[test]
-    fn job_flags_go_to_a_command_line_and_back() {
-        let parse = |args: &[String]| {
-            let m = JobFlags::augment_args(clap::Command::new("job").no_binary_name(true)).try_get_matches_from(args).unwrap();
-            JobFlags::from_arg_matches(&m).unwrap()
-        };
-        let defaults = parse(&[]);
-        assert_eq!(defaults, JobFlags::default());
-        assert_eq!((defaults.mode, defaults.window_ms, defaults.group_for("native").as_str()), (Mode::EventTime, 5000, "boontadata-native-event-time"));
-        let flags = JobFlags { mode: Mode::ProcessingTime, group: Some("g".into()), state_dir: Some("/tmp/s".into()), window_ms: 1000, ..defaults };
-        assert_eq!(parse(&flags.to_args()), flags);
     }
 }

@@ -1,7 +1,9 @@
 //! The report on disk: a matrix folder's `matrix.json` and its `report.html`,
-//! written after every scenario of a matrix, and read back to write the page
-//! again (`boontadata report`).
+//! written after every scenario of a matrix; a bench folder's `bench.json`,
+//! `bench.txt` and `report.html`; each read back to write the page again
+//! (`boontadata report`).
 
+use crate::bench::{self, Bench};
 use crate::engine::folder;
 use crate::html::{self, EngineCode};
 use crate::matrix::Matrix;
@@ -50,5 +52,33 @@ pub fn load(dir: &Path) -> Result<Matrix> {
     let scenario = Scenario::built_in(&summary.scenario).unwrap_or_else(|_| Scenario { name: summary.scenario.clone(), ..Scenario::default() });
     let created =
         std::fs::metadata(&path).and_then(|m| m.modified()).map_or(0, |t| t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64));
-    Ok(Matrix::from_runs(crate::model::utc(created), &[(scenario, summary)]))
+    Ok(Matrix::from_runs(crate::format::utc(created), &[(scenario, summary)]))
+}
+
+/// Writes what a sitting measured into its folder: `bench.json`, `bench.txt` and `report.html`.
+pub fn write_bench(dir: &Path, b: &Bench) -> Result<()> {
+    let write = |file: &str, text: String| {
+        let path = dir.join(file);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    };
+    write("bench.json", serde_json::to_string_pretty(b)?)?;
+    write("bench.txt", bench::render(b))?;
+    write_bench_page(dir, b).map(|_| ())
+}
+
+/// Writes a sitting's `report.html` into `dir`; returns its path.
+pub fn write_bench_page(dir: &Path, b: &Bench) -> Result<PathBuf> {
+    let path = dir.join("report.html");
+    std::fs::write(&path, html::bench_page(b)).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// The bench of a bench folder, or `None` when `dir` holds no `bench.json`.
+pub fn load_bench(dir: &Path) -> Result<Option<Bench>> {
+    let path = dir.join("bench.json");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).map(Some).with_context(|| format!("{} is not a bench", path.display()))
 }

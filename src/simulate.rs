@@ -2,6 +2,7 @@
 //! plan of sends, each with its device time, its scheduled send time and the
 //! fault injected into it. Sending the plan to a broker is `inject`'s job.
 
+use crate::groups::{device_groups, GroupedLog};
 use crate::model::{Event, Fault, SentEvent};
 use crate::rng::Rng;
 use crate::scenario::{Pacing, Scenario};
@@ -180,6 +181,56 @@ impl Plan {
     /// Latest device time in the plan: the flush events are placed after it.
     pub fn max_dt(&self) -> i64 {
         self.sends().map(|s| s.dt).max().unwrap_or(self.epoch_ms)
+    }
+}
+
+/// The log of what a run sent, as the plan and each event's send time (the plan's events are sent
+/// in its order), handed out a group of devices at a time: not a `SentEvent` per event, since a
+/// big run sends millions.
+pub struct SentLog {
+    plan: Plan,
+    sent_at: Vec<i64>,
+    /// Each group's events: (its record in the plan, its place in the log).
+    by_group: Vec<Vec<(u32, u32)>>,
+}
+
+impl SentLog {
+    /// The log of a send of `plan` whose events went out at `sent_at` (the first ones only, for a
+    /// send cut short), in `groups` groups of devices.
+    pub fn new(plan: Plan, sent_at: Vec<i64>, groups: usize) -> SentLog {
+        let group_of = device_groups(&plan.device_ids, groups);
+        let mut by_group = vec![Vec::new(); groups];
+        let events = plan.records.iter().enumerate().filter_map(|(i, r)| match r {
+            Record::Event(s) => Some((i, s)),
+            Record::Malformed(_) => None,
+        });
+        for (k, (i, s)) in events.take(sent_at.len()).enumerate() {
+            by_group[group_of[s.device as usize]].push((i as u32, k as u32));
+        }
+        SentLog { plan, sent_at, by_group }
+    }
+
+    /// The events sent, in the order sent.
+    pub fn events(&self) -> impl Iterator<Item = SentEvent> + '_ {
+        self.plan.sends().zip(&self.sent_at).map(|(s, &at)| self.plan.sent_event(s, at))
+    }
+}
+
+impl GroupedLog for SentLog {
+    fn events(&self) -> usize {
+        self.sent_at.len()
+    }
+
+    fn groups(&self) -> usize {
+        self.by_group.len()
+    }
+
+    fn group(&self, g: usize) -> Vec<SentEvent> {
+        let sent = self.by_group[g].iter().filter_map(|&(i, k)| match &self.plan.records[i as usize] {
+            Record::Event(s) => Some(self.plan.sent_event(s, self.sent_at[k as usize])),
+            Record::Malformed(_) => None,
+        });
+        sent.collect()
     }
 }
 

@@ -3,7 +3,8 @@
 //! it reads on a terminal.
 
 use crate::compare::{self, Cause, Comparison};
-use crate::model::{utc, EngineStatus, Metric, Mode, RunRecord};
+use crate::format::utc;
+use crate::model::{EngineStatus, Metric, Mode, RunRecord};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 

@@ -2,7 +2,8 @@
 //! what was really sent, the right aggregate of every (window, device,
 //! category) in two views. Which faults fell into a window is in the log itself.
 
-use crate::model::{window_end_at_phase, Aggregate, Interner, SentEvent, TruthRow, View};
+use crate::intern::Interner;
+use crate::model::{window_end_at_phase, Aggregate, SentEvent, TruthRow, View};
 use std::collections::HashMap;
 
 /// Both views of the truth. A window where no message counts (only resends

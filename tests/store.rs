@@ -5,7 +5,8 @@
 
 mod common;
 
-use boontadata::model::{Aggregate, DeviceGroups, Fault, Mode, ResultRow, RunRecord, SentEvent, TruthRow, View};
+use boontadata::groups::DeviceGroups;
+use boontadata::model::{Aggregate, Fault, Mode, ResultRow, RunRecord, SentEvent, TruthRow, View};
 use boontadata::store;
 use boontadata::store::local_cassandra;
 use common::boontadata;

@@ -14,7 +14,8 @@ use super::watermark::PartitionClocks;
 use super::{ResultsTopic, Tally};
 use crate::clock::now_ms;
 use crate::kafka;
-use crate::model::{id_hash, Event, JobFlags, Mode};
+use crate::engine::protocol::JobFlags;
+use crate::model::{id_hash, Event, Mode};
 use anyhow::Result;
 use committed::Committer;
 use rdkafka::consumer::Consumer;
@@ -22,7 +23,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use window::Windows;
+use window::{Arrival, Windows};
 
 /// Records handled between two looks at the watermark and the commit.
 const POLL_BATCH: usize = 10_000;
@@ -59,6 +60,11 @@ fn watermark(mode: Mode, clocks: &PartitionClocks, now: i64) -> Option<i64> {
 pub struct Options {
     #[command(flatten)]
     pub job: JobFlags,
+}
+
+/// The engine's process: a job from its command line, then the next ones the harness gives it.
+pub fn main(args: Vec<String>, stop: &'static AtomicBool, terminated: &'static AtomicBool) -> Result<()> {
+    super::serve(super::parse_args("native", args)?, stop, terminated, run)
 }
 
 /// Runs until `stop` is set (SIGTERM/SIGINT, or `end`), printing the protocol lines the harness reads.
@@ -109,8 +115,8 @@ fn run_from_last_commit(job: &JobFlags, stop: &AtomicBool, tally: &mut Tally, re
             };
             let t = time_of(job.mode, &msg, &event, now);
             let remember = remember_until(job.mode, t, job.dedup_horizon_ms);
-            windows
-                .add(t, id_hash(&event.id), remember, &event.di, &event.c, event.m1, event.m2, &mut |e| out.write(e.window_end, e.device, e.category, e.agg));
+            let arrival = Arrival { t, id_hash: id_hash(&event.id), remember_until: remember, device: &event.di, category: &event.c, m1: event.m1, m2: event.m2 };
+            windows.add(arrival, &mut |e| out.write(e.window_end, e.device, e.category, e.agg));
             clocks.observe(msg.partition(), t, now);
         }
         if let Some(wm) = watermark(job.mode, &clocks, now) {

@@ -3,7 +3,8 @@
 //! Kafka loop in `mod.rs`, from `engines::watermark`) that fires windows and
 //! drops what arrives after their allowed lateness. Pure logic.
 
-use crate::model::{window_end, Aggregate, FastMap, FastSet, Interner};
+use crate::intern::{FastMap, FastSet, Interner};
+use crate::model::{window_end, Aggregate};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -76,6 +77,19 @@ fn by_time(ids: impl Iterator<Item = (u64, i64)>) -> IdsByTime {
         grouped.entry(until).or_default().push(id);
     }
     grouped.into_iter().collect()
+}
+
+/// An event as the window operator takes it.
+pub struct Arrival<'a> {
+    /// Its time in the job's mode.
+    pub t: i64,
+    pub id_hash: u64,
+    /// How long its id is kept for dedup (event time: until its window is gone; processing time: a horizon).
+    pub remember_until: i64,
+    pub device: &'a str,
+    pub category: &'a str,
+    pub m1: i64,
+    pub m2: f64,
 }
 
 impl Windows {
@@ -153,11 +167,9 @@ impl Windows {
         }
     }
 
-    /// Adds one event at time `t`. `remember_until` is how long its id is kept
-    /// for dedup (event time: until its window is gone; processing time: a horizon).
-    /// A window that has already fired is re-emitted at once (a late firing).
-    #[allow(clippy::too_many_arguments)]
-    pub fn add(&mut self, t: i64, id_hash: u64, remember_until: i64, device: &str, category: &str, m1: i64, m2: f64, emit: &mut impl FnMut(Emit)) {
+    /// Adds one event. A window that has already fired is re-emitted at once (a late firing).
+    pub fn add(&mut self, e: Arrival, emit: &mut impl FnMut(Emit)) {
+        let Arrival { t, id_hash, remember_until, device, category, m1, m2 } = e;
         let end = window_end(t, self.window_ms);
         if end + self.lateness_ms <= self.watermark {
             self.counters.late_dropped += 1;
@@ -221,6 +233,11 @@ mod tests {
     }
 
     /// Feeds (t, id, m1) of device "d" in order with watermark = max t − bound, like the engine does.
+    /// An event of category `cat-1` whose m2 is its m1.
+    fn arrival(t: i64, id_hash: u64, remember_until: i64, device: &str, m1: i64) -> Arrival<'_> {
+        Arrival { t, id_hash, remember_until, device, category: "cat-1", m1, m2: m1 as f64 }
+    }
+
     fn feed(w: &mut Windows, events: &[(i64, u64, i64)], bound: i64) -> Vec<Row> {
         let mut out = Vec::new();
         feed_from(w, events, i64::MIN, bound, |_| "d", &mut out);
@@ -230,7 +247,7 @@ mod tests {
     /// `feed`, the watermark carried on from `max_t` and each event's device named by `device`; gives the latest time.
     fn feed_from(w: &mut Windows, events: &[(i64, u64, i64)], mut max_t: i64, bound: i64, device: fn(u64) -> &'static str, out: &mut Vec<Row>) -> i64 {
         for &(t, id, m1) in events {
-            w.add(t, id, 0, device(id), "cat-1", m1, m1 as f64, &mut collect(out));
+            w.add(arrival(t, id, 0, device(id), m1), &mut collect(out));
             max_t = max_t.max(t);
             w.advance(max_t - bound, &mut collect(out));
         }
@@ -333,12 +350,12 @@ mod tests {
     fn processing_time_dedup_remembers_ids_for_the_horizon() {
         let mut w = Windows::new(5000, 0);
         let mut out = Vec::new();
-        w.add(1000, 1, 60_000, "d", "cat-1", 5, 5.0, &mut collect(&mut out));
+        w.add(arrival(1000, 1, 60_000, "d", 5), &mut collect(&mut out));
         w.advance(7000, &mut collect(&mut out));
-        w.add(8000, 1, 60_000, "d", "cat-1", 5, 5.0, &mut collect(&mut out));
+        w.add(arrival(8000, 1, 60_000, "d", 5), &mut collect(&mut out));
         assert_eq!(w.counters.duplicates_dropped, 1, "resent 7 s later, within the horizon");
         w.advance(61_000, &mut collect(&mut out));
-        w.add(62_000, 1, 120_000, "d", "cat-1", 5, 5.0, &mut collect(&mut out));
+        w.add(arrival(62_000, 1, 120_000, "d", 5), &mut collect(&mut out));
         assert_eq!(w.counters.accepted, 2, "past the horizon the id is forgotten");
     }
 }

@@ -31,7 +31,8 @@ use super::watermark::PartitionClocks;
 use super::{ResultsTopic, Tally};
 use crate::clock::now_ms;
 use crate::kafka;
-use crate::model::{id_hash, Event, JobFlags, Mode};
+use crate::engine::protocol::JobFlags;
+use crate::model::{id_hash, Event, Mode};
 use crate::process;
 use anyhow::{anyhow, bail, Context, Result};
 use dataflow::{Dropped, Reading, WindowRow, Windowing};
@@ -66,6 +67,11 @@ pub struct Options {
     /// Timely's host file, one HOST:PORT per process (process 0 writes one on loopback when not given).
     #[arg(long)]
     pub hostfile: Option<PathBuf>,
+}
+
+/// The engine's process: the job of its command line (a cluster's first process starts the others).
+pub fn main(args: Vec<String>, stop: &'static AtomicBool, _terminated: &'static AtomicBool) -> Result<()> {
+    run(&super::parse_args("timely", args)?, stop)
 }
 
 pub fn run(o: &Options, stop: &'static AtomicBool) -> Result<()> {

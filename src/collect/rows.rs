@@ -8,7 +8,9 @@
 //! as numbers (names numbered once, each emission and each time of reading a
 //! fixed-size entry in a list) and folded into rows once, when they are taken.
 
-use crate::model::{Aggregate, Folded, Interner, Mode, RowId, Rows, WindowResult, FLUSH_DEVICE};
+use crate::groups::{Folded, RowId, Rows};
+use crate::intern::Interner;
+use crate::model::{Aggregate, Mode, WindowResult, FLUSH_DEVICE};
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Instant;
@@ -132,7 +134,7 @@ impl Collected {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::device_group;
+    use crate::groups::device_group;
 
     fn record(m1: i64, emitted_at: i64, di: &str) -> Vec<u8> {
         serde_json::to_vec(&WindowResult {

@@ -1,5 +1,5 @@
 //! What passes between the harness and an engine process (docs/SPEC.md §5,
-//! "The job"): the flags a job is started with, and the lines it prints on
+//! "The job"): the flags a job is started with (`JobFlags`), and the lines it prints on
 //! stdout that the harness reads (`boontadata: ready`, `… metric NAME VALUE`,
 //! `… version TEXT`, `… ended`). Every engine, whatever its language, keeps it.
 //!
@@ -10,10 +10,97 @@
 //! ready` again). SIGTERM ends the process, as for every engine.
 
 use super::Job;
-use crate::model::JobFlags;
+use crate::model::Mode;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
+
+/// The flags every engine's job takes (§5, "The job"), with the one default
+/// each has. The harness passes them all; an engine of this binary parses them
+/// with this struct, a Python engine with `engines/protocol.py`'s `job_parser`
+/// (a test holds the two to the same defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+pub struct JobFlags {
+    /// The clock the windows follow.
+    #[arg(long, value_enum, default_value_t = Mode::EventTime)]
+    pub mode: Mode,
+    /// Kafka bootstrap servers.
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+    /// Topic to read events from.
+    #[arg(long, default_value = "events")]
+    pub events: String,
+    /// Topic to write window results to.
+    #[arg(long, default_value = "results")]
+    pub results: String,
+    /// Consumer group (default: boontadata-ENGINE-MODE).
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Length of the tumbling windows.
+    #[arg(long, default_value_t = 5000)]
+    pub window_ms: i64,
+    /// Watermark = max seen time − this bound.
+    #[arg(long, default_value_t = 1000)]
+    pub out_of_orderness_ms: i64,
+    /// How long after the watermark passes a window late events still update it.
+    #[arg(long, default_value_t = 0)]
+    pub allowed_lateness_ms: i64,
+    /// How long a message id is remembered to drop its resends (where the mode needs a horizon).
+    #[arg(long, default_value_t = 600_000)]
+    pub dedup_horizon_ms: i64,
+    /// A partition silent this long stops holding the watermark back (where the engine has idleness).
+    #[arg(long, default_value_t = 5000)]
+    pub idle_timeout_ms: i64,
+    /// A folder of the job's own for checkpoints and state (default: the engine's choice).
+    #[arg(long)]
+    pub state_dir: Option<String>,
+}
+
+impl Default for JobFlags {
+    /// The defaults of the command line: one place for them.
+    fn default() -> Self {
+        use clap::{Args, FromArgMatches};
+        let matches = Self::augment_args(clap::Command::new("job").no_binary_name(true)).get_matches_from(Vec::<String>::new());
+        Self::from_arg_matches(&matches).expect("the defaults parse")
+    }
+}
+
+impl JobFlags {
+    /// The consumer group: `--group`, or the contract's default for `engine`.
+    pub fn group_for(&self, engine: &str) -> String {
+        self.group.clone().unwrap_or_else(|| format!("boontadata-{engine}-{}", self.mode))
+    }
+
+    /// The command line that gives these flags to a job.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args: Vec<String> = vec![
+            "--mode".into(),
+            self.mode.to_string(),
+            "--brokers".into(),
+            self.brokers.clone(),
+            "--events".into(),
+            self.events.clone(),
+            "--results".into(),
+            self.results.clone(),
+        ];
+        for (flag, value) in [
+            ("--window-ms", self.window_ms),
+            ("--out-of-orderness-ms", self.out_of_orderness_ms),
+            ("--allowed-lateness-ms", self.allowed_lateness_ms),
+            ("--dedup-horizon-ms", self.dedup_horizon_ms),
+            ("--idle-timeout-ms", self.idle_timeout_ms),
+        ] {
+            args.extend([flag.to_string(), value.to_string()]);
+        }
+        for (flag, value) in [("--group", &self.group), ("--state-dir", &self.state_dir)] {
+            if let Some(v) = value {
+                args.extend([flag.to_string(), v.clone()]);
+            }
+        }
+        args
+    }
+}
 
 /// What the jobs of one run share.
 #[derive(Debug, Clone)]
@@ -95,7 +182,7 @@ impl Heard {
 mod tests {
     use super::*;
     use crate::engine::EngineSpec;
-    use crate::model::Mode;
+    use clap::{Args, FromArgMatches};
 
     #[test]
     fn protocol_lines_are_heard_and_other_lines_ignored() {
@@ -140,5 +227,18 @@ mod tests {
             assert!(text.contains(expected), "{expected} in {text}");
         }
         assert!(text.ends_with("--workers 2"), "{text}");
+    }
+
+    #[test]
+    fn job_flags_go_to_a_command_line_and_back() {
+        let parse = |args: &[String]| {
+            let m = JobFlags::augment_args(clap::Command::new("job").no_binary_name(true)).try_get_matches_from(args).unwrap();
+            JobFlags::from_arg_matches(&m).unwrap()
+        };
+        let defaults = parse(&[]);
+        assert_eq!(defaults, JobFlags::default());
+        assert_eq!((defaults.mode, defaults.window_ms, defaults.group_for("native").as_str()), (Mode::EventTime, 5000, "boontadata-native-event-time"));
+        let flags = JobFlags { mode: Mode::ProcessingTime, group: Some("g".into()), state_dir: Some("/tmp/s".into()), window_ms: 1000, ..defaults };
+        assert_eq!(parse(&flags.to_args()), flags);
     }
 }

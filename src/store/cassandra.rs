@@ -7,7 +7,8 @@
 
 use super::local_cassandra::{self, LocalCassandra};
 use super::{shown, Store};
-use crate::model::{Aggregate, Fault, Metric, Names, ResultRow, RunRecord, SentEvent, TruthRow, View};
+use crate::intern::Interner;
+use crate::model::{Aggregate, Fault, Metric, ResultRow, RunRecord, SentEvent, TruthRow, View};
 use anyhow::{anyhow, bail, Context, Result};
 use futures::{StreamExt, TryStreamExt};
 use scylla::client::session::Session;
@@ -345,12 +346,12 @@ impl Store for Cassandra {
 
     fn events(&self, run: &str, each: &mut dyn FnMut(SentEvent)) -> Result<()> {
         type Row = (String, String, String, i64, i64, i64, f64, String);
-        let mut names = Names::default();
+        let mut names = Interner::default();
         self.each(&self.statements.events, (run,), &format!("the events of run {run}"), |(id, device, category, dt, sent_at, m1, m2, fault): Row| {
             each(SentEvent {
                 id,
-                device: names.get(&device),
-                category: names.get(&category),
+                device: names.shared(&device),
+                category: names.shared(&category),
                 dt,
                 sent_at,
                 m1,

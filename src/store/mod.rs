@@ -7,7 +7,8 @@ pub mod local_cassandra;
 mod postgres;
 mod sqlite;
 
-use crate::model::{Log, Metric, ResultRow, Rows, RunRecord, SentEvent, StoredRun, TruthRow};
+use crate::groups::{groups_for, GroupedLog, HeldRun, Log, Rows, StoredRun};
+use crate::model::{Metric, ResultRow, RunRecord, SentEvent, TruthRow};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 
@@ -81,7 +82,8 @@ pub fn load_run(store: &dyn Store, id: Option<&str>) -> Result<StoredRun> {
     store.events(id, &mut |e| events.push(&e))?;
     store.results(id, &mut |r| results.push(&r))?;
     let metrics = store.metrics(id)?;
-    Ok(StoredRun::new(record, metrics, events, results))
+    let groups = groups_for(events.events());
+    Ok(HeldRun::new(record, metrics, events.grouped(groups), results))
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //! so that writing a row again replaces it, as in every backend.
 
 use super::{shown, Store};
-use crate::model::{Aggregate, Fault, Metric, Names, ResultRow, RunRecord, SentEvent, TruthRow, View};
+use crate::intern::Interner;
+use crate::model::{Aggregate, Fault, Metric, ResultRow, RunRecord, SentEvent, TruthRow, View};
 use anyhow::{anyhow, bail, Context, Result};
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::fallible_iterator::FallibleIterator;
@@ -182,12 +183,12 @@ impl Store for Postgres {
     }
 
     fn events(&self, run: &str, each: &mut dyn FnMut(SentEvent)) -> Result<()> {
-        let mut names = Names::default();
+        let mut names = Interner::default();
         self.each_row("SELECT id, device, category, dt, sent_at, m1, m2, fault FROM events WHERE run = $1 ORDER BY seq", run, |r| {
             each(SentEvent {
                 id: r.get(0),
-                device: names.get(r.get(1)),
-                category: names.get(r.get(2)),
+                device: names.shared(r.get(1)),
+                category: names.shared(r.get(2)),
                 dt: r.get(3),
                 sent_at: r.get(4),
                 m1: r.get(5),

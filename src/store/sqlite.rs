@@ -1,7 +1,8 @@
 //! The embedded default store: one SQLite file.
 
 use super::Store;
-use crate::model::{Aggregate, Fault, Metric, Names, ResultRow, RunRecord, SentEvent, TruthRow, View};
+use crate::intern::Interner;
+use crate::model::{Aggregate, Fault, Metric, ResultRow, RunRecord, SentEvent, TruthRow, View};
 use anyhow::{bail, Context, Result};
 use rusqlite::{params, Connection};
 use std::path::Path;
@@ -143,13 +144,13 @@ impl Store for Sqlite {
 
     fn events(&self, run: &str, each: &mut dyn FnMut(SentEvent)) -> Result<()> {
         let mut st = self.db.prepare("SELECT id, device, category, dt, sent_at, m1, m2, fault FROM events WHERE run = ?1 ORDER BY seq")?;
-        let mut names = Names::default();
+        let mut names = Interner::default();
         let mut rows = st.query([run])?;
         while let Some(r) = rows.next()? {
             each(SentEvent {
                 id: r.get(0)?,
-                device: names.get(r.get_ref(1)?.as_str()?),
-                category: names.get(r.get_ref(2)?.as_str()?),
+                device: names.shared(r.get_ref(1)?.as_str()?),
+                category: names.shared(r.get_ref(2)?.as_str()?),
                 dt: r.get(3)?,
                 sent_at: r.get(4)?,
                 m1: r.get(5)?,

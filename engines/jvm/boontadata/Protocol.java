@@ -90,7 +90,7 @@ public final class Protocol {
             return job;
         }
 
-        /** The contract's flags as JSON, their names spelled as src/model.rs's JobFlags spells them. */
+        /** The contract's flags as JSON, their names spelled as src/engine/protocol.rs's JobFlags spells them. */
         public String toJson() {
             return "{\"mode\":" + quote(mode) + ",\"brokers\":" + quote(brokers) + ",\"events\":" + quote(events)
                 + ",\"results\":" + quote(results) + ",\"group\":" + quote(group) + ",\"window_ms\":" + windowMs
@@ -205,7 +205,7 @@ public final class Protocol {
         return "\"" + s.replace("\\", "\\\\").replace("\"", "\\\"") + "\"";
     }
 
-    /** Prints the defaults of the job flags as JSON: tests/layout.rs holds them to src/model.rs's. */
+    /** Prints the defaults of the job flags as JSON: tests/layout.rs holds them to src/engine/protocol.rs's. */
     public static void main(String[] args) {
         System.out.println(Job.parse("x", List.of(args), Map.of()).toJson());
     }

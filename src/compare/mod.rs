@@ -1,0 +1,373 @@
+//! The comparison (docs/SPEC.md §7): a full outer join of the truth and one
+//! engine's results, and for every difference the reason it happened, found by
+//! matching the difference against the faults the simulator injected into that
+//! window. This file joins and reports; `candidates` reads what may explain a row
+//! off the event log, and `explain` searches them for the fewest that do.
+
+use crate::format::utc;
+use crate::groups::DeviceGroups;
+use crate::model::{nearest_window_end, Aggregate, JobRecord, Mode, ResultRow, SentEvent, View, WatermarkScope, FLUSH_DEVICE};
+use crate::scenario::Clock;
+use crate::truth;
+use candidates::{Choice, FaultIndex};
+use explain::{explain, Explanation};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+
+mod candidates;
+mod explain;
+#[cfg(test)]
+mod tests;
+
+/// Why a window differs; one exception may have several causes at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cause {
+    /// A resent message counted a second time.
+    Duplicate,
+    /// A late message dropped behind the watermark.
+    Late,
+    /// An out-of-order message that arrived after its window had closed.
+    OutOfOrder,
+    /// An on-time message dropped as late: the engine's watermark had gone on without its partition
+    /// (one watermark over all partitions, carried on by the others; or its partition idle for a while).
+    Overtaken,
+    /// Messages sent just before a window's end that the engine counted in a later window; or just
+    /// after, counted in the window its timer closed late.
+    Boundary,
+    /// A message at a window's very end, counted in the window it ends (windows that hold their end, as Storm's do).
+    EndInclusive,
+    /// Messages sent before the engine's crash that its window never counted: state or input lost with the process.
+    LostInCrash,
+    /// Messages sent before the engine's crash that its window counted twice: read again after the restart on top of restored state.
+    CountedTwice,
+    /// No set of faults accounts for the difference.
+    Unexplained,
+    /// The search for an explanation gave up on its budget: it may have one, or not.
+    SearchBudget,
+}
+
+impl Cause {
+    pub const ALL: [Cause; 10] = [
+        Cause::Duplicate,
+        Cause::Late,
+        Cause::OutOfOrder,
+        Cause::Overtaken,
+        Cause::Boundary,
+        Cause::EndInclusive,
+        Cause::LostInCrash,
+        Cause::CountedTwice,
+        Cause::Unexplained,
+        Cause::SearchBudget,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Duplicate => "duplicate",
+            Cause::Late => "late",
+            Cause::OutOfOrder => "out-of-order",
+            Cause::Overtaken => "overtaken",
+            Cause::Boundary => "boundary",
+            Cause::EndInclusive => "end-inclusive",
+            Cause::LostInCrash => "lost-in-crash",
+            Cause::CountedTwice => "counted-twice",
+            Cause::Unexplained => "unexplained",
+            Cause::SearchBudget => "search-budget",
+        }
+    }
+
+    /// An explanation: a fault or a boundary crossing, not a failure to find one.
+    pub fn explains(self) -> bool {
+        !matches!(self, Cause::Unexplained | Cause::SearchBudget)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Exception {
+    pub window_end: i64,
+    pub device: String,
+    pub category: String,
+    pub truth: Option<Aggregate>,
+    pub result: Option<Aggregate>,
+    pub causes: Vec<Cause>,
+    pub why: String,
+    /// Events of the window a crash lost, or made it count twice.
+    #[serde(default)]
+    pub lost: u64,
+    #[serde(default)]
+    pub doubled: u64,
+    /// On-time events of the window dropped behind a watermark taken over all partitions.
+    #[serde(default)]
+    pub overtaken: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    pub engine: String,
+    pub mode: Mode,
+    pub view: View,
+    /// Where the engine's windows end past the multiples of the window length: 0, unless the
+    /// engine starts its windows with its own clock (then the truth is taken in its windows).
+    #[serde(default)]
+    pub window_phase_ms: i64,
+    pub rows: usize,
+    pub exceptions: Vec<Exception>,
+}
+
+impl Comparison {
+    pub fn exact(&self) -> usize {
+        self.rows - self.exceptions.len()
+    }
+
+    pub fn count(&self, cause: Cause) -> usize {
+        self.exceptions.iter().filter(|e| e.causes.contains(&cause)).count()
+    }
+
+    pub fn unexplained(&self) -> usize {
+        self.count(Cause::Unexplained)
+    }
+
+    /// Exceptions without an explanation: unexplained, or not searched to the end.
+    pub fn not_explained(&self) -> usize {
+        self.exceptions.iter().filter(|e| !e.causes.iter().all(|c| c.explains())).count()
+    }
+
+    /// One line that says how this engine and mode did.
+    pub fn verdict(&self) -> String {
+        let head = format!("{} {}: {}/{} windows exact", self.engine, self.mode, self.exact(), self.rows);
+        if self.exceptions.is_empty() {
+            return head;
+        }
+        let causes: Vec<String> =
+            Cause::ALL.iter().filter(|&&c| c.explains() && self.count(c) > 0).map(|&c| format!("{} {}", self.count(c), c.as_str())).collect();
+        let total = self.exceptions.len();
+        match (self.unexplained(), self.count(Cause::SearchBudget)) {
+            (0, 0) => format!("{head}; {total} exceptions, all explained ({})", causes.join(", ")),
+            (n, 0) => format!("{head}; {n} of {total} exceptions UNEXPLAINED ({})", causes.join(", ")),
+            (n, b) => format!("{head}; {n} of {total} exceptions UNEXPLAINED, {b} not explained within the search budget ({})", causes.join(", ")),
+        }
+    }
+}
+
+/// Compares one job's results with the truth its mode is held to, explaining every exception from
+/// the sent-event log, a group of devices at a time (`groups` holds the job's rows only). Tried last, where the scenario's faults (the likelier reason) do not explain
+/// a row: after a crash of the job, messages sent before the engine was reading again lost in the
+/// crash, or counted twice after it; for an engine whose watermark is taken over all partitions,
+/// or that lets it go on without an idle partition, on-time messages overtaken by it.
+///
+/// `overtaken` is held to the engine's own count of what it dropped as late (`late_dropped`):
+/// where the events so explained add up to more, none of them stands, and the job is compared
+/// again as if its watermark waited for every partition, so that the other causes have their turn.
+pub fn compare(job: &JobRecord, groups: &dyn DeviceGroups, window_ms: i64, clock: Clock, late_dropped: u64) -> Comparison {
+    let reading = Reading::of(job, groups, window_ms);
+    let c = compare_groups(job, groups, &reading, window_ms, clock);
+    if c.exceptions.iter().map(|e| e.overtaken).sum::<u64>() <= late_dropped {
+        return c;
+    }
+    compare_groups(&JobRecord { watermark: WatermarkScope::PerPartition, ..job.clone() }, groups, &reading, window_ms, clock)
+}
+
+/// What a job's comparison reads off all its rows before it compares them a group at a time.
+struct Reading {
+    /// Where its windows end past the multiples of the window (`window_phase`).
+    phase_ms: i64,
+    /// How many windows later it may count a message on the wall clock (`windows_crossed`).
+    crossed: i64,
+}
+
+impl Reading {
+    fn of(job: &JobRecord, groups: &dyn DeviceGroups, window_ms: i64) -> Reading {
+        let (mut ends, mut emitted_late, mut last_sent) = (Vec::new(), 0, None);
+        for g in 0..groups.count() {
+            let group = groups.group(g);
+            for r in group.results.iter().filter(|r| r.device != FLUSH_DEVICE) {
+                ends.push(r.window_end);
+                emitted_late = emitted_late.max(r.first_emitted_at - r.window_end);
+            }
+            last_sent = last_sent.max(group.events.iter().map(|e| e.sent_at).max());
+        }
+        Reading { phase_ms: window_phase(&ends, window_ms), crossed: windows_crossed(job, emitted_late, last_sent, window_ms) }
+    }
+}
+
+/// The comparison of every group of `groups`, its exceptions in the original's order: by category, then window.
+fn compare_groups(job: &JobRecord, groups: &dyn DeviceGroups, reading: &Reading, window_ms: i64, clock: Clock) -> Comparison {
+    let mut c =
+        Comparison { engine: job.engine.clone(), mode: job.mode, view: job.mode.view(), window_phase_ms: reading.phase_ms, rows: 0, exceptions: Vec::new() };
+    for g in 0..groups.count() {
+        let group = groups.group(g);
+        let (rows, exceptions) = compare_group(job, reading, &group.results, &group.events, window_ms, clock);
+        c.rows += rows;
+        c.exceptions.extend(exceptions);
+    }
+    c.exceptions.sort_by(|a, b| (&a.category, a.window_end, &a.device).cmp(&(&b.category, b.window_end, &b.device)));
+    c
+}
+
+/// The rows compared of one group of devices, and their exceptions.
+fn compare_group(job: &JobRecord, reading: &Reading, results: &[ResultRow], log: &[SentEvent], window_ms: i64, clock: Clock) -> (usize, Vec<Exception>) {
+    let (mode, crash, phase) = (job.mode, job.crash.as_ref(), reading.phase_ms);
+    let view = mode.view();
+    // An engine that was down reads what was sent meanwhile late, on the wall clock as many windows late as it was down.
+    let down = crash.map_or(0, |c| (c.reading_again_at() - c.killed_at) / window_ms + 2);
+    let crossed = reading.crossed.max(down.min(MAX_CROSSED_AFTER_CRASH));
+    let truth = truth::compute_view(log, view, window_ms, phase);
+    let faults = FaultIndex::new(log, results, view, window_ms, phase, clock);
+    let end = |e: i64| nearest_window_end(e, window_ms, phase);
+    let truth: BTreeMap<Row, &Aggregate> = truth.iter().map(|t| ((t.window_end, t.device.as_str(), t.category.as_str()), &t.agg)).collect();
+    let results: BTreeMap<Row, &Aggregate> =
+        results.iter().filter(|r| r.device != FLUSH_DEVICE).map(|r| ((end(r.window_end), r.device.as_str(), r.category.as_str()), &r.agg)).collect();
+    let keys: BTreeSet<&Row> = truth.keys().chain(results.keys()).collect();
+    let mut exceptions = Vec::new();
+    for key in &keys {
+        let (t, r) = (truth.get(*key).copied(), results.get(*key).copied());
+        if t.is_some() && r.is_some() && same(t.unwrap(), r.unwrap()) {
+            continue;
+        }
+        let mut found = explain(t, r, &faults.candidates(key, window_ms, 1));
+        if !found.explains() && view == View::SendTime {
+            // Rarer, and costlier to search: messages held for longer than a window (as after a crash:
+            // on the wall clock, messages an engine reads late are counted late, not twice).
+            found = explain(t, r, &faults.candidates(key, window_ms, crossed));
+        }
+        if !found.explains() && view == View::DeviceTime && job.watermark != WatermarkScope::PerPartition {
+            // Any of them, each a choice of its own (the fewest that explain the row are found, but the search
+            // grows as 2^n), and a run of them (looked up by its sums: cheap however long the window, but a
+            // run may need a resend counted to make up for one it should have left out): any first in a
+            // short window, the run first in a long one. The faults are listed first: of two explanations
+            // as short, the one of the faults (the likelier) is taken.
+            let on_time = faults.overtaken(key);
+            let run = vec![Choice::Slice(on_time.clone())];
+            let any: Vec<Choice> = on_time.into_iter().map(Choice::One).collect();
+            let passes = if any.len() <= ANY_OVERTAKEN_FIRST_UP_TO { [any, run] } else { [run, any] };
+            for overtaken in passes {
+                let mut choices = faults.candidates(key, window_ms, 1);
+                choices.extend(overtaken);
+                found = explain(t, r, &choices);
+                if found.explains() {
+                    break;
+                }
+            }
+        }
+        if let (false, Some(crash)) = (found.explains(), crash) {
+            // Lost, or doubled: one of the two, each with the boundary crossings of the wall clock.
+            for crashed in faults.crash_candidates(key, crash, window_ms) {
+                let mut choices = vec![crashed];
+                choices.extend(faults.candidates(key, window_ms, 1));
+                found = explain(t, r, &choices);
+                if found.explains() {
+                    break;
+                }
+            }
+        }
+        let Explanation { causes, why, lost, doubled, overtaken } = found;
+        exceptions.push(Exception {
+            window_end: key.0,
+            device: key.1.to_string(),
+            category: key.2.to_string(),
+            truth: t.cloned(),
+            result: r.cloned(),
+            causes,
+            why,
+            lost,
+            doubled,
+            overtaken,
+        });
+    }
+    (keys.len(), exceptions)
+}
+
+/// (window end, device, category) of a row compared, borrowed from the rows: a run's comparison
+/// holds its keys once, in the rows themselves.
+type Row<'a> = (i64, &'a str, &'a str);
+
+fn same(a: &Aggregate, b: &Aggregate) -> bool {
+    a.count == b.count && a.m1_sum == b.m1_sum && m2_close(a.m2_sum, b.m2_sum, a.m2_sum)
+}
+
+fn m2_close(x: f64, y: f64, scale: f64) -> bool {
+    (x - y).abs() <= 1e-6 * scale.abs().max(1.0)
+}
+
+/// Where an engine's windows end past the multiples of `window_ms`, read off the ends of its
+/// windows, on the circle of the window's length: where most of them end, and of those the
+/// earliest, since a timer fires on time or late, never early. 0 for an engine whose windows
+/// are on the clock's multiples.
+fn window_phase(ends: &[i64], window_ms: i64) -> i64 {
+    // The earliest end: the same wherever in the run the rows are read from.
+    let Some(first) = ends.iter().min() else { return 0 };
+    let reference = first.rem_euclid(window_ms);
+    let mut offsets: Vec<i64> = ends.iter().map(|e| (e - reference + window_ms / 2).rem_euclid(window_ms) - window_ms / 2).collect();
+    offsets.sort_unstable();
+    let most = offsets[offsets.len() / 2];
+    let earliest = offsets.iter().copied().find(|&o| o >= most - TIMER_SLACK_MS).unwrap_or(most);
+    (reference + earliest).rem_euclid(window_ms)
+}
+
+/// How late a window's timer may fire and still be that window's.
+const TIMER_SLACK_MS: i64 = 100;
+
+/// How many windows later a processing-time engine may count a message: Spark
+/// holds one for up to a micro-batch, which on a busy machine lasts longer than a
+/// window. At least four windows; more, up to sixteen, where the engine lagged by more:
+/// where it emitted its windows later than that, or read the stream's end later than
+/// that (the window of its end-of-stream row, against the last send) — an engine whose
+/// timer emits on time may still read, and so count, its messages late.
+fn windows_crossed(job: &JobRecord, emitted_late: i64, last_sent: Option<i64>, window_ms: i64) -> i64 {
+    // On the wall clock only: ingestion-time flush records are stamped ahead of the last send on purpose (§6).
+    let read_late = match (job.mode, job.end_of_stream_window, last_sent) {
+        (Mode::ProcessingTime, Some(end), Some(last)) => end - last,
+        _ => 0,
+    };
+    (emitted_late.max(read_late).max(0) / window_ms + 2).clamp(4, 16)
+}
+
+/// Up to how many on-time messages in a window the search for overtaken ones tries any of them
+/// before a run of them: 2^20 subsets fit the search budget.
+const ANY_OVERTAKEN_FIRST_UP_TO: usize = 20;
+
+/// How many windows late a processing-time engine that was down may count what was sent meanwhile.
+const MAX_CROSSED_AFTER_CRASH: i64 = 32;
+
+/// The original's terminal output for one comparison, with a `why` column: every exception, or
+/// the first `at_most` and how many more there are.
+pub fn render(c: &Comparison, at_most: Option<usize>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "== {} {} (against the {} truth) ==", c.engine, c.mode, c.view.as_str());
+    if c.window_phase_ms != 0 {
+        let _ = writeln!(out, "(the engine's windows end {} ms past the multiples of the window: the truth is taken in its windows)", c.window_phase_ms);
+    }
+    let _ = writeln!(out, "Comparing ingest device and downstream for m1_sum");
+    let _ = writeln!(out, "{} exceptions out of {}", c.exceptions.len(), c.rows);
+    if !c.exceptions.is_empty() {
+        let _ = writeln!(out, "Exceptions are:");
+        let ingest = format!("m1_sum_ingest_{}", c.view.as_str());
+        let _ =
+            writeln!(out, " {:<19}  {:<36}  {:<8}  {:>24}  {:>17}  {:>6}  why", "window_time", "device_id", "category", ingest, "m1_sum_downstream", "delta");
+        let num = |a: &Option<Aggregate>| a.as_ref().map_or("NaN".to_string(), |a| a.m1_sum.to_string());
+        let shown = at_most.unwrap_or(usize::MAX);
+        for e in c.exceptions.iter().take(shown) {
+            let delta = match (&e.truth, &e.result) {
+                (Some(t), Some(r)) => (t.m1_sum - r.m1_sum).to_string(),
+                _ => "NaN".into(),
+            };
+            let _ = writeln!(
+                out,
+                " {:<19}  {:<36}  {:<8}  {:>24}  {:>17}  {:>6}  {}",
+                utc(e.window_end),
+                e.device,
+                e.category,
+                num(&e.truth),
+                num(&e.result),
+                delta,
+                e.why
+            );
+        }
+        if c.exceptions.len() > shown {
+            let _ = writeln!(out, " … and {} more (all of them in the run's compare.txt)", c.exceptions.len() - shown);
+        }
+    }
+    let _ = writeln!(out, "verdict: {}", c.verdict());
+    out
+}

@@ -1,0 +1,185 @@
+//! A run's second phase: its engines started (or taken from the last run), its stream sent with the
+//! faults its scenario schedules on it, and the wait for every engine's end of the stream.
+
+use super::crash::{self, OnTheStream};
+use super::prepare::{log_path, Prepared};
+use super::{Engines, RunOptions};
+use crate::broker::Broker;
+use crate::clock::now_ms;
+use crate::collect::Collected;
+use crate::engine::protocol::JobContext;
+use crate::engine::running::Running;
+use crate::engine::{folder, Job};
+use crate::inject::{self, Injected, Sending, Stream};
+use crate::kafka;
+use crate::model::{CrashRecord, EngineStatus};
+use crate::scenario::Crash;
+use crate::simulate::Plan;
+use anyhow::Result;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long an engine that serves jobs may take to end one.
+const END_JOB_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What driving a run gave: what was sent, and its jobs, ended.
+pub(super) struct Driven {
+    pub sent: Sent,
+    pub jobs: Vec<JobRun>,
+}
+
+/// A stream sent: how it went, its plan, and each event's send time, in the plan's order.
+pub(super) struct Sent {
+    pub injected: Injected,
+    pub plan: Plan,
+    pub sent_at: Vec<i64>,
+}
+
+/// A job of the run, with its engine process once it has one.
+pub(super) struct JobRun {
+    pub job: Job,
+    pub running: Option<Running>,
+    /// Why the job failed, once it has.
+    pub failure: Option<EngineStatus>,
+    /// When the harness killed its engine and started it again, in a crash scenario.
+    pub crash: Option<CrashRecord>,
+}
+
+pub(super) fn drive(o: &RunOptions, run: &Prepared, broker: &mut Broker, engines: &mut Engines, stop: &AtomicBool) -> Result<Driven> {
+    let sc = &o.scenario;
+    if o.preload && sc.crash != Crash::None {
+        anyhow::bail!("scenario '{}' crashes the engines while the stream is sent: it cannot be preloaded (drop --preload)", sc.name);
+    }
+    let producer = kafka::producer(&run.ctx.flags.brokers)?;
+    let sending = Sending::default();
+    // Not `run` itself into the sending thread: its store is not to be shared between threads.
+    let (events, partitions) = (&run.ctx.flags.events, run.partitions);
+    let send = || {
+        let mut plan = Plan::new(sc, sc.start_of_clock(now_ms()));
+        inject::start_live_clock(&mut plan, sc);
+        let mut sent_at = Vec::with_capacity(plan.records.len());
+        let stream = Stream { plan: &plan, scenario: sc, producer: &producer, topic: events, partitions };
+        let injected = inject::send(&stream, &sending, stop, &mut |batch| {
+            sent_at.extend(batch.iter().map(|&(_, at)| at));
+            Ok(())
+        })?;
+        anyhow::Ok(Sent { injected, plan, sent_at })
+    };
+    let (sent, mut jobs) = if o.preload {
+        let sent = send()?;
+        (sent, start_engines(o, &run.ctx, engines, stop))
+    } else {
+        let mut jobs = start_engines(o, &run.ctx, engines, stop);
+        let on = OnTheStream { scenario: sc, sending: &sending, stop };
+        let sent = std::thread::scope(|s| {
+            let sender = s.spawn(send);
+            let sent_all = || sender.is_finished();
+            let crashed = match sc.crash {
+                Crash::None => Ok(None),
+                Crash::Engine => {
+                    crash::crash_engines(&on, &run.ctx, &mut jobs, o.ready_timeout, sent_all);
+                    Ok(None)
+                }
+                Crash::Broker => crash::crash_broker(&on, broker, events, &run.dir, sent_all),
+            };
+            let sent = sender.join().map_err(|_| anyhow::anyhow!("the sending thread panicked"))??;
+            // A broker node that did not come back fails the run, once the send has ended.
+            if let Some(node) = crashed? {
+                jobs.iter_mut().for_each(|j| j.crash = Some(node));
+            }
+            anyhow::Ok(sent)
+        })?;
+        (sent, jobs)
+    };
+    wait_for_engines(&mut jobs, &run.collected, &sent.injected, o.quiet, stop)?;
+    end_jobs(&mut jobs, stop);
+    Ok(Driven { sent, jobs })
+}
+
+/// Gives each job an engine process that is ready: the one kept from the previous run if it serves
+/// jobs, else a new one. A job whose engine cannot start, or does not get ready, fails alone.
+fn start_engines(o: &RunOptions, ctx: &JobContext, engines: &mut Engines, stop: &AtomicBool) -> Vec<JobRun> {
+    let mut kept = std::mem::take(&mut engines.0);
+    let mut jobs = Vec::new();
+    for job in &o.jobs {
+        let log = log_path(&ctx.run_dir, job);
+        let started = match kept.iter_mut().position(|e| e.can_take(job)) {
+            Some(i) => {
+                let mut e = kept.swap_remove(i);
+                e.next_job(ctx, &log).map(|_| e)
+            }
+            None => folder::setup(job.spec).and_then(|_| Running::start(job, ctx, &log)),
+        };
+        jobs.push(match started {
+            Ok(e) => JobRun { job: job.clone(), running: Some(e), failure: None, crash: None },
+            Err(e) => {
+                eprintln!("boontadata: engine {} could not start: {e:#}", job.label());
+                JobRun { job: job.clone(), running: None, failure: Some(EngineStatus::NotReady(format!("could not start: {e:#}"))), crash: None }
+            }
+        });
+    }
+    // Engines this run has no job for wait for a later one (a matrix run in groups of jobs).
+    engines.0 = kept;
+    eprintln!("boontadata: started {}; waiting until they are ready …", o.jobs.iter().map(Job::label).collect::<Vec<_>>().join(", "));
+    for j in jobs.iter_mut() {
+        let Some(e) = j.running.as_mut() else { continue };
+        if let Err(status) = e.wait_ready(o.ready_timeout, stop) {
+            eprintln!("boontadata: engine {} {status}; see {}", j.job.label(), e.log.display());
+            e.stop();
+            j.failure = Some(status);
+        }
+    }
+    jobs
+}
+
+/// Waits until every engine still running has emitted its flush row (then one more quiet
+/// second for stragglers), has been quiet for `quiet` since the flush (or, with
+/// `--preload`, since the engines were ready), or has died.
+fn wait_for_engines(jobs: &mut [JobRun], collected: &Mutex<Collected>, injected: &Injected, quiet: Duration, stop: &AtomicBool) -> Result<()> {
+    let mut last_line = Instant::now();
+    let quiet_from = injected.flushed.max(last_line);
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            anyhow::bail!("interrupted while waiting for the engines");
+        }
+        let now = Instant::now();
+        let mut waiting = Vec::new();
+        {
+            let c = collected.lock().expect("collector lock");
+            for j in jobs.iter_mut().filter(|j| j.failure.is_none()) {
+                let Some(e) = j.running.as_mut() else { continue };
+                if e.exited().is_some() {
+                    continue;
+                }
+                let p = c.progress.get(&(j.job.spec.name.clone(), j.job.mode)).cloned().unwrap_or_default();
+                let last = p.last_received.map_or(quiet_from, |l| l.max(quiet_from));
+                let done = (p.flush_seen() && now - last >= Duration::from_secs(1)) || now - last >= quiet;
+                if !done {
+                    waiting.push(format!("{} ({} rows)", e.job.label(), p.rows_received));
+                }
+            }
+        }
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        if last_line.elapsed() >= Duration::from_secs(5) {
+            eprintln!("boontadata: waiting for the end of the stream from {}", waiting.join(", "));
+            last_line = Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Ends each job: an engine that serves jobs ends its job and waits for the next run's; any other
+/// is stopped.
+fn end_jobs(jobs: &mut [JobRun], stop: &AtomicBool) {
+    for j in jobs.iter_mut() {
+        let Some(e) = j.running.as_mut() else { continue };
+        if j.failure.is_none() && e.job.spec.serves_jobs {
+            j.failure = e.end_job(END_JOB_TIMEOUT, stop).err();
+        } else {
+            e.stop();
+        }
+    }
+}
