@@ -1,5 +1,6 @@
 package boontadata.kafkastreams;
 
+import boontadata.Counters;
 import boontadata.Protocol;
 import java.time.Duration;
 import java.util.Map;
@@ -43,8 +44,8 @@ public final class Job {
         }
         // A new application starts at the earliest offsets (Kafka Streams' default too), a known one where it committed.
         p.put(StreamsConfig.consumerPrefix("auto.offset.reset"), "earliest");
-        Windows.Counters counters = new Windows.Counters();
-        var topology = Windows.topology(job.mode, job.events, job.results, job.windowMs, job.outOfOrdernessMs, job.allowedLatenessMs, job.dedupHorizonMs, counters);
+        Counters.reset();
+        var topology = Windows.topology(job.mode, job.events, job.results, job.windowMs, job.outOfOrdernessMs, job.allowedLatenessMs, job.dedupHorizonMs);
         Protocol.version("kafka-streams " + AppInfoParser.getVersion() + " (" + guarantee + ")");
 
         AtomicReference<Throwable> failure = new AtomicReference<>();
@@ -59,37 +60,27 @@ public final class Job {
                 }
             });
             streams.start();
-            double late = 0;
             while (running.getAsBoolean() && failure.get() == null) {
                 Thread.sleep(1000);
-                late = lateDropped(streams);
-                report(counters, late);
+                Counters.LATE.set(lateDropped(streams));
+                Counters.report();
             }
             streams.close(Duration.ofSeconds(20));
             // A closed application has no metrics left: its last late count stands.
-            report(counters, late);
+            Counters.report();
         }
         if (failure.get() != null) {
             throw new IllegalStateException("kafka-streams: the application failed: " + failure.get(), failure.get());
         }
     }
 
-    /** The native engine's metrics, from the topology's counters and Kafka Streams' own. */
-    static void report(Windows.Counters counters, double late) {
-        Protocol.metric("consumed", counters.consumed.get());
-        Protocol.metric("malformed", counters.malformed.get());
-        Protocol.metric("duplicates_dropped", counters.duplicates.get());
-        Protocol.metric("results_emitted", counters.emitted.get());
-        Protocol.metric("late_dropped", late);
-    }
-
     /** Records a window no longer took (behind its end + grace): the tasks' dropped-records. */
-    static double lateDropped(KafkaStreams streams) {
-        double late = 0;
+    static long lateDropped(KafkaStreams streams) {
+        long late = 0;
         for (var m : streams.metrics().entrySet()) {
             MetricName name = m.getKey();
             if (name.name().equals("dropped-records-total") && name.group().equals("stream-task-metrics")) {
-                late += ((Number) m.getValue().metricValue()).doubleValue();
+                late += ((Number) m.getValue().metricValue()).longValue();
             }
         }
         return late;

@@ -1,12 +1,14 @@
 package boontadata.kafkastreams;
 
-import com.fasterxml.jackson.databind.JsonNode;
+import boontadata.Counters;
+import boontadata.Event;
+import boontadata.Results;
+import boontadata.Sums;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.TreeMap;
-import java.util.concurrent.atomic.AtomicLong;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.common.serialization.Serde;
 import org.apache.kafka.common.serialization.Serdes;
@@ -63,63 +65,25 @@ import org.apache.kafka.streams.state.WindowStoreIterator;
 public final class Windows {
     private Windows() {}
 
-    static final ObjectMapper JSON = new ObjectMapper();
-
-    /** What the topology counts, besides Kafka Streams' own metrics. */
-    static final class Counters {
-        final AtomicLong consumed = new AtomicLong();
-        final AtomicLong malformed = new AtomicLong();
-        final AtomicLong duplicates = new AtomicLong();
-        final AtomicLong emitted = new AtomicLong();
-    }
-
-    /** One event (docs/SPEC.md §2), or null when the record is not a whole, well-typed one. */
-    record Event(String id, String di, long dt, String c, long m1, double m2) {
-        static Event parse(byte[] bytes) {
-            try {
-                JsonNode n = JSON.readTree(bytes);
-                if (n == null || !n.path("dt").isIntegralNumber() || !n.path("m1").isIntegralNumber() || !n.path("m2").isNumber()
-                    || !n.path("id").isTextual() || !n.path("di").isTextual() || !n.path("c").isTextual()) {
-                    return null;
-                }
-                return new Event(n.get("id").asText(), n.get("di").asText(), n.get("dt").asLong(), n.get("c").asText(), n.get("m1").asLong(), n.get("m2").asDouble());
-            } catch (Exception e) {
-                return null;
-            }
-        }
-
-        static final Serde<Event> SERDE = Serdes.serdeFrom((topic, e) -> json(e), (topic, bytes) -> bytes == null ? null : parse(bytes));
-    }
-
-    /** A window of one device: count, m1 and m2 sums by category. */
+    /** A window of one device: its categories' sums, side by side. */
     static final class Cells {
-        public TreeMap<String, double[]> byCategory = new TreeMap<>();
+        public TreeMap<String, Sums> byCategory = new TreeMap<>();
 
         Cells add(Event e) {
-            double[] cell = byCategory.computeIfAbsent(e.c(), c -> new double[3]);
-            cell[0] += 1;
-            cell[1] += e.m1();
-            cell[2] += e.m2();
+            byCategory.computeIfAbsent(e.c(), c -> new Sums()).add(e.m1(), e.m2());
             return this;
         }
 
-        /** The results (docs/SPEC.md §5) of this device's window ending at {@code end}. */
-        List<KeyValue<String, String>> rows(String mode, String device, long end, Counters counters) {
+        /** The results of this device's window ending at {@code end}. */
+        List<KeyValue<String, String>> rows(String mode, String device, long end) {
             List<KeyValue<String, String>> rows = new ArrayList<>();
-            byCategory.forEach((c, cell) -> {
-                var row = JSON.createObjectNode().put("engine", "kafka-streams").put("mode", mode).put("window_end", end).put("di", device).put("c", c)
-                    .put("count", (long) cell[0]).put("m1_sum", (long) cell[1]).put("m2_sum", cell[2]).put("emitted_at", System.currentTimeMillis());
-                rows.add(KeyValue.pair(device, row.toString()));
-            });
-            counters.emitted.addAndGet(rows.size());
+            byCategory.forEach((c, sums) -> rows.add(KeyValue.pair(device, Results.row("kafka-streams", mode, end, device, c, sums))));
             return rows;
         }
-
-        static final Serde<Cells> SERDE = Serdes.serdeFrom((topic, cells) -> json(cells), (topic, bytes) -> read(bytes, Cells.class));
     }
 
     static Topology topology(String mode, String eventsTopic, String resultsTopic, long windowMs, long outOfOrdernessMs, long allowedLatenessMs,
-                             long dedupHorizonMs, Counters counters) {
+                             long dedupHorizonMs) {
         boolean eventTime = mode.equals("event-time");
         Duration window = Duration.ofMillis(windowMs);
         Duration grace = Duration.ofMillis(outOfOrdernessMs + allowedLatenessMs);
@@ -128,33 +92,28 @@ public final class Windows {
         builder.addStateStore(Stores.windowStoreBuilder(Stores.persistentWindowStore("seen-ids", remember, remember, false), Serdes.String(), Serdes.Long()));
 
         TimestampExtractor clock = eventTime ? new DeviceTime() : new WallclockTimestampExtractor();
-        KStream<String, Event> events = builder.stream(eventsTopic, Consumed.with(Serdes.String(), Event.SERDE).withTimestampExtractor(clock))
-            .filter((device, e) -> {
-                counters.consumed.incrementAndGet();
-                if (e == null) {
-                    counters.malformed.incrementAndGet();
-                }
-                return e != null;
-            })
-            .processValues(() -> new FirstOfEachId(remember, counters), "seen-ids");
+        // A record that is not an event is null (Event.read has counted it).
+        KStream<String, Event> events = builder.stream(eventsTopic, Consumed.with(Serdes.String(), EVENTS).withTimestampExtractor(clock))
+            .filter((device, e) -> e != null)
+            .processValues(() -> new FirstOfEachId(remember), "seen-ids");
 
         KStream<String, String> results;
         if (eventTime) {
-            results = events.groupByKey(Grouped.with(Serdes.String(), Event.SERDE))
+            results = events.groupByKey(Grouped.with(Serdes.String(), EVENTS))
                 .windowedBy(TimeWindows.ofSizeAndGrace(window, grace))
-                .aggregate(Cells::new, (device, e, cells) -> cells.add(e), Materialized.with(Serdes.String(), Cells.SERDE))
+                .aggregate(Cells::new, (device, e, cells) -> cells.add(e), Materialized.with(Serdes.String(), CELLS))
                 .suppress(Suppressed.untilWindowCloses(Suppressed.BufferConfig.unbounded()))
                 .toStream()
-                .flatMap((w, cells) -> cells.rows(mode, w.key(), w.window().end(), counters));
+                .flatMap((w, cells) -> cells.rows(mode, w.key(), w.window().end()));
         } else {
-            builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore("open-windows"), Serdes.String(), Cells.SERDE));
-            results = events.process(() -> new ProcessingTimeWindows(mode, windowMs, counters), "open-windows");
+            builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore("open-windows"), Serdes.String(), CELLS));
+            results = events.process(() -> new ProcessingTimeWindows(mode, windowMs), "open-windows");
         }
         results.to(resultsTopic, Produced.with(Serdes.String(), Serdes.String()));
         return builder.build();
     }
 
-    /** Event time: the device time; a record that is not an event keeps its partition's time (it is counted and dropped next). */
+    /** Event time: the device time; a record that is not an event keeps its partition's time (it is dropped next). */
     static final class DeviceTime implements TimestampExtractor {
         @Override
         public long extract(ConsumerRecord<Object, Object> record, long partitionTime) {
@@ -162,16 +121,17 @@ public final class Windows {
         }
     }
 
-    /** Forwards the first record of each id; remembers ids for {@code remember} of stream time. */
+    /**
+     * Forwards the first record of each id; remembers ids for {@code remember} of stream time, in a
+     * window store: logged to a changelog, it survives a restart under exactly_once_v2.
+     */
     static final class FirstOfEachId implements FixedKeyProcessor<String, Event, Event> {
         private final Duration remember;
-        private final Counters counters;
         private FixedKeyProcessorContext<String, Event> context;
         private WindowStore<String, Long> seen;
 
-        FirstOfEachId(Duration remember, Counters counters) {
+        FirstOfEachId(Duration remember) {
             this.remember = remember;
-            this.counters = counters;
         }
 
         @Override
@@ -186,7 +146,7 @@ public final class Windows {
             long t = record.timestamp();
             try (WindowStoreIterator<Long> earlier = seen.fetch(id, t - remember.toMillis(), t + remember.toMillis())) {
                 if (earlier.hasNext()) {
-                    counters.duplicates.incrementAndGet();
+                    Counters.DUPLICATES.incrementAndGet();
                     return;
                 }
             }
@@ -199,16 +159,14 @@ public final class Windows {
     static final class ProcessingTimeWindows implements Processor<String, Event, String, String> {
         private final String mode;
         private final long windowMs;
-        private final Counters counters;
         private ProcessorContext<String, String> context;
         private KeyValueStore<String, Cells> open;
         /** The wall clock at the last punctuation: every window ending by then has been emitted. */
         private long closedUpTo = Long.MIN_VALUE;
 
-        ProcessingTimeWindows(String mode, long windowMs, Counters counters) {
+        ProcessingTimeWindows(String mode, long windowMs) {
             this.mode = mode;
             this.windowMs = windowMs;
-            this.counters = counters;
         }
 
         @Override
@@ -240,7 +198,7 @@ public final class Windows {
                         break;
                     }
                     String device = w.key.substring(21);
-                    for (KeyValue<String, String> row : w.value.rows(mode, device, end, counters)) {
+                    for (KeyValue<String, String> row : w.value.rows(mode, device, end)) {
                         context.forward(new Record<>(row.key, row.value, now));
                     }
                     closed.add(w.key);
@@ -250,6 +208,11 @@ public final class Windows {
             closedUpTo = Math.max(closedUpTo, now);
         }
     }
+
+    /** The stores' JSON; the events' serde reads with {@link Event#read}, which counts what is not an event. */
+    static final ObjectMapper JSON = new ObjectMapper();
+    static final Serde<Event> EVENTS = Serdes.serdeFrom((topic, e) -> json(e), (topic, bytes) -> Event.read(bytes));
+    static final Serde<Cells> CELLS = Serdes.serdeFrom((topic, cells) -> json(cells), (topic, bytes) -> read(bytes, Cells.class));
 
     static byte[] json(Object value) {
         try {

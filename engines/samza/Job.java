@@ -1,5 +1,6 @@
 package boontadata.samza;
 
+import boontadata.Counters;
 import boontadata.Protocol;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -12,14 +13,21 @@ import java.util.function.BooleanSupplier;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.samza.application.StreamApplication;
+import org.apache.samza.application.descriptors.StreamApplicationDescriptor;
 import org.apache.samza.config.MapConfig;
 import org.apache.samza.container.grouper.task.SingleContainerGrouperFactory;
 import org.apache.samza.job.ApplicationStatus;
 import org.apache.samza.runtime.LocalApplicationRunner;
+import org.apache.samza.runtime.ProcessorLifecycleListener;
+import org.apache.samza.serializers.KVSerde;
+import org.apache.samza.serializers.StringSerde;
 import org.apache.samza.standalone.PassthroughJobCoordinatorFactory;
+import org.apache.samza.system.SystemStreamMetadata.OffsetType;
+import org.apache.samza.system.kafka.descriptors.KafkaSystemDescriptor;
 
 /**
- * boontadata's Samza engine: the application of Windows.java, run embedded in this JVM by a
+ * boontadata's Samza engine: the stream of Windows.java, between the job's topics in an
+ * application of its own, run embedded in this JVM by a
  * {@code LocalApplicationRunner} in standalone mode: one stream processor, the passthrough job
  * coordinator (no ZooKeeper), every partition in one task. Each job the harness sends
  * (engines/jvm/boontadata/Protocol.java) is a new application in the same JVM.
@@ -36,9 +44,7 @@ public final class Job {
         if (!job.mode.equals("processing-time")) {
             throw new IllegalArgumentException("samza: no " + job.mode + " (Samza's windows are on the wall clock): run it in processing-time");
         }
-        for (var counter : List.of(Windows.CONSUMED, Windows.MALFORMED, Windows.DUPLICATES, Windows.EMITTED)) {
-            counter.set(0);
-        }
+        Counters.reset();
         Path state = job.stateDir != null ? Path.of(job.stateDir) : Files.createTempDirectory("boontadata-samza");
         String replicas = Integer.toString(Math.min(3, brokerCount(job.brokers)));
         // Job names take no dots.
@@ -60,7 +66,7 @@ public final class Job {
             Map.entry("job.non-logged.store.base.dir", state.resolve("stores").toString()),
             Map.entry("job.logged.store.base.dir", state.resolve("logged-stores").toString())));
         AtomicBoolean started = new AtomicBoolean();
-        var runner = new LocalApplicationRunner(new Windows(job.brokers, job.events, job.results, job.windowMs, job.dedupHorizonMs, () -> started.set(true)), config);
+        var runner = new LocalApplicationRunner((StreamApplication) app -> describe(app, job, () -> started.set(true)), config);
         Protocol.version("samza " + version());
         runner.run(null);
         boolean ready = false;
@@ -73,12 +79,31 @@ public final class Job {
                 ready = true;
                 Protocol.ready();
             }
-            report();
+            Counters.report();
             Thread.sleep(ready ? 1000 : 200);
         }
         runner.kill();
         runner.waitForFinish(Duration.ofSeconds(20));
-        report();
+        Counters.report();
+    }
+
+    /** The application: the events topic, through Windows.java, into the results topic. */
+    static void describe(StreamApplicationDescriptor app, Protocol.Job job, Runnable started) {
+        var kafka = new KafkaSystemDescriptor("kafka")
+            .withConsumerConfigs(Map.of("bootstrap.servers", job.brokers))
+            .withProducerBootstrapServers(List.of(job.brokers.split(",")));
+        // A job reads its stream from the start: Samza's default is the newest offset.
+        // (A stream's id takes no dots; the topics are named after the run.)
+        var input = kafka.getInputDescriptor("events", new StringSerde()).withPhysicalName(job.events).withOffsetDefault(OffsetType.OLDEST);
+        var output = kafka.getOutputDescriptor("results", KVSerde.of(new StringSerde(), new StringSerde())).withPhysicalName(job.results);
+        app.withDefaultSystem(kafka);
+        app.withProcessorLifecycleListenerFactory((processor, config) -> new ProcessorLifecycleListener() {
+            @Override
+            public void afterStart() {
+                started.run();
+            }
+        });
+        Windows.windows(app.getInputStream(input), job.windowMs, job.dedupHorizonMs).sendTo(app.getOutputStream(output));
     }
 
     static int brokerCount(String brokers) throws Exception {
@@ -91,13 +116,5 @@ public final class Job {
     static String version() {
         String jar = Path.of(StreamApplication.class.getProtectionDomain().getCodeSource().getLocation().getPath()).getFileName().toString();
         return jar.replaceFirst("^samza-api-", "").replaceFirst("\\.jar$", "");
-    }
-
-    static void report() {
-        Protocol.metric("consumed", Windows.CONSUMED.get());
-        Protocol.metric("malformed", Windows.MALFORMED.get());
-        Protocol.metric("duplicates_dropped", Windows.DUPLICATES.get());
-        Protocol.metric("late_dropped", 0);
-        Protocol.metric("results_emitted", Windows.EMITTED.get());
     }
 }

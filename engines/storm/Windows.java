@@ -1,35 +1,22 @@
 package boontadata.storm;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import java.util.Collection;
+import boontadata.Counters;
+import boontadata.FirstOfEachId;
+import boontadata.Results;
+import boontadata.Sums;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.IdentityHashMap;
-import java.util.Iterator;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicLong;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.producer.ProducerConfig;
-import org.apache.kafka.common.TopicPartition;
 import org.apache.storm.generated.StormTopology;
-import org.apache.storm.kafka.bolt.KafkaBolt;
-import org.apache.storm.kafka.bolt.mapper.FieldNameBasedTupleToKafkaMapper;
-import org.apache.storm.kafka.bolt.selector.DefaultTopicSelector;
-import org.apache.storm.kafka.spout.FirstPollOffsetStrategy;
-import org.apache.storm.kafka.spout.KafkaSpout;
-import org.apache.storm.kafka.spout.KafkaSpoutConfig;
-import org.apache.storm.kafka.spout.KafkaSpoutMessageId;
-import org.apache.storm.kafka.spout.KafkaTupleListener;
 import org.apache.storm.task.OutputCollector;
 import org.apache.storm.task.TopologyContext;
 import org.apache.storm.topology.BasicOutputCollector;
+import org.apache.storm.topology.IRichBolt;
+import org.apache.storm.topology.IRichSpout;
 import org.apache.storm.topology.OutputFieldsDeclarer;
 import org.apache.storm.topology.TopologyBuilder;
 import org.apache.storm.topology.base.BaseBasicBolt;
@@ -44,9 +31,11 @@ import org.apache.storm.windowing.TupleWindow;
  * boontadata's windows in Apache Storm: the topology, as Storm users write it.
  *
  * <pre>
- * KafkaSpout ─▶ first-of-each-id (by device) ─▶ windows (by device) ─▶ KafkaBolt
- *                                                 └─ late tuples ─▶ late
+ * events (KafkaSpout) ─▶ first-of-each-id (by device) ─▶ windows (by device) ─▶ results (KafkaBolt)
+ *                                                         └─ late tuples ─▶ late
  * </pre>
+ *
+ * (The spout and the KafkaBolt, Kafka's plumbing, are Job.java's.)
  *
  * <ul>
  *   <li><b>Event time</b>: a {@code BaseWindowedBolt} with a tumbling window on the tuples'
@@ -65,29 +54,15 @@ import org.apache.storm.windowing.TupleWindow;
 public final class Windows {
     private Windows() {}
 
-    static final ObjectMapper JSON = new ObjectMapper();
+    /** An event's fields, as the spout emits them. */
+    static final Fields EVENT = new Fields("id", "di", "dt", "c", "m1", "m2");
 
-    /** What the topology counts: the bolts run in this JVM under a LocalCluster. */
-    static final AtomicLong CONSUMED = new AtomicLong();
-    static final AtomicLong MALFORMED = new AtomicLong();
-    static final AtomicLong DUPLICATES = new AtomicLong();
-    static final AtomicLong LATE = new AtomicLong();
-    static final AtomicLong EMITTED = new AtomicLong();
-
-    static StormTopology topology(String mode, String brokers, String events, String results, String group, long windowMs, long outOfOrdernessMs,
-                                  long dedupHorizonMs) {
+    static StormTopology topology(IRichSpout events, IRichBolt results, String mode, long windowMs, long outOfOrdernessMs, long dedupHorizonMs) {
         boolean eventTime = mode.equals("event-time");
         TopologyBuilder b = new TopologyBuilder();
-        KafkaSpoutConfig<String, String> spout = KafkaSpoutConfig.builder(brokers, events)
-            .setProp(ConsumerConfig.GROUP_ID_CONFIG, group)
-            // A new group from the earliest offsets, a known one where it committed.
-            .setFirstPollOffsetStrategy(FirstPollOffsetStrategy.UNCOMMITTED_EARLIEST)
-            .setRecordTranslator(Windows::tuple, new Fields("id", "di", "dt", "c", "m1", "m2"))
-            .setTupleListener(new Assigned())
-            .build();
-        b.setSpout("events", new KafkaSpout<>(spout), 1);
+        b.setSpout("events", events, 1);
         long remember = eventTime ? windowMs + outOfOrdernessMs : dedupHorizonMs;
-        b.setBolt("first-of-each-id", new FirstOfEachId(remember, eventTime), 1).fieldsGrouping("events", new Fields("di"));
+        b.setBolt("first-of-each-id", new FirstOfEachIdBolt(remember, eventTime), 1).fieldsGrouping("events", new Fields("di"));
 
         BaseWindowedBolt windows = new TumblingWindows(mode).withTumblingWindow(Duration.of((int) windowMs));
         if (eventTime) {
@@ -96,86 +71,31 @@ public final class Windows {
             b.setBolt("late", new CountLate(), 1).shuffleGrouping("windows", "late");
         }
         b.setBolt("windows", windows, 1).fieldsGrouping("first-of-each-id", new Fields("di"));
-
-        var producer = new java.util.Properties();
-        producer.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, brokers);
-        producer.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, "org.apache.kafka.common.serialization.StringSerializer");
-        producer.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, "org.apache.kafka.common.serialization.StringSerializer");
-        b.setBolt("results", new KafkaBolt<String, String>().withProducerProperties(producer).withTopicSelector(new DefaultTopicSelector(results))
-            .withTupleToKafkaMapper(new FieldNameBasedTupleToKafkaMapper<>("key", "value")), 1).shuffleGrouping("windows");
+        b.setBolt("results", results, 1).shuffleGrouping("windows");
         return b.createTopology();
     }
 
-    /** Set once the spout has its partitions: the job can read. */
-    static final AtomicBoolean ASSIGNED = new AtomicBoolean();
-
-    /** Tells the job when the spout has its partitions. */
-    static final class Assigned implements KafkaTupleListener {
-        @Override
-        public void onPartitionsReassigned(Collection<TopicPartition> partitions) {
-            ASSIGNED.set(!partitions.isEmpty());
-        }
-
-        @Override
-        public void open(Map<String, Object> conf, TopologyContext context) {}
-
-        @Override
-        public void onEmit(List<Object> tuple, KafkaSpoutMessageId id) {}
-
-        @Override
-        public void onAck(KafkaSpoutMessageId id) {}
-
-        @Override
-        public void onRetry(KafkaSpoutMessageId id) {}
-
-        @Override
-        public void onMaxRetryReached(KafkaSpoutMessageId id) {}
-    }
-
-    /** A Kafka record as a tuple; null (skipped, and counted) when it is not a whole, well-typed event. */
-    static List<Object> tuple(ConsumerRecord<String, String> r) {
-        CONSUMED.incrementAndGet();
-        try {
-            JsonNode n = JSON.readTree(r.value());
-            if (n != null && n.path("dt").isIntegralNumber() && n.path("m1").isIntegralNumber() && n.path("m2").isNumber() && n.path("id").isTextual()
-                && n.path("di").isTextual() && n.path("c").isTextual()) {
-                return new Values(n.get("id").asText(), n.get("di").asText(), n.get("dt").asLong(), n.get("c").asText(), n.get("m1").asLong(), n.get("m2").asDouble());
-            }
-        } catch (Exception e) {
-            // not JSON: malformed, as below
-        }
-        MALFORMED.incrementAndGet();
-        return null;
-    }
-
-    /** Forwards the first tuple of each id; an id is remembered for {@code rememberMs} of its time. */
-    static final class FirstOfEachId extends BaseBasicBolt {
-        private final long rememberMs;
+    /** Forwards the first tuple of each id, an id remembered for {@code rememberMs} of its time. */
+    static final class FirstOfEachIdBolt extends BaseBasicBolt {
+        private final FirstOfEachId seen;
         private final boolean eventTime;
-        private final LinkedHashMap<String, Long> seen = new LinkedHashMap<>();
 
-        FirstOfEachId(long rememberMs, boolean eventTime) {
-            this.rememberMs = rememberMs;
+        FirstOfEachIdBolt(long rememberMs, boolean eventTime) {
+            this.seen = new FirstOfEachId(rememberMs);
             this.eventTime = eventTime;
         }
 
         @Override
         public void execute(Tuple t, BasicOutputCollector out) {
             long now = eventTime ? t.getLongByField("dt") : System.currentTimeMillis();
-            // Ids are kept in arrival order: forget from the oldest while they are past their time.
-            for (Iterator<Long> until = seen.values().iterator(); until.hasNext() && until.next() < now; ) {
-                until.remove();
+            if (seen.first(t.getStringByField("id"), now)) {
+                out.emit(t.getValues());
             }
-            if (seen.putIfAbsent(t.getStringByField("id"), now + rememberMs) != null) {
-                DUPLICATES.incrementAndGet();
-                return;
-            }
-            out.emit(t.getValues());
         }
 
         @Override
         public void declareOutputFields(OutputFieldsDeclarer d) {
-            d.declare(new Fields("id", "di", "dt", "c", "m1", "m2"));
+            d.declare(EVENT);
         }
     }
 
@@ -206,23 +126,18 @@ public final class Windows {
 
         @Override
         public void execute(TupleWindow window) {
-            LATE.addAndGet(window.getExpired().stream().filter(t -> !windowed.remove(t)).count());
+            Counters.LATE.addAndGet(window.getExpired().stream().filter(t -> !windowed.remove(t)).count());
             windowed.addAll(window.get());
-            Map<String, TreeMap<String, double[]>> cells = new HashMap<>();
+            Map<String, TreeMap<String, Sums>> cells = new HashMap<>();
             for (Tuple t : window.get()) {
-                double[] cell = cells.computeIfAbsent(t.getStringByField("di"), d -> new TreeMap<>()).computeIfAbsent(t.getStringByField("c"), c -> new double[3]);
-                cell[0] += 1;
-                cell[1] += t.getLongByField("m1");
-                cell[2] += t.getDoubleByField("m2");
+                cells.computeIfAbsent(t.getStringByField("di"), d -> new TreeMap<>()).computeIfAbsent(t.getStringByField("c"), c -> new Sums())
+                    .add(t.getLongByField("m1"), t.getDoubleByField("m2"));
             }
             long end = window.getEndTimestamp();
-            cells.forEach((device, byCategory) -> byCategory.forEach((c, cell) -> {
-                var row = JSON.createObjectNode().put("engine", "storm").put("mode", mode).put("window_end", end).put("di", device).put("c", c)
-                    .put("count", (long) cell[0]).put("m1_sum", (long) cell[1]).put("m2_sum", cell[2]).put("emitted_at", System.currentTimeMillis());
+            cells.forEach((device, byCategory) -> byCategory.forEach((c, sums) -> {
                 // Unanchored: anchoring each of a window's thousands of rows to every tuple of the window
                 // grew the acker's tuple trees until the JVM did nothing but collect garbage (seen on `disorder`).
-                out.emit(List.of(), new Values(device, row.toString()));
-                EMITTED.incrementAndGet();
+                out.emit(List.of(), new Values(device, Results.row("storm", mode, end, device, c, sums)));
             }));
         }
 
@@ -236,7 +151,7 @@ public final class Windows {
     static final class CountLate extends BaseBasicBolt {
         @Override
         public void execute(Tuple t, BasicOutputCollector out) {
-            LATE.incrementAndGet();
+            Counters.LATE.incrementAndGet();
         }
 
         @Override

@@ -63,6 +63,7 @@ pub fn setup(spec: &EngineSpec) -> Result<()> {
     let script = engine_file(spec, "setup")?;
     let status = Command::new(&script)
         .env("BOONTADATA_CACHE", crate::install::cache_dir())
+        .env("BOONTADATA_HOME", crate::install::checkout())
         .stdin(Stdio::null())
         .status()
         .with_context(|| format!("running {}", script.display()))?;
@@ -83,6 +84,8 @@ pub fn command(spec: &EngineSpec) -> Result<Command> {
         Launch::Scripts => {
             let mut cmd = Command::new(engine_file(spec, "start")?);
             cmd.env("BOONTADATA_CACHE", crate::install::cache_dir());
+            // What the engine's scripts share (engines/jvm) is in the checkout, wherever its folder is.
+            cmd.env("BOONTADATA_HOME", crate::install::checkout());
             cmd
         }
     })

@@ -15,8 +15,9 @@ import java.util.function.BooleanSupplier;
 
 /**
  * The engine side of the harness protocol (src/engine/protocol.rs), for engines on the JVM,
- * as engines/protocol.py is for Python ones. Every JVM engine's build adds this folder to its
- * sources (engines/jvm).
+ * as engines/protocol.py is for Python ones. Every JVM engine compiles this folder with its own
+ * sources (engines/jvm/pom.xml, its parent pom). It needs nothing but the JDK: tests/layout.rs
+ * compiles it alone.
  *
  * <pre>
  * Protocol.serve("storm", args, Map.of("nimbus", ""), (job, running) -&gt; {
