@@ -219,48 +219,14 @@ fn compare_group(job: &JobRecord, reading: &Reading, results: &[ResultRow], log:
     let results: BTreeMap<Row, &Aggregate> =
         results.iter().filter(|r| r.device != FLUSH_DEVICE).map(|r| ((end(r.window_end), r.device.as_str(), r.category.as_str()), &r.agg)).collect();
     let keys: BTreeSet<&Row> = truth.keys().chain(results.keys()).collect();
+    let explaining = Explaining { job, faults, window_ms, crossed };
     let mut exceptions = Vec::new();
     for key in &keys {
         let (t, r) = (truth.get(*key).copied(), results.get(*key).copied());
         if t.is_some() && r.is_some() && same(t.unwrap(), r.unwrap()) {
             continue;
         }
-        let mut found = explain(t, r, &faults.candidates(key, window_ms, 1));
-        if !found.explains() && view == View::SendTime {
-            // Rarer, and costlier to search: messages held for longer than a window (as after a crash:
-            // on the wall clock, messages an engine reads late are counted late, not twice).
-            found = explain(t, r, &faults.candidates(key, window_ms, crossed));
-        }
-        if !found.explains() && view == View::DeviceTime && job.watermark != WatermarkScope::PerPartition {
-            // Any of them, each a choice of its own (the fewest that explain the row are found, but the search
-            // grows as 2^n), and a run of them (looked up by its sums: cheap however long the window, but a
-            // run may need a resend counted to make up for one it should have left out): any first in a
-            // short window, the run first in a long one. The faults are listed first: of two explanations
-            // as short, the one of the faults (the likelier) is taken.
-            let on_time = faults.overtaken(key);
-            let run = vec![Choice::Slice(on_time.clone())];
-            let any: Vec<Choice> = on_time.into_iter().map(Choice::One).collect();
-            let passes = if any.len() <= ANY_OVERTAKEN_FIRST_UP_TO { [any, run] } else { [run, any] };
-            for overtaken in passes {
-                let mut choices = faults.candidates(key, window_ms, 1);
-                choices.extend(overtaken);
-                found = explain(t, r, &choices);
-                if found.explains() {
-                    break;
-                }
-            }
-        }
-        if let (false, Some(crash)) = (found.explains(), crash) {
-            // Lost, or doubled: one of the two, each with the boundary crossings of the wall clock.
-            for crashed in faults.crash_candidates(key, crash, window_ms) {
-                let mut choices = vec![crashed];
-                choices.extend(faults.candidates(key, window_ms, 1));
-                found = explain(t, r, &choices);
-                if found.explains() {
-                    break;
-                }
-            }
-        }
+        let found = explaining.why(key, t, r);
         let Explanation { causes, why, lost, doubled, overtaken } = found;
         exceptions.push(Exception {
             window_end: key.0,
@@ -276,6 +242,62 @@ fn compare_group(job: &JobRecord, reading: &Reading, results: &[ResultRow], log:
         });
     }
     (keys.len(), exceptions)
+}
+
+/// What explains a row of one group that differs: the candidates of its group's log, tried in turn.
+struct Explaining<'a> {
+    job: &'a JobRecord,
+    faults: FaultIndex<'a>,
+    window_ms: i64,
+    /// How many windows later the engine may count a message on the wall clock.
+    crossed: i64,
+}
+
+impl Explaining<'_> {
+    /// The faults and crossings first; tried last, where they do not explain the row: messages held
+    /// for longer than a window, overtaken by a watermark, or lost or doubled in a crash.
+    fn why(&self, key: &Row, t: Option<&Aggregate>, r: Option<&Aggregate>) -> Explanation {
+        let (faults, window_ms, view) = (&self.faults, self.window_ms, self.job.mode.view());
+        let mut found = explain(t, r, &faults.candidates(key, window_ms, 1));
+        if !found.explains() && view == View::SendTime {
+            // Rarer, and costlier to search: messages held for longer than a window (as after a crash:
+            // on the wall clock, messages an engine reads late are counted late, not twice).
+            found = explain(t, r, &faults.candidates(key, window_ms, self.crossed));
+        }
+        if !found.explains() && view == View::DeviceTime && self.job.watermark != WatermarkScope::PerPartition {
+            // Any of them, each a choice of its own (the fewest that explain the row are found, but the search
+            // grows as 2^n), and a run of them (looked up by its sums: cheap however long the window, but a
+            // run may need a resend counted to make up for one it should have left out): any first in a
+            // short window, the run first in a long one. The faults are listed first: of two explanations
+            // as short, the one of the faults (the likelier) is taken.
+            let on_time = faults.overtaken(key);
+            let run = vec![Choice::Slice(on_time.clone())];
+            let any: Vec<Choice> = on_time.into_iter().map(Choice::One).collect();
+            let passes = if any.len() <= ANY_OVERTAKEN_FIRST_UP_TO { [any, run] } else { [run, any] };
+            found = self.first_that_explains(key, t, r, passes);
+        }
+        if let (false, Some(crash)) = (found.explains(), self.job.crash.as_ref()) {
+            // Lost, or doubled: one of the two, each with the boundary crossings of the wall clock.
+            let crashed = faults.crash_candidates(key, crash, window_ms).map(|c| vec![c]);
+            found = self.first_that_explains(key, t, r, crashed);
+        }
+        found
+    }
+
+    /// What the first of the two `extra` that explains the row, with its faults and crossings, finds;
+    /// else what the second found (not explained, or not within the search budget).
+    fn first_that_explains(&self, key: &Row, t: Option<&Aggregate>, r: Option<&Aggregate>, extra: [Vec<Choice>; 2]) -> Explanation {
+        let mut tries = extra.into_iter().map(|more| {
+            let mut choices = self.faults.candidates(key, self.window_ms, 1);
+            choices.extend(more);
+            explain(t, r, &choices)
+        });
+        let first = tries.next().expect("two tries");
+        if first.explains() {
+            return first;
+        }
+        tries.next().expect("two tries")
+    }
 }
 
 /// (window end, device, category) of a row compared, borrowed from the rows: a run's comparison
