@@ -14,7 +14,7 @@ fn one_error_line(stderr: &str) -> &str {
 
 #[test]
 fn an_unreachable_broker_fails_fast_with_one_clear_line() {
-    let port = boontadata::broker::free_port().unwrap();
+    let port = boontadata::process::free_ports(1).unwrap()[0];
     let out = common::out_dir("unreachable");
     let (code, stderr, took) = outcome(boontadata().args(["run", "--brokers", &format!("127.0.0.1:{port}"), "--out"]).arg(&out));
     assert_eq!(code, Some(2));

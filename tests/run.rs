@@ -1,12 +1,15 @@
-//! A run end to end, as a user runs it: what it prints, and `compare` printing it again from the store.
+//! A run end to end, as a user runs it: what it prints, and `compare` printing it again from the store;
+//! the local brokers it starts.
 
 mod common;
 
 use boontadata::broker::{self, Choice, Kind};
 use boontadata::model::EngineStatus;
+use boontadata::{kafka, process};
 use common::boontadata;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use std::net::TcpListener;
 use std::time::Duration;
 
 #[test]
@@ -41,4 +44,26 @@ fn a_three_node_cluster_replicates_the_runs_topics_and_the_engines_run_unchanged
         assert!(!partitions.is_empty(), "{topic}");
         assert!(partitions.iter().all(|p| p.replicas().len() == 3 && p.isr().len() == 3), "{topic}: three replicas of each partition, in sync");
     }
+}
+
+#[test]
+fn a_broker_whose_port_another_process_took_starts_on_new_ones() {
+    let dir = common::out_dir("port-taken");
+    std::fs::create_dir_all(&dir).unwrap();
+    let tansu = broker::tansu::install().unwrap();
+    let (mut tried, mut taken) = (Vec::new(), Vec::new());
+    // The broker's nodes are stopped by PID when they are dropped, at the end or in a failure's unwinding.
+    let (_nodes, bootstrap) = process::on_free_ports(1, "the local tansu broker", |ports| {
+        tried.push(ports[0]);
+        if taken.is_empty() {
+            // Another process binds the port between its choice and the broker's start.
+            taken.push(TcpListener::bind(("127.0.0.1", ports[0])).unwrap());
+        }
+        broker::tansu::start_on(&tansu, ports[0], &dir.join("broker.log"))
+    })
+    .unwrap();
+    assert_eq!(tried.len(), 2, "tried on {tried:?}");
+    assert_eq!(bootstrap, format!("127.0.0.1:{}", tried[1]));
+    kafka::create_topic(&bootstrap, "port-taken", 1, 1).unwrap();
+    assert_eq!(kafka::partition_count(&bootstrap, "port-taken").unwrap(), 1, "the broker of the second try serves");
 }

@@ -121,7 +121,7 @@ fn a_run_stored_in_postgresql_is_compared_again_from_there() {
 
 /// `history` on a store of `scheme` where nothing listens: one line, exit 2, the URL without its password, and `fix`.
 fn an_unreachable_store_is_one_line_without_its_password(scheme: &str, fix: &str) {
-    let port = boontadata::broker::free_port().unwrap();
+    let port = boontadata::process::free_ports(1).unwrap()[0];
     let url = format!("{scheme}://bench:secret@127.0.0.1:{port}/runs");
     let (code, stderr, _) = common::outcome(boontadata().args(["history", "--store", &url]));
     assert_eq!(code, Some(2), "{stderr}");

@@ -38,12 +38,19 @@ use anyhow::{anyhow, bail, Context, Result};
 use dataflow::{Dropped, Reading, WindowRow, Windowing};
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::message::Message;
+use std::any::Any;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use timely::communication::allocator::zero_copy::initialize::initialize_networking_from_sockets;
+use timely::communication::allocator::{AllocatorBuilder, ProcessBuilder};
+use timely::communication::Hooks;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::operator::{source, Operator};
 use timely::dataflow::operators::Exchange;
@@ -67,6 +74,9 @@ pub struct Options {
     /// Timely's host file, one HOST:PORT per process (process 0 writes one on loopback when not given).
     #[arg(long)]
     pub hostfile: Option<PathBuf>,
+    /// This process's listener in a cluster on loopback: bound by process 0 and handed down.
+    #[arg(long, hide = true)]
+    pub listener_fd: Option<RawFd>,
 }
 
 /// The engine's process: the job of its command line (a cluster's first process starts the others).
@@ -94,10 +104,18 @@ pub fn run(o: &Options, stop: &'static AtomicBool) -> Result<()> {
     if o.process_index == 0 {
         println!("boontadata: version timely 0.32 ({} processes × {} workers)", o.processes, o.workers);
     }
+    let (builders, others) = match (communication, o.listener_fd) {
+        // SAFETY: process 0 handed this descriptor down to this process, for its listener alone.
+        (CommunicationConfig::Cluster { threads, process, addresses, .. }, Some(fd)) => {
+            connect_on(unsafe { TcpListener::from_raw_fd(fd) }, &addresses, process, threads)?
+        }
+        (communication, _) => communication.try_build().map_err(|e| anyhow!("starting timely: {e}"))?,
+    };
     let options = o.clone();
-    let config = timely::Config { communication, worker: WorkerConfig::default() };
-    let guards = timely::execute(config, move |worker| work(worker, &options, partitions, stop).map_err(|e| format!("{e:#}")))
-        .map_err(|e| anyhow!("starting timely: {e}"))?;
+    let guards = timely::execute::execute_from(builders, others, WorkerConfig::default(), move |worker| {
+        work(worker, &options, partitions, stop).map_err(|e| format!("{e:#}"))
+    })
+    .map_err(|e| anyhow!("starting timely: {e}"))?;
     for result in guards.join() {
         result.map_err(|e| anyhow!("a timely worker failed: {e}"))?.map_err(|e| anyhow!(e))?;
     }
@@ -217,18 +235,51 @@ fn read_hostfile(path: &Path, processes: usize) -> Result<Vec<String>> {
     Ok(hosts)
 }
 
+/// Process `index`'s connections to the other processes of a cluster on loopback, made as Timely makes
+/// them (to each lower process, from each higher one, which says its index) but on `listener`, which
+/// process 0 bound before any process started: no other process can have taken its port meanwhile.
+fn connect_on(listener: TcpListener, addresses: &[String], index: usize, threads: usize) -> Result<(Vec<AllocatorBuilder>, Box<dyn Any + Send>)> {
+    let mut sockets: Vec<Option<TcpStream>> = addresses.iter().map(|_| None).collect();
+    // Every process listens from the start: a lower one is reached at once, a higher one waits in the backlog.
+    for (lower, address) in addresses.iter().enumerate().take(index) {
+        let mut stream = TcpStream::connect(address).with_context(|| format!("connecting to timely process {lower} at {address}"))?;
+        stream.write_all(&(index as u64).to_be_bytes())?;
+        sockets[lower] = Some(stream);
+    }
+    for _ in index + 1..addresses.len() {
+        let (mut stream, _) = listener.accept()?;
+        let mut from = [0; 8];
+        stream.read_exact(&mut from)?;
+        let from = u64::from_be_bytes(from) as usize;
+        let slot = sockets.get_mut(from).filter(|slot| from > index && slot.is_none());
+        *slot.with_context(|| format!("timely process {index}: a connection from process {from}, which it does not wait for"))? = Some(stream);
+    }
+    sockets.iter().flatten().try_for_each(|s| s.set_nodelay(true))?;
+    let hooks = Hooks::default();
+    let local = ProcessBuilder::new_typed_vector(threads, hooks.refill.clone(), hooks.spill.clone());
+    let (builders, guard) = initialize_networking_from_sockets(local, sockets, index, threads, hooks).context("starting timely's networking")?;
+    Ok((builders.into_iter().map(AllocatorBuilder::Tcp).collect(), Box::new(guard)))
+}
+
 /// Process 0 of a cluster on this machine: writes a host file on loopback,
 /// starts the other processes, runs its own share, and stops them with it.
 fn run_local_cluster(o: &Options, stop: &'static AtomicBool) -> Result<()> {
+    // Every process's port is bound here, all at once, and handed down as a listener: a port only
+    // chosen here and bound by its process later could be taken by another process meanwhile.
+    let listeners = process::listeners(o.processes)?;
+    let hosts = listeners.iter().map(|l| Ok(l.local_addr()?.to_string())).collect::<Result<Vec<_>>>()?;
     let hostfile = std::env::temp_dir().join(format!("boontadata-timely-{}.hosts", std::process::id()));
-    let hosts: Vec<String> = (0..o.processes).map(|_| crate::broker::free_port().map(|p| format!("127.0.0.1:{p}"))).collect::<Result<_>>()?;
     std::fs::write(&hostfile, hosts.join("\n")).with_context(|| format!("writing {}", hostfile.display()))?;
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut listeners = listeners.into_iter();
+    let own = listeners.next().context("a cluster has a process 0")?;
     let mut others = Vec::new();
-    for i in 1..o.processes {
+    for (i, listener) in (1..).zip(listeners) {
+        let fd = listener.as_raw_fd();
         let mut cmd = std::process::Command::new(std::env::current_exe()?);
-        cmd.args(&args).args(["--process-index", &i.to_string(), "--hostfile"]).arg(&hostfile).stdin(std::process::Stdio::null());
-        others.push(process::die_with_parent(&mut cmd).spawn().context("starting a timely process")?);
+        cmd.args(&args).args(["--process-index", &i.to_string(), "--listener-fd", &fd.to_string(), "--hostfile"]).arg(&hostfile);
+        others
+            .push(process::die_with_parent(process::hand_down(&mut cmd, fd)).stdin(std::process::Stdio::null()).spawn().context("starting a timely process")?);
     }
     // A cluster ends together: a process's workers finish only once every other process has hung up.
     let pids: Vec<u32> = others.iter().map(std::process::Child::id).collect();
@@ -238,7 +289,7 @@ fn run_local_cluster(o: &Options, stop: &'static AtomicBool) -> Result<()> {
         }
         pids.into_iter().for_each(process::ask_to_stop);
     });
-    let result = run(&Options { hostfile: Some(hostfile.clone()), ..o.clone() }, stop);
+    let result = run(&Options { hostfile: Some(hostfile.clone()), listener_fd: Some(own.into_raw_fd()), ..o.clone() }, stop);
     for child in &mut others {
         process::stop(child, Duration::from_secs(5));
     }

@@ -1,8 +1,8 @@
 //! A local Apache Kafka in KRaft mode: each node both broker and controller,
-//! on free 127.0.0.1 ports, its data and its log in the run's folder. The jars
+//! on 127.0.0.1 ports of its own, its data and its log in the run's folder. The jars
 //! come from Maven (`brokers/kafka/pom.xml`) into the cache, once.
 
-use super::LocalNode;
+use super::{LocalNode, Nodes};
 use crate::install;
 use crate::process;
 use anyhow::{bail, Context, Result};
@@ -37,24 +37,34 @@ struct Node {
     dir: PathBuf,
 }
 
-/// Starts a cluster of `nodes` nodes; returns their processes and the bootstrap servers.
-pub fn start(nodes: usize, dir: &Path) -> Result<(Vec<LocalNode>, String)> {
+/// Starts a cluster of `nodes` nodes; returns them and the bootstrap servers.
+pub fn start(nodes: usize, dir: &Path) -> Result<(Nodes, String)> {
     if nodes == 0 {
         bail!("--broker-nodes 0: a cluster needs one node at least");
     }
     let libs = install()?;
-    let cluster = (1..=nodes)
-        .map(|id| Ok(Node { id, port: super::free_port()?, controller_port: super::free_port()?, dir: dir.join(format!("kafka-{id}")) }))
-        .collect::<Result<Vec<_>>>()?;
-    let voters: Vec<String> = cluster.iter().map(|n| format!("{}@127.0.0.1:{}", n.id, n.controller_port)).collect();
     let cluster_id = cluster_id()?;
+    // Two ports a node, and each node names every other's controller port: a lost port starts the whole cluster again.
+    process::on_free_ports(2 * nodes, "the local Kafka cluster", |ports| start_on(ports, dir, &libs, &cluster_id))
+}
+
+/// The cluster on `ports`, a client and a controller port for each node, in turn.
+fn start_on(ports: &[u16], dir: &Path, libs: &Path, cluster_id: &str) -> Result<(Nodes, String)> {
+    let nodes = ports.len() / 2;
+    let cluster: Vec<Node> =
+        ports.chunks(2).zip(1..).map(|(p, id)| Node { id, port: p[0], controller_port: p[1], dir: dir.join(format!("kafka-{id}")) }).collect();
+    let voters: Vec<String> = cluster.iter().map(|n| format!("{}@127.0.0.1:{}", n.id, n.controller_port)).collect();
     let classpath = format!("{}/*", libs.display());
     let mut formats = Vec::new();
     for node in &cluster {
+        // A try before this one, on other ports, may have left its own storage there.
+        if node.dir.exists() {
+            std::fs::remove_dir_all(&node.dir).with_context(|| format!("emptying {}", node.dir.display()))?;
+        }
         std::fs::create_dir_all(&node.dir).with_context(|| format!("creating {}", node.dir.display()))?;
         std::fs::write(node.dir.join("server.properties"), properties(node, nodes, &voters.join(",")))?;
         let mut format = java(&classpath, "256m", "kafka.tools.StorageTool");
-        format.args(["format", "--ignore-formatted", "-t", &cluster_id, "-c"]).arg(node.dir.join("server.properties"));
+        format.args(["format", "-t", cluster_id, "-c"]).arg(node.dir.join("server.properties"));
         let log = std::fs::File::create(node.dir.join("format.log"))?;
         formats.push((node, format.stdout(log.try_clone()?).stderr(log).spawn().context("running Kafka's storage tool (java)")?));
     }
@@ -64,7 +74,8 @@ pub fn start(nodes: usize, dir: &Path) -> Result<(Vec<LocalNode>, String)> {
             bail!("formatting the storage of Kafka node {} failed ({status}); see {}", node.id, node.dir.join("format.log").display());
         }
     }
-    let mut children = Vec::new();
+    // Held from the first launch on, so that a cluster that fails to start is stopped.
+    let mut started = Nodes(Vec::new());
     let heap = if nodes == 1 { "1g" } else { "768m" };
     for node in &cluster {
         let log_path = if nodes == 1 { dir.join("broker.log") } else { dir.join(format!("broker-{}.log", node.id)) };
@@ -77,23 +88,16 @@ pub fn start(nodes: usize, dir: &Path) -> Result<(Vec<LocalNode>, String)> {
             cmd.arg(&properties).stdout(file.try_clone()?).stderr(file);
             process::die_with_parent(&mut cmd).spawn().context("starting Kafka (java)")
         };
-        children.push((launch()?, log_path, launch));
+        started.0.push(LocalNode { id: node.id as i32, port: node.port, log: log_path, child: launch()?, launch: Box::new(launch) });
+    }
+    let deadline = Instant::now() + START_TIMEOUT;
+    for node in &mut started.0 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        process::wait_listening(&mut node.child, node.port, left, &format!("Kafka node {}", node.id), &node.log)?;
     }
     let bootstrap = cluster.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect::<Vec<_>>().join(",");
-    let deadline = Instant::now() + START_TIMEOUT;
-    for (node, (child, log, _)) in cluster.iter().zip(children.iter_mut()) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        super::wait_listening(child, &format!("127.0.0.1:{}", node.port), left, &format!("Kafka node {}", node.id), log)?;
-    }
     wait_registered(&bootstrap, nodes, dir)?;
-    let nodes = cluster.iter().zip(children).map(|(node, (child, log, launch))| LocalNode {
-        id: node.id as i32,
-        address: format!("127.0.0.1:{}", node.port),
-        log,
-        child,
-        launch: Box::new(launch),
-    });
-    Ok((nodes.collect(), bootstrap))
+    Ok((started, bootstrap))
 }
 
 /// Waits until every one of `nodes` nodes is registered with the controllers: topics can then have all their replicas.

@@ -7,8 +7,8 @@ pub mod kafka;
 pub mod tansu;
 
 use crate::kafka as client;
+use crate::process;
 use anyhow::{bail, Context, Result};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
@@ -54,7 +54,8 @@ pub struct Nodes(Vec<LocalNode>);
 pub struct LocalNode {
     /// The node's id in its cluster.
     pub id: i32,
-    pub address: String,
+    /// Where it serves clients on 127.0.0.1.
+    pub port: u16,
     pub log: PathBuf,
     pub child: Child,
     pub launch: Box<dyn Fn() -> Result<Child> + Send>,
@@ -63,10 +64,10 @@ pub struct LocalNode {
 impl Drop for Nodes {
     fn drop(&mut self) {
         for node in &mut self.0 {
-            crate::process::ask_to_stop(node.child.id());
+            process::ask_to_stop(node.child.id());
         }
         for node in &mut self.0 {
-            crate::process::stop(&mut node.child, Duration::from_secs(15));
+            process::stop(&mut node.child, Duration::from_secs(15));
         }
     }
 }
@@ -80,7 +81,7 @@ impl Broker {
         }
         let leader = client::leader_of(&self.bootstrap, topic, 0)?;
         let node = self.nodes.0.iter_mut().find(|n| n.id == leader).with_context(|| format!("no local node has id {leader}, the leader of {topic}"))?;
-        crate::process::kill_tree(node.child.id());
+        process::kill_tree(node.child.id());
         node.child.wait()?;
         Ok(leader)
     }
@@ -90,7 +91,15 @@ impl Broker {
         let count = self.nodes.0.len();
         let node = self.nodes.0.iter_mut().find(|n| n.id == id).with_context(|| format!("no local node has id {id}"))?;
         node.child = (node.launch)()?;
-        wait_listening(&mut node.child, &node.address, Duration::from_secs(90), &format!("Kafka node {id}"), &node.log)?;
+        let serving = process::wait_listening(&mut node.child, node.port, Duration::from_secs(90), &format!("Kafka node {id}"), &node.log);
+        // Not tried on new ports: the other nodes know this one by its own.
+        serving.map_err(|e| {
+            if e.is::<process::PortTaken>() {
+                e.context(format!("Kafka node {id} cannot start again: it keeps its ports, by which the others know it"))
+            } else {
+                e
+            }
+        })?;
         kafka::wait_registered(&self.bootstrap, count, dir)
     }
 
@@ -120,12 +129,9 @@ pub fn start(choice: &Choice, dir: &Path) -> Result<Broker> {
             if *nodes != 1 {
                 bail!("tansu runs as one node here; --broker-nodes {nodes} needs --broker kafka");
             }
-            let log = dir.join("broker.log");
-            let (child, bootstrap) = tansu::start(&log)?;
+            let (nodes, bootstrap) = tansu::start(&dir.join("broker.log"))?;
             let about = format!("tansu {} on {bootstrap}", tansu::VERSION);
-            let launch = Box::new(|| bail!("tansu keeps its data in memory: it is not started again after a crash"));
-            let node = LocalNode { id: 1, address: bootstrap.clone(), log, child, launch };
-            Ok(Broker { bootstrap, replication: 1, about, startup: Some(started.elapsed()), nodes: Nodes(vec![node]) })
+            Ok(Broker { bootstrap, replication: 1, about, startup: Some(started.elapsed()), nodes })
         }
         Choice::Local { kind: Kind::Kafka, nodes } => {
             let (children, bootstrap) = kafka::start(*nodes, dir)?;
@@ -134,27 +140,7 @@ pub fn start(choice: &Choice, dir: &Path) -> Result<Broker> {
                 kafka::VERSION,
                 if *nodes == 1 { "1 node".to_string() } else { format!("{nodes} nodes") }
             );
-            Ok(Broker { bootstrap, replication: client::replication_for(*nodes), about, startup: Some(started.elapsed()), nodes: Nodes(children) })
+            Ok(Broker { bootstrap, replication: client::replication_for(*nodes), about, startup: Some(started.elapsed()), nodes: children })
         }
     }
-}
-
-/// A port that was free on 127.0.0.1 a moment ago.
-pub fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0").context("finding a free port on 127.0.0.1")?.local_addr()?.port())
-}
-
-/// Waits until something listens on `address`, failing with `log` named if `child` exits first or `within` passes.
-pub(crate) fn wait_listening(child: &mut Child, address: &str, within: Duration, what: &str, log: &Path) -> Result<()> {
-    let deadline = Instant::now() + within;
-    while TcpStream::connect(address).is_err() {
-        if let Some(status) = child.try_wait()? {
-            bail!("{what} exited ({status}) before serving on {address}; see {}", log.display());
-        }
-        if Instant::now() > deadline {
-            bail!("{what} did not listen on {address} within {} s; see {}", within.as_secs(), log.display());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(())
 }

@@ -1,11 +1,12 @@
 //! A local tansu broker (Apache-2.0, Kafka-compatible, one static binary),
-//! started on a free 127.0.0.1 port with in-memory storage.
+//! started on a 127.0.0.1 port of its own with in-memory storage.
 
+use super::{LocalNode, Nodes};
 use crate::install::cache_dir;
 use crate::process;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 pub const VERSION: &str = "0.6.0";
@@ -53,23 +54,30 @@ part.rename(dest)
     Ok(path)
 }
 
-/// Starts tansu (installing it first if needed) on a free 127.0.0.1 port, its output in `log`;
-/// returns its process and its address.
-pub fn start(log: &Path) -> Result<(Child, String)> {
+/// Starts tansu (installing it first if needed) on a 127.0.0.1 port of its own, its output in `log`;
+/// returns its node once it serves, and its address.
+pub fn start(log: &Path) -> Result<(Nodes, String)> {
     let tansu = install()?;
-    let port = super::free_port()?;
+    process::on_free_ports(1, "the local tansu broker", |ports| start_on(&tansu, ports[0], log))
+}
+
+/// Starts `tansu` on 127.0.0.1:`port`, as `start` does on each of its tries.
+pub fn start_on(tansu: &Path, port: u16, log: &Path) -> Result<(Nodes, String)> {
     // An IP literal, not a host name: given a name, tansu binds every interface.
     let url = format!("tcp://127.0.0.1:{port}");
     let out = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-    let mut cmd = Command::new(&tansu);
+    let mut cmd = Command::new(tansu);
     cmd.args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
         .env_remove("CLUSTER_ID")
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
         .stderr(out);
-    let mut child = process::die_with_parent(&mut cmd).spawn().with_context(|| format!("starting {}", tansu.display()))?;
+    let child = process::die_with_parent(&mut cmd).spawn().with_context(|| format!("starting {}", tansu.display()))?;
+    let launch = Box::new(|| bail!("tansu keeps its data in memory: it is not started again after a crash"));
+    // Held as a node from here on, so that one that fails to serve is stopped.
+    let mut nodes = Nodes(vec![LocalNode { id: 1, port, log: log.to_path_buf(), child, launch }]);
+    process::wait_listening(&mut nodes.0[0].child, port, Duration::from_secs(20), "the local tansu broker", log)?;
     let address = format!("127.0.0.1:{port}");
-    super::wait_listening(&mut child, &address, Duration::from_secs(20), "the local tansu broker", log)?;
     crate::kafka::check_reachable(&address)?;
-    Ok((child, address))
+    Ok((nodes, address))
 }

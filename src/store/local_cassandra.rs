@@ -1,13 +1,13 @@
-//! A local Apache Cassandra node for the store (`--store cassandra:local[:DIR]`): one node on free
-//! 127.0.0.1 ports (CQL and storage; JMX off), its `cassandra.yaml` written here, its data and its
+//! A local Apache Cassandra node for the store (`--store cassandra:local[:DIR]`): one node on
+//! 127.0.0.1 ports of its own (CQL and storage; JMX off), its `cassandra.yaml` written here, its data and its
 //! log in DIR, so that a later command finds the runs there again. The jars come from Maven
 //! (`stores/cassandra/pom.xml`) into the cache, once.
 
-use crate::{broker, install, process};
+use crate::{install, process};
 use anyhow::{bail, Context, Result};
 use std::fs::File;
-use std::io::Write;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, Weak};
@@ -96,28 +96,35 @@ pub fn shared(dir: &Path) -> Result<Arc<LocalCassandra>> {
 fn start(dir: &Path) -> Result<LocalCassandra> {
     let libs = install()?;
     std::fs::create_dir_all(dir).with_context(|| format!("store: cannot create folder {}", dir.display()))?;
-    let mut lock = lock(dir)?;
-    let (port, storage_port) = (broker::free_port()?, broker::free_port()?);
+    let lock = lock(dir)?;
+    eprintln!("boontadata: starting a local Apache Cassandra {VERSION} node (data in {}) …", dir.display());
+    let started = Instant::now();
+    let node = process::on_free_ports(2, "store: the local Cassandra node", |ports| start_on(ports[0], ports[1], &libs, dir, &lock))?;
+    eprintln!("boontadata: Cassandra serves {}, started in {:.1} s", node.url, started.elapsed().as_secs_f64());
+    Ok(node)
+}
+
+/// The node of `dir` serving CQL on `port`, talking to itself on `storage_port`.
+fn start_on(port: u16, storage_port: u16, libs: &Path, dir: &Path, lock: &File) -> Result<LocalCassandra> {
     let url = format!("cassandra://127.0.0.1:{port}/{KEYSPACE}");
     // What another command that finds the folder locked can read the node at meanwhile.
     lock.set_len(0)?;
-    lock.write_all(url.as_bytes())?;
+    lock.write_all_at(url.as_bytes(), 0)?;
     let config = dir.join("cassandra.yaml");
     std::fs::write(&config, yaml(port, storage_port)).with_context(|| format!("store: writing {}", config.display()))?;
     let log = dir.join("node.log");
     let out = File::create(&log).with_context(|| format!("store: creating {}", log.display()))?;
-    eprintln!("boontadata: starting a local Apache Cassandra {VERSION} node (data in {}) …", dir.display());
-    let started = Instant::now();
-    let mut java = java(&libs, dir, &config);
+    let mut java = java(libs, dir, &config);
     java.stdout(out.try_clone()?).stderr(out);
     let child = process::die_with_parent(&mut java).spawn().context("store: starting Cassandra (java)")?;
     // Made first, so that a node that fails to serve is stopped when this returns the error.
-    let mut node = LocalCassandra { dir: dir.to_path_buf(), url, child, _lock: lock };
-    let address = format!("127.0.0.1:{port}");
-    if let Err(e) = broker::wait_listening(&mut node.child, &address, START_TIMEOUT, &format!("the local Cassandra node of {}", dir.display()), &log) {
+    let mut node = LocalCassandra { dir: dir.to_path_buf(), url, child, _lock: lock.try_clone()? };
+    if let Err(e) = process::wait_listening(&mut node.child, port, START_TIMEOUT, &format!("the local Cassandra node of {}", dir.display()), &log) {
+        if e.is::<process::PortTaken>() {
+            return Err(e); // tried again on new ports
+        }
         bail!("store: {e}; its last lines:\n{}", last_lines(&log, 20));
     }
-    eprintln!("boontadata: Cassandra serves {}, started in {:.1} s", node.url, started.elapsed().as_secs_f64());
     Ok(node)
 }
 
@@ -201,6 +208,7 @@ fn last_lines(log: &Path, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     #[test]
     fn the_pom_pins_the_same_cassandra() {

@@ -1,5 +1,5 @@
 //! A PostgreSQL server for a test: the machine's own (Debian's `postgresql` package), in a folder
-//! of the test's, on a free 127.0.0.1 port, stopped by its PID when the test ends, failed or not.
+//! of the test's, on a 127.0.0.1 port of its own, stopped by its PID when the test ends, failed or not.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -41,30 +41,39 @@ impl LocalPostgres {
             let chown = Command::new("chown").args(["-R", "postgres"]).arg(&dir).status().unwrap();
             assert!(chown.success(), "chown of {} to postgres failed", dir.display());
         }
-        let data = dir.join("data");
-        let init =
-            as_server_user(&bin.join("initdb")).arg("-D").arg(&data).args(["-U", "boontadata", "--auth=trust", "-E", "UTF8", "--no-sync"]).output().unwrap();
-        assert!(init.status.success(), "initdb failed: {}", String::from_utf8_lossy(&init.stderr));
-        let port = boontadata::broker::free_port().unwrap();
-        let server = as_server_user(&bin.join("postgres"))
+        let init = as_server_user(&bin.join("initdb"))
             .arg("-D")
-            .arg(&data)
-            .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
-            .arg("-k")
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("server.log")).unwrap())
-            .spawn()
+            .arg(dir.join("data"))
+            .args(["-U", "boontadata", "--auth=trust", "-E", "UTF8", "--no-sync"])
+            .output()
             .unwrap();
-        let url = format!("postgres://boontadata@127.0.0.1:{port}/postgres");
-        let pg = LocalPostgres { server, dir, url };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while postgres::Client::connect(&pg.url, postgres::NoTls).is_err() {
-            assert!(Instant::now() < deadline, "PostgreSQL did not take connections within 30 s; its log: {}", pg.dir.join("server.log").display());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        pg
+        assert!(init.status.success(), "initdb failed: {}", String::from_utf8_lossy(&init.stderr));
+        boontadata::process::on_free_ports(1, "the test's PostgreSQL", |ports| serve(&bin, &dir, ports[0])).unwrap()
     }
+}
+
+/// The server of `dir` on 127.0.0.1:`port`, once it takes connections.
+fn serve(bin: &Path, dir: &Path, port: u16) -> anyhow::Result<LocalPostgres> {
+    let log = dir.join("server.log");
+    let server = as_server_user(&bin.join("postgres"))
+        .arg("-D")
+        .arg(dir.join("data"))
+        .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+        .arg("-k")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log)?)
+        .spawn()?;
+    // Held from here on, so that a server that fails to start is stopped.
+    let mut pg = LocalPostgres { server, dir: dir.to_path_buf(), url: format!("postgres://boontadata@127.0.0.1:{port}/postgres") };
+    boontadata::process::wait_listening(&mut pg.server, port, Duration::from_secs(30), "PostgreSQL", &log)?;
+    // It listens before it has recovered its data: it takes connections after.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while postgres::Client::connect(&pg.url, postgres::NoTls).is_err() {
+        anyhow::ensure!(Instant::now() < deadline, "PostgreSQL did not take connections within 30 s; its log: {}", log.display());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(pg)
 }
 
 impl Drop for LocalPostgres {
