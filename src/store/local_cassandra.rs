@@ -3,7 +3,7 @@
 //! log in DIR, so that a later command finds the runs there again. The jars come from Maven
 //! (`stores/cassandra/pom.xml`) into the cache, once.
 
-use crate::{broker, install, process};
+use crate::{broker, install, process, say};
 use anyhow::{bail, Context, Result};
 use std::fs::File;
 use std::io::Write;
@@ -106,7 +106,7 @@ fn start(dir: &Path) -> Result<LocalCassandra> {
     std::fs::write(&config, yaml(port, storage_port)).with_context(|| format!("store: writing {}", config.display()))?;
     let log = dir.join("node.log");
     let out = File::create(&log).with_context(|| format!("store: creating {}", log.display()))?;
-    eprintln!("boontadata: starting a local Apache Cassandra {VERSION} node (data in {}) …", dir.display());
+    say!("boontadata: starting a local Apache Cassandra {VERSION} node (data in {}) …", dir.display());
     let started = Instant::now();
     let mut java = java(&libs, dir, &config);
     java.stdout(out.try_clone()?).stderr(out);
@@ -117,7 +117,7 @@ fn start(dir: &Path) -> Result<LocalCassandra> {
     if let Err(e) = broker::wait_listening(&mut node.child, &address, START_TIMEOUT, &format!("the local Cassandra node of {}", dir.display()), &log) {
         bail!("store: {e}; its last lines:\n{}", last_lines(&log, 20));
     }
-    eprintln!("boontadata: Cassandra serves {}, started in {:.1} s", node.url, started.elapsed().as_secs_f64());
+    say!("boontadata: Cassandra serves {}, started in {:.1} s", node.url, started.elapsed().as_secs_f64());
     Ok(node)
 }
 
