@@ -25,6 +25,9 @@ pub const DEFAULT_STORE: &str = "sqlite:boontadata-out/boontadata.sqlite";
 broker, runs stream engines on that stream, and compares each engine's 5-second window aggregates with the \
 simulator's truth, explaining every difference.\n\nStart with `boontadata run`: it needs no running services \
 (a local broker is started for the run) and prints every engine's comparison and a summary table.\n\n\
+While `run`, `matrix`, `bench`, `setup` or `inject` runs, its progress is on stderr (stdout is the results'): a \
+status rewritten in place on a terminal; a line per step and change of state, no control characters, where stderr \
+is not a terminal or TERM=dumb (a pipe, a CI log).\n\n\
 Exit codes: 0 = every difference explained; 1 = an unexplained difference or a failed engine; 2 = usage or infrastructure error."
 )]
 pub struct Cli {

@@ -1,5 +1,7 @@
-//! How times and numbers are written for a person: the original's `window_time`, and figures with
-//! their thousands apart.
+//! How times and numbers are written for a person: the original's `window_time`, figures with
+//! their thousands apart, and a time elapsed as a clock shows it.
+
+use std::time::Duration;
 
 /// `YYYY-MM-DD HH:MM:SS` (UTC) for epoch milliseconds, as the original printed window_time (§7).
 pub fn utc(t_ms: i64) -> String {
@@ -35,6 +37,16 @@ pub fn thousands(n: f64) -> String {
     out
 }
 
+/// `0:07`, `12:03`, `1:02:03`: a time elapsed or left, to the second.
+pub fn elapsed(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s % 3600 / 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,5 +63,12 @@ mod tests {
         assert_eq!(thousands(1_234_567.8), "1,234,568");
         assert_eq!(thousands(999.0), "999");
         assert_eq!(thousands(1000.0), "1,000");
+    }
+
+    #[test]
+    fn a_time_elapsed_reads_as_a_clock() {
+        assert_eq!(elapsed(Duration::from_millis(7_900)), "0:07");
+        assert_eq!(elapsed(Duration::from_secs(723)), "12:03");
+        assert_eq!(elapsed(Duration::from_secs(3723)), "1:02:03");
     }
 }

@@ -6,12 +6,12 @@
 use crate::clock::now_ms;
 use crate::kafka::{self, Sender};
 use crate::model::{window_end, Event, FLUSH_DEVICE};
+use crate::progress;
 use crate::scenario::{Clock, Pacing, Scenario};
 use crate::simulate::{Plan, Record, Send, Shard};
 use anyhow::{bail, Result};
 use rdkafka::producer::BaseRecord;
 use std::borrow::Cow;
-use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -88,7 +88,8 @@ pub fn send<'p>(s: &Stream<'p>, sending: &Sending, stop: &AtomicBool, keep: &mut
     let mut batch = Vec::with_capacity(LOG_BATCH);
     let mut malformed = 0;
     let mut buf = Vec::with_capacity(256);
-    let mut progress = Progress::new(total);
+    progress::stream(plan.sends().count(), paced_for(plan, sc));
+    let mut events = 0;
     let mut behind_schedule = Duration::ZERO;
     for (i, record) in plan.records.iter().enumerate() {
         if let (Record::Event(send), false) = (record, sc.pacing == Pacing::None) {
@@ -103,6 +104,8 @@ pub fn send<'p>(s: &Stream<'p>, sending: &Sending, stop: &AtomicBool, keep: &mut
         kafka::send(s.producer, BaseRecord::to(s.topic).partition(partition).key(key.as_bytes()).payload(&buf[..]).timestamp(sent_at))?;
         match record {
             Record::Event(send) => {
+                events += 1;
+                progress::sent(events);
                 batch.push((send, sent_at));
                 if batch.len() == LOG_BATCH {
                     keep(std::mem::replace(&mut batch, Vec::with_capacity(LOG_BATCH)))?;
@@ -111,13 +114,17 @@ pub fn send<'p>(s: &Stream<'p>, sending: &Sending, stop: &AtomicBool, keep: &mut
             Record::Malformed(_) => malformed += 1,
         }
         sending.sent.store(i + 1, Ordering::Relaxed);
-        progress.tick(i + 1);
     }
     let sent_all = Instant::now();
     keep(batch)?;
     flush(s, stop)?;
-    progress.done();
     Ok(Injected { events: total - malformed as usize, malformed, started, sent_all, flushed: Instant::now(), behind_schedule })
+}
+
+/// How long a paced plan's schedule lasts, from its first send to its last.
+fn paced_for(plan: &Plan, sc: &Scenario) -> Option<Duration> {
+    let last = plan.sends().map(|s| s.at).max()?;
+    (sc.pacing != Pacing::None).then(|| Duration::from_millis((last - plan.epoch_ms).max(0) as u64))
 }
 
 /// Sleeps until `send` is due on a paced stream started at `started`; how late it is, if it is.
@@ -140,6 +147,7 @@ fn flush(s: &Stream, stop: &AtomicBool) -> Result<()> {
         // As in real time, the last window ends before anything closes it:
         // otherwise the flush would close it early and its latency would be negative.
         let last_end = window_end(plan.max_dt(), sc.window_ms) + sc.out_of_orderness_ms;
+        progress::doing("waiting for the last window to end");
         while now_ms() < last_end {
             if stop.load(Ordering::Relaxed) {
                 bail!("interrupted while waiting for the last window to end");
@@ -168,43 +176,5 @@ pub fn key_and_partition<'p>(plan: &'p Plan, record: &Record, partitions: i32) -
     match record {
         Record::Event(s) => (&plan.device_ids[s.device as usize], (s.device % partitions as u32) as i32),
         Record::Malformed(_) => ("malformed", 0),
-    }
-}
-
-/// One progress line on stderr, rewritten in place, for sends that last a while.
-struct Progress {
-    total: usize,
-    started: Instant,
-    last: Instant,
-    shown: bool,
-    terminal: bool,
-}
-
-impl Progress {
-    fn new(total: usize) -> Self {
-        Progress { total, started: Instant::now(), last: Instant::now(), shown: false, terminal: std::io::stderr().is_terminal() }
-    }
-
-    fn tick(&mut self, sent: usize) {
-        if self.last.elapsed() < Duration::from_secs(1) || self.started.elapsed() < Duration::from_secs(2) {
-            return;
-        }
-        if !self.terminal && self.last.elapsed() < Duration::from_secs(10) && self.shown {
-            return;
-        }
-        self.last = Instant::now();
-        self.shown = true;
-        let rate = sent as f64 / self.started.elapsed().as_secs_f64();
-        // On a terminal the line is rewritten in place; in a log, one line every 10 s.
-        let (start, end) = if self.terminal { ("\r", "   ") } else { ("", "\n") };
-        eprint!("{start}inject: {sent}/{} records sent, {rate:.0}/s{end}", self.total);
-        let _ = std::io::stderr().flush();
-    }
-
-    fn done(&self) {
-        if self.shown {
-            let start = if self.terminal { "\r" } else { "" };
-            eprintln!("{start}inject: {} records sent in {:.1} s              ", self.total, self.started.elapsed().as_secs_f64());
-        }
     }
 }

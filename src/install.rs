@@ -2,6 +2,8 @@
 //! JVM parts (the Kafka broker, the engines' connectors) with Maven from the
 //! poms kept in the repository. Nothing built or fetched goes into the repository.
 
+use crate::progress::PassingThrough;
+use crate::say;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -41,7 +43,7 @@ pub fn maven_copy(pom: &Path, dest: &Path, what: &str, properties: &[(&str, &str
     require("mvn", "-v", what, "apt-get install -y maven")?;
     let part = dest.with_extension("part");
     let _ = std::fs::remove_dir_all(&part);
-    eprintln!("boontadata: fetching {what} with Maven (from {}) into {} …", pom.display(), dest.display());
+    say!("boontadata: fetching {what} with Maven (from {}) into {} …", pom.display(), dest.display());
     let mut cmd = Command::new("mvn");
     cmd.args(["-B", "-Dstyle.color=never", "-s"])
         .arg(checkout().join("maven-settings.xml"))
@@ -51,13 +53,13 @@ pub fn maven_copy(pom: &Path, dest: &Path, what: &str, properties: &[(&str, &str
         .arg(format!("-DoutputDirectory={}", part.display()));
     cmd.args(properties.iter().map(|(k, v)| format!("-D{k}={v}")));
     // Maven's lines go to stderr: stdout is the harness's (`run --json` prints its summary there).
-    let status = cmd.stdout(Stdio::from(std::io::stderr())).stdin(Stdio::null()).status().context("running mvn")?;
+    let status = cmd.stdin(Stdio::null()).passing_through().context("running mvn")?;
     if !status.success() {
         bail!("fetching {what} with Maven failed ({status}); its lines above say why (is Maven Central reachable?)");
     }
     let _ = std::fs::remove_dir_all(dest);
     std::fs::rename(&part, dest).with_context(|| format!("moving {} to {}", part.display(), dest.display()))?;
     std::fs::write(&done, "").with_context(|| format!("writing {}", done.display()))?;
-    eprintln!("boontadata: {what} is in {}", dest.display());
+    say!("boontadata: {what} is in {}", dest.display());
     Ok(())
 }

@@ -127,7 +127,7 @@ pub fn known_to<C: rdkafka::ClientContext>(client: &rdkafka::client::Client<C>, 
 pub fn poll<C: ConsumerContext>(consumer: &BaseConsumer<C>, timeout: Duration) -> Option<KafkaResult<BorrowedMessage<'_>>> {
     match consumer.poll(timeout) {
         Some(Err(KafkaError::MessageConsumption(code))) if recovers(code) => {
-            eprintln!("kafka: {code} (the client reconnects)");
+            crate::say!("kafka: {code} (the client reconnects)");
             None
         }
         other => other,
@@ -285,7 +285,7 @@ impl ConsumerContext for Said {}
 
 /// librdkafka's log lines go to stderr, where an engine's log or the harness's output has them.
 fn say(level: RDKafkaLogLevel, fac: &str, message: &str) {
-    eprintln!("librdkafka {level:?} {fac}: {message}");
+    crate::say!("librdkafka {level:?} {fac}: {message}");
 }
 
 impl ProducerContext for DeliveryReport {

@@ -24,6 +24,7 @@
 //! | | `broker` | the local broker: Apache Kafka (one node or a cluster) or tansu |
 //! | | `kafka` | the one Kafka layer every Rust part uses |
 //! | | `process` | child processes: started to die with the harness, their ports, stopped by PID, measured |
+//! | | `progress` | what a person sees while a command runs: its status on stderr, live on a terminal, a line per step in a log; the harness's own lines (`say!`) above it |
 //! | | `install`, `phases`, `clock` | what is installed where; the time and memory of a command's phases; the wall clock |
 //! | the contract | `model` | the contract's records, depending on nothing of the project's |
 //! | | `intern`, `format` | names held once; how times and numbers are written for a person (pure) |
@@ -50,6 +51,7 @@ pub mod matrix;
 pub mod model;
 pub mod phases;
 pub mod process;
+pub mod progress;
 pub mod report;
 pub mod rng;
 pub mod run;

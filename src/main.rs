@@ -2,7 +2,7 @@ use anyhow::{bail, Result};
 use boontadata::cli::{self, Cli, Command};
 use boontadata::engine::folder;
 use boontadata::scenario::Scenario;
-use boontadata::{bench, broker, evaluate, report, run, simulate, store, summary};
+use boontadata::{bench, broker, evaluate, progress, report, run, simulate, store, summary};
 use clap::Parser;
 use std::io::Write;
 use std::process::ExitCode;
@@ -55,7 +55,7 @@ fn exit_for(failed: bool) -> ExitCode {
 
 fn run_command(a: cli::RunArgs) -> Result<ExitCode> {
     let options = a.bench.options(a.overrides.apply(cli::load_scenario(&a.scenario)?)?)?;
-    let summary = run::run(&options, &STOP)?;
+    let summary = progress::shown(|| run::run(&options, &STOP))?;
     if a.bench.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
@@ -75,7 +75,7 @@ fn matrix_command(a: cli::MatrixArgs) -> Result<ExitCode> {
     };
     let scenarios = names.iter().map(|n| a.overrides.apply(cli::load_scenario(n)?)).collect::<Result<Vec<_>>>()?;
     let options = a.bench.options(scenarios.first().cloned().unwrap_or_default())?;
-    let (m, dir) = run::matrix::matrix(&options, &scenarios, a.jobs_at_once.map(usize::from), &STOP)?;
+    let (m, dir) = progress::shown(|| run::matrix::matrix(&options, &scenarios, a.jobs_at_once.map(usize::from), &STOP))?;
     if a.bench.json {
         println!("{}", serde_json::to_string_pretty(&m)?);
     } else {
@@ -137,7 +137,10 @@ fn inject_command(a: cli::InjectArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let injection = run::inject::Injection { scenario: sc, brokers: a.brokers, topic: a.topic, store_url: a.store, run_id: a.run };
-    let (run_id, injected) = run::inject::inject(&injection, plan, phases, &STOP)?;
+    let (run_id, injected) = progress::shown(|| {
+        progress::step(format!("inject {}", injection.scenario.name), None);
+        run::inject::inject(&injection, plan, phases, &STOP)
+    })?;
     let part = a.shard.map_or(String::new(), |s| format!(" (shard {s}, no end-of-stream flush)"));
     println!("run {run_id}{part}: {} events ({} malformed records) sent to {} on {}", injected.events, injected.malformed, injection.topic, injection.brokers);
     Ok(ExitCode::SUCCESS)
@@ -147,7 +150,7 @@ fn bench_command(a: cli::BenchCmdArgs) -> Result<ExitCode> {
     let run = a.bench.options(a.overrides.apply(cli::load_scenario(&a.scenario)?)?)?;
     let probes = if a.no_sustainable { 0 } else { a.max_probes };
     let options = run::bench::BenchOptions { run, probe: Duration::from_secs(a.probe_secs.max(1)), from_rate: a.from_rate, max_probes: probes };
-    let (b, dir) = run::bench::bench(&options, &STOP)?;
+    let (b, dir) = progress::shown(|| run::bench::bench(&options, &STOP))?;
     if a.bench.json {
         println!("{}", serde_json::to_string_pretty(&b)?);
     } else {
@@ -160,21 +163,28 @@ fn bench_command(a: cli::BenchCmdArgs) -> Result<ExitCode> {
 fn setup_command(a: cli::SetupArgs) -> Result<ExitCode> {
     let engines = folder::registry()?;
     let all: Vec<String> = ["kafka", "tansu", "cassandra"].into_iter().chain(engines.iter().map(|e| e.name.as_str())).map(String::from).collect();
-    for what in if a.what.is_empty() { &all } else { &a.what } {
-        match what.as_str() {
-            "kafka" => println!("Apache Kafka {} is in {}", broker::kafka::VERSION, broker::kafka::install()?.display()),
-            "tansu" => println!("tansu {} is at {}", broker::tansu::VERSION, broker::tansu::install()?.display()),
-            "cassandra" => println!("Apache Cassandra {} is in {}", store::local_cassandra::VERSION, store::local_cassandra::install()?.display()),
-            _ => {
-                let Some(spec) = engines.iter().find(|e| &e.name == what) else {
-                    bail!("nothing to set up called '{what}'; choose among: {}", all.join(", "));
-                };
-                folder::setup(spec)?;
-                println!("engine {what} is ready to run");
+    let chosen = if a.what.is_empty() { &all } else { &a.what };
+    progress::shown(|| {
+        for (i, what) in chosen.iter().enumerate() {
+            progress::step(format!("setup {}/{} {what}", i + 1, chosen.len()), None);
+            match what.as_str() {
+                "kafka" => progress::print(format_args!("Apache Kafka {} is in {}", broker::kafka::VERSION, broker::kafka::install()?.display())),
+                "tansu" => progress::print(format_args!("tansu {} is at {}", broker::tansu::VERSION, broker::tansu::install()?.display())),
+                "cassandra" => {
+                    progress::print(format_args!("Apache Cassandra {} is in {}", store::local_cassandra::VERSION, store::local_cassandra::install()?.display()))
+                }
+                _ => {
+                    let Some(spec) = engines.iter().find(|e| &e.name == what) else {
+                        bail!("nothing to set up called '{what}'; choose among: {}", all.join(", "));
+                    };
+                    folder::setup(spec)?;
+                    progress::print(format_args!("engine {what} is ready to run"));
+                }
             }
         }
-    }
-    Ok(ExitCode::SUCCESS)
+        progress::done();
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn list_command() -> Result<ExitCode> {

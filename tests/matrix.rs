@@ -38,6 +38,11 @@ fn a_small_matrix_writes_its_cells_and_a_report_that_renders() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "matrix failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.lines().next().unwrap().starts_with("engine mode"), "the terminal matrix comes first:\n{stdout}");
+    // Its progress in a pipe: a line as each run begins, then what is left, from the runs done.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains(|c: char| c.is_control() && c != '\n'), "no control character in a log:\n{stderr:?}");
+    assert!(stderr.contains(": matrix 1/3 duplicates, jobs 1/2\n") && stderr.contains(": matrix 1/3 duplicates, jobs 1/2 done in "), "{stderr}");
+    assert!(stderr.contains(": matrix 3/3 late-beyond, jobs 2/2; about ") && stderr.contains(" left\n"), "{stderr}");
 
     let dir = matrix_dir(&out);
     let m = boontadata::report::load(&dir).unwrap();

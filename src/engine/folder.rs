@@ -2,6 +2,7 @@
 //! scripts of the engines of other ecosystems.
 
 use super::{EngineSpec, Launch};
+use crate::progress::PassingThrough;
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -65,7 +66,7 @@ pub fn setup(spec: &EngineSpec) -> Result<()> {
         .env("BOONTADATA_CACHE", crate::install::cache_dir())
         .env("BOONTADATA_HOME", crate::install::checkout())
         .stdin(Stdio::null())
-        .status()
+        .passing_through()
         .with_context(|| format!("running {}", script.display()))?;
     if !status.success() {
         bail!("setting up engine {} failed ({status}); its setup printed why above ({})", spec.name, script.display());

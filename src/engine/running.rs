@@ -7,6 +7,7 @@ use super::protocol::{job_args, Heard, JobContext};
 use super::Job;
 use crate::model::EngineStatus;
 use crate::process;
+use crate::say;
 use anyhow::{Context, Result};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -247,7 +248,7 @@ impl Running {
         }
         if process::stop(&mut self.child, STOP_GRACE) {
             self.killed = true;
-            eprintln!("boontadata: engine {} was still running {} s after SIGTERM: killed; see {}", self.job.label(), STOP_GRACE.as_secs(), self.log.display());
+            say!("boontadata: engine {} was still running {} s after SIGTERM: killed; see {}", self.job.label(), STOP_GRACE.as_secs(), self.log.display());
         }
         if self.exit.is_none() {
             self.exit = self.child.try_wait().ok().flatten();

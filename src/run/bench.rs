@@ -8,9 +8,12 @@ use crate::bench::{Bench, EngineBench};
 use crate::broker::Broker;
 use crate::clock::stamp_now;
 use crate::engine::Job;
+use crate::format::thousands;
 use crate::kafka;
 use crate::phases::Phases;
+use crate::progress;
 use crate::report;
+use crate::say;
 use crate::scenario::{Clock, Pacing, Scenario};
 use crate::simulate::Plan;
 use crate::summary::{EngineSummary, RunSummary};
@@ -56,16 +59,18 @@ pub fn bench(o: &BenchOptions, stop: &AtomicBool) -> Result<(Bench, PathBuf)> {
 
     let plan = Plan::new(&sc, sc.epoch_ms);
     let events = plan.sends().count();
-    eprintln!("bench: bare clients on the scenario's {events} events …");
+    progress::step(format!("bench: bare clients on the scenario's {events} events"), None);
     let (baselines, mean_record_bytes) = baselines::measure(&sitting.broker, &plan, &sc)?;
     drop(plan);
     let simulator_per_s = sitting.simulator(&sc)?;
     let mut measured = Vec::new();
-    for job in &o.run.jobs {
-        eprintln!("bench: {} on a backlog of {events} events …", job.label());
+    for (i, job) in o.run.jobs.iter().enumerate() {
+        let engine_mode = format!("bench {}/{} {}", i + 1, o.run.jobs.len(), job.label());
+        progress::step(format!("{engine_mode} on a backlog of {events} events"), None);
         let backlog = sitting.backlog(&sc, job)?;
-        measured.push(sitting.sustainable(job, backlog, baselines.consume_produce_per_s)?);
+        measured.push(sitting.sustainable(job, &engine_mode, backlog, baselines.consume_produce_per_s)?);
     }
+    progress::done();
     let b = Bench {
         broker: sitting.broker.about.clone(),
         scenario: sc.name.clone(),
@@ -85,7 +90,7 @@ pub fn bench(o: &BenchOptions, stop: &AtomicBool) -> Result<(Bench, PathBuf)> {
 impl Sitting<'_> {
     /// The simulator end to end (plan, send, events and truth stored), events/s.
     fn simulator(&mut self, sc: &Scenario) -> Result<f64> {
-        eprintln!("bench: the simulator, end to end …");
+        progress::step("bench: the simulator, end to end", None);
         let started = Instant::now();
         let mut phases = Phases::default();
         let plan = Plan::new(sc, sc.epoch_ms);
@@ -113,8 +118,9 @@ impl Sitting<'_> {
     }
 
     /// The sustainable-rate search of `job`, after its `backlog`: probes doubling, then bisecting,
-    /// up to `up_to` events/s, until the simulator cannot send faster.
-    fn sustainable(&mut self, job: &Job, backlog: EngineSummary, up_to: f64) -> Result<EngineBench> {
+    /// up to `up_to` events/s, until the simulator cannot send faster. Each probe is a step of the
+    /// status, after `engine_mode`'s.
+    fn sustainable(&mut self, job: &Job, engine_mode: &str, backlog: EngineSummary, up_to: f64) -> Result<EngineBench> {
         let mut e = EngineBench {
             engine: job.spec.name.clone(),
             mode: job.mode,
@@ -125,8 +131,9 @@ impl Sitting<'_> {
             simulator_bound: false,
         };
         while let Some(rate) = (e.probes.len() < self.o.max_probes).then(|| sustainable::next_rate(&e.probes, self.o.from_rate, up_to)).flatten() {
+            progress::step(format!("{engine_mode} at {} events/s, probe {}", thousands(rate), e.probes.len() + 1), None);
             let (mut probe, simulator_behind_ms) = self.probe(job, rate)?;
-            eprintln!("bench: {} at {rate:.0} events/s: {}", job.label(), if probe.kept_up { "kept up" } else { "fell behind" });
+            say!("bench: {} at {rate:.0} events/s: {}", job.label(), if probe.kept_up { "kept up" } else { "fell behind" });
             e.simulator_bound = simulator_behind_ms > SIMULATOR_BEHIND_MS;
             if e.simulator_bound {
                 // What the engine was given is what the simulator managed to send.
@@ -135,7 +142,7 @@ impl Sitting<'_> {
             }
             e.probes.push(probe);
             if e.simulator_bound {
-                eprintln!("bench: the simulator could not keep the pace: the search ends here");
+                say!("bench: the simulator could not keep the pace: the search ends here");
                 break;
             }
         }

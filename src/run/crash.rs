@@ -11,6 +11,8 @@ use crate::engine::protocol::JobContext;
 use crate::engine::running::Running;
 use crate::inject::Sending;
 use crate::model::{CrashRecord, EngineStatus};
+use crate::progress::{self, EngineState};
+use crate::say;
 use crate::scenario::Scenario;
 use anyhow::{Context, Result};
 use std::path::Path;
@@ -61,11 +63,11 @@ pub(super) fn crash_broker(on: &OnTheStream, broker: &mut Broker, events: &str, 
     }
     let (when, killed_at) = (on.when("it"), now_ms());
     let node = broker.kill_leader_of(events)?;
-    eprintln!("boontadata: kill -9 of broker node {node} (the leader of {events}'s partition 0) {when}");
+    say!("boontadata: kill -9 of broker node {node} (the leader of {events}'s partition 0) {when}");
     on.pause();
     let restarted_at = now_ms();
     broker.restart(node, dir).with_context(|| format!("broker node {node} did not come back after its crash"))?;
-    eprintln!("boontadata: broker node {node} is back after {:.1} s", (now_ms() - killed_at) as f64 / 1000.0);
+    say!("boontadata: broker node {node} is back after {:.1} s", (now_ms() - killed_at) as f64 / 1000.0);
     Ok(Some(CrashRecord { killed_at, restarted_at, ready_again_at: Some(now_ms()), node: Some(node) }))
 }
 
@@ -81,24 +83,33 @@ pub(super) fn crash_engines(on: &OnTheStream, ctx: &JobContext, jobs: &mut [JobR
         if let Some(e) = j.running.as_mut() {
             e.kill();
             killed.push(j.job.label());
+            progress::engine(&j.job.label(), EngineState::Killed);
         }
     }
-    eprintln!("boontadata: kill -9 of {} {when}", killed.join(", "));
+    say!("boontadata: kill -9 of {} {when}", killed.join(", "));
     on.pause();
     let restarted_at = now_ms();
     for j in jobs.iter_mut().filter(|j| j.failure.is_none() && j.running.is_some()) {
         j.crash = Some(CrashRecord { killed_at, restarted_at, ready_again_at: None, node: None });
+        progress::engine(&j.job.label(), EngineState::Restarting);
         match Running::start_again(&j.job, ctx, &log_path(&ctx.run_dir, &j.job)) {
             Ok(e) => j.running = Some(e),
-            Err(e) => j.failure = Some(EngineStatus::Failed(format!("could not start again after the crash: {e:#}"))),
+            Err(e) => {
+                progress::engine(&j.job.label(), EngineState::Failed("could not start again".into()));
+                j.failure = Some(EngineStatus::Failed(format!("could not start again after the crash: {e:#}")));
+            }
         }
     }
     for j in jobs.iter_mut().filter(|j| j.failure.is_none()) {
         let (Some(e), Some(crash)) = (j.running.as_mut(), j.crash.as_mut()) else { continue };
         match e.wait_ready(ready_timeout, on.stop) {
-            Ok(()) => crash.ready_again_at = e.heard().ready_at.map(|at| now_ms() - at.elapsed().as_millis() as i64),
+            Ok(()) => {
+                crash.ready_again_at = e.heard().ready_at.map(|at| now_ms() - at.elapsed().as_millis() as i64);
+                progress::engine(&j.job.label(), EngineState::Ready);
+            }
             Err(status) => {
-                eprintln!("boontadata: engine {} did not come back after the crash: {status}; see {}", j.job.label(), e.log.display());
+                progress::engine(&j.job.label(), EngineState::Failed(format!("not back after the crash: {status}")));
+                say!("boontadata: engine {} did not come back after the crash: {status}; see {}", j.job.label(), e.log.display());
                 e.stop();
                 j.failure = Some(EngineStatus::NotReady(format!("not back after the crash: {status}")));
             }

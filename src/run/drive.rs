@@ -12,12 +12,14 @@ use crate::engine::running::Running;
 use crate::engine::{folder, Job};
 use crate::inject::{self, Injected, Sending, Stream};
 use crate::kafka;
-use crate::model::{CrashRecord, EngineStatus};
+use crate::model::{CrashRecord, EngineStatus, Mode};
+use crate::progress::{self, EngineState, Rows};
+use crate::say;
 use crate::scenario::Crash;
 use crate::simulate::Plan;
 use anyhow::Result;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long an engine that serves jobs may take to end one.
@@ -55,7 +57,9 @@ pub(super) fn drive(o: &RunOptions, run: &Prepared, broker: &mut Broker, engines
     let sending = Sending::default();
     // Not `run` itself into the sending thread: its store is not to be shared between threads.
     let (events, partitions) = (&run.ctx.flags.events, run.partitions);
+    let _watching = progress::watch(rows_read(&o.jobs, run.collected.clone()));
     let send = || {
+        progress::doing("sending");
         let mut plan = Plan::new(sc, sc.start_of_clock(now_ms()));
         inject::start_live_clock(&mut plan, sc);
         let mut sent_at = Vec::with_capacity(plan.records.len());
@@ -92,7 +96,9 @@ pub(super) fn drive(o: &RunOptions, run: &Prepared, broker: &mut Broker, engines
         })?;
         (sent, jobs)
     };
+    progress::doing("waiting for the end of the stream");
     wait_for_engines(&mut jobs, &run.collected, &sent.injected, o.quiet, stop)?;
+    progress::doing("ending the jobs");
     end_jobs(&mut jobs, stop);
     Ok(Driven { sent, jobs })
 }
@@ -100,9 +106,11 @@ pub(super) fn drive(o: &RunOptions, run: &Prepared, broker: &mut Broker, engines
 /// Gives each job an engine process that is ready: the one kept from the previous run if it serves
 /// jobs, else a new one. A job whose engine cannot start, or does not get ready, fails alone.
 fn start_engines(o: &RunOptions, ctx: &JobContext, engines: &mut Engines, stop: &AtomicBool) -> Vec<JobRun> {
+    progress::doing("starting the engines");
     let mut kept = std::mem::take(&mut engines.0);
     let mut jobs = Vec::new();
     for job in &o.jobs {
+        progress::engine(&job.label(), EngineState::Starting);
         let log = log_path(&ctx.run_dir, job);
         let started = match kept.iter_mut().position(|e| e.can_take(job)) {
             Some(i) => {
@@ -114,20 +122,25 @@ fn start_engines(o: &RunOptions, ctx: &JobContext, engines: &mut Engines, stop: 
         jobs.push(match started {
             Ok(e) => JobRun { job: job.clone(), running: Some(e), failure: None, crash: None },
             Err(e) => {
-                eprintln!("boontadata: engine {} could not start: {e:#}", job.label());
+                say!("boontadata: engine {} could not start: {e:#}", job.label());
+                progress::engine(&job.label(), EngineState::Failed("could not start".into()));
                 JobRun { job: job.clone(), running: None, failure: Some(EngineStatus::NotReady(format!("could not start: {e:#}"))), crash: None }
             }
         });
     }
     // Engines this run has no job for wait for a later one (a matrix run in groups of jobs).
     engines.0 = kept;
-    eprintln!("boontadata: started {}; waiting until they are ready …", o.jobs.iter().map(Job::label).collect::<Vec<_>>().join(", "));
+    say!("boontadata: started {}; waiting until they are ready …", o.jobs.iter().map(Job::label).collect::<Vec<_>>().join(", "));
     for j in jobs.iter_mut() {
         let Some(e) = j.running.as_mut() else { continue };
-        if let Err(status) = e.wait_ready(o.ready_timeout, stop) {
-            eprintln!("boontadata: engine {} {status}; see {}", j.job.label(), e.log.display());
-            e.stop();
-            j.failure = Some(status);
+        match e.wait_ready(o.ready_timeout, stop) {
+            Ok(()) => progress::engine(&j.job.label(), EngineState::Ready),
+            Err(status) => {
+                say!("boontadata: engine {} {status}; see {}", j.job.label(), e.log.display());
+                progress::engine(&j.job.label(), EngineState::Failed(status.to_string()));
+                e.stop();
+                j.failure = Some(status);
+            }
         }
     }
     jobs
@@ -135,39 +148,41 @@ fn start_engines(o: &RunOptions, ctx: &JobContext, engines: &mut Engines, stop: 
 
 /// Waits until every engine still running has emitted its flush row (then one more quiet
 /// second for stragglers), has been quiet for `quiet` since the flush (or, with
-/// `--preload`, since the engines were ready), or has died.
+/// `--preload`, since the engines were ready), or has died. The status shows whom it waits for.
 fn wait_for_engines(jobs: &mut [JobRun], collected: &Mutex<Collected>, injected: &Injected, quiet: Duration, stop: &AtomicBool) -> Result<()> {
-    let mut last_line = Instant::now();
-    let quiet_from = injected.flushed.max(last_line);
+    let quiet_from = injected.flushed.max(Instant::now());
     loop {
         if stop.load(Ordering::Relaxed) {
             anyhow::bail!("interrupted while waiting for the engines");
         }
         let now = Instant::now();
-        let mut waiting = Vec::new();
-        {
-            let c = collected.lock().expect("collector lock");
-            for j in jobs.iter_mut().filter(|j| j.failure.is_none()) {
-                let Some(e) = j.running.as_mut() else { continue };
-                if e.exited().is_some() {
-                    continue;
-                }
-                let p = c.progress.get(&(j.job.spec.name.clone(), j.job.mode)).cloned().unwrap_or_default();
-                let last = p.last_received.map_or(quiet_from, |l| l.max(quiet_from));
-                let done = (p.flush_seen() && now - last >= Duration::from_secs(1)) || now - last >= quiet;
-                if !done {
-                    waiting.push(format!("{} ({} rows)", e.job.label(), p.rows_received));
-                }
+        let c = collected.lock().expect("collector lock");
+        let waiting = jobs.iter_mut().filter(|j| j.failure.is_none()).any(|j| {
+            let Some(e) = j.running.as_mut() else { return false };
+            if e.exited().is_some() {
+                return false;
             }
-        }
-        if waiting.is_empty() {
+            let p = c.progress.get(&(e.job.spec.name.clone(), e.job.mode)).cloned().unwrap_or_default();
+            let last = p.last_received.map_or(quiet_from, |l| l.max(quiet_from));
+            !((p.flush_seen() && now - last >= Duration::from_secs(1)) || now - last >= quiet)
+        });
+        drop(c);
+        if !waiting {
             return Ok(());
         }
-        if last_line.elapsed() >= Duration::from_secs(5) {
-            eprintln!("boontadata: waiting for the end of the stream from {}", waiting.join(", "));
-            last_line = Instant::now();
-        }
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// What the collector has read of each job so far, by the job's label, for the status.
+fn rows_read(jobs: &[Job], collected: Arc<Mutex<Collected>>) -> impl Fn() -> Vec<Rows> + Send + Sync + 'static {
+    let keys: Vec<(String, (String, Mode))> = jobs.iter().map(|j| (j.label(), (j.spec.name.clone(), j.mode))).collect();
+    move || {
+        let c = collected.lock().expect("collector lock");
+        let read = |(label, key): &(String, (String, Mode))| {
+            c.progress.get(key).map(|p| Rows { label: label.clone(), rows: p.rows_received, end_of_stream: p.flush_seen() })
+        };
+        keys.iter().filter_map(read).collect()
     }
 }
 

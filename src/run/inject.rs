@@ -9,6 +9,7 @@ use crate::inject::{self, Injected, Sending, SentBatch, Stream};
 use crate::kafka;
 use crate::model::{RunRecord, View};
 use crate::phases::Phases;
+use crate::say;
 use crate::scenario::Scenario;
 use crate::simulate::Plan;
 use crate::store::{self, Store};
@@ -73,7 +74,7 @@ pub fn inject(o: &Injection, mut plan: Plan, mut phases: Phases, stop: &AtomicBo
     // Listed once its truth is whole: a send that failed leaves no run to compare.
     store.put_run(&record)?;
     phases.done("store truth");
-    eprintln!("boontadata: inject {}", phases.line());
+    say!("boontadata: inject {}", phases.line());
     Ok((id, injected))
 }
 

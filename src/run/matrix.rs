@@ -6,7 +6,9 @@ use crate::clock::{now_ms, stamp_now};
 use crate::engine::Job;
 use crate::format::utc;
 use crate::matrix::Matrix;
+use crate::progress;
 use crate::report;
+use crate::say;
 use crate::scenario::Scenario;
 use crate::store;
 use crate::summary::{self, RunSummary};
@@ -33,16 +35,21 @@ pub fn matrix(o: &RunOptions, scenarios: &[Scenario], jobs_at_once: Option<usize
         Ok(matrix)
     };
     let groups: Vec<&[Job]> = o.jobs.chunks(jobs_at_once.unwrap_or(o.jobs.len()).max(1)).collect();
+    let runs_in_all = scenarios.len() * groups.len();
     for (i, scenario) in scenarios.iter().enumerate() {
-        eprintln!("matrix: scenario {}/{}: {} — {}", i + 1, scenarios.len(), scenario.name, scenario.description);
         for (g, jobs) in groups.iter().enumerate() {
+            let group = if groups.len() > 1 { format!(", jobs {}/{}", g + 1, groups.len()) } else { String::new() };
+            progress::step(format!("matrix {}/{} {}{group}", i + 1, scenarios.len(), scenario.name), Some((i * groups.len() + g, runs_in_all)));
+            if g == 0 {
+                say!("matrix: {} — {}", scenario.name, scenario.description);
+            }
             if groups.len() > 1 {
-                eprintln!("matrix: group {}/{} of the jobs: {}", g + 1, groups.len(), jobs.iter().map(Job::label).collect::<Vec<_>>().join(", "));
+                say!("matrix: jobs {}/{}: {}", g + 1, groups.len(), jobs.iter().map(Job::label).collect::<Vec<_>>().join(", "));
             }
             // Its runs are kept in folders of the matrix's, and in the store of the output folder.
             let options = RunOptions { scenario: scenario.clone(), jobs: jobs.to_vec(), out: dir.clone(), store: Some(o.store_url()), ..o.clone() };
             let summary = run_with(&options, &mut broker, &mut engines, stop)?;
-            eprint!("{}", summary::table(&summary.engines));
+            say!("{}", summary::table(&summary.engines).trim_end());
             let store_failure = summary.store_failure.clone();
             runs.push((scenario.clone(), summary));
             // The store is gone: the runs so far are kept, and the matrix ends with them.
@@ -53,5 +60,6 @@ pub fn matrix(o: &RunOptions, scenarios: &[Scenario], jobs_at_once: Option<usize
         }
         matrix = written(&runs)?;
     }
+    progress::done();
     Ok((matrix, dir))
 }

@@ -24,6 +24,8 @@ use crate::engine::running::Running;
 use crate::engine::Job;
 use crate::evaluate;
 use crate::phases::Phases;
+use crate::progress;
+use crate::say;
 use crate::scenario::{Crash, Scenario};
 use crate::store;
 use crate::summary::RunSummary;
@@ -67,8 +69,11 @@ pub fn run(o: &RunOptions, stop: &AtomicBool) -> Result<RunSummary> {
     // the command, so that a local Cassandra node it starts serves the run too, started once.
     let _store = store::open(&o.store_url())?;
     let (id, dir) = run_folder(o)?;
+    progress::step(format!("run {}", o.scenario.name), None);
     let mut broker = start_broker(&o.broker, &dir, std::slice::from_ref(&o.scenario))?;
-    run_on(o, id, dir, &mut broker, &mut Engines::default(), stop)
+    let summary = run_on(o, id, dir, &mut broker, &mut Engines::default(), stop)?;
+    progress::done();
+    Ok(summary)
 }
 
 /// One run on a broker already started, in a folder of `o.out`, taking engine processes from
@@ -93,7 +98,7 @@ pub fn start_broker(choice: &broker::Choice, dir: &Path, scenarios: &[Scenario])
     if let Some(sc) = scenarios.iter().find(|s| s.crash == Crash::Broker) {
         match &mut choice {
             broker::Choice::Local { kind: broker::Kind::Kafka, nodes } if *nodes < 3 => {
-                eprintln!("boontadata: scenario {} kills a broker node: starting a local cluster of 3 nodes (--broker-nodes 3)", sc.name);
+                say!("boontadata: scenario {} kills a broker node: starting a local cluster of 3 nodes (--broker-nodes 3)", sc.name);
                 *nodes = 3;
             }
             broker::Choice::Local { kind: broker::Kind::Kafka, .. } => {}
@@ -101,31 +106,36 @@ pub fn start_broker(choice: &broker::Choice, dir: &Path, scenarios: &[Scenario])
         }
     }
     if let broker::Choice::Local { .. } = choice {
-        eprintln!("boontadata: starting the local broker …");
+        say!("boontadata: starting the local broker …");
+        progress::doing("starting the local broker");
     }
     let broker = broker::start(&choice, dir)?;
-    eprintln!("boontadata: broker {}{}", broker.about, broker.startup.map_or(String::new(), |s| format!(", started in {:.1} s", s.as_secs_f64())));
+    say!("boontadata: broker {}{}", broker.about, broker.startup.map_or(String::new(), |s| format!(", started in {:.1} s", s.as_secs_f64())));
     Ok(broker)
 }
 
 /// One run on `broker`, taking engine processes from `engines` where it can and leaving them there.
 fn run_on(o: &RunOptions, id: String, dir: PathBuf, broker: &mut Broker, engines: &mut Engines, stop: &AtomicBool) -> Result<RunSummary> {
     let mut phases = Phases::default();
+    progress::doing("preparing the run");
     let mut run = prepare::prepare(o, id, dir, broker)?;
     phases.done("prepare");
     let driven = drive::drive(o, &run, broker, engines, stop)?;
     phases.done("stream");
+    progress::doing("reading the results");
     let gathered = gather::gather(&mut run, driven, engines)?;
     phases.done("collect");
+    progress::doing("comparing");
     let mut summary = evaluate::evaluate(&gathered.record, &gathered.metrics, &gathered, &store::shown(&run.store_url))?;
     keep::write_summary(&run.dir, &summary)?;
     phases.done("compare");
+    progress::doing("storing");
     let window_ms = o.scenario.window_ms;
     if let Err(failure) = keep::keep(&mut *run.store, &gathered, window_ms, &summary) {
         keep::keep_elsewhere(&run.dir, &gathered, window_ms, &mut summary, failure);
         keep::write_summary(&run.dir, &summary)?;
     }
     phases.done("store");
-    eprintln!("boontadata: run {} {}", run.record.id, phases.line());
+    say!("boontadata: run {} {}", run.record.id, phases.line());
     Ok(summary)
 }

@@ -10,6 +10,7 @@ use crate::engine::Job;
 use crate::evaluate::RunParams;
 use crate::kafka;
 use crate::model::{JobRecord, RunRecord};
+use crate::say;
 use crate::store::{self, Store};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
@@ -37,7 +38,7 @@ pub(super) fn prepare(o: &RunOptions, id: String, dir: PathBuf, broker: &Broker)
     let sc = &o.scenario;
     let store_url = o.store_url();
     let mut store = store::open(&store_url)?;
-    eprintln!("boontadata: run {id} ({}), output in {}", sc.description_or_name(), dir.display());
+    say!("boontadata: run {id} ({}), output in {}", sc.description_or_name(), dir.display());
     let brokers = broker.bootstrap.clone();
     let flags = JobFlags {
         brokers: brokers.clone(),

@@ -3,7 +3,7 @@
 //! log in DIR, so that a later command finds the runs there again. The jars come from Maven
 //! (`stores/cassandra/pom.xml`) into the cache, once.
 
-use crate::{install, process};
+use crate::{install, process, say};
 use anyhow::{bail, Context, Result};
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -97,10 +97,10 @@ fn start(dir: &Path) -> Result<LocalCassandra> {
     let libs = install()?;
     std::fs::create_dir_all(dir).with_context(|| format!("store: cannot create folder {}", dir.display()))?;
     let lock = lock(dir)?;
-    eprintln!("boontadata: starting a local Apache Cassandra {VERSION} node (data in {}) …", dir.display());
+    say!("boontadata: starting a local Apache Cassandra {VERSION} node (data in {}) …", dir.display());
     let started = Instant::now();
     let node = process::on_free_ports(2, "store: the local Cassandra node", |ports| start_on(ports[0], ports[1], &libs, dir, &lock))?;
-    eprintln!("boontadata: Cassandra serves {}, started in {:.1} s", node.url, started.elapsed().as_secs_f64());
+    say!("boontadata: Cassandra serves {}, started in {:.1} s", node.url, started.elapsed().as_secs_f64());
     Ok(node)
 }
 
