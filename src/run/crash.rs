@@ -3,7 +3,7 @@
 //! `crash_down_ms` later, same group, same state folder) or of the broker node that leads the events
 //! topic's first partition (started again on its data).
 
-use super::drive::JobRun;
+use super::jobs::JobRun;
 use super::prepare::log_path;
 use crate::broker::Broker;
 use crate::clock::now_ms;

@@ -2,28 +2,23 @@
 //! faults its scenario schedules on it, and the wait for every engine's end of the stream.
 
 use super::crash::{self, OnTheStream};
-use super::prepare::{log_path, Prepared};
+use super::jobs::{end_jobs, start_engines, JobRun};
+use super::prepare::Prepared;
 use super::{Engines, RunOptions};
 use crate::broker::Broker;
 use crate::clock::now_ms;
 use crate::collect::Collected;
-use crate::engine::protocol::JobContext;
-use crate::engine::running::Running;
-use crate::engine::{folder, Job};
+use crate::engine::Job;
 use crate::inject::{self, Injected, Sending, Stream};
 use crate::kafka;
-use crate::model::{CrashRecord, EngineStatus, Mode};
-use crate::progress::{self, EngineState, Rows};
-use crate::say;
+use crate::model::Mode;
+use crate::progress::{self, Rows};
 use crate::scenario::Crash;
 use crate::simulate::Plan;
 use anyhow::Result;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// How long an engine that serves jobs may take to end one.
-const END_JOB_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What driving a run gave: what was sent, and its jobs, ended.
 pub(super) struct Driven {
@@ -36,16 +31,6 @@ pub(super) struct Sent {
     pub injected: Injected,
     pub plan: Plan,
     pub sent_at: Vec<i64>,
-}
-
-/// A job of the run, with its engine process once it has one.
-pub(super) struct JobRun {
-    pub job: Job,
-    pub running: Option<Running>,
-    /// Why the job failed, once it has.
-    pub failure: Option<EngineStatus>,
-    /// When the harness killed its engine and started it again, in a crash scenario.
-    pub crash: Option<CrashRecord>,
 }
 
 pub(super) fn drive(o: &RunOptions, run: &Prepared, broker: &mut Broker, engines: &mut Engines, stop: &AtomicBool) -> Result<Driven> {
@@ -103,49 +88,6 @@ pub(super) fn drive(o: &RunOptions, run: &Prepared, broker: &mut Broker, engines
     Ok(Driven { sent, jobs })
 }
 
-/// Gives each job an engine process that is ready: the one kept from the previous run if it serves
-/// jobs, else a new one. A job whose engine cannot start, or does not get ready, fails alone.
-fn start_engines(o: &RunOptions, ctx: &JobContext, engines: &mut Engines, stop: &AtomicBool) -> Vec<JobRun> {
-    progress::doing("starting the engines");
-    let mut kept = std::mem::take(&mut engines.0);
-    let mut jobs = Vec::new();
-    for job in &o.jobs {
-        progress::engine(&job.label(), EngineState::Starting);
-        let log = log_path(&ctx.run_dir, job);
-        let started = match kept.iter_mut().position(|e| e.can_take(job)) {
-            Some(i) => {
-                let mut e = kept.swap_remove(i);
-                e.next_job(ctx, &log).map(|_| e)
-            }
-            None => folder::setup(job.spec).and_then(|_| Running::start(job, ctx, &log)),
-        };
-        jobs.push(match started {
-            Ok(e) => JobRun { job: job.clone(), running: Some(e), failure: None, crash: None },
-            Err(e) => {
-                say!("boontadata: engine {} could not start: {e:#}", job.label());
-                progress::engine(&job.label(), EngineState::Failed("could not start".into()));
-                JobRun { job: job.clone(), running: None, failure: Some(EngineStatus::NotReady(format!("could not start: {e:#}"))), crash: None }
-            }
-        });
-    }
-    // Engines this run has no job for wait for a later one (a matrix run in groups of jobs).
-    engines.0 = kept;
-    say!("boontadata: started {}; waiting until they are ready …", o.jobs.iter().map(Job::label).collect::<Vec<_>>().join(", "));
-    for j in jobs.iter_mut() {
-        let Some(e) = j.running.as_mut() else { continue };
-        match e.wait_ready(o.ready_timeout, stop) {
-            Ok(()) => progress::engine(&j.job.label(), EngineState::Ready),
-            Err(status) => {
-                say!("boontadata: engine {} {status}; see {}", j.job.label(), e.log.display());
-                progress::engine(&j.job.label(), EngineState::Failed(status.to_string()));
-                e.stop();
-                j.failure = Some(status);
-            }
-        }
-    }
-    jobs
-}
-
 /// Waits until every engine still running has emitted its flush row (then one more quiet
 /// second for stragglers), has been quiet for `quiet` since the flush (or, with
 /// `--preload`, since the engines were ready), or has died. The status shows whom it waits for.
@@ -183,18 +125,5 @@ fn rows_read(jobs: &[Job], collected: Arc<Mutex<Collected>>) -> impl Fn() -> Vec
             c.progress.get(key).map(|p| Rows { label: label.clone(), rows: p.rows_received, end_of_stream: p.flush_seen() })
         };
         keys.iter().filter_map(read).collect()
-    }
-}
-
-/// Ends each job: an engine that serves jobs ends its job and waits for the next run's; any other
-/// is stopped.
-fn end_jobs(jobs: &mut [JobRun], stop: &AtomicBool) {
-    for j in jobs.iter_mut() {
-        let Some(e) = j.running.as_mut() else { continue };
-        if j.failure.is_none() && e.job.spec.serves_jobs {
-            j.failure = e.end_job(END_JOB_TIMEOUT, stop).err();
-        } else {
-            e.stop();
-        }
     }
 }

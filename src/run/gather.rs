@@ -2,7 +2,8 @@
 //! measured of the simulator, the collector and each job, and how each job ended, as the run the
 //! evaluation and the store take.
 
-use super::drive::{Driven, JobRun};
+use super::drive::Driven;
+use super::jobs::JobRun;
 use super::prepare::Prepared;
 use super::Engines;
 use crate::clock::now_ms;

@@ -14,6 +14,7 @@ mod crash;
 mod drive;
 mod gather;
 pub mod inject;
+mod jobs;
 mod keep;
 pub mod matrix;
 mod prepare;

@@ -1,0 +1,82 @@
+//! The jobs of a run, each with its engine process: started (or taken from the last run, for an
+//! engine that serves jobs), waited for until ready, and ended.
+
+use super::prepare::log_path;
+use super::{Engines, RunOptions};
+use crate::engine::protocol::JobContext;
+use crate::engine::running::Running;
+use crate::engine::{folder, Job};
+use crate::model::{CrashRecord, EngineStatus};
+use crate::progress::{self, EngineState};
+use crate::say;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+/// How long an engine that serves jobs may take to end one.
+const END_JOB_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A job of the run, with its engine process once it has one.
+pub(super) struct JobRun {
+    pub job: Job,
+    pub running: Option<Running>,
+    /// Why the job failed, once it has.
+    pub failure: Option<EngineStatus>,
+    /// When the harness killed its engine and started it again, in a crash scenario.
+    pub crash: Option<CrashRecord>,
+}
+
+/// Gives each job an engine process that is ready: the one kept from the previous run if it serves
+/// jobs, else a new one. A job whose engine cannot start, or does not get ready, fails alone.
+pub(super) fn start_engines(o: &RunOptions, ctx: &JobContext, engines: &mut Engines, stop: &AtomicBool) -> Vec<JobRun> {
+    progress::doing("starting the engines");
+    let mut kept = std::mem::take(&mut engines.0);
+    let mut jobs = Vec::new();
+    for job in &o.jobs {
+        progress::engine(&job.label(), EngineState::Starting);
+        let log = log_path(&ctx.run_dir, job);
+        let started = match kept.iter_mut().position(|e| e.can_take(job)) {
+            Some(i) => {
+                let mut e = kept.swap_remove(i);
+                e.next_job(ctx, &log).map(|_| e)
+            }
+            None => folder::setup(job.spec).and_then(|_| Running::start(job, ctx, &log)),
+        };
+        jobs.push(match started {
+            Ok(e) => JobRun { job: job.clone(), running: Some(e), failure: None, crash: None },
+            Err(e) => {
+                say!("boontadata: engine {} could not start: {e:#}", job.label());
+                progress::engine(&job.label(), EngineState::Failed("could not start".into()));
+                JobRun { job: job.clone(), running: None, failure: Some(EngineStatus::NotReady(format!("could not start: {e:#}"))), crash: None }
+            }
+        });
+    }
+    // Engines this run has no job for wait for a later one (a matrix run in groups of jobs).
+    engines.0 = kept;
+    say!("boontadata: started {}; waiting until they are ready …", o.jobs.iter().map(Job::label).collect::<Vec<_>>().join(", "));
+    for j in jobs.iter_mut() {
+        let Some(e) = j.running.as_mut() else { continue };
+        match e.wait_ready(o.ready_timeout, stop) {
+            Ok(()) => progress::engine(&j.job.label(), EngineState::Ready),
+            Err(status) => {
+                say!("boontadata: engine {} {status}; see {}", j.job.label(), e.log.display());
+                progress::engine(&j.job.label(), EngineState::Failed(status.to_string()));
+                e.stop();
+                j.failure = Some(status);
+            }
+        }
+    }
+    jobs
+}
+
+/// Ends each job: an engine that serves jobs ends its job and waits for the next run's; any other
+/// is stopped.
+pub(super) fn end_jobs(jobs: &mut [JobRun], stop: &AtomicBool) {
+    for j in jobs.iter_mut() {
+        let Some(e) = j.running.as_mut() else { continue };
+        if j.failure.is_none() && e.job.spec.serves_jobs {
+            j.failure = e.end_job(END_JOB_TIMEOUT, stop).err();
+        } else {
+            e.stop();
+        }
+    }
+}
