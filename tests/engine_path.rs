@@ -43,6 +43,9 @@ fn a_python_engine_written_outside_the_checkout_passes_conformance_as_is() {
     assert_eq!((spec.window_logic.as_str(), spec.after_crash, spec.dedup, spec.lateness), ("windows.py", Guarantee::AtLeastOnce, true, true));
     assert!(spec.about.starts_with("team-py, a copy of boontadata's Python template to edit (its window logic first: windows.py)"), "{}", spec.about);
     common::conformance::conformance(&spec, None, &["--engine-path", &path]);
+    let matrix = std::fs::read_dir(common::out_path("team-py-conformance")).unwrap().map(|e| e.unwrap().path()).find(|p| p.join("report.html").exists());
+    let report = std::fs::read_to_string(matrix.expect("a matrix folder").join("report.html")).unwrap();
+    assert!(report.contains("class PartitionClocks"), "the report shows the window logic of an engine outside the checkout");
 }
 
 #[test]

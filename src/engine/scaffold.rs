@@ -128,20 +128,20 @@ pub fn manifest_of_copy(manifest: &str, from: Template, name: &str) -> String {
 /// What to do next, as `new-engine` prints it.
 pub fn next_steps(w: &Written) -> String {
     let (name, dir) = (&w.spec.name, w.dir.display());
-    let first = w.spec.folder.join(&w.spec.window_logic);
     format!(
         "wrote {folder}: {about}\n\
+         Change its window logic first: {first}\n\
          \n\
-         Its window logic is {first}: change it there. Then:\n\
-         \x20 boontadata list --engine-path {dir}                    # {name} is registered\n\
+         Run it beside the checkout's engines (--engine-path on run, matrix, bench, list, setup and report):\n\
+         \x20 boontadata list --engine-path {dir}\n\
          \x20 boontadata matrix --engine-path {dir} --engines {name} --scenarios seed,disorder\n\
-         \x20                                       # what conformance runs: every difference explained, exit 0\n\
-         \x20 export BOONTADATA_ENGINE_PATH={dir}   # instead of --engine-path, for every command\n\
-         and, in a boontadata checkout, the conformance suite, which holds it to what its engine.toml declares and crashes it:\n\
+         The matrix is what conformance runs: every difference explained, exit 0. Or once for every command:\n\
+         \x20 export BOONTADATA_ENGINE_PATH={dir}\n\
+         In a boontadata checkout, the conformance suite holds it to its engine.toml and crashes it:\n\
          \x20 BOONTADATA_ENGINE_PATH={dir} cargo test --release --test conformance -- {name}\n",
         folder = w.spec.folder.display(),
         about = w.spec.about,
-        first = first.display(),
+        first = w.spec.folder.join(&w.spec.window_logic).display(),
     )
 }
 
