@@ -1,10 +1,11 @@
 """The engine side of the harness protocol (src/engine/protocol.rs), for engines written in Python.
 
-    parser = job_parser("flink", __doc__)   # the job flags of the contract, with its defaults
+    engine = os.environ.get("BOONTADATA_ENGINE", "flink")  # its name, its folder's, as the harness gives it
+    parser = job_parser(engine, __doc__)   # the job flags of the contract, with its defaults
     parser.add_argument(...)               # the engine's own
     jobs = Jobs(parser)
     for args in jobs:          # the command line's job, then the job of each line on stdin
-        ...start the job...
+        ...start the job, say_version(engine, "flink 2.0.0")...
         while jobs.running():  # until the harness says `end`, or SIGTERM
             ...report metrics...
         ...stop the job, report its last metrics...
@@ -54,6 +55,13 @@ def job_parser(engine, description, modes=("event-time", "processing-time", "ing
                    help="a partition silent this long stops holding the watermark back (where the engine has idleness)")
     p.add_argument("--state-dir", help="a folder of the job's own for checkpoints and state (default: the engine's choice)")
     return p
+
+
+def say_version(engine, runs):
+    """Prints `boontadata: version …`: what the job runs on (`spark 4.0.0`), after the engine's name
+    when it is not the same (a copy of the folder, named otherwise: `mine on spark 4.0.0`)."""
+    text = runs if runs.split(" ")[0] == engine else f"{engine} on {runs}"
+    print(f"boontadata: version {text}", flush=True)
 
 
 class Jobs:

@@ -55,8 +55,43 @@ pub enum Command {
     Engine(EngineArgs),
     /// Install what a run needs into ~/.cache/boontadata, ahead of time (`run` also does it on first use).
     Setup(SetupArgs),
-    /// List the built-in scenarios and the engines.
-    List,
+    /// List the built-in scenarios and the engines (the checkout's, and those of the engine path).
+    List(ListArgs),
+    /// Write a folder to start your own engine from (a copy of an engine, or a Python template), which runs as it is.
+    ///
+    /// Writes DIR/NAME/: a copy of the checkout's flink, spark or kafka-streams engine, or the Python
+    /// template (a plain consumer on confluent-kafka), with an engine.toml that says it is a copy and
+    /// names its window-logic file, the first to change, and options renamed after it
+    /// (--NAME-cluster). It runs as it is, held to what its engine.toml declares: give
+    /// `--engine-path DIR` (or $BOONTADATA_ENGINE_PATH=DIR) to run, matrix, bench, list, setup and
+    /// report. A bad name, a name an engine has already and a folder that exists are refused.
+    NewEngine(NewEngineArgs),
+}
+
+/// `--engine-path`: engine folders from outside the checkout. The registry is read before the
+/// command line is parsed (the engines' own options come from it), so `main` takes these from
+/// the raw arguments first (`engine_path_args`); clap declares them for `--help` and checking.
+#[derive(Args, Clone)]
+pub struct EnginePath {
+    /// A folder of engine folders (each with an engine.toml), or an engine folder itself, to run
+    /// beside the checkout's engines (repeatable; also $BOONTADATA_ENGINE_PATH, colon-separated
+    /// like PATH). An engine is named after its folder; a name found twice is an error.
+    #[arg(long = "engine-path", value_name = "DIR")]
+    pub engine_path: Vec<PathBuf>,
+}
+
+/// The folders of every `--engine-path DIR` (or `--engine-path=DIR`) among raw arguments.
+pub fn engine_path_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        match arg.to_str() {
+            Some("--engine-path") => dirs.extend(args.next().map(PathBuf::from)),
+            Some(a) if a.starts_with("--engine-path=") => dirs.push(PathBuf::from(&a["--engine-path=".len()..])),
+            _ => {}
+        }
+    }
+    dirs
 }
 
 /// Scenario fields to override; any left out keeps the scenario's value.
@@ -150,6 +185,8 @@ pub struct BenchArgs {
     /// Print JSON instead of tables.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub engine_path: EnginePath,
     #[command(flatten)]
     engine_options: EngineOptions,
 }
@@ -304,6 +341,9 @@ pub struct ReportArgs {
     /// An earlier matrix or run folder to show beside it.
     #[arg(long)]
     pub against: Option<PathBuf>,
+    /// Where the report finds the window logic of engines from outside the checkout.
+    #[command(flatten)]
+    pub engine_path: EnginePath,
 }
 
 #[derive(Args)]
@@ -370,4 +410,39 @@ pub struct EngineArgs {
 pub struct SetupArgs {
     /// `kafka` and `tansu` (the local brokers), `cassandra` (the local store node) and/or engine names; default: all three and every engine.
     pub what: Vec<String>,
+    #[command(flatten)]
+    pub engine_path: EnginePath,
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub engine_path: EnginePath,
+}
+
+#[derive(Args)]
+pub struct NewEngineArgs {
+    /// The engine's name, its folder's: a lowercase letter, then lowercase letters, digits, '-' or '_'.
+    pub name: String,
+    /// What to start from: a copy of the checkout's flink, spark or kafka-streams engine, or
+    /// `python`, a plain Python job on confluent-kafka (the idiom of a team writing its own consumer).
+    #[arg(long, value_enum, value_name = "ENGINE")]
+    pub from: crate::engine::scaffold::Template,
+    /// The folder to write NAME/ into (made if missing).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_engine_path_is_read_from_the_raw_arguments_before_they_are_parsed() {
+        let args = ["boontadata", "matrix", "--engine-path", "/teams", "--engines", "mine", "--engine-path=../more", "--engine-path"];
+        assert_eq!(engine_path_args(args.map(std::ffi::OsString::from)), [PathBuf::from("/teams"), PathBuf::from("../more")]);
+        let parsed = Cli::try_parse_from(["boontadata", "list", "--engine-path", "/teams", "--engine-path", "/more"]).unwrap();
+        let Command::List(list) = parsed.command else { panic!("list") };
+        assert_eq!(list.engine_path.engine_path, [PathBuf::from("/teams"), PathBuf::from("/more")], "declared to clap too, for --help");
+    }
 }

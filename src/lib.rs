@@ -17,7 +17,7 @@
 //! | | `groups` | a run by groups of devices, and runs held as numbers (pure) |
 //! | the stream | `inject` | sending a plan to a broker, paced, with its flush events |
 //! | | `simulate`, `scenario`, `rng` | the simulator's seeded plan, its scenarios, its random numbers (pure) |
-//! | engines | `engine` | the engines' manifests and `--engines` (pure), the job's flags and lines (`engine::protocol`, pure), their folders (`engine::folder`), an engine process (`engine::running`) |
+//! | engines | `engine` | the engines' manifests and `--engines` (pure), the job's flags and lines (`engine::protocol`, pure), their folders and the engine path (`engine::folder`), an engine process (`engine::running`), a new engine's folder (`engine::scaffold`) |
 //! | | `engines` | the engines built into this binary, each in its folder of `engines/` |
 //! | the outside | `collect` | the collector: what it keeps of a result (`collect::rows`, pure) and its reads of the results topics |
 //! | | `store` | the `Store` interface and its backends: SQLite, PostgreSQL, Cassandra (and a local Cassandra node) |

@@ -16,6 +16,8 @@ static STOP: AtomicBool = AtomicBool::new(false);
 static TERMINATED: AtomicBool = AtomicBool::new(false);
 
 fn main() -> ExitCode {
+    // Before parsing: the engines' own options are read from the registry, which the engine path adds to.
+    folder::add_engine_path(cli::engine_path_args(std::env::args_os())).expect("the engine path is set before the registry is read");
     let cli = Cli::parse();
     let _ = ctrlc::set_handler(|| {
         TERMINATED.store(true, Ordering::Relaxed);
@@ -41,7 +43,8 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Bench(a) => bench_command(a),
         Command::Engine(a) => boontadata::engines::run(&a.name, a.args, &STOP, &TERMINATED).map(|_| ExitCode::SUCCESS),
         Command::Setup(a) => setup_command(a),
-        Command::List => list_command(),
+        Command::List(_) => list_command(),
+        Command::NewEngine(a) => new_engine_command(a),
     }
 }
 
@@ -192,23 +195,31 @@ fn list_command() -> Result<ExitCode> {
     for (name, _) in boontadata::scenario::BUILT_IN {
         println!("  {name:<13} {}", Scenario::built_in(name)?.description);
     }
-    println!("engines (engines/NAME/engine.toml):");
+    println!("engines (engines/NAME/engine.toml, and the engine path: --engine-path, $BOONTADATA_ENGINE_PATH):");
     let engines = folder::registry()?;
     for e in engines {
         let modes = |m: &[boontadata::model::Mode]| m.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ");
         println!(
-            "  {:<13} {} — modes: {} (default: {}); after a crash: {}; window logic: engines/{}/{}",
+            "  {:<13} {} — modes: {} (default: {}); after a crash: {}; window logic: {}/{}",
             e.name,
             e.about,
             modes(&e.modes),
             modes(&e.default_modes),
             e.after_crash.as_str(),
-            e.name,
+            folder::shown_folder(e),
             e.window_logic
         );
         for o in &e.options {
             println!("  {:<13}   --{}: {}", "", o.name, o.help);
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn new_engine_command(a: cli::NewEngineArgs) -> Result<ExitCode> {
+    // An engine path that does not read is no reason to refuse: it is said when it is used.
+    let known = folder::registry().unwrap_or_default();
+    let written = boontadata::engine::scaffold::new_engine(&a.name, a.from, &a.dir, known)?;
+    print!("{}", boontadata::engine::scaffold::next_steps(&written));
     Ok(ExitCode::SUCCESS)
 }

@@ -67,3 +67,50 @@ fn inject_to_stdout_is_reproducible_byte_for_byte() {
         assert!(event.get(field).is_some(), "{field} missing in {first}");
     }
 }
+
+#[test]
+fn new_engine_refuses_a_folder_that_exists_a_bad_or_taken_name_and_an_unknown_template() {
+    let dir = common::out_dir("new-engine-refusals");
+    let new_engine = |name: &str, from: &str| outcome(boontadata().args(["new-engine", name, "--from", from, "--dir"]).arg(&dir));
+    assert_eq!(new_engine("team-a", "python").0, Some(0));
+    let (code, stderr, _) = new_engine("team-a", "python");
+    assert_eq!(code, Some(2));
+    assert!(one_error_line(&stderr).contains("team-a exists already; new-engine writes a new folder"), "{stderr}");
+    let (code, stderr, _) = new_engine("Team.B", "python");
+    assert_eq!(code, Some(2));
+    assert!(one_error_line(&stderr).contains("'Team.B' is not a name"), "{stderr}");
+    let (code, stderr, _) = new_engine("native", "python");
+    assert_eq!(code, Some(2));
+    assert!(one_error_line(&stderr).contains("an engine named native exists already"), "{stderr}");
+    let (code, stderr, _) = new_engine("team-c", "storm");
+    assert_eq!(code, Some(2));
+    assert!(
+        one_error_line(&stderr).contains("invalid value 'storm' for '--from <ENGINE>'") && stderr.contains("flink, spark, kafka-streams, python"),
+        "{stderr}"
+    );
+    assert!(!dir.join("Team.B").exists() && !dir.join("team-c").exists(), "nothing written when refused");
+}
+
+#[test]
+fn the_engine_path_refuses_a_name_found_twice_and_a_folder_without_an_engine() {
+    let (a, b, empty) = (common::out_dir("engine-path-a"), common::out_dir("engine-path-b"), common::out_dir("engine-path-empty"));
+    for dir in [&a, &b] {
+        let written = boontadata().args(["new-engine", "twin", "--from", "python", "--dir"]).arg(dir).output().unwrap();
+        assert!(written.status.success());
+    }
+    std::fs::create_dir_all(&empty).unwrap();
+    let (code, stderr, _) = outcome(boontadata().args(["list", "--engine-path"]).arg(&a).arg("--engine-path").arg(&b));
+    assert_eq!(code, Some(2));
+    let line = one_error_line(&stderr);
+    let (a_twin, b_twin) = (a.canonicalize().unwrap().join("twin"), b.canonicalize().unwrap().join("twin"));
+    assert!(line.contains(&format!("two engines are named twin: {} and {}", a_twin.display(), b_twin.display())), "{line}");
+    // The variable and the flag add up; the same folder given twice is one engine.
+    let (code, stderr, _) = outcome(boontadata().env("BOONTADATA_ENGINE_PATH", &b).args(["run", "--engines", "twin", "--engine-path"]).arg(&a));
+    assert_eq!(code, Some(2));
+    assert!(one_error_line(&stderr).contains("two engines are named twin"), "{stderr}");
+    let listed = boontadata().env("BOONTADATA_ENGINE_PATH", &a).args(["list", "--engine-path"]).arg(a_twin.as_path()).output().unwrap();
+    assert!(listed.status.success() && String::from_utf8_lossy(&listed.stdout).contains("  twin "), "{}", String::from_utf8_lossy(&listed.stderr));
+    let (code, stderr, _) = outcome(boontadata().args(["matrix", "--engines", "native", "--engine-path"]).arg(&empty));
+    assert_eq!(code, Some(2));
+    assert!(one_error_line(&stderr).contains("holds no engine: neither"), "{stderr}");
+}

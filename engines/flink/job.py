@@ -52,11 +52,15 @@ import pyflink
 from pyflink.common import Configuration
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from protocol import Jobs, job_parser  # noqa: E402  (engines/protocol.py, shared by the Python engines)
+HERE = Path(__file__).resolve().parent
+# engines/protocol.py, shared by the Python engines, in the checkout the harness gives (this folder may be a copy elsewhere).
+sys.path.insert(0, str(Path(os.environ.get("BOONTADATA_HOME", HERE.parent.parent)) / "engines"))
+from protocol import Jobs, job_parser, say_version  # noqa: E402
 
-CACHE = Path(os.environ.get("BOONTADATA_CACHE", Path.home() / ".cache" / "boontadata")) / "flink"
-SQL = Path(__file__).resolve().parent / "job.sql"
+# The engine's name, its folder's: what its rows say, and its folder of the cache.
+ENGINE = os.environ.get("BOONTADATA_ENGINE", "flink")
+CACHE = Path(os.environ.get("BOONTADATA_CACHE", Path.home() / ".cache" / "boontadata")) / ENGINE
+SQL = HERE / "job.sql"
 
 
 def interval(ms):
@@ -75,7 +79,7 @@ def statements(a):
         "processing-time": "PROCTIME()",
     }[a.mode]
     values = {"TIME_COLUMN": time_column, "BROKERS": a.brokers, "EVENTS": a.events, "RESULTS": a.results, "GROUP": a.group,
-              "MODE": a.mode, "WINDOW": interval(a.window_ms)}
+              "ENGINE": ENGINE, "MODE": a.mode, "WINDOW": interval(a.window_ms)}
     without_comments = "\n".join(line for line in SQL.read_text().splitlines() if not line.lstrip().startswith("--"))
     sql = string.Template(without_comments).substitute(values)
     return [s.strip() for s in sql.split(";") if s.strip()]
@@ -129,7 +133,7 @@ class LocalCluster:
         while not self.serving():
             if time.monotonic() > deadline or any(p.poll() is not None for p in self.processes):
                 self.stop()
-                sys.exit(f"flink: the local cluster did not come up on {self.rest}; see its log above")
+                sys.exit(f"{ENGINE}: the local cluster did not come up on {self.rest}; see its log above")
             time.sleep(0.5)
 
     def serving(self):
@@ -187,7 +191,7 @@ def report(tasks):
 
 
 def main():
-    p = job_parser("flink", __doc__, modes=("event-time", "processing-time"))
+    p = job_parser(ENGINE, __doc__, modes=("event-time", "processing-time"))
     p.add_argument("--cluster", help="'local' (a standalone cluster for this job) or HOST:PORT of an existing cluster's REST API")
     p.add_argument("--checkpoint-ms", type=int, default=10_000)
 
@@ -242,7 +246,7 @@ def run(a, cluster_rest, work, jobs):
         try:
             rest(address, "/config")
         except OSError as e:  # said in one line, before PyFlink retries for a minute and prints a Java stack
-            sys.exit(f"flink: no Flink cluster answers at {address} ({e}); check --flink-cluster")
+            sys.exit(f"{ENGINE}: no Flink cluster answers at {address} ({e}); check --flink-cluster")
         settings |= {"execution.target": "remote", "rest.address": address.rsplit(":", 1)[0], "rest.port": address.rsplit(":", 1)[1]}
     if a.cluster in (None, "local"):  # a cluster of our own: its checkpoints stay on this machine
         checkpoints = Path(a.state_dir or work).resolve() / "checkpoints"
@@ -250,7 +254,7 @@ def run(a, cluster_rest, work, jobs):
         restored = last_checkpoint(checkpoints)
         if restored:
             settings["execution.state-recovery.path"] = f"file://{restored}"
-            print(f"flink: restoring the job from its checkpoint {restored}", file=sys.stderr)
+            print(f"{ENGINE}: restoring the job from its checkpoint {restored}", file=sys.stderr)
     for attempt in range(3):
         if not cluster_rest:  # an embedded mini-cluster, its REST endpoint on a port free a moment ago
             address = f"127.0.0.1:{free_port()}"
@@ -261,21 +265,21 @@ def run(a, cluster_rest, work, jobs):
         except Exception as e:  # another process may have taken the port since: try another
             if cluster_rest or "Could not start rest endpoint" not in str(e) or attempt == 2:
                 raise
-            print(f"flink: the mini-cluster's REST port was taken ({address}); trying another", file=sys.stderr)
+            print(f"{ENGINE}: the mini-cluster's REST port was taken ({address}); trying another", file=sys.stderr)
     job_id = str(job.get_job_id())
-    print(f"boontadata: version flink {rest(address, '/config')['flink-version']}", flush=True)
+    say_version(ENGINE, f"flink {rest(address, '/config')['flink-version']}")
 
     ready = False
     while jobs.running():
         status = job.get_job_status().result()
         if status.is_globally_terminal_state():
             cause = rest(address, f"/jobs/{job_id}/exceptions").get("root-exception") or ""
-            print(f"flink: job {job_id} is {status.name}\n{cause}", file=sys.stderr)
+            print(f"{ENGINE}: job {job_id} is {status.name}\n{cause}", file=sys.stderr)
             return 1
         try:
             tasks = counters(address, job_id)
         except OSError as e:  # a busy jobmanager: ask again next time
-            print(f"flink: reading the job's metrics: {e}", file=sys.stderr)
+            print(f"{ENGINE}: reading the job's metrics: {e}", file=sys.stderr)
             tasks = []
         if tasks and tasks[0].get("Source__events", {}).get("fetch-total", 0) > 0:
             if not ready:

@@ -1,5 +1,6 @@
 -- boontadata's Flink job: the whole computation, in Flink SQL. job.py runs
--- these statements in order, with ${NAME} filled in from the job's flags.
+-- these statements in order, with ${NAME} filled in from the job's flags
+-- (and ${ENGINE}, the engine's name: its folder's).
 
 -- 1. The events topic as a table. `t` is the time the windows follow:
 --    event time: the device time `dt`, with a watermark `out-of-orderness`
@@ -46,7 +47,7 @@ WHERE rn = 1;
 --    allowed lateness: a row that comes after its window fired is dropped.
 --    Times leave as epoch milliseconds, in UTC.
 INSERT INTO results
-SELECT 'flink', '${MODE}',
+SELECT '${ENGINE}', '${MODE}',
        EXTRACT(EPOCH FROM window_end) * 1000 + EXTRACT(MILLISECOND FROM window_end),
        di, c, COUNT(*), SUM(m1), SUM(m2),
        EXTRACT(EPOCH FROM LOCALTIMESTAMP) * 1000 + EXTRACT(MILLISECOND FROM LOCALTIMESTAMP)

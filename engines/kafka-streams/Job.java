@@ -45,7 +45,7 @@ public final class Job {
         // A new application starts at the earliest offsets (Kafka Streams' default too), a known one where it committed.
         p.put(StreamsConfig.consumerPrefix("auto.offset.reset"), "earliest");
         Counters.reset();
-        var topology = Windows.topology(job.mode, job.events, job.results, job.windowMs, job.outOfOrdernessMs, job.allowedLatenessMs, job.dedupHorizonMs);
+        var topology = Windows.topology(job.engine, job.mode, job.events, job.results, job.windowMs, job.outOfOrdernessMs, job.allowedLatenessMs, job.dedupHorizonMs);
         Protocol.version("kafka-streams " + AppInfoParser.getVersion() + " (" + guarantee + ")");
 
         AtomicReference<Throwable> failure = new AtomicReference<>();
@@ -70,7 +70,7 @@ public final class Job {
             Counters.report();
         }
         if (failure.get() != null) {
-            throw new IllegalStateException("kafka-streams: the application failed: " + failure.get(), failure.get());
+            throw new IllegalStateException(job.engine + ": the application failed: " + failure.get(), failure.get());
         }
     }
 

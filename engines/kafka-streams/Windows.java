@@ -74,15 +74,15 @@ public final class Windows {
             return this;
         }
 
-        /** The results of this device's window ending at {@code end}. */
-        List<KeyValue<String, String>> rows(String mode, String device, long end) {
+        /** The results of this device's window ending at {@code end}, as engine {@code engine} writes them. */
+        List<KeyValue<String, String>> rows(String engine, String mode, String device, long end) {
             List<KeyValue<String, String>> rows = new ArrayList<>();
-            byCategory.forEach((c, sums) -> rows.add(KeyValue.pair(device, Results.row("kafka-streams", mode, end, device, c, sums))));
+            byCategory.forEach((c, sums) -> rows.add(KeyValue.pair(device, Results.row(engine, mode, end, device, c, sums))));
             return rows;
         }
     }
 
-    static Topology topology(String mode, String eventsTopic, String resultsTopic, long windowMs, long outOfOrdernessMs, long allowedLatenessMs,
+    static Topology topology(String engine, String mode, String eventsTopic, String resultsTopic, long windowMs, long outOfOrdernessMs, long allowedLatenessMs,
                              long dedupHorizonMs) {
         boolean eventTime = mode.equals("event-time");
         Duration window = Duration.ofMillis(windowMs);
@@ -104,10 +104,10 @@ public final class Windows {
                 .aggregate(Cells::new, (device, e, cells) -> cells.add(e), Materialized.with(Serdes.String(), CELLS))
                 .suppress(Suppressed.untilWindowCloses(Suppressed.BufferConfig.unbounded()))
                 .toStream()
-                .flatMap((w, cells) -> cells.rows(mode, w.key(), w.window().end()));
+                .flatMap((w, cells) -> cells.rows(engine, mode, w.key(), w.window().end()));
         } else {
             builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore("open-windows"), Serdes.String(), CELLS));
-            results = events.process(() -> new ProcessingTimeWindows(mode, windowMs), "open-windows");
+            results = events.process(() -> new ProcessingTimeWindows(engine, mode, windowMs), "open-windows");
         }
         results.to(resultsTopic, Produced.with(Serdes.String(), Serdes.String()));
         return builder.build();
@@ -157,6 +157,7 @@ public final class Windows {
 
     /** Processing time: windows by the record's (wall-clock) time, each emitted when the wall clock passes its end. */
     static final class ProcessingTimeWindows implements Processor<String, Event, String, String> {
+        private final String engine;
         private final String mode;
         private final long windowMs;
         private ProcessorContext<String, String> context;
@@ -164,7 +165,8 @@ public final class Windows {
         /** The wall clock at the last punctuation: every window ending by then has been emitted. */
         private long closedUpTo = Long.MIN_VALUE;
 
-        ProcessingTimeWindows(String mode, long windowMs) {
+        ProcessingTimeWindows(String engine, String mode, long windowMs) {
+            this.engine = engine;
             this.mode = mode;
             this.windowMs = windowMs;
         }
@@ -198,7 +200,7 @@ public final class Windows {
                         break;
                     }
                     String device = w.key.substring(21);
-                    for (KeyValue<String, String> row : w.value.rows(mode, device, end)) {
+                    for (KeyValue<String, String> row : w.value.rows(engine, mode, device, end)) {
                         context.forward(new Record<>(row.key, row.value, now));
                     }
                     closed.add(w.key);

@@ -23,14 +23,18 @@ from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQueryListener
 from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from protocol import Jobs, job_parser  # noqa: E402  (engines/protocol.py, shared by the Python engines)
+# engines/protocol.py, shared by the Python engines, in the checkout the harness gives (this folder may be a copy elsewhere).
+sys.path.insert(0, str(Path(os.environ.get("BOONTADATA_HOME", Path(__file__).resolve().parent.parent.parent)) / "engines"))
+from protocol import Jobs, job_parser, say_version  # noqa: E402
 from windows import OUTPUT_MODE, windows  # noqa: E402
+
+# The engine's name, its folder's: what its rows say.
+ENGINE = os.environ.get("BOONTADATA_ENGINE", "spark")
 
 EVENT = StructType([StructField("id", StringType()), StructField("di", StringType()), StructField("dt", LongType()),
                     StructField("c", StringType()), StructField("m1", LongType()), StructField("m2", DoubleType())])
 
-p = job_parser("spark", __doc__, modes=("event-time", "processing-time"))
+p = job_parser(ENGINE, __doc__, modes=("event-time", "processing-time"))
 p.add_argument("--master", default="local[*]")
 
 
@@ -44,7 +48,7 @@ def session(a):
     spark.sparkContext.setLogLevel("WARN")
     # Each state partition is a task in every micro-batch: as many as there are cores, not Spark's 200.
     spark.conf.set("spark.sql.shuffle.partitions", spark.sparkContext.defaultParallelism)
-    print(f"boontadata: version spark {spark.version}", flush=True)
+    say_version(ENGINE, f"spark {spark.version}")
     return spark
 
 
@@ -62,7 +66,7 @@ def start(spark, a):
     # current_timestamp() is when the batch started; emitted_at is when the row leaves.
     emitted_at = F.expr("cast(reflect('java.lang.System', 'currentTimeMillis') as bigint)")
     results = rows.select(F.col("di").alias("key"), F.to_json(F.struct(
-        F.lit("spark").alias("engine"), F.lit(a.mode).alias("mode"), "window_end",
+        F.lit(ENGINE).alias("engine"), F.lit(a.mode).alias("mode"), "window_end",
         "di", "c", "count", "m1_sum", "m2_sum", emitted_at.alias("emitted_at"))).alias("value"))
     checkpoint = a.state_dir or os.path.join(tempfile.mkdtemp(prefix="boontadata-spark-"), a.mode)
     # A micro-batch every second, as Spark's guide sets triggers: without one, a query with no
@@ -132,6 +136,6 @@ for a in jobs:
     query.stop()
     metrics.report()
     if failure is not None:
-        sys.exit(f"spark job failed: {failure}")
+        sys.exit(f"{ENGINE} job failed: {failure}")
 if spark is not None:
     spark.stop()

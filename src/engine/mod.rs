@@ -1,28 +1,34 @@
 //! The engines the bench knows, and what each declares. An engine is a folder
-//! under `engines/` with an `engine.toml`: its modes, what it promises
+//! with an `engine.toml` (under `engines/`, or on the engine path: `--engine-path`,
+//! `$BOONTADATA_ENGINE_PATH`), named after its folder: its modes, what it promises
 //! (deduplication, allowed lateness), how it is started, the options of its
 //! own that `run` and `matrix` take for it, and the variants the conformance
 //! suite runs it in. Nothing else in the harness names an engine.
 //!
 //! This file is the pure part (manifests, `--engines`); `folder` finds the
 //! manifests and runs an engine's scripts, `running` is an engine process,
-//! `protocol` what the harness hears from it.
+//! `protocol` what the harness hears from it, `scaffold` writes a new engine's folder.
 
 pub mod folder;
 pub mod protocol;
 pub mod running;
+pub mod scaffold;
 
 use crate::model::{Mode, WatermarkScope};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
+use std::path::{Path, PathBuf};
 
-/// One engine, as its `engines/NAME/engine.toml` declares it; the conformance suite holds it to this.
+/// One engine, as its `NAME/engine.toml` declares it; the conformance suite holds it to this.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngineSpec {
-    /// The folder's name.
+    /// The folder's name: the engine's name everywhere (`--engines`, its result rows, its topics).
     #[serde(skip)]
     pub name: String,
+    /// Its folder, in the checkout's `engines/` or on the engine path.
+    #[serde(skip)]
+    pub folder: PathBuf,
     pub about: String,
     pub modes: Vec<Mode>,
     /// Modes run when `--engines` names the engine without a mode (default: all of them).
@@ -82,8 +88,8 @@ impl Guarantee {
 pub enum Launch {
     /// Compiled into this binary: `boontadata engine NAME` (listed in `engines/mod.rs`).
     Builtin,
-    /// An engine of another ecosystem: `engines/NAME/setup` installs it into the
-    /// cache (idempotent, quick once done) and `engines/NAME/start` runs its job.
+    /// An engine of another ecosystem: `NAME/setup` installs it into the cache
+    /// (idempotent, quick once done) and `NAME/start` runs its job.
     Scripts,
 }
 
@@ -117,21 +123,43 @@ pub struct Variant {
 }
 
 impl EngineSpec {
-    /// Reads `engine.toml` of the folder `name`.
-    pub fn parse(name: &str, manifest: &str) -> Result<EngineSpec> {
-        let mut spec: EngineSpec = toml::from_str(manifest).with_context(|| format!("engines/{name}/engine.toml is not a valid manifest"))?;
-        spec.name = name.to_string();
+    /// Reads `manifest`, the `engine.toml` of `folder`: the engine is named after the folder.
+    pub fn parse(folder: &Path, manifest: &str) -> Result<EngineSpec> {
+        let file = folder.join("engine.toml");
+        let file = file.display();
+        let mut spec: EngineSpec = toml::from_str(manifest).with_context(|| format!("{file} is not a valid manifest"))?;
+        spec.name = folder.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        spec.folder = folder.to_path_buf();
+        if let Err(why) = check_name(&spec.name) {
+            bail!("{file}: the engine's name, its folder's, {why}");
+        }
         if spec.modes.is_empty() {
-            bail!("engines/{name}/engine.toml: `modes` names no mode");
+            bail!("{file}: `modes` names no mode");
         }
         if spec.default_modes.is_empty() {
             spec.default_modes = spec.modes.clone();
         }
         if let Some(m) = spec.default_modes.iter().find(|m| !spec.modes.contains(m)) {
-            bail!("engines/{name}/engine.toml: default mode {m} is not one of its modes");
+            bail!("{file}: default mode {m} is not one of its modes");
         }
         Ok(spec)
     }
+}
+
+/// Names `boontadata setup` takes for what is not an engine.
+pub const NOT_ENGINE_NAMES: [&str; 3] = ["kafka", "tansu", "cassandra"];
+
+/// Whether `name` can name an engine: it goes into topic names (`results.RUN.NAME.MODE`),
+/// consumer groups, `--engines NAME:MODE` and the cache's folders. `Err` says why not.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let fits = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+    if name.is_empty() || name.len() > 40 || !name.starts_with(|c: char| c.is_ascii_lowercase()) || !name.chars().all(fits) {
+        return Err(format!("'{name}' is not a name: a lowercase letter, then up to 39 lowercase letters, digits, '-' or '_'"));
+    }
+    if NOT_ENGINE_NAMES.contains(&name) {
+        return Err(format!("'{name}' is taken: `boontadata setup {name}` installs the {name} of the bench, not an engine"));
+    }
+    Ok(())
 }
 
 /// One engine in one mode, as a run starts it.
@@ -203,7 +231,8 @@ window_logic = "window.rs"
     fn engines() -> &'static [EngineSpec] {
         let flink = "about = \"f\"\nmodes = [\"event-time\"]\ndedup = true\nlateness = false\nafter_crash = \"none\"\nlaunch = \"scripts\"\nwindow_logic = \"job.sql\"\n\
                      [[option]]\nname = \"flink-cluster\"\njob_flag = \"--cluster\"\nhelp = \"where\"\n";
-        Box::leak(vec![EngineSpec::parse("native", NATIVE).unwrap(), EngineSpec::parse("flink", flink).unwrap()].into_boxed_slice())
+        let (native, flink_dir) = (Path::new("engines/native"), Path::new("/elsewhere/flink"));
+        Box::leak(vec![EngineSpec::parse(native, NATIVE).unwrap(), EngineSpec::parse(flink_dir, flink).unwrap()].into_boxed_slice())
     }
 
     #[test]
@@ -211,10 +240,24 @@ window_logic = "window.rs"
         let e = engines();
         assert_eq!((e[0].name.as_str(), e[0].default_modes.as_slice(), e[0].launch), ("native", &[Mode::EventTime, Mode::ProcessingTime][..], Launch::Builtin));
         assert_eq!((e[1].default_modes.as_slice(), e[1].serves_jobs, e[1].options[0].job_flag.as_str()), (&[Mode::EventTime][..], false, "--cluster"));
+        assert_eq!((e[1].name.as_str(), e[1].folder.as_path()), ("flink", Path::new("/elsewhere/flink")), "named after its folder, wherever it is");
         let typo = NATIVE.replace("dedup", "dedupe");
-        assert!(format!("{:#}", EngineSpec::parse("x", &typo).unwrap_err()).contains("engines/x/engine.toml"));
+        assert!(format!("{:#}", EngineSpec::parse(Path::new("/teams/x"), &typo).unwrap_err()).contains("/teams/x/engine.toml"));
         let bad_default = NATIVE.replace("modes = [\"event-time\", \"processing-time\", \"ingestion-time\"]", "modes = [\"ingestion-time\"]");
-        assert!(EngineSpec::parse("x", &bad_default).unwrap_err().to_string().contains("is not one of its modes"));
+        assert!(EngineSpec::parse(Path::new("x"), &bad_default).unwrap_err().to_string().contains("is not one of its modes"));
+        let badly_named = EngineSpec::parse(Path::new("/teams/My Engine"), NATIVE).unwrap_err().to_string();
+        assert!(badly_named.contains("/teams/My Engine/engine.toml: the engine's name, its folder's, 'My Engine' is not a name"), "{badly_named}");
+    }
+
+    #[test]
+    fn an_engine_name_fits_topics_groups_and_selections() {
+        for good in ["native", "kafka-streams", "mine2", "team_a"] {
+            assert_eq!(check_name(good), Ok(()));
+        }
+        for bad in ["", "Mine", "2fast", "a.b", "a:b", "a,b", "-x", &"x".repeat(41)] {
+            assert!(check_name(bad).unwrap_err().contains("is not a name"), "{bad}");
+        }
+        assert!(check_name("kafka").unwrap_err().contains("is taken"));
     }
 
     #[test]

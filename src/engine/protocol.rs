@@ -208,7 +208,7 @@ mod tests {
     #[test]
     fn a_job_gets_the_contract_flags_its_own_group_results_topic_and_state_folder_and_its_engines_options() {
         let manifest = "about = \"t\"\nmodes = [\"processing-time\"]\ndedup = true\nlateness = true\nafter_crash = \"none\"\nlaunch = \"builtin\"\nwindow_logic = \"w.rs\"\n";
-        let spec: &'static EngineSpec = Box::leak(Box::new(EngineSpec::parse("timely", manifest).unwrap()));
+        let spec: &'static EngineSpec = Box::leak(Box::new(EngineSpec::parse(std::path::Path::new("engines/timely"), manifest).unwrap()));
         let ctx = JobContext {
             run_id: "seed-1".into(),
             run_dir: "/out/seed-1".into(),

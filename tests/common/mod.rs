@@ -2,6 +2,7 @@
 
 #![allow(dead_code)] // each test file uses its own part of these helpers
 
+pub mod conformance;
 pub mod postgres;
 
 use boontadata::compare::Cause;
@@ -29,9 +30,9 @@ pub fn out_dir(test: &str) -> PathBuf {
 }
 
 /// `boontadata COMMAND ARGS --out DIR --json` into a fresh folder, returning what it printed, parsed, and the process output.
-fn json_command<T: serde::de::DeserializeOwned>(command: &str, test: &str, args: &[&str], shown: impl Fn(&T) -> String) -> (T, Output) {
+fn json_command<T: serde::de::DeserializeOwned>(mut cmd: Command, command: &str, test: &str, args: &[&str], shown: impl Fn(&T) -> String) -> (T, Output) {
     let started = Instant::now();
-    let output = boontadata().arg(command).args(args).arg("--out").arg(out_dir(test)).arg("--json").output().expect("starting boontadata");
+    let output = cmd.arg(command).args(args).arg("--out").arg(out_dir(test)).arg("--json").output().expect("starting boontadata");
     let stderr = String::from_utf8_lossy(&output.stderr);
     let parsed: T = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|e| panic!("{command} {args:?} printed no JSON result ({e}); exit {:?}; stderr:\n{stderr}", output.status.code()));
@@ -41,12 +42,17 @@ fn json_command<T: serde::de::DeserializeOwned>(command: &str, test: &str, args:
 
 /// `boontadata run ARGS --json`, returning the parsed summary and the process output.
 pub fn run(test: &str, args: &[&str]) -> (RunSummary, Output) {
-    json_command("run", test, args, |s: &RunSummary| boontadata::summary::table(&s.engines))
+    run_in(boontadata(), test, args)
+}
+
+/// `run` from `cmd`, a `boontadata()` with an environment of its own.
+pub fn run_in(cmd: Command, test: &str, args: &[&str]) -> (RunSummary, Output) {
+    json_command(cmd, "run", test, args, |s: &RunSummary| boontadata::summary::table(&s.engines))
 }
 
 /// `boontadata matrix ARGS --json`, returning the parsed matrix and the process output.
 pub fn matrix(test: &str, args: &[&str]) -> (Matrix, Output) {
-    json_command("matrix", test, args, boontadata::matrix::render)
+    json_command(boontadata(), "matrix", test, args, boontadata::matrix::render)
 }
 
 /// The engine rows of one scenario of a matrix.

@@ -20,7 +20,7 @@ import java.util.function.BooleanSupplier;
  * compiles it alone.
  *
  * <pre>
- * Protocol.serve("storm", args, Map.of("nimbus", ""), (job, running) -&gt; {
+ * Protocol.serve("storm", args, Map.of("nimbus", ""), (job, running) -&gt; {   // job.engine: its name
  *     ...start the job, Protocol.ready() once it reads...
  *     while (running.getAsBoolean()) { ...Protocol.metric(...)... }
  *     ...stop the job, report its last metrics...
@@ -36,6 +36,8 @@ public final class Protocol {
 
     /** The flags every job takes (docs/SPEC.md §5, "The job"), with the one default each has. */
     public static final class Job {
+        /** The engine's name, its folder's: what its result rows say (see {@link Protocol#name}). */
+        public String engine;
         public String mode = "event-time";
         public String brokers = "127.0.0.1:9092";
         public String events = "events";
@@ -54,6 +56,7 @@ public final class Protocol {
         /** Parses {@code --flag value} pairs; fails on a flag neither the contract nor the engine has. */
         public static Job parse(String engine, List<String> args, Map<String, String> ownDefaults) {
             Job job = new Job();
+            job.engine = engine;
             job.own.putAll(ownDefaults);
             for (int i = 0; i < args.size(); i += 2) {
                 String flag = args.get(i);
@@ -107,8 +110,18 @@ public final class Protocol {
         void run(Job job, BooleanSupplier running) throws Exception;
     }
 
+    /** The engine's name: $BOONTADATA_ENGINE as the harness gives it (a copied folder's), else {@code original}. */
+    public static String name(String original) {
+        String given = System.getenv("BOONTADATA_ENGINE");
+        return given == null || given.isBlank() ? original : given;
+    }
+
+    /** The name of the engine this process serves jobs of. */
+    private static volatile String serving = "";
+
+    /** What the job runs on ({@code kafka-streams 4.1.2}), after the engine's name when it is not the same ({@code mine on …}). */
     public static void version(String text) {
-        say("version " + text);
+        say("version " + (text.split(" ")[0].equals(serving) ? text : serving + " on " + text));
     }
 
     public static void ready() {
@@ -124,8 +137,11 @@ public final class Protocol {
         System.out.flush();
     }
 
-    /** Serves the command line's job, then each job line on stdin, as the class comment says. */
-    public static void serve(String engine, String[] args, Map<String, String> ownDefaults, Runner runner) throws Exception {
+    /** Serves the command line's job, then each job line on stdin, as the class comment says; the engine is
+     * named {@code original} unless the harness gives another name ({@link #name}). */
+    public static void serve(String original, String[] args, Map<String, String> ownDefaults, Runner runner) throws Exception {
+        String engine = name(original);
+        serving = engine;
         AtomicBoolean terminated = new AtomicBoolean(false);
         AtomicBoolean end = new AtomicBoolean(false);
         BlockingQueue<List<String>> lines = new LinkedBlockingQueue<>();
