@@ -85,10 +85,16 @@ def statements(a):
     return [s.strip() for s in sql.split(";") if s.strip()]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(n):
+    """n distinct free ports on 127.0.0.1: held bound together until all are found, so that none is given twice."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def rest(address, path):
@@ -114,11 +120,26 @@ LOOPBACK_ONLY = {
 class LocalCluster:
     """A standalone jobmanager and taskmanager on 127.0.0.1, for the jobs of this process only."""
 
+    # A port found free can be taken by another process before the cluster binds it: a start that
+    # fails is tried again on new ports.
+    TRIES = 3
+
     def __init__(self, work):
-        self.rest = f"127.0.0.1:{free_port()}"
+        for left in reversed(range(self.TRIES)):
+            if self.start(work):
+                return
+            self.stop()
+            if not left:
+                sys.exit(f"{ENGINE}: the local cluster did not come up in {self.TRIES} tries, the last on {self.rest}; see its log above")
+            print(f"{ENGINE}: the local cluster did not come up on {self.rest}: trying again on new ports", file=sys.stderr)
+
+    def start(self, work):
+        """Starts the jobmanager and taskmanager on new ports; whether they serve."""
+        rest_port, rpc_port = free_ports(2)
+        self.rest = f"127.0.0.1:{rest_port}"
         bin_dir = Path(pyflink.__file__).parent / "bin"
         options = {
-            **LOOPBACK_ONLY, "rest.port": self.rest.split(":")[1], "jobmanager.rpc.port": free_port(),
+            **LOOPBACK_ONLY, "rest.port": rest_port, "jobmanager.rpc.port": rpc_port,
             "jobmanager.memory.process.size": "1024m", "taskmanager.memory.process.size": "1280m",
         }
         dynamic = [arg for k, v in options.items() for arg in ("-D", f"{k}={v}")]
@@ -132,9 +153,9 @@ class LocalCluster:
         deadline = time.monotonic() + 120
         while not self.serving():
             if time.monotonic() > deadline or any(p.poll() is not None for p in self.processes):
-                self.stop()
-                sys.exit(f"{ENGINE}: the local cluster did not come up on {self.rest}; see its log above")
+                return False
             time.sleep(0.5)
+        return True
 
     def serving(self):
         try:
@@ -257,7 +278,7 @@ def run(a, cluster_rest, work, jobs):
             print(f"{ENGINE}: restoring the job from its checkpoint {restored}", file=sys.stderr)
     for attempt in range(3):
         if not cluster_rest:  # an embedded mini-cluster, its REST endpoint on a port free a moment ago
-            address = f"127.0.0.1:{free_port()}"
+            address = f"127.0.0.1:{free_ports(1)[0]}"
             settings |= {**LOOPBACK_ONLY, "rest.port": address.rsplit(":", 1)[1]}
         try:
             job = submit(a, settings)
