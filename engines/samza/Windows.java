@@ -37,7 +37,7 @@ import org.apache.samza.serializers.StringSerde;
 public final class Windows {
     private Windows() {}
 
-    static MessageStream<KV<String, String>> windows(MessageStream<String> records, long windowMs, long dedupHorizonMs) {
+    static MessageStream<KV<String, String>> windows(MessageStream<String> records, String engine, long windowMs, long dedupHorizonMs) {
         FirstOfEachId seen = new FirstOfEachId(dedupHorizonMs);
         return records
             // Samza's map forwards no null: a record that is not an event (Event.read counts it) stops here.
@@ -45,13 +45,13 @@ public final class Windows {
             .filter(e -> seen.first(e.id(), System.currentTimeMillis()))
             .window(keyedTumblingWindow((Event e) -> e.di() + "\t" + e.c(), Duration.ofMillis(windowMs), Sums::new, (e, sums) -> sums.add(e.m1(), e.m2()),
                 new StringSerde(), new JsonSerdeV2<>(Sums.class)), "windows")
-            .map(pane -> row(pane, windowMs));
+            .map(pane -> row(pane, engine, windowMs));
     }
 
     /** A fired pane as a result row, keyed by device; the pane id is the window's start. */
-    static KV<String, String> row(WindowPane<String, Sums> pane, long windowMs) {
+    static KV<String, String> row(WindowPane<String, Sums> pane, String engine, long windowMs) {
         String[] key = pane.getKey().getKey().split("\t", 2);
         long end = Long.parseLong(pane.getKey().getPaneId()) + windowMs;
-        return KV.of(key[0], Results.row("samza", "processing-time", end, key[0], key[1], pane.getMessage()));
+        return KV.of(key[0], Results.row(engine, "processing-time", end, key[0], key[1], pane.getMessage()));
     }
 }

@@ -57,14 +57,14 @@ public final class Windows {
     /** An event's fields, as the spout emits them. */
     static final Fields EVENT = new Fields("id", "di", "dt", "c", "m1", "m2");
 
-    static StormTopology topology(IRichSpout events, IRichBolt results, String mode, long windowMs, long outOfOrdernessMs, long dedupHorizonMs) {
+    static StormTopology topology(IRichSpout events, IRichBolt results, String engine, String mode, long windowMs, long outOfOrdernessMs, long dedupHorizonMs) {
         boolean eventTime = mode.equals("event-time");
         TopologyBuilder b = new TopologyBuilder();
         b.setSpout("events", events, 1);
         long remember = eventTime ? windowMs + outOfOrdernessMs : dedupHorizonMs;
         b.setBolt("first-of-each-id", new FirstOfEachIdBolt(remember, eventTime), 1).fieldsGrouping("events", new Fields("di"));
 
-        BaseWindowedBolt windows = new TumblingWindows(mode).withTumblingWindow(Duration.of((int) windowMs));
+        BaseWindowedBolt windows = new TumblingWindows(engine, mode).withTumblingWindow(Duration.of((int) windowMs));
         if (eventTime) {
             windows = windows.withTimestampField("dt").withLag(Duration.of((int) outOfOrdernessMs)).withWatermarkInterval(Duration.of(100))
                 .withLateTupleStream("late");
@@ -110,12 +110,14 @@ public final class Windows {
      * stops at a tuple far ahead of the window, as one of a partition read ahead of the others is).
      */
     static final class TumblingWindows extends BaseWindowedBolt {
+        private final String engine;
         private final String mode;
         private OutputCollector out;
         /** The tuples that have been in a window and have not expired yet. */
         private final Set<Tuple> windowed = Collections.newSetFromMap(new IdentityHashMap<>());
 
-        TumblingWindows(String mode) {
+        TumblingWindows(String engine, String mode) {
+            this.engine = engine;
             this.mode = mode;
         }
 
@@ -137,7 +139,7 @@ public final class Windows {
             cells.forEach((device, byCategory) -> byCategory.forEach((c, sums) -> {
                 // Unanchored: anchoring each of a window's thousands of rows to every tuple of the window
                 // grew the acker's tuple trees until the JVM did nothing but collect garbage (seen on `disorder`).
-                out.emit(List.of(), new Values(device, Results.row("storm", mode, end, device, c, sums)));
+                out.emit(List.of(), new Values(device, Results.row(engine, mode, end, device, c, sums)));
             }));
         }
 
