@@ -182,6 +182,7 @@ pub(crate) mod tests {
                         kept_up: true,
                         why: String::new(),
                         latency_p99_ms: Some(2100),
+                        latency_p50_ms: Some(1900),
                         after_last_send_ms: Some(Percentiles { p50: 2000, p99: 2600, max: 2700 }),
                     },
                     Probe {
@@ -190,6 +191,7 @@ pub(crate) mod tests {
                         kept_up: false,
                         why: "emit latency grew by 4000 ms over the stream".into(),
                         latency_p99_ms: Some(9000),
+                        latency_p50_ms: None,
                         after_last_send_ms: None,
                     },
                 ],

@@ -7,10 +7,10 @@ use crate::compare::{self, Comparison};
 use crate::groups::{DeviceGroups, OfJob};
 use crate::model::{nearest_window_end, window_end_at_phase, CrashRecord, EngineStatus, Fault, JobRecord, Metric, Mode, ResultRow, RunRecord, SentEvent, View};
 use crate::scenario::{Clock, Scenario};
-use crate::summary::{self, BrokerInfo, CrashSummary, EngineSummary, Percentiles, RunSummary};
+use crate::summary::{self, BrokerInfo, CrashSummary, EngineSummary, Percentiles, RunSummary, Timeline};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// What a run was asked to do and how each job ended: the run record's `params`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -137,6 +137,9 @@ struct Measured {
     /// After a crash: the first emission after the restart, and the first of a window that ended once the job was back.
     first_row_at: Option<i64>,
     caught_up_at: Option<i64>,
+    /// After a crash: the stream's first send, and the rows first emitted in each second of the wall clock (`Timeline`).
+    first_send: Option<i64>,
+    per_second: BTreeMap<i64, u64>,
 }
 
 impl Measured {
@@ -150,7 +153,9 @@ impl Measured {
             m.emissions += group.results.iter().map(|r| r.emissions).sum::<i64>();
             let Some(crash) = &job.crash else { continue };
             let back = crash.reading_again_at();
+            m.first_send = m.first_send.into_iter().chain(group.events.iter().map(|e| e.sent_at)).min();
             for r in group.results.iter() {
+                *m.per_second.entry(r.first_emitted_at.div_euclid(1000)).or_default() += 1;
                 let Some(at) = [r.first_emitted_at, r.last_emitted_at].into_iter().find(|&at| at >= crash.restarted_at) else { continue };
                 m.first_row_at = Some(m.first_row_at.map_or(at, |first| first.min(at)));
                 if r.window_end >= back {
@@ -209,7 +214,7 @@ fn summarize(job: &JobRecord, status: EngineStatus, c: Option<&Comparison>, grou
 
 /// What the crash did: events lost and doubled (as the comparison explains them), and the time
 /// from the kill to the job's first row after its restart, and to its first row of a window that
-/// ended once it was back.
+/// ended once it was back; and its rows over the run, the crash marked (`Timeline`).
 fn crash_summary(crash: &CrashRecord, c: Option<&Comparison>, m: &Measured) -> CrashSummary {
     let exceptions = c.map(|c| c.exceptions.as_slice()).unwrap_or_default();
     let since_kill = |at: Option<i64>| at.map(|at| (at - crash.killed_at) as f64 / 1000.0);
@@ -218,6 +223,7 @@ fn crash_summary(crash: &CrashRecord, c: Option<&Comparison>, m: &Measured) -> C
         events_doubled: exceptions.iter().map(|e| e.doubled).sum(),
         first_row_s: since_kill(m.first_row_at),
         caught_up_s: since_kill(m.caught_up_at),
+        timeline: m.first_send.map(|first_send| Timeline::of(&m.per_second, first_send, crash)),
     }
 }
 
@@ -391,6 +397,30 @@ mod tests {
             let held = HeldRun::new(run.record.clone(), run.metrics.clone(), events.grouped(n), results);
             assert_eq!(evaluate(&held.record, &held.metrics, &held, "sqlite:x").unwrap(), whole, "held as numbers, in {n} groups");
         }
+    }
+
+    #[test]
+    fn a_crash_s_timeline_counts_the_rows_of_each_second_from_the_first_send_in_any_groups() {
+        // Four devices, the first event sent at TEN + 300 ms; rows first emitted in each second of 20 but the 5 the engine was down.
+        let log: Vec<SentEvent> = (0..4).map(|d| sent(&format!("e{d}"), &format!("d-{d}"), TEN + 300 + d * 100, TEN + 300 + d * 100, 1, Fault::None)).collect();
+        let rows: Vec<ResultRow> = (0..20)
+            .filter(|s| !(8..13).contains(s))
+            .flat_map(|s| {
+                (0..4).map(move |d| ResultRow { device: format!("d-{d}"), first_emitted_at: TEN + s * 1000 + 500, ..row("native", TEN + s * 5000, 1) })
+            })
+            .collect();
+        let crash = CrashRecord { killed_at: TEN + 8000, restarted_at: TEN + 13_000, ready_again_at: Some(TEN + 13_400), node: None };
+        let job = JobRecord { crash: Some(crash), ..job("native", EngineStatus::Ok) };
+        let sc = Scenario::default();
+        let timeline = |groups: &dyn DeviceGroups| crash_summary(&crash, None, &Measured::of(&job, groups, &sc, 0)).timeline.expect("a crash's timeline");
+        let whole = timeline(&Whole { events: &log, results: &rows });
+        assert_eq!((whole.from_ms, whole.step_ms, whole.killed_ms, whole.ready_again_ms), (-300, 1000, 7700, Some(13_100)));
+        assert_eq!(whole.rows, [4, 4, 4, 4, 4, 4, 4, 4, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4]);
+        for n in [2, 3] {
+            assert_eq!(timeline(&Split(Whole { events: &log, results: &rows }, n)), whole, "in {n} groups");
+        }
+        let no_crash = Measured::of(&JobRecord { crash: None, ..job.clone() }, &Whole { events: &log, results: &rows }, &sc, 0);
+        assert!(no_crash.per_second.is_empty(), "counted for a crash only");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! | command line | `cli` (and `main.rs`) | every command's options, and the dispatch to each command |
 //! | running | `run` | one run in its phases (`prepare`, `drive`, `crash`, `gather`, `keep`); the simulator alone (`run::inject`); scenarios in turn (`run::matrix`); a bench's sitting (`run::bench`, `baselines`) |
 //! | reporting | `report` | the matrix's and the bench's files and pages, written and read back |
-//! | | `html` | the self-contained HTML pages (pure) |
+//! | | `html` | the self-contained HTML pages and their pictures, inline SVG (pure) |
 //! | | `matrix`, `bench` | what a matrix and a sitting measured, and how each reads as text (pure) |
 //! | | `sustainable` | the sustainable-rate search: the next probe, kept up or not (pure) |
 //! | evaluating | `evaluate` | a stored run's comparisons and summary, as `run` and `compare` print them (pure) |

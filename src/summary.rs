@@ -4,8 +4,9 @@
 
 use crate::compare::{self, Cause, Comparison};
 use crate::format::utc;
-use crate::model::{EngineStatus, Metric, Mode, RunRecord};
+use crate::model::{CrashRecord, EngineStatus, Metric, Mode, RunRecord};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// The broker a run used.
@@ -126,6 +127,53 @@ pub struct CrashSummary {
     pub first_row_s: Option<f64>,
     /// Kill to the first row of a window that ended after the engine was back: it is reading the live stream again.
     pub caught_up_s: Option<f64>,
+    /// The job's result rows over the run, the crash marked: the report's picture of it.
+    #[serde(default)]
+    pub timeline: Option<Timeline>,
+}
+
+/// A job's result rows first emitted in each second of the wall clock (or each few seconds: at
+/// most `TIMELINE_POINTS` counts), and the crash's kill, restart and ready again, all from the
+/// stream's first send: the gap a crash leaves in a job's results, and its catch-up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Timeline {
+    /// The first count's start, ms from the stream's first send: the counts are of whole seconds
+    /// of the wall clock, the first one holding the first send (or an earlier row).
+    pub from_ms: i64,
+    /// The time each count covers, ms: a second, or whole seconds more on a long run.
+    pub step_ms: i64,
+    /// Rows first emitted (first read by the collector) in each step.
+    pub rows: Vec<u64>,
+    /// The kill, the restart and ready again (`CrashRecord`), ms from the stream's first send.
+    pub killed_ms: i64,
+    pub restarted_ms: i64,
+    pub ready_again_ms: Option<i64>,
+}
+
+/// The most counts a `Timeline` holds: a run longer than this many seconds counts by whole seconds more.
+pub const TIMELINE_POINTS: usize = 300;
+
+impl Timeline {
+    /// The timeline of a job whose rows were first emitted as `per_second` counts (wall-clock
+    /// second, from the epoch → rows), its stream first sent at `first_send`, crashed as `crash` says.
+    pub fn of(per_second: &BTreeMap<i64, u64>, first_send: i64, crash: &CrashRecord) -> Timeline {
+        let first = per_second.keys().next().map_or(first_send.div_euclid(1000), |&s| s.min(first_send.div_euclid(1000)));
+        let last = per_second.keys().next_back().map_or(first, |&s| s.max(first));
+        let seconds = (last - first + 1) as usize;
+        let step = seconds.div_ceil(TIMELINE_POINTS);
+        let mut rows = vec![0; seconds.div_ceil(step)];
+        for (&second, &n) in per_second {
+            rows[(second - first) as usize / step] += n;
+        }
+        Timeline {
+            from_ms: first * 1000 - first_send,
+            step_ms: step as i64 * 1000,
+            rows,
+            killed_ms: crash.killed_at - first_send,
+            restarted_ms: crash.restarted_at - first_send,
+            ready_again_ms: crash.ready_again_at.map(|at| at - first_send),
+        }
+    }
 }
 
 impl CrashSummary {
@@ -332,6 +380,22 @@ pub(crate) mod tests {
             crash: None,
             not_compared: None,
         }
+    }
+
+    #[test]
+    fn a_timeline_counts_each_second_s_rows_from_the_first_send_and_long_runs_in_fewer_steps() {
+        let crash = CrashRecord { killed_at: 108_000, restarted_at: 113_000, ready_again_at: Some(113_600), node: None };
+        // Sent from 100.3 s on; rows in seconds 100 to 119 of the wall clock, none from 108 to 112.
+        let per_second: BTreeMap<i64, u64> = (100..120).filter(|s| !(108..113).contains(s)).map(|s| (s, 4)).collect();
+        let t = Timeline::of(&per_second, 100_300, &crash);
+        assert_eq!((t.from_ms, t.step_ms, t.rows.len()), (-300, 1000, 20), "whole seconds, the first one holding the first send");
+        assert_eq!(t.rows[7..14], [4, 0, 0, 0, 0, 0, 4]);
+        assert_eq!((t.killed_ms, t.restarted_ms, t.ready_again_ms), (7700, 12_700, Some(13_300)));
+        // An hour of rows: at most TIMELINE_POINTS counts of whole seconds, every row still counted.
+        let hour: BTreeMap<i64, u64> = (0..3600).map(|s| (s, 1)).collect();
+        let t = Timeline::of(&hour, 0, &crash);
+        assert_eq!((t.step_ms, t.rows.len(), t.rows.iter().sum::<u64>()), (12_000, 300, 3600));
+        assert_eq!(Timeline::of(&BTreeMap::new(), 100_300, &crash).rows, [0], "no rows: one empty second");
     }
 
     #[test]

@@ -27,9 +27,11 @@ pub struct Probe {
     pub kept_up: bool,
     /// Why it was not kept up with, or the latency growth that was.
     pub why: String,
-    /// Emit latency from the window's end, p99, ms.
+    /// Emit latency from the window's end, p99 and p50, ms.
     #[serde(default)]
     pub latency_p99_ms: Option<i64>,
+    #[serde(default)]
+    pub latency_p50_ms: Option<i64>,
     /// Emit latency from the send of the window's last on-time event.
     #[serde(default)]
     pub after_last_send_ms: Option<Percentiles>,
@@ -77,7 +79,15 @@ mod tests {
         let mut probes = Vec::new();
         while let Some(rate) = next_rate(&probes, from, up_to) {
             assert!(probes.len() < 30, "the search ends: {probes:?}");
-            probes.push(Probe { rate, sent_rate: rate, kept_up: rate <= capacity, why: String::new(), latency_p99_ms: None, after_last_send_ms: None });
+            probes.push(Probe {
+                rate,
+                sent_rate: rate,
+                kept_up: rate <= capacity,
+                why: String::new(),
+                latency_p99_ms: None,
+                latency_p50_ms: None,
+                after_last_send_ms: None,
+            });
         }
         probes
     }

@@ -1,10 +1,12 @@
 //! `boontadata bench` on a local Kafka broker: every figure comes with its baseline from the same
-//! sitting, and the reference engine keeps up with a modest paced rate.
+//! sitting, and the reference engine keeps up with a modest paced rate; its page draws the probes.
 
 mod common;
 
 use boontadata::bench::Bench;
+use boontadata::html::colours;
 use common::boontadata;
+use common::chromium::{self, Shot};
 
 #[test]
 fn the_bench_gives_baselines_ratios_and_a_sustainable_rate() {
@@ -47,6 +49,16 @@ fn the_bench_gives_baselines_ratios_and_a_sustainable_rate() {
     assert!(text.contains("× bare producer") && text.contains("× bare consume + produce"), "each figure with its ratio:\n{text}");
     let page = std::fs::read_to_string(folder.join("report.html")).unwrap();
     assert!(page.contains("× bare consume + produce</td>") && page.contains("id=\"sustainable\""), "the bench's page:\n{page}");
+    // The probes drawn, as Chromium shows them: the rate found on a kept-up probe, the bound a watermark waits for.
+    let (report, profile) = (folder.join("report.html"), folder.join("chromium-profile"));
+    assert!(chromium::dom(&report, &profile).contains("<figure id=\"probes-native-event-time\"><svg"), "native's probes are in the DOM");
+    let shot = Shot::take(&report, &profile, &folder.join("report.png"), (1280, 1200));
+    let everywhere = shot.whole();
+    let x = shot.column(everywhere, colours::SUSTAINABLE).expect("the sustainable rate drawn");
+    let (_, top, _, bottom) = shot.extent((x, 0, x, 1199), colours::SUSTAINABLE).unwrap();
+    assert!(bottom - top > 150, "the sustainable rate, a line across the plot at x = {x}: {top} to {bottom}");
+    assert!(shot.count((x - 3, top, x + 3, bottom), colours::KEPT_UP) > 20, "a kept-up probe on the line of the rate found, at x = {x}");
+    assert!(shot.count(everywhere, colours::KEPT_UP) > 100 && shot.count(everywhere, colours::BOUND) > 100, "the probes, their legend, the bound");
     // Each topic is deleted once its figure is taken, the engine's own too: what the broker still
     // has of them is marked for deletion (a partition's folder renamed `…-delete`).
     let data = folder.join("kafka-1").join("data");

@@ -1,24 +1,17 @@
 //! The capability matrix end to end: a small matrix against a real broker,
-//! its JSON, and its HTML report opened in headless Chromium.
+//! its JSON, and its HTML report opened in headless Chromium; a crash run's page, its rows
+//! around the kill drawn.
 
 mod common;
 
+use boontadata::compare::Cause;
+use boontadata::html::{cause_colour, colours};
 use boontadata::matrix::Verdict;
 use boontadata::model::Mode;
+use boontadata::summary::RunSummary;
 use common::boontadata;
+use common::chromium::{self, Shot};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-fn chromium(user_data: &Path) -> Command {
-    assert!(Path::new(CHROMIUM).exists(), "{CHROMIUM} is missing: install Debian's `chromium` package (.ci/run does)");
-    let mut cmd = Command::new(CHROMIUM);
-    cmd.args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking"])
-        .args(["--disable-component-update", "--disable-sync", "--hide-scrollbars"])
-        .arg(format!("--user-data-dir={}", user_data.display()));
-    cmd
-}
 
 fn matrix_dir(out: &Path) -> PathBuf {
     std::fs::read_dir(out)
@@ -62,32 +55,34 @@ fn a_small_matrix_writes_its_cells_and_a_report_that_renders() {
     let report = dir.join("report.html");
     let html = std::fs::read_to_string(&report).unwrap();
     let profile = out.join("chromium-profile");
-    let dom = chromium(&profile).arg("--dump-dom").arg(format!("file://{}", report.display())).output().unwrap();
-    let dom = String::from_utf8_lossy(&dom.stdout);
+    let dom = chromium::dom(&report, &profile);
     assert!(dom.contains("<table id=\"matrix\">"), "the matrix table is in the DOM Chromium built:\n{}", &dom[..dom.len().min(2000)]);
     for c in &m.cells {
         let id = format!("id=\"cell-{}-{}-{}\"", c.scenario, c.summary.engine, c.summary.mode);
         assert!(html.contains(&id) && dom.contains(&id), "{id} in the page and in the DOM");
     }
-    assert_eq!(dom.matches("<svg").count(), 2, "a latency plot per engine mode");
+    let pictures = scenarios.iter().map(|s| format!("exceptions-{s}")).chain(["latency-native-event-time".into(), "latency-native-processing-time".into()]);
+    for id in pictures {
+        assert!(dom.contains(&format!("<figure id=\"{id}\"><svg")), "the picture {id} is in the DOM");
+    }
+    assert_eq!(dom.matches("<svg").count(), 5, "exceptions by cause per scenario, a latency plot per engine mode");
     let window_logic = std::fs::read_to_string(boontadata::engine::folder::engines_dir().join("native/window.rs")).unwrap();
     assert!(window_logic.contains("pub struct Windows {"));
     assert!(dom.contains("id=\"code-native\"") && html.contains("pub struct Windows {"), "the page shows native's window logic itself");
 
-    let shot = dir.join("report.png");
-    let status = chromium(&profile)
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg("--window-size=1280,1600")
-        .arg(format!("file://{}", report.display()))
-        .output()
-        .unwrap();
-    assert!(shot.exists(), "no screenshot: {}", String::from_utf8_lossy(&status.stderr));
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
-    let mut reader = decoder.read_info().unwrap();
-    let mut pixels = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut pixels).unwrap();
-    let colours: std::collections::HashSet<&[u8]> = pixels[..info.buffer_size()].chunks(info.color_type.samples()).collect();
-    assert!(colours.len() > 20, "the screenshot is not blank: {} colours", colours.len());
+    let shot = Shot::take(&report, &profile, &dir.join("report.png"), (1280, 2400));
+    assert!(shot.colours(shot.whole()) > 20, "the screenshot is not blank: {} colours", shot.colours(shot.whole()));
+    // Each cause's bars are drawn in its colour, with their swatch in the legend under the picture.
+    let drawn: Vec<Cause> = m.cells.iter().flat_map(|c| c.summary.exceptions.iter().map(|(cause, _)| *cause)).collect();
+    assert!(drawn.contains(&Cause::Late) && drawn.contains(&Cause::Boundary), "late-beyond's late events, processing time's boundaries: {drawn:?}");
+    for cause in drawn {
+        let colour = cause_colour(cause);
+        let (left, top, right, bottom) = shot.extent(shot.whole(), colour).unwrap_or_else(|| panic!("no {cause:?} ({colour}) in the screenshot"));
+        assert!(
+            bottom - top > 30 && right > left && shot.count(shot.whole(), colour) > 200,
+            "{cause:?}'s bars and its legend: {left},{top} to {right},{bottom}"
+        );
+    }
 }
 
 #[test]
@@ -119,4 +114,46 @@ fn a_matrix_keeps_the_cells_of_the_engines_that_run_when_one_cannot() {
     }
     let dir = matrix_dir(&common::out_path("dead-cluster"));
     assert_eq!(boontadata::report::load(&dir).unwrap(), m, "matrix.json holds every cell");
+}
+
+#[test]
+fn a_crash_run_s_page_draws_its_rows_stopping_at_the_kill_and_coming_back() {
+    let (summary, output) = common::run("crash-page", &["--scenario", "engine-crash", "--engines", "native:event-time"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let e = &summary.engines[0];
+    assert_eq!(e.windows_exact, e.windows_total, "native is exactly-once across a crash");
+    let crash = e.crash.as_ref().expect("the run records the crash");
+    let t = crash.timeline.as_ref().expect("and its timeline");
+    assert_eq!(t.rows.iter().sum::<u64>(), e.windows_total as u64, "every row counted once, in the second the collector first read it");
+    let (from, step) = (t.from_ms, t.step_ms);
+    // The rows of the seconds that begin at `start` or later and end by `end`.
+    let rows_in = |start: i64, end: i64| -> u64 {
+        t.rows.iter().enumerate().filter(|(i, _)| from + *i as i64 * step >= start && from + (*i as i64 + 1) * step <= end).map(|(_, n)| n).sum()
+    };
+    assert!(rows_in(i64::MIN, t.killed_ms + step) > 0 && rows_in(t.restarted_ms, i64::MAX) > 0, "rows before the kill and after the restart: {t:?}");
+    // (A row the engine committed as it was killed may be read just after.)
+    assert_eq!(rows_in(t.killed_ms + 500, t.restarted_ms), 0, "none while it was down: {t:?}");
+    // `compare` reads the same timeline off the store.
+    let dir = Path::new(&summary.out_dir);
+    let store = format!("sqlite:{}", dir.parent().unwrap().join("boontadata.sqlite").display());
+    let again = boontadata().args(["compare", "--store", &store, "--json"]).output().unwrap();
+    let again: RunSummary = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(again.engines[0].crash, e.crash);
+
+    let report = boontadata().arg("report").arg(dir).output().unwrap();
+    assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
+    let (page, profile) = (dir.join("report.html"), dir.join("chromium-profile"));
+    let dom = chromium::dom(&page, &profile);
+    for id in ["crash-engine-crash-native-event-time", "exceptions-engine-crash", "latency-native-event-time"] {
+        assert!(dom.contains(&format!("<figure id=\"{id}\"><svg")), "the picture {id} is in the DOM");
+    }
+    let shot = Shot::take(&page, &profile, &dir.join("report.png"), (1280, 1800));
+    // The time down is shaded over the plot's height: the kill at its left edge, rows left of it and right of it.
+    let down = shot.extent(shot.whole(), colours::DOWN).expect("the time down shaded");
+    let (left, top, right, bottom) = down;
+    assert!(right - left > 20 && bottom - top > 100, "the time down spans seconds, the plot's height: {down:?}");
+    let plot_rows = |from: usize, to: usize| shot.count((from, top, to, bottom), colours::ROWS);
+    assert!(plot_rows(0, left) > 100 && plot_rows(right, 1279) > 100, "rows before the kill and after ready again, beside the time down {down:?}");
+    assert!(shot.count((left.saturating_sub(2), top, left + 2, bottom), colours::KILL) > 100, "the kill at the left edge of the time down");
+    assert!(shot.count((right.saturating_sub(2), top, right + 2, bottom), colours::READY) > 50, "ready again at its right edge");
 }

@@ -162,7 +162,15 @@ impl Sitting<'_> {
         let (sent_rate, behind_ms) = (summary.inject_events_per_s, summary.inject_behind_schedule_ms.unwrap_or(0));
         let engine = only_engine(summary)?;
         let (kept_up, why) = sustainable::kept_up(&engine);
-        let probe = Probe { rate, sent_rate, kept_up, why, latency_p99_ms: engine.latency_p99_ms, after_last_send_ms: engine.after_last_send_ms };
+        let probe = Probe {
+            rate,
+            sent_rate,
+            kept_up,
+            why,
+            latency_p99_ms: engine.latency_p99_ms,
+            latency_p50_ms: engine.latency_p50_ms,
+            after_last_send_ms: engine.after_last_send_ms,
+        };
         Ok((probe, behind_ms))
     }
 

@@ -1,13 +1,12 @@
-//! The self-contained HTML page of a matrix (or of one run): the matrix,
-//! exceptions by cause, measurements, latency distributions drawn as inline
-//! SVG, and each engine's window logic, so a reader can compare the code;
-//! and the page of a bench. Nothing is loaded from the network.
+//! The page of a matrix (or of one run): the matrix, the scenarios, exceptions by cause (a picture
+//! per scenario and a table), each job's results around a crash in a crash scenario, measurements,
+//! emit-latency distributions, and each engine's window logic, so a reader can compare the code.
 
-use crate::bench::{self, Bench};
+use super::pictures::{self, Bar};
+use super::{esc, figure, page, slug};
 use crate::compare::Cause;
+use crate::format::thousands;
 use crate::matrix::{Cell, Matrix, Verdict};
-use anyhow::Result;
-use plotters::prelude::*;
 use std::fmt::Write;
 
 /// One engine's window logic, to show beside the others'.
@@ -20,74 +19,24 @@ pub struct EngineCode {
     pub text: String,
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
 fn id(cell: &Cell) -> String {
     format!("cell-{}-{}-{}", cell.scenario, cell.summary.engine, cell.summary.mode)
 }
 
-const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}\
-th,td{border:1px solid #bbb;padding:4px 8px;text-align:left;vertical-align:top}th{background:#eee}\
-td.pass{background:#d7f5d7}td.partial{background:#fff1c4}td.fail{background:#f8caca}small{color:#555}\
-.plots{display:flex;flex-wrap:wrap;gap:1em}.code{display:grid;grid-template-columns:repeat(auto-fit,minmax(560px,1fr));gap:1em}pre{background:#f6f6f6;padding:1em;overflow-x:auto;font-size:12px}";
-
 pub fn render(m: &Matrix, against: Option<&Matrix>, code: &[EngineCode]) -> String {
     let mut h = String::new();
-    let _ = write!(
-        h,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>boontadata matrix {}</title><style>{STYLE}</style></head><body>\n",
-        esc(&m.created)
-    );
     let _ = writeln!(h, "<h1>boontadata — capability matrix</h1><p>Measured {} UTC. ✓ every window exact; partial: some windows differ and every difference is explained; ✗ a difference nobody can explain, or the engine failed.</p>", esc(&m.created));
     matrix_table(&mut h, m);
     scenarios(&mut h, m);
     exceptions(&mut h, m);
+    crashes(&mut h, m);
     measurements(&mut h, m);
     latency_plots(&mut h, m);
     window_logic(&mut h, code);
     if let Some(other) = against {
         comparison(&mut h, m, other);
     }
-    h.push_str("</body></html>\n");
-    h
-}
-
-/// The page of a bench: what it ran on, each figure beside its baseline (what, events/s, ratio),
-/// and each engine mode's sustainable rate (engine mode, rate, probes, latency).
-pub fn bench_page(b: &Bench) -> String {
-    let (rates_heading, rates) = (bench::sustainable_heading(b), bench::sustainable_rates(b));
-    let mut h =
-        format!("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>boontadata bench</title><style>{STYLE}</style></head><body>\n");
-    let _ = writeln!(h, "<h1>boontadata — bench</h1><p>{}. Every figure is read beside its baseline from the same sitting.</p>", esc(&bench::heading(b)));
-    h.push_str("<table id=\"figures\"><tr><th></th><th>events/s</th><th>ratio</th></tr>\n");
-    for row in &bench::figures(b) {
-        table_row(&mut h, row);
-    }
-    h.push_str("</table>\n");
-    if !rates.is_empty() {
-        let _ = writeln!(
-            h,
-            "<h2>Sustainable rate</h2><p>{}.</p><table id=\"sustainable\"><tr><th>engine mode</th><th>rate</th><th>probes</th><th>latency</th></tr>",
-            esc(&rates_heading)
-        );
-        for row in &rates {
-            table_row(&mut h, row);
-        }
-        h.push_str("</table>\n");
-    }
-    h.push_str("</body></html>\n");
-    h
-}
-
-/// A row of plain text cells.
-fn table_row(h: &mut String, cells: &[String]) {
-    h.push_str("<tr>");
-    for c in cells {
-        let _ = write!(h, "<td>{}</td>", esc(c));
-    }
-    h.push_str("</tr>\n");
+    page(&format!("boontadata matrix {}", m.created), &h)
 }
 
 fn matrix_table(h: &mut String, m: &Matrix) {
@@ -127,8 +76,30 @@ fn scenarios(h: &mut String, m: &Matrix) {
     h.push_str("</ul>\n");
 }
 
+/// How many of a cell's windows differ, in words.
+fn differ(c: &Cell) -> String {
+    let s = &c.summary;
+    match c.verdict() {
+        Verdict::Pass => "every window exact".into(),
+        Verdict::Partial => format!("{} of {} windows differ", thousands((s.windows_total - s.windows_exact) as f64), thousands(s.windows_total as f64)),
+        Verdict::NotCompared => "not compared".into(),
+        Verdict::Fail => c.symbol(),
+    }
+}
+
+/// A picture per scenario (a bar per engine mode, a segment per cause), then the numbers.
 fn exceptions(h: &mut String, m: &Matrix) {
-    h.push_str("<h2>Exceptions by cause</h2><table id=\"exceptions\"><tr><th>scenario</th><th>engine mode</th><th>windows exact</th>");
+    h.push_str("<h2>Exceptions by cause</h2><p>Per scenario, each engine mode's exceptions by cause (hover a segment for its count; the table under the pictures has every number).</p><div class=\"plots\">\n");
+    for (scenario, _) in &m.scenarios {
+        let bars: Vec<Bar> = m
+            .rows()
+            .iter()
+            .filter_map(|row| m.cell(row, scenario))
+            .map(|c| Bar { row: c.row_label(), note: differ(c), causes: c.summary.exceptions.clone() })
+            .collect();
+        figure(h, &format!("exceptions-{scenario}"), &pictures::exceptions(&format!("{scenario}: exceptions by cause"), &bars), "");
+    }
+    h.push_str("</div>\n<details><summary>Every number: exceptions by cause of each scenario and engine mode</summary><table id=\"exceptions\"><tr><th>scenario</th><th>engine mode</th><th>windows exact</th>");
     for c in Cause::ALL {
         let _ = write!(h, "<th>{}</th>", c.as_str());
     }
@@ -142,7 +113,22 @@ fn exceptions(h: &mut String, m: &Matrix) {
         }
         h.push_str("</tr>\n");
     }
-    h.push_str("</table>\n");
+    h.push_str("</table></details>\n");
+}
+
+/// In a crash scenario, each job's result rows over the run, the crash marked.
+fn crashes(h: &mut String, m: &Matrix) {
+    let crashed: Vec<&Cell> = m.cells.iter().filter(|c| c.summary.crash.as_ref().is_some_and(|k| k.timeline.is_some())).collect();
+    if crashed.is_empty() {
+        return;
+    }
+    h.push_str("<h2>Around the crash</h2><p>The result rows each job first wrote (as the collector first read them) in each second of the wall clock, from the stream's first send: the shaded span is from the kill to the job (or the broker node) being ready again, a gap in the rows and then its catch-up.</p><div class=\"plots\">\n");
+    for c in crashed {
+        let Some((crash, timeline)) = c.summary.crash.as_ref().and_then(|k| Some((k, k.timeline.as_ref()?))) else { continue };
+        let svg = pictures::crash(&format!("{}: {}", c.scenario, c.row_label()), timeline, crash.caught_up_s);
+        figure(h, &format!("crash-{}-{}", c.scenario, slug(&c.row_label())), &svg, &format!("{}: {}", c.row_label(), crash.describe()));
+    }
+    h.push_str("</div>\n");
 }
 
 fn measurements(h: &mut String, m: &Matrix) {
@@ -175,50 +161,21 @@ fn measurements(h: &mut String, m: &Matrix) {
     );
 }
 
-/// One plot per engine mode: the cumulative distribution of emit latency, a line per scenario.
+/// One picture per engine mode: the cumulative distribution of emit latency, a line per scenario.
 fn latency_plots(h: &mut String, m: &Matrix) {
     h.push_str("<h2>Emit latency</h2><p>Share of windows emitted within a given time after the window's end (first emission, as the collector read it).</p><div class=\"plots\">\n");
     for row in m.rows() {
-        let cells: Vec<&Cell> = m.cells.iter().filter(|c| c.row_label() == row && !c.summary.latency_distribution_ms.is_empty()).collect();
-        if cells.is_empty() {
-            continue;
-        }
-        match latency_svg(&row, &cells) {
-            Ok(svg) => h.push_str(&svg),
-            Err(e) => {
-                let _ = write!(h, "<p>{}: no plot ({})</p>", esc(&row), esc(&e.to_string()));
-            }
+        let lines: Vec<(&str, &[(f64, i64)])> = m
+            .cells
+            .iter()
+            .filter(|c| c.row_label() == row && !c.summary.latency_distribution_ms.is_empty())
+            .map(|c| (c.scenario.as_str(), c.summary.latency_distribution_ms.as_slice()))
+            .collect();
+        if !lines.is_empty() {
+            figure(h, &format!("latency-{}", slug(&row)), &pictures::latency(&format!("{row}: emit latency"), &lines), "");
         }
     }
     h.push_str("</div>\n");
-}
-
-fn latency_svg(title: &str, cells: &[&Cell]) -> Result<String> {
-    let max = cells.iter().flat_map(|c| c.summary.latency_distribution_ms.iter().map(|(_, v)| *v)).max().unwrap_or(1).max(1) as f64;
-    let min = cells.iter().flat_map(|c| c.summary.latency_distribution_ms.iter().map(|(_, v)| *v)).min().unwrap_or(0).min(0) as f64;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (460, 300)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 16))
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(40)
-            .build_cartesian_2d(min..max * 1.05, 0f64..100f64)?;
-        chart.configure_mesh().x_desc("ms after window end").y_desc("% of windows").draw()?;
-        for (i, c) in cells.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
-            let points: Vec<(f64, f64)> = c.summary.latency_distribution_ms.iter().map(|(p, v)| (*v as f64, *p)).collect();
-            chart
-                .draw_series(LineSeries::new(points, color.stroke_width(2)))?
-                .label(c.scenario.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], color.stroke_width(2)));
-        }
-        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).position(SeriesLabelPosition::LowerRight).draw()?;
-        root.present()?;
-    }
-    Ok(svg)
 }
 
 /// Each engine's window logic, as its folder holds it, side by side.
@@ -263,7 +220,7 @@ fn comparison(h: &mut String, m: &Matrix, other: &Matrix) {
 mod tests {
     use super::*;
     use crate::model::{EngineStatus, Mode};
-    use crate::summary::EngineSummary;
+    use crate::summary::{CrashSummary, EngineSummary, Timeline};
 
     fn cell(scenario: &str, mode: Mode, exact: usize) -> Cell {
         Cell {
@@ -310,7 +267,13 @@ mod tests {
         assert!(page.contains("id=\"cell-burst-native-event-time\" class=\"partial\">partial 7/10"));
         assert!(page.contains("id=\"cell-duplicates-native-processing-time\" class=\"partial\""));
         assert!(page.contains("dups &lt;only&gt;"), "text is escaped");
-        assert_eq!(page.matches("<svg").count(), 2, "one latency plot per engine mode");
+        assert!(
+            page.contains("id=\"latency-native-event-time\"") && page.contains("id=\"latency-native-processing-time\""),
+            "a latency picture per engine mode"
+        );
+        assert!(page.contains("id=\"exceptions-duplicates\"") && page.contains("id=\"exceptions-burst\""), "an exceptions picture per scenario");
+        assert_eq!(page.matches("<svg").count(), 4);
+        assert!(!page.contains("id=\"crash-"), "no crash, no picture of one");
         assert!(page.contains("id=\"against\""));
         assert!(page.contains("<pre>if end &lt;= watermark { fire(); }</pre>"), "the window logic is in the page itself");
         assert!(
@@ -320,11 +283,39 @@ mod tests {
     }
 
     #[test]
-    fn the_page_shows_every_figure_with_its_ratio_and_the_sustainable_rates() {
-        let page = bench_page(&crate::bench::tests::sample());
-        assert!(page.contains("<td>simulator, end to end</td><td>120,000</td><td>0.20 × bare producer</td>"), "{page}");
-        assert!(page.contains("<td>native event-time, on the backlog</td><td>100,000</td><td>0.25 × bare consume + produce</td>"), "{page}");
-        assert!(page.contains("<td>native event-time</td><td>1,000 events/s, 0.0025 × bare consume + produce</td>"), "{page}");
-        assert!(page.contains("2,000 ✗ (emit latency grew by 4000 ms over the stream)"), "{page}");
+    fn a_scenario_s_picture_has_a_bar_per_engine_mode_its_causes_and_how_many_windows_differ() {
+        let m = Matrix {
+            created: "now".into(),
+            scenarios: vec![("burst".into(), "a burst".into())],
+            cells: vec![cell("burst", Mode::EventTime, 10), cell("burst", Mode::ProcessingTime, 7)],
+        };
+        let page = render(&m, None, &[]);
+        let picture = page.split("id=\"exceptions-burst\"").nth(1).unwrap().split("</figure>").next().unwrap();
+        assert!(picture.contains(">native event-time: every window exact<") && picture.contains(">native processing-time: 3 of 10 windows differ<"));
+        assert_eq!(picture.matches("data-cause=\"boundary\" data-row=\"native processing-time\"").count(), 1, "{picture}");
+        assert_eq!(picture.matches("class=\"bar\"").count(), 1);
+    }
+
+    #[test]
+    fn a_crash_scenario_shows_each_job_s_rows_around_its_crash() {
+        let timeline = Timeline { from_ms: -200, step_ms: 1000, rows: vec![3, 0, 0, 5], killed_ms: 900, restarted_ms: 2000, ready_again_ms: Some(2500) };
+        let crash = CrashSummary { events_lost: 0, events_doubled: 0, first_row_s: Some(2.0), caught_up_s: None, timeline: Some(timeline) };
+        let mut crashed = cell("engine-crash", Mode::EventTime, 10);
+        crashed.summary.crash = Some(crash);
+        let m = Matrix { created: "now".into(), scenarios: vec![("engine-crash".into(), "kill".into())], cells: vec![crashed] };
+        let page = render(&m, None, &[]);
+        let picture = page.split("id=\"crash-engine-crash-native-event-time\"").nth(1).expect("the crash's picture").split("</figure>").next().unwrap();
+        assert_eq!(picture.matches("class=\"rows\"").count(), 2);
+        assert!(picture.contains("class=\"mark kill\"") && picture.contains("class=\"mark restart\"") && picture.contains("class=\"mark ready\""));
+        assert!(picture.contains("0 lost, 0 doubled; writing again after 2.0 s"), "its caption: {picture}");
+        let older = cell("engine-crash", Mode::EventTime, 10);
+        let m = Matrix {
+            cells: vec![Cell {
+                summary: EngineSummary { crash: Some(CrashSummary { timeline: None, ..m.cells[0].summary.crash.clone().unwrap() }), ..older.summary },
+                ..older
+            }],
+            ..m
+        };
+        assert!(!render(&m, None, &[]).contains("Around the crash"), "a summary written before the timeline was kept has no picture");
     }
 }
