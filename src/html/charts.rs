@@ -274,8 +274,31 @@ impl Chart {
 
     /// The chart as an `<svg>` element: frame, marks, axes' labels and the legend.
     pub fn svg(self) -> String {
-        let (plot_right, plot_bottom) = (WIDTH - RIGHT, TOP + self.plot_height);
-        // The legend flows left to right under the x axis's label, in rows.
+        let plot_bottom = TOP + self.plot_height;
+        let (legend, height) = self.legend_svg(plot_bottom);
+        let mut s = format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"{WIDTH}\" height=\"{height}\" viewBox=\"0 0 {WIDTH} {height}\" font-family=\"sans-serif\" role=\"img\" aria-label=\"{}\">\n",
+            esc(&self.title)
+        );
+        let _ = writeln!(s, "<rect width=\"{WIDTH}\" height=\"{height}\" fill=\"#fff\"/>");
+        let _ = writeln!(s, "<text x=\"{}\" y=\"18\" font-size=\"14\" font-weight=\"bold\">{}</text>", self.left, esc(&self.title));
+        s.push_str(&self.grid_svg(plot_bottom));
+        s.push_str(&self.marks);
+        let _ = writeln!(
+            s,
+            "<rect x=\"{}\" y=\"{TOP}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#888\" shape-rendering=\"crispEdges\"/>",
+            self.left,
+            self.plot_width(),
+            self.plot_height
+        );
+        s.push_str(&self.axis_labels_svg(plot_bottom));
+        s.push_str(&legend);
+        s.push_str("</svg>");
+        s
+    }
+
+    /// The legend, flowing left to right under the x axis's label, in rows; and the chart's height with it.
+    fn legend_svg(&self, plot_bottom: f64) -> (String, f64) {
         let mut legend = String::new();
         let (mut lx, mut ly) = (self.left, plot_bottom + UNDER + 12.0);
         for (swatch, label) in &self.legend {
@@ -294,12 +317,13 @@ impl Chart {
             lx += width;
         }
         let height = if self.legend.is_empty() { plot_bottom + UNDER } else { ly + 10.0 };
-        let mut s = format!(
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"{WIDTH}\" height=\"{height}\" viewBox=\"0 0 {WIDTH} {height}\" font-family=\"sans-serif\" role=\"img\" aria-label=\"{}\">\n",
-            esc(&self.title)
-        );
-        let _ = writeln!(s, "<rect width=\"{WIDTH}\" height=\"{height}\" fill=\"#fff\"/>");
-        let _ = writeln!(s, "<text x=\"{}\" y=\"18\" font-size=\"14\" font-weight=\"bold\">{}</text>", self.left, esc(&self.title));
+        (legend, height)
+    }
+
+    /// The grid lines at the axes' ticks, their labels, and the names of a banded axis.
+    fn grid_svg(&self, plot_bottom: f64) -> String {
+        let mut s = String::new();
+        let plot_right = WIDTH - RIGHT;
         for (v, label) in self.x.scale.ticks() {
             let x = self.x(v);
             let _ = writeln!(s, "<line x1=\"{x}\" y1=\"{TOP}\" x2=\"{x}\" y2=\"{plot_bottom}\" stroke=\"#e4e4e4\" shape-rendering=\"crispEdges\"/>");
@@ -315,14 +339,12 @@ impl Chart {
                 let _ = writeln!(s, "<text x=\"{}\" y=\"{}\" font-size=\"12\">{}</text>", self.left + 4.0, self.y(i as f64) + 14.0, esc(name));
             }
         }
-        s.push_str(&self.marks);
-        let _ = writeln!(
-            s,
-            "<rect x=\"{}\" y=\"{TOP}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#888\" shape-rendering=\"crispEdges\"/>",
-            self.left,
-            self.plot_width(),
-            self.plot_height
-        );
+        s
+    }
+
+    /// The axes' own labels: under the x axis, and turned along the y axis.
+    fn axis_labels_svg(&self, plot_bottom: f64) -> String {
+        let mut s = String::new();
         let _ = writeln!(
             s,
             "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"12\">{}</text>",
@@ -338,8 +360,6 @@ impl Chart {
                 esc(&self.y.label)
             );
         }
-        s.push_str(&legend);
-        s.push_str("</svg>");
         s
     }
 }
