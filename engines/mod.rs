@@ -126,6 +126,8 @@ pub struct ResultsTopic {
     topic: String,
     mode: Mode,
     buf: Vec<u8>,
+    /// Each row names the events its window counted (`--ids true`).
+    ids: bool,
     pub emitted: u64,
     failed: Option<anyhow::Error>,
 }
@@ -144,10 +146,12 @@ impl ResultsTopic {
     /// a topic made a moment before the job started held that row's flush ~0.9 s (a bench's probes).
     fn with_producer(engine: &'static str, job: &JobFlags, producer: kafka::Sender) -> Result<ResultsTopic> {
         kafka::known_to(producer.client(), &job.results, &job.brokers)?;
-        Ok(ResultsTopic { producer, engine, topic: job.results.clone(), mode: job.mode, buf: Vec::with_capacity(256), emitted: 0, failed: None })
+        let topic = job.results.clone();
+        Ok(ResultsTopic { producer, engine, topic, mode: job.mode, buf: Vec::with_capacity(256), ids: job.ids, emitted: 0, failed: None })
     }
 
-    pub fn write(&mut self, window_end: i64, device: &str, category: &str, agg: &Aggregate) {
+    /// Writes a window's row; `ids`, the events it counted, go with it where the job names them.
+    pub fn write(&mut self, window_end: i64, device: &str, category: &str, agg: &Aggregate, ids: &[Box<str>]) {
         let record = WindowResult {
             engine: Cow::Borrowed(self.engine),
             mode: self.mode,
@@ -158,6 +162,7 @@ impl ResultsTopic {
             m1_sum: agg.m1_sum,
             m2_sum: agg.m2_sum,
             emitted_at: now_ms(),
+            ids: self.ids.then(|| ids.iter().map(|id| Cow::Borrowed(&**id)).collect()),
         };
         record.encode_into(&mut self.buf);
         if let Err(err) = kafka::send(&self.producer, BaseRecord::to(&self.topic).key(device.as_bytes()).payload(&self.buf[..])) {

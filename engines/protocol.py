@@ -54,7 +54,15 @@ def job_parser(engine, description, modes=("event-time", "processing-time", "ing
     p.add_argument("--idle-timeout-ms", type=int, default=5000,
                    help="a partition silent this long stops holding the watermark back (where the engine has idleness)")
     p.add_argument("--state-dir", help="a folder of the job's own for checkpoints and state (default: the engine's choice)")
+    p.add_argument("--ids", type=_true_or_false, default=False, metavar="true|false",
+                   help="each result row also names the events its window counted, in `ids`")
     return p
+
+
+def _true_or_false(text):
+    if text not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
+    return text == "true"
 
 
 def say_version(engine, runs):

@@ -203,6 +203,7 @@ impl BenchArgs {
             quiet: Duration::from_secs(self.quiet_secs),
             ready_timeout: Duration::from_secs(self.ready_timeout_secs),
             engine_args: self.engine_options.0.clone(),
+            ids: true,
         })
     }
 }
@@ -395,6 +396,17 @@ pub struct CompareArgs {
     pub run: Option<String>,
     #[arg(long)]
     pub json: bool,
+    /// How a job whose rows name their events is compared: by those ids (each event missing or
+    /// extra classified), or by its sums as for an engine that cannot name them (to set the two side by side).
+    #[arg(long, value_enum, default_value_t = By::Ids)]
+    pub by: By,
+}
+
+/// The comparison's way (docs/SPEC.md §7).
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum By {
+    Ids,
+    Sums,
 }
 
 #[derive(Args)]

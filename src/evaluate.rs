@@ -3,10 +3,12 @@
 //! and its row of the summary. `run` prints this before it stores the run,
 //! `compare` prints it again later from the store: one function, the same output.
 
-use crate::compare::{self, Comparison};
+use crate::compare::{self, Comparison, Setting};
+use crate::engine::protocol::JobFlags;
 use crate::groups::{DeviceGroups, OfJob};
 use crate::model::{nearest_window_end, window_end_at_phase, CrashRecord, EngineStatus, Fault, JobRecord, Metric, Mode, ResultRow, RunRecord, SentEvent, View};
 use crate::scenario::{Clock, Scenario};
+use crate::simulate;
 use crate::summary::{self, BrokerInfo, CrashSummary, EngineSummary, Percentiles, RunSummary, Timeline};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -48,16 +50,22 @@ pub fn evaluate(record: &RunRecord, metrics: &[Metric], groups: &dyn DeviceGroup
         bail!("run {} has no engine results to compare (it was an inject-only run)", record.id);
     }
     let sc = &params.scenario;
+    let setting = Setting {
+        out_of_orderness_ms: sc.out_of_orderness_ms,
+        allowed_lateness_ms: sc.allowed_lateness_ms,
+        idle_timeout_ms: JobFlags::default().idle_timeout_ms,
+        partitions: simulate::device_partitions(sc),
+        ..Setting::of(sc.window_ms, sc.clock)
+    };
     let mut engines = Vec::new();
     let mut comparisons = Vec::new();
     for job in &params.jobs {
         let status = job.status.clone().unwrap_or_else(|| EngineStatus::Failed("the run did not end".into()));
         let of_job = OfJob { groups, job };
         // An engine that never got ready has nothing to compare: its status says why.
-        let late_dropped = metric(metrics, &job.key(), "late_dropped").unwrap_or(0.0) as u64;
+        let setting = Setting { late_dropped: metric(metrics, &job.key(), "late_dropped").map(|n| n as u64), ..setting.clone() };
         let not_compared = (params.preload && job.mode == Mode::ProcessingTime).then(|| NOT_COMPARED_ON_A_BACKLOG.to_string());
-        let comparison = (!matches!(status, EngineStatus::NotReady(_)) && not_compared.is_none())
-            .then(|| compare::compare(job, &of_job, sc.window_ms, sc.clock, late_dropped));
+        let comparison = (!matches!(status, EngineStatus::NotReady(_)) && not_compared.is_none()).then(|| compare::compare(job, &of_job, &setting));
         let engine = summarize(job, status, comparison.as_ref(), &of_job, metrics, sc);
         engines.push(EngineSummary { not_compared, ..engine });
         comparisons.extend(comparison);
@@ -82,6 +90,13 @@ pub fn evaluate(record: &RunRecord, metrics: &[Metric], groups: &dyn DeviceGroup
 
 /// Why a processing-time job on a preloaded backlog is not compared: every one of its windows
 /// would differ from the send-time truth, and searching each for crossings takes minutes.
+/// A run's `params` with every job compared by its sums, whether or not its rows name their events.
+pub fn by_sums(params: &str) -> Result<String> {
+    let mut p: RunParams = serde_json::from_str(params).context("reading the run's params")?;
+    p.jobs.iter_mut().for_each(|j| j.ids = false);
+    Ok(serde_json::to_string(&p)?)
+}
+
 pub const NOT_COMPARED_ON_A_BACKLOG: &str = "not compared: processing time on a preloaded backlog";
 
 /// A metric of `who`, added up over the processes of one engine (`NAME`, `NAME@1`, `NAME@2`, …).
@@ -275,6 +290,8 @@ mod tests {
             crash: None,
             watermark: Default::default(),
             end_of_stream_window: None,
+            ids: false,
+            end_inclusive: false,
         }
     }
 
@@ -289,6 +306,7 @@ mod tests {
             emissions: 2,
             first_emitted_at: end + 100,
             last_emitted_at: end + 200,
+            ids: None,
         }
     }
 

@@ -105,13 +105,43 @@ pub struct RowId {
     pub category: u32,
 }
 
-/// A row's emissions folded: the latest value, how many, the first and the last (§5).
+/// A row's emissions folded: the latest value (and the events it names), how many, the first and
+/// the last (§5).
 #[derive(Debug, Clone)]
 pub struct Folded {
     pub agg: Aggregate,
     pub emissions: i64,
     pub first_emitted_at: i64,
     pub last_emitted_at: i64,
+    pub ids: Option<CountedIds>,
+}
+
+/// The ids a result row names, held as numbers: an id of the row's own device, as the simulator
+/// names them (`DEVICE-N`), by its number; any other whole, an id the stream may never have had.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CountedIds {
+    own: Vec<u32>,
+    other: Vec<Box<str>>,
+}
+
+impl CountedIds {
+    /// The ids of a row of `device`.
+    pub fn of<'a>(device: &str, ids: impl IntoIterator<Item = &'a str>) -> CountedIds {
+        let mut held = CountedIds::default();
+        for id in ids {
+            let n = id.strip_prefix(device).and_then(|rest| rest.strip_prefix('-')).and_then(|n| n.parse::<u32>().ok().filter(|v| v.to_string() == n));
+            match n {
+                Some(n) => held.own.push(n),
+                None => held.other.push(id.into()),
+            }
+        }
+        held
+    }
+
+    /// The ids again, each as it was read: those of `device`, then the others.
+    pub fn names(&self, device: &str) -> Vec<String> {
+        self.own.iter().map(|n| format!("{device}-{n}")).chain(self.other.iter().map(|id| id.to_string())).collect()
+    }
 }
 
 /// Result rows held as numbers (names numbered once, each row a fixed-size entry), made rows as
@@ -141,7 +171,8 @@ impl Rows {
             category: self.names.id(&r.category),
         };
         let (agg, emissions, first_emitted_at, last_emitted_at) = (r.agg.clone(), r.emissions, r.first_emitted_at, r.last_emitted_at);
-        self.rows.push((id, Folded { agg, emissions, first_emitted_at, last_emitted_at }));
+        let ids = r.ids.as_ref().map(|ids| CountedIds::of(&r.device, ids.iter().map(String::as_str)));
+        self.rows.push((id, Folded { agg, emissions, first_emitted_at, last_emitted_at, ids }));
     }
 
     /// The rows ordered by the group of their device, in `groups` groups (`device_group`).
@@ -170,6 +201,7 @@ impl Rows {
                 emissions: f.emissions,
                 first_emitted_at: f.first_emitted_at,
                 last_emitted_at: f.last_emitted_at,
+                ids: f.ids.as_ref().map(|ids| ids.names(self.names.name(id.device))),
             })
             .collect()
     }
@@ -336,6 +368,7 @@ mod tests {
                 emissions: 1 + i as i64,
                 first_emitted_at: TEN + 7000,
                 last_emitted_at: TEN + 8000 + i as i64,
+                ids: None,
             })
             .collect();
         let mut held = Rows::default();

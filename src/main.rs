@@ -113,7 +113,10 @@ fn history_command(a: cli::HistoryArgs) -> Result<ExitCode> {
 
 fn compare_command(a: cli::CompareArgs) -> Result<ExitCode> {
     let store = store::open(&a.store)?;
-    let run = store::load_run(&*store, a.run.as_deref())?;
+    let mut run = store::load_run(&*store, a.run.as_deref())?;
+    if a.by == cli::By::Sums {
+        run.record.params = evaluate::by_sums(&run.record.params)?;
+    }
     let summary = evaluate::evaluate(&run.record, &run.metrics, &run, &store::shown(&a.store))?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);

@@ -56,6 +56,10 @@ pub struct WindowResult<'a> {
     pub m1_sum: i64,
     pub m2_sum: f64,
     pub emitted_at: i64,
+    /// The ids of the events the window counted, as sent, a duplicate counted twice named twice:
+    /// written by a job run with `--ids true` (§5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ids: Option<Vec<Cow<'a, str>>>,
 }
 
 impl WindowResult<'_> {
@@ -298,6 +302,12 @@ pub struct JobRecord {
     /// clock in which it read the stream's end. `None`: the row never came.
     #[serde(default)]
     pub end_of_stream_window: Option<i64>,
+    /// Its rows name the events each window counted (`--ids true`): it is compared event by event.
+    #[serde(default)]
+    pub ids: bool,
+    /// Its engine's windows hold their end, (start, end], as it declares.
+    #[serde(default)]
+    pub end_inclusive: bool,
 }
 
 impl JobRecord {
@@ -323,6 +333,9 @@ pub struct ResultRow {
     /// own `emitted_at` where its live read missed the row.
     pub first_emitted_at: i64,
     pub last_emitted_at: i64,
+    /// The ids of the events its window counted (its latest emission's), where its job named them.
+    #[serde(default)]
+    pub ids: Option<Vec<String>>,
 }
 
 /// A run as the store keeps it (§8 `runs`).
@@ -462,6 +475,7 @@ mod tests {
             m1_sum: 851,
             m2_sum: 4102.77,
             emitted_at: 6012,
+            ids: None,
         };
         let mut out = Vec::new();
         r.encode_into(&mut out);

@@ -7,6 +7,7 @@ use crate::model::{Event, Fault, SentEvent};
 use crate::rng::Rng;
 use crate::scenario::{Pacing, Scenario};
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// One record the simulator will send.
@@ -78,6 +79,12 @@ impl std::fmt::Display for Shard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.index + 1, self.count)
     }
+}
+
+/// The partition each device of `scenario` sends to (docs/SPEC.md §2: device i → partition i mod P),
+/// by its id.
+pub fn device_partitions(scenario: &Scenario) -> HashMap<String, i32> {
+    (0..scenario.devices).map(|d| (uuid(&mut Rng::derive(scenario.seed, d as u64)), (d as i64 % scenario.partitions as i64) as i32)).collect()
 }
 
 impl Plan {

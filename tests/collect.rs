@@ -43,6 +43,7 @@ fn on_tansu_reading_after_the_writers_stop_gets_every_row_of_every_burst() {
                             m1_sum: i,
                             m2_sum: 0.0,
                             emitted_at: burst,
+                            ids: None,
                         };
                         row.encode_into(&mut buf);
                         kafka::send(&producer, BaseRecord::to(topic).key(device.as_bytes()).payload(&buf[..])).unwrap();

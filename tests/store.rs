@@ -49,6 +49,8 @@ fn written_reads_back(url: &str) {
         emissions: 2,
         first_emitted_at: 1,
         last_emitted_at: 2,
+        // A duplicate counted twice is named twice, and read back so.
+        ids: Some(vec!["d-0".into(), "d-0".into()]),
     };
     let run =
         RunRecord { id: "r1".into(), scenario: "seed".into(), seed: 34, params: "{}".into(), engine_versions: "{}".into(), started_at: 5, ended_at: None };

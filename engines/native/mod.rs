@@ -115,12 +115,13 @@ fn run_from_last_commit(job: &JobFlags, stop: &AtomicBool, tally: &mut Tally, re
             };
             let t = time_of(job.mode, &msg, &event, now);
             let remember = remember_until(job.mode, t, job.dedup_horizon_ms);
-            let arrival = Arrival { t, id_hash: id_hash(&event.id), remember_until: remember, device: &event.di, category: &event.c, m1: event.m1, m2: event.m2 };
-            windows.add(arrival, &mut |e| out.write(e.window_end, e.device, e.category, e.agg));
+            let id = job.ids.then_some(&*event.id);
+            let arrival = Arrival { t, id_hash: id_hash(&event.id), remember_until: remember, device: &event.di, category: &event.c, m1: event.m1, m2: event.m2, id };
+            windows.add(arrival, &mut |e| out.write(e.window_end, e.device, e.category, e.agg, e.ids));
             clocks.observe(msg.partition(), t, now);
         }
         if let Some(wm) = watermark(job.mode, &clocks, now) {
-            windows.advance(wm, &mut |e| out.write(e.window_end, e.device, e.category, e.agg));
+            windows.advance(wm, &mut |e| out.write(e.window_end, e.device, e.category, e.agg, e.ids));
         }
         out.check()?;
         // A full batch: more is waiting, the job is reading a backlog.

@@ -14,6 +14,8 @@ pub struct Emit<'a> {
     pub device: &'a str,
     pub category: &'a str,
     pub agg: &'a Aggregate,
+    /// The ids of the events it counted, where the job names them.
+    pub ids: &'a [Box<str>],
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -25,8 +27,16 @@ pub struct Counters {
 
 #[derive(Default)]
 struct Window {
-    cells: FastMap<(u32, u32), Aggregate>,
+    cells: FastMap<(u32, u32), Cell>,
     fired: bool,
+}
+
+/// One device and category of a window: its aggregate, and the ids of the events it counted where
+/// the job names them.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+struct Cell {
+    agg: Aggregate,
+    ids: Vec<Box<str>>,
 }
 
 pub struct Windows {
@@ -48,7 +58,7 @@ pub struct Windows {
 }
 
 /// A window's aggregate of one device and category.
-type SnapshotCell = (String, String, Aggregate);
+type SnapshotCell = (String, String, Cell);
 /// Some cells of a window, by device and category number.
 type CellKeys = FastSet<(u32, u32)>;
 /// Ids by the time until which they are remembered.
@@ -90,6 +100,8 @@ pub struct Arrival<'a> {
     pub category: &'a str,
     pub m1: i64,
     pub m2: f64,
+    /// Its id, kept where the job names the events each window counted.
+    pub id: Option<&'a str>,
 }
 
 impl Windows {
@@ -131,8 +143,8 @@ impl Windows {
         for (end, fired, cells) in snapshot.windows {
             let window = self.open.entry(end).or_default();
             window.fired = fired;
-            for (device, category, agg) in cells {
-                window.cells.insert((self.devices.id(&device), self.categories.id(&category)), agg);
+            for (device, category, cell) in cells {
+                window.cells.insert((self.devices.id(&device), self.categories.id(&category)), cell);
             }
         }
         for (until, ids) in snapshot.seen {
@@ -169,7 +181,7 @@ impl Windows {
 
     /// Adds one event. A window that has already fired is re-emitted at once (a late firing).
     pub fn add(&mut self, e: Arrival, emit: &mut impl FnMut(Emit)) {
-        let Arrival { t, id_hash, remember_until, device, category, m1, m2 } = e;
+        let Arrival { t, id_hash, remember_until, device, category, m1, m2, id } = e;
         let end = window_end(t, self.window_ms);
         if end + self.lateness_ms <= self.watermark {
             self.counters.late_dropped += 1;
@@ -186,11 +198,12 @@ impl Windows {
         self.changed.entry(end).or_default().insert(key);
         let window = self.open.entry(end).or_default();
         let cell = window.cells.entry(key).or_default();
-        cell.count += 1;
-        cell.m1_sum += m1;
-        cell.m2_sum += m2;
+        cell.agg.count += 1;
+        cell.agg.m1_sum += m1;
+        cell.agg.m2_sum += m2;
+        cell.ids.extend(id.map(Box::from));
         if window.fired {
-            emit(Emit { window_end: end, device: self.devices.name(key.0), category: self.categories.name(key.1), agg: cell });
+            emit(Emit { window_end: end, device: self.devices.name(key.0), category: self.categories.name(key.1), agg: &cell.agg, ids: &cell.ids });
         }
     }
 
@@ -208,7 +221,7 @@ impl Windows {
             window.fired = true;
             self.changed.entry(end).or_default();
             for (&(d, c), cell) in &window.cells {
-                emit(Emit { window_end: end, device: self.devices.name(d), category: self.categories.name(c), agg: cell });
+                emit(Emit { window_end: end, device: self.devices.name(d), category: self.categories.name(c), agg: &cell.agg, ids: &cell.ids });
             }
         }
         let expired = watermark - self.lateness_ms;
@@ -235,7 +248,7 @@ mod tests {
     /// Feeds (t, id, m1) of device "d" in order with watermark = max t − bound, like the engine does.
     /// An event of category `cat-1` whose m2 is its m1.
     fn arrival(t: i64, id_hash: u64, remember_until: i64, device: &str, m1: i64) -> Arrival<'_> {
-        Arrival { t, id_hash, remember_until, device, category: "cat-1", m1, m2: m1 as f64 }
+        Arrival { t, id_hash, remember_until, device, category: "cat-1", m1, m2: m1 as f64, id: None }
     }
 
     fn feed(w: &mut Windows, events: &[(i64, u64, i64)], bound: i64) -> Vec<Row> {

@@ -143,7 +143,7 @@ fn work(worker: &mut Worker, o: &Options, partitions: i32, stop: &'static Atomic
                 let results = results.clone();
                 move |(input, _frontier)| {
                     let mut results = results.borrow_mut();
-                    input.for_each(|_, rows| rows.drain(..).for_each(|r: WindowRow| results.write(r.window_end, &r.device, &r.category, &r.agg)));
+                    input.for_each(|_, rows| rows.drain(..).for_each(|r: WindowRow| results.write(r.window_end, &r.device, &r.category, &r.agg, &[])));
                 }
             });
     });

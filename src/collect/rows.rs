@@ -8,7 +8,7 @@
 //! as numbers (names numbered once, each emission and each time of reading a
 //! fixed-size entry in a list) and folded into rows once, when they are taken.
 
-use crate::groups::{Folded, RowId, Rows};
+use crate::groups::{CountedIds, Folded, RowId, Rows};
 use crate::intern::Interner;
 use crate::model::{Aggregate, Mode, WindowResult, FLUSH_DEVICE};
 use std::collections::HashMap;
@@ -59,7 +59,8 @@ impl Collected {
         let id =
             RowId { engine: self.names.id(&r.engine), mode: r.mode, window_end: r.window_end, device: self.names.id(&r.di), category: self.names.id(&r.c) };
         let agg = Aggregate { count: r.count, m1_sum: r.m1_sum, m2_sum: r.m2_sum };
-        self.emissions.push((id, Folded { agg, emissions: 1, first_emitted_at: r.emitted_at, last_emitted_at: r.emitted_at }));
+        let ids = r.ids.as_ref().map(|ids| CountedIds::of(&r.di, ids.iter().map(|id| id.as_ref())));
+        self.emissions.push((id, Folded { agg, emissions: 1, first_emitted_at: r.emitted_at, last_emitted_at: r.emitted_at, ids }));
     }
 
     /// Counts one record towards its engine's progress only (read `now` by the live read); returns
@@ -112,6 +113,7 @@ impl Collected {
             let same = id == kept_id;
             if same {
                 (kept.agg, kept.last_emitted_at) = (later.agg.clone(), later.last_emitted_at);
+                kept.ids = later.ids.take();
                 kept.emissions += later.emissions;
             }
             same
@@ -147,6 +149,7 @@ mod tests {
             m1_sum: m1,
             m2_sum: 1.0,
             emitted_at,
+            ids: None,
         })
         .unwrap()
     }

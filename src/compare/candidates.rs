@@ -55,22 +55,7 @@ impl<'a> FaultIndex<'a> {
             .filter(|r| r.device != FLUSH_DEVICE)
             .map(|r| ((nearest_window_end(r.window_end, window_ms, phase_ms), r.device.as_str(), r.category.as_str()), r.window_end))
             .collect();
-        let mut latest: HashMap<&str, i64> = HashMap::new();
-        let mut behind = HashMap::new();
-        for e in log {
-            let device_time = latest.entry(&*e.device).or_insert(e.dt);
-            if matches!(e.fault, Fault::Late | Fault::OutOfOrder) {
-                // A virtual clock's device times are not the wall's, whose difference read as years
-                // late: there, at least how far its device's clock had gone on (its latest message
-                // sent before; a message held back less than a pause reads 0).
-                let late_by = match clock {
-                    Clock::Live => e.sent_at - e.dt,
-                    Clock::Virtual => (*device_time - e.dt).max(0),
-                };
-                behind.insert(e.id.as_str(), late_by);
-            }
-            *device_time = (*device_time).max(e.dt);
-        }
+        let behind = held_back(log, clock);
         FaultIndex { view, by_row, closed_at, behind }
     }
 
@@ -165,6 +150,27 @@ impl<'a> FaultIndex<'a> {
         let doubled = sent_before(crash.killed_at, &mut (0..=read_again).map(|k| key.0 - k * window_ms));
         [run(Cause::LostInCrash, -1, lost), run(Cause::CountedTwice, 1, doubled)]
     }
+}
+
+/// Late and out-of-order messages by id: how far behind their device time they were sent. A
+/// virtual clock's device times are not the wall's, whose difference read as years late: there,
+/// at least how far its device's clock had gone on (its latest message sent before; a message held
+/// back less than a pause reads 0).
+pub(super) fn held_back(log: &[SentEvent], clock: Clock) -> HashMap<&str, i64> {
+    let mut latest: HashMap<&str, i64> = HashMap::new();
+    let mut behind = HashMap::new();
+    for e in log {
+        let device_time = latest.entry(&*e.device).or_insert(e.dt);
+        if matches!(e.fault, Fault::Late | Fault::OutOfOrder) {
+            let late_by = match clock {
+                Clock::Live => e.sent_at - e.dt,
+                Clock::Virtual => (*device_time - e.dt).max(0),
+            };
+            behind.insert(e.id.as_str(), late_by);
+        }
+        *device_time = (*device_time).max(e.dt);
+    }
+    behind
 }
 
 /// How many windows back a restarted processing-time engine may read messages again.

@@ -1,22 +1,25 @@
 //! The comparison (docs/SPEC.md §7): a full outer join of the truth and one
-//! engine's results, and for every difference the reason it happened, found by
-//! matching the difference against the faults the simulator injected into that
-//! window. This file joins and reports; `candidates` reads what may explain a row
-//! off the event log, and `explain` searches them for the fewest that do.
+//! engine's results, and for every difference the reason it happened. Where the
+//! engine names the events each window counted, `ids` compares them event by event
+//! and classifies each id missing or extra; else the difference is matched against
+//! the faults the simulator injected into that window: `candidates` reads what may
+//! explain a row off the event log, and `explain` searches them for the fewest that do.
+//! This file holds the records, chooses the way, and reports.
 
 use crate::format::utc;
 use crate::groups::DeviceGroups;
-use crate::model::{nearest_window_end, Aggregate, JobRecord, Mode, ResultRow, SentEvent, View, WatermarkScope, FLUSH_DEVICE};
+use crate::model::{nearest_window_end, Aggregate, Fault, JobRecord, Mode, ResultRow, SentEvent, View, WatermarkScope, FLUSH_DEVICE};
 use crate::scenario::Clock;
 use crate::truth;
 use candidates::{Choice, FaultIndex};
 use explain::{explain, Explanation};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
 
 mod candidates;
 mod explain;
+mod ids;
 #[cfg(test)]
 mod tests;
 
@@ -42,14 +45,16 @@ pub enum Cause {
     LostInCrash,
     /// Messages sent before the engine's crash that its window counted twice: read again after the restart on top of restored state.
     CountedTwice,
-    /// No set of faults accounts for the difference.
+    /// No set of faults accounts for the difference; or, by ids, no rule the event.
     Unexplained,
     /// The search for an explanation gave up on its budget: it may have one, or not.
     SearchBudget,
+    /// A row that names an id the stream never had, or no ids where its job names them.
+    UnknownId,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 10] = [
+    pub const ALL: [Cause; 11] = [
         Cause::Duplicate,
         Cause::Late,
         Cause::OutOfOrder,
@@ -60,6 +65,7 @@ impl Cause {
         Cause::CountedTwice,
         Cause::Unexplained,
         Cause::SearchBudget,
+        Cause::UnknownId,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -74,13 +80,64 @@ impl Cause {
             Cause::CountedTwice => "counted-twice",
             Cause::Unexplained => "unexplained",
             Cause::SearchBudget => "search-budget",
+            Cause::UnknownId => "unknown-id",
         }
     }
 
     /// An explanation: a fault or a boundary crossing, not a failure to find one.
     pub fn explains(self) -> bool {
-        !matches!(self, Cause::Unexplained | Cause::SearchBudget)
+        !matches!(self, Cause::Unexplained | Cause::SearchBudget | Cause::UnknownId)
     }
+}
+
+/// The settings a job ran with that say what it could have dropped, and where each device's events went.
+#[derive(Debug, Clone)]
+pub struct Setting {
+    pub window_ms: i64,
+    pub clock: Clock,
+    pub out_of_orderness_ms: i64,
+    pub allowed_lateness_ms: i64,
+    /// How long a partition is silent before a watermark of `per-active-partition` goes on without it.
+    pub idle_timeout_ms: i64,
+    /// The partition each device's events were sent to (§2).
+    pub partitions: HashMap<String, i32>,
+    /// What the engine itself says it dropped as late (its `late_dropped` metric), if it says.
+    pub late_dropped: Option<u64>,
+}
+
+impl Setting {
+    /// `window_ms` and `clock`, and the defaults of the rest (no partitions known).
+    pub fn of(window_ms: i64, clock: Clock) -> Setting {
+        Setting { window_ms, clock, out_of_orderness_ms: 1000, allowed_lateness_ms: 0, idle_timeout_ms: 5000, partitions: HashMap::new(), late_dropped: None }
+    }
+
+    /// The partition of `device`'s events; -1 where it is not known.
+    fn partition(&self, device: &str) -> i32 {
+        self.partitions.get(device).copied().unwrap_or(-1)
+    }
+}
+
+/// Which side of a window an event is on: in the truth and not counted, or counted more often than the truth holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Side {
+    Missing,
+    Extra,
+}
+
+/// One event an exception is made of, when the engine names the events it counted: why it is
+/// missing or extra, and what the simulator did to it (none of that for an id the stream never had).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventNote {
+    pub id: String,
+    pub side: Side,
+    pub cause: Cause,
+    pub dt: Option<i64>,
+    pub sent_at: Option<i64>,
+    pub fault: Option<Fault>,
+    pub m1: i64,
+    /// The evidence: "131 s late", "held back 1.4 s, past the bound", "sent 12 ms before its window's end".
+    pub detail: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -100,6 +157,17 @@ pub struct Exception {
     /// On-time events of the window dropped behind a watermark taken over all partitions.
     #[serde(default)]
     pub overtaken: u64,
+    /// Its events, where the engine names them: each id missing or extra, and why. Kept out of
+    /// `summary.json` (a run may have millions): the run's `exceptions.jsonl` has them.
+    #[serde(skip)]
+    pub events: Vec<EventNote>,
+}
+
+/// What the engine says it dropped as late, beside the ids found missing as late, out of order or overtaken.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Dropped {
+    pub reported: u64,
+    pub found: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,6 +181,12 @@ pub struct Comparison {
     pub window_phase_ms: i64,
     pub rows: usize,
     pub exceptions: Vec<Exception>,
+    /// Compared event by event (the engine named the events each window counted).
+    #[serde(default)]
+    pub by_ids: bool,
+    /// Where compared by ids and the engine counts its drops: the two side by side.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<Dropped>,
 }
 
 impl Comparison {
@@ -128,7 +202,7 @@ impl Comparison {
         self.count(Cause::Unexplained)
     }
 
-    /// Exceptions without an explanation: unexplained, or not searched to the end.
+    /// Exceptions without an explanation: unexplained, not searched to the end, or naming unknown ids.
     pub fn not_explained(&self) -> usize {
         self.exceptions.iter().filter(|e| !e.causes.iter().all(|c| c.explains())).count()
     }
@@ -142,30 +216,45 @@ impl Comparison {
         let causes: Vec<String> =
             Cause::ALL.iter().filter(|&&c| c.explains() && self.count(c) > 0).map(|&c| format!("{} {}", self.count(c), c.as_str())).collect();
         let total = self.exceptions.len();
+        let unknown = match self.count(Cause::UnknownId) {
+            0 => String::new(),
+            n => format!(", {n} naming ids the stream never had"),
+        };
         match (self.unexplained(), self.count(Cause::SearchBudget)) {
-            (0, 0) => format!("{head}; {total} exceptions, all explained ({})", causes.join(", ")),
-            (n, 0) => format!("{head}; {n} of {total} exceptions UNEXPLAINED ({})", causes.join(", ")),
-            (n, b) => format!("{head}; {n} of {total} exceptions UNEXPLAINED, {b} not explained within the search budget ({})", causes.join(", ")),
+            (0, 0) if unknown.is_empty() => format!("{head}; {total} exceptions, all explained ({})", causes.join(", ")),
+            (n, 0) => format!("{head}; {n} of {total} exceptions UNEXPLAINED{unknown} ({})", causes.join(", ")),
+            (n, b) => format!("{head}; {n} of {total} exceptions UNEXPLAINED{unknown}, {b} not explained within the search budget ({})", causes.join(", ")),
         }
     }
 }
 
-/// Compares one job's results with the truth its mode is held to, explaining every exception from
-/// the sent-event log, a group of devices at a time (`groups` holds the job's rows only). Tried last, where the scenario's faults (the likelier reason) do not explain
-/// a row: after a crash of the job, messages sent before the engine was reading again lost in the
-/// crash, or counted twice after it; for an engine whose watermark is taken over all partitions,
-/// or that lets it go on without an idle partition, on-time messages overtaken by it.
+/// Compares one job's results with the truth its mode is held to, a group of devices at a time
+/// (`groups` holds the job's rows only): event by event where its rows name the events they
+/// counted (`ids`), else by their sums.
+pub fn compare(job: &JobRecord, groups: &dyn DeviceGroups, setting: &Setting) -> Comparison {
+    let reading = Reading::of(job, groups, setting.window_ms);
+    if job.ids {
+        return ids::compare(job, groups, &reading, setting);
+    }
+    by_sums(job, groups, &reading, setting)
+}
+
+/// The comparison by sums, explaining every exception from the sent-event log. Tried last, where
+/// the scenario's faults (the likelier reason) do not explain a row: after a crash of the job,
+/// messages sent before the engine was reading again lost in the crash, or counted twice after
+/// it; for an engine whose watermark is taken over all partitions, or that lets it go on without
+/// an idle partition, on-time messages overtaken by it.
 ///
 /// `overtaken` is held to the engine's own count of what it dropped as late (`late_dropped`):
 /// where the events so explained add up to more, none of them stands, and the job is compared
 /// again as if its watermark waited for every partition, so that the other causes have their turn.
-pub fn compare(job: &JobRecord, groups: &dyn DeviceGroups, window_ms: i64, clock: Clock, late_dropped: u64) -> Comparison {
-    let reading = Reading::of(job, groups, window_ms);
-    let c = compare_groups(job, groups, &reading, window_ms, clock);
-    if c.exceptions.iter().map(|e| e.overtaken).sum::<u64>() <= late_dropped {
+fn by_sums(job: &JobRecord, groups: &dyn DeviceGroups, reading: &Reading, setting: &Setting) -> Comparison {
+    let (window_ms, clock) = (setting.window_ms, setting.clock);
+    let c = compare_groups(job, groups, reading, window_ms, clock);
+    if c.exceptions.iter().map(|e| e.overtaken).sum::<u64>() <= setting.late_dropped.unwrap_or(u64::MAX) {
         return c;
     }
-    compare_groups(&JobRecord { watermark: WatermarkScope::PerPartition, ..job.clone() }, groups, &reading, window_ms, clock)
+    compare_groups(&JobRecord { watermark: WatermarkScope::PerPartition, ..job.clone() }, groups, reading, window_ms, clock)
 }
 
 /// What a job's comparison reads off all its rows before it compares them a group at a time.
@@ -193,16 +282,27 @@ impl Reading {
 
 /// The comparison of every group of `groups`, its exceptions in the original's order: by category, then window.
 fn compare_groups(job: &JobRecord, groups: &dyn DeviceGroups, reading: &Reading, window_ms: i64, clock: Clock) -> Comparison {
-    let mut c =
-        Comparison { engine: job.engine.clone(), mode: job.mode, view: job.mode.view(), window_phase_ms: reading.phase_ms, rows: 0, exceptions: Vec::new() };
+    let mut c = Comparison::empty(job, reading);
     for g in 0..groups.count() {
         let group = groups.group(g);
         let (rows, exceptions) = compare_group(job, reading, &group.results, &group.events, window_ms, clock);
         c.rows += rows;
         c.exceptions.extend(exceptions);
     }
-    c.exceptions.sort_by(|a, b| (&a.category, a.window_end, &a.device).cmp(&(&b.category, b.window_end, &b.device)));
+    c.in_order();
     c
+}
+
+impl Comparison {
+    fn empty(job: &JobRecord, reading: &Reading) -> Comparison {
+        let (engine, mode, window_phase_ms) = (job.engine.clone(), job.mode, reading.phase_ms);
+        Comparison { engine, mode, view: mode.view(), window_phase_ms, rows: 0, exceptions: Vec::new(), by_ids: false, dropped: None }
+    }
+
+    /// Its exceptions in the original's order: by category, then window.
+    fn in_order(&mut self) {
+        self.exceptions.sort_by(|a, b| (&a.category, a.window_end, &a.device).cmp(&(&b.category, b.window_end, &b.device)));
+    }
 }
 
 /// The rows compared of one group of devices, and their exceptions.
@@ -239,6 +339,7 @@ fn compare_group(job: &JobRecord, reading: &Reading, results: &[ResultRow], log:
             lost,
             doubled,
             overtaken,
+            events: Vec::new(),
         });
     }
     (keys.len(), exceptions)
@@ -385,11 +486,61 @@ pub fn render(c: &Comparison, at_most: Option<usize>) -> String {
                 delta,
                 e.why
             );
+            render_events(&mut out, e);
         }
         if c.exceptions.len() > shown {
             let _ = writeln!(out, " … and {} more (all of them in the run's compare.txt)", c.exceptions.len() - shown);
         }
     }
+    if let Some(Dropped { reported, found }) = c.dropped.filter(|d| d.reported != d.found) {
+        let _ = writeln!(out, "the engine says it dropped {reported} events as late; {found} ids are missing as late, out of order or overtaken");
+    }
     let _ = writeln!(out, "verdict: {}", c.verdict());
     out
+}
+
+/// How many events of an exception its lines show; the run's `exceptions.jsonl` has them all.
+const EVENTS_SHOWN: usize = 3;
+
+/// The first events of exception `e`, a line each: the id, its device and send times, what the
+/// simulator did to it, and why it is missing or extra.
+fn render_events(out: &mut String, e: &Exception) {
+    for n in e.events.iter().take(EVENTS_SHOWN) {
+        let side = match n.side {
+            Side::Missing => "missing",
+            Side::Extra => "extra",
+        };
+        let (dt, sent) = (n.dt.map_or("-".into(), millis), n.sent_at.map_or("-".into(), millis));
+        let fault = n.fault.map_or("-", Fault::as_str);
+        let _ = writeln!(out, "     {side:<7}  {}  dt {dt}  sent {sent}  {fault:<12}  {}: {}", n.id, n.cause.as_str(), n.detail);
+    }
+    if e.events.len() > EVENTS_SHOWN {
+        let _ = writeln!(out, "     … and {} more events (all of them in the run's exceptions.jsonl)", e.events.len() - EVENTS_SHOWN);
+    }
+}
+
+/// A time to the millisecond, UTC.
+fn millis(t_ms: i64) -> String {
+    format!("{}.{:03}", utc(t_ms), t_ms.rem_euclid(1000))
+}
+
+/// Every event of `c`'s exceptions, a JSON line each with the window it belongs to (the run's `exceptions.jsonl`).
+pub fn event_lines(c: &Comparison, out: &mut String) {
+    #[derive(Serialize)]
+    struct Line<'a> {
+        engine: &'a str,
+        mode: Mode,
+        window_end: i64,
+        device: &'a str,
+        category: &'a str,
+        #[serde(flatten)]
+        event: &'a EventNote,
+    }
+    for e in &c.exceptions {
+        for event in &e.events {
+            let line = Line { engine: &c.engine, mode: c.mode, window_end: e.window_end, device: &e.device, category: &e.category, event };
+            out.push_str(&serde_json::to_string(&line).expect("an event note is JSON"));
+            out.push('\n');
+        }
+    }
 }

@@ -17,16 +17,17 @@ fn result(end: i64, device: &str, count: i64, m1: i64) -> ResultRow {
         emissions: 1,
         first_emitted_at: end,
         last_emitted_at: end,
+        ids: None,
     }
 }
 
 fn job(mode: Mode, crash: Option<CrashRecord>, watermark: WatermarkScope) -> JobRecord {
-    JobRecord { engine: "e".into(), mode, status: None, log: "e.log".into(), crash, watermark, end_of_stream_window: None }
+    JobRecord { engine: "e".into(), mode, status: None, log: "e.log".into(), crash, watermark, end_of_stream_window: None, ids: false, end_inclusive: false }
 }
 
 /// `mode`'s comparison of `results` for an engine that kept its watermark per partition, after `crash`.
 fn compared(mode: Mode, log: &[SentEvent], results: &[ResultRow], crash: Option<CrashRecord>) -> Comparison {
-    compare(&job(mode, crash, WatermarkScope::PerPartition), &Whole { events: log, results }, 5000, Clock::Live, u64::MAX)
+    compare(&job(mode, crash, WatermarkScope::PerPartition), &Whole { events: log, results }, &Setting::of(5000, Clock::Live))
 }
 
 fn run(mode: Mode, log: &[SentEvent], results: &[ResultRow]) -> Comparison {
@@ -83,7 +84,7 @@ fn on_a_virtual_clock_lateness_is_read_on_the_device_clock_not_the_wall() {
         at(TEN + 9000, 4, 1, Fault::None),
     ];
     let rows = [result(TEN + 5000, "d", 1, 33), result(TEN + 10_000, "d", 2, 11)];
-    let c = compare(&job(Mode::EventTime, None, WatermarkScope::PerPartition), &Whole { events: &log, results: &rows }, 5000, Clock::Virtual, u64::MAX);
+    let c = compare(&job(Mode::EventTime, None, WatermarkScope::PerPartition), &Whole { events: &log, results: &rows }, &Setting::of(5000, Clock::Virtual));
     let why: Vec<&str> = c.exceptions.iter().map(|e| e.why.as_str()).collect();
     assert_eq!(why, ["1 late event dropped (m1=49, 5 s late)", "1 out-of-order event dropped (m1=5, sent 1.5 s after its time)"]);
 }
@@ -284,7 +285,11 @@ fn an_engine_down_for_long_counts_what_was_sent_meanwhile_as_late_as_it_was_down
 #[test]
 fn on_time_events_dropped_behind_a_watermark_over_all_partitions_are_overtaken_if_the_engine_says_so() {
     let over_all = |results: &[ResultRow], late_dropped| {
-        compare(&job(Mode::EventTime, None, WatermarkScope::AllPartitions), &Whole { events: &base(), results }, 5000, Clock::Live, late_dropped)
+        compare(
+            &job(Mode::EventTime, None, WatermarkScope::AllPartitions),
+            &Whole { events: &base(), results },
+            &Setting { late_dropped: Some(late_dropped), ..Setting::of(5000, Clock::Live) },
+        )
     };
     // The first two, read while their partition was behind the others, dropped as late.
     let c = over_all(&[result(TEN + 5000, "d", 1, 5)], 2);
@@ -305,7 +310,11 @@ fn a_long_window_overtaken_in_a_run_or_here_and_there_is_explained() {
     let overtaken = |dropped: &dyn Fn(usize) -> bool| {
         let kept: Vec<&SentEvent> = log.iter().enumerate().filter(|(i, _)| !dropped(*i)).map(|(_, e)| e).collect();
         let r = result(TEN + 5000, "d", kept.len() as i64, kept.iter().map(|e| e.m1).sum());
-        let c = compare(&job(Mode::EventTime, None, WatermarkScope::AllPartitions), &Whole { events: &log, results: &[r] }, 5000, Clock::Live, 100);
+        let c = compare(
+            &job(Mode::EventTime, None, WatermarkScope::AllPartitions),
+            &Whole { events: &log, results: &[r] },
+            &Setting { late_dropped: Some(100), ..Setting::of(5000, Clock::Live) },
+        );
         (c.exceptions[0].causes.clone(), c.exceptions[0].overtaken)
     };
     assert_eq!(overtaken(&|i| (10..40).contains(&i)), (vec![Cause::Overtaken], 30), "a run of 30 of the 60, found by its sums");
@@ -331,7 +340,7 @@ fn an_engine_that_read_the_stream_late_may_count_its_messages_as_late_as_it_read
     let late = [ResultRow { mode: Mode::ProcessingTime, ..result(TEN + 35_000, "d", 3, 48) }];
     let read_end_in = |end| {
         let job = JobRecord { end_of_stream_window: Some(end), ..job(Mode::ProcessingTime, None, WatermarkScope::PerPartition) };
-        compare(&job, &Whole { events: &base(), results: &late }, 5000, Clock::Live, u64::MAX)
+        compare(&job, &Whole { events: &base(), results: &late }, &Setting::of(5000, Clock::Live))
     };
     let read_at_the_end = read_end_in(TEN + 35_000);
     assert!(read_at_the_end.exceptions.iter().all(|e| e.causes == [Cause::Boundary]), "{:?}", read_at_the_end.exceptions);

@@ -48,6 +48,10 @@ pub struct EngineSpec {
     /// What its event-time watermark is taken over.
     #[serde(default)]
     pub watermark: WatermarkScope,
+    /// Names the events each window counted when its job is given `--ids true` (docs/SPEC.md §5):
+    /// it is then compared event by event rather than by sums.
+    #[serde(default)]
+    pub ids: bool,
     /// What its windows keep after `kill -9` and a restart of the same job (the `engine-crash` scenario).
     pub after_crash: Guarantee,
     pub launch: Launch,

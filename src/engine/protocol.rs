@@ -55,6 +55,9 @@ pub struct JobFlags {
     /// A folder of the job's own for checkpoints and state (default: the engine's choice).
     #[arg(long)]
     pub state_dir: Option<String>,
+    /// Each result row also names the events its window counted, in `ids` (docs/SPEC.md §5).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, value_name = "true|false")]
+    pub ids: bool,
 }
 
 impl Default for JobFlags {
@@ -93,6 +96,7 @@ impl JobFlags {
         ] {
             args.extend([flag.to_string(), value.to_string()]);
         }
+        args.extend(["--ids".to_string(), self.ids.to_string()]);
         for (flag, value) in [("--group", &self.group), ("--state-dir", &self.state_dir)] {
             if let Some(v) = value {
                 args.extend([flag.to_string(), v.clone()]);
@@ -130,6 +134,8 @@ pub fn job_args(job: &Job, ctx: &JobContext) -> Vec<String> {
         results: ctx.results_topic(job),
         group: Some(format!("{}.{}.{}", ctx.run_id, job.spec.name, job.mode)),
         state_dir: Some(ctx.run_dir.join(format!("state-{}-{}", job.spec.name, job.mode)).display().to_string()),
+        // Where the run asks for them and the engine can name them.
+        ids: ctx.flags.ids && job.spec.ids,
         ..ctx.flags.clone()
     };
     let mut args = flags.to_args();
@@ -238,7 +244,7 @@ mod tests {
         let defaults = parse(&[]);
         assert_eq!(defaults, JobFlags::default());
         assert_eq!((defaults.mode, defaults.window_ms, defaults.group_for("native").as_str()), (Mode::EventTime, 5000, "boontadata-native-event-time"));
-        let flags = JobFlags { mode: Mode::ProcessingTime, group: Some("g".into()), state_dir: Some("/tmp/s".into()), window_ms: 1000, ..defaults };
+        let flags = JobFlags { mode: Mode::ProcessingTime, group: Some("g".into()), state_dir: Some("/tmp/s".into()), window_ms: 1000, ids: true, ..defaults };
         assert_eq!(parse(&flags.to_args()), flags);
     }
 }

@@ -21,6 +21,7 @@ pub fn cause_colour(c: Cause) -> &'static str {
         Cause::CountedTwice => "#9467bd",
         Cause::Unexplained => "#d62728",
         Cause::SearchBudget => "#7f7f7f",
+        Cause::UnknownId => "#000000",
     }
 }
 

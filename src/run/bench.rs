@@ -112,6 +112,7 @@ impl Sitting<'_> {
             out: self.dir.clone(),
             store: Some(self.store.clone()),
             preload: true,
+            ids: false,
             ..self.o.run.clone()
         };
         only_engine(self.run_then_drop_topics(&options)?)
@@ -157,7 +158,7 @@ impl Sitting<'_> {
         let messages = (rate * self.o.probe.as_secs_f64() / base.devices as f64).ceil().max(1.0) as u32;
         let scenario = Scenario { clock: Clock::Live, pacing: Pacing::Rate, rate, messages, ..base.clone() };
         let out = self.dir.join("probes");
-        let options = RunOptions { scenario, jobs: vec![job.clone()], out, store: Some(self.store.clone()), preload: false, ..self.o.run.clone() };
+        let options = RunOptions { scenario, jobs: vec![job.clone()], out, store: Some(self.store.clone()), preload: false, ids: false, ..self.o.run.clone() };
         let summary = self.run_then_drop_topics(&options)?;
         let (sent_rate, behind_ms) = (summary.inject_events_per_s, summary.inject_behind_schedule_ms.unwrap_or(0));
         let engine = only_engine(summary)?;

@@ -137,6 +137,7 @@ mod tests {
                     m1_sum: t.agg.m1_sum,
                     m2_sum: t.agg.m2_sum,
                     emitted_at: t.window_end + emitted_after,
+                    ids: None,
                 };
                 let mut record = Vec::new();
                 row.encode_into(&mut record);
@@ -153,6 +154,8 @@ mod tests {
             crash: None,
             watermark: Default::default(),
             end_of_stream_window: None,
+            ids: false,
+            end_inclusive: false,
         };
         let broker = BrokerInfo { about: "a broker".into(), startup_s: None };
         let params = RunParams { scenario: sc.clone(), out_dir: "out".into(), broker, jobs: vec![job], preload: false };

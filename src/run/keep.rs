@@ -2,6 +2,7 @@
 //! when the store fails, in a SQLite file of its folder instead, so that nothing of it is lost.
 
 use super::gather::Gathered;
+use crate::compare;
 use crate::groups::{DeviceGroups, GroupedLog};
 use crate::model::SentEvent;
 use crate::store::{self, Store};
@@ -13,11 +14,15 @@ use std::path::Path;
 /// Events stored at once.
 const EVENTS_BATCH: usize = 65_536;
 
-/// `summary.json` and `compare.txt` in the run's folder: written before the store is, so that a store that fails leaves them.
+/// `summary.json`, `compare.txt` and `exceptions.jsonl` (the events of every exception, where the
+/// engines name them) in the run's folder: written before the store is, so that a store that fails leaves them.
 pub(super) fn write_summary(dir: &Path, summary: &RunSummary) -> Result<()> {
+    let mut events = String::new();
+    summary.comparisons.iter().for_each(|c| compare::event_lines(c, &mut events));
     let written = std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(summary)?);
     written
         .and_then(|_| std::fs::write(dir.join("compare.txt"), summary::render(summary, None)))
+        .and_then(|_| std::fs::write(dir.join("exceptions.jsonl"), events))
         .with_context(|| format!("writing the summary into {}", dir.display()))
 }
 

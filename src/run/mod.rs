@@ -50,6 +50,9 @@ pub struct RunOptions {
     pub ready_timeout: Duration,
     /// The engines' own options, as their jobs take them, by engine name.
     pub engine_args: BTreeMap<String, Vec<String>>,
+    /// The jobs' rows name the events each window counted, where the engine can (a correctness
+    /// run); not on a bench's throughput runs, where the list would change what is measured.
+    pub ids: bool,
 }
 
 impl RunOptions {

@@ -47,6 +47,7 @@ pub(super) fn prepare(o: &RunOptions, id: String, dir: PathBuf, broker: &Broker)
         window_ms: sc.window_ms,
         out_of_orderness_ms: sc.out_of_orderness_ms,
         allowed_lateness_ms: sc.allowed_lateness_ms,
+        ids: o.ids,
         ..JobFlags::default()
     };
     let ctx = JobContext { run_id: id.clone(), run_dir: dir.clone(), flags, engine_args: o.engine_args.clone() };
@@ -55,7 +56,7 @@ pub(super) fn prepare(o: &RunOptions, id: String, dir: PathBuf, broker: &Broker)
         kafka::create_topic(&brokers, topic, sc.partitions, broker.replication)?;
     }
     let partitions = kafka::partition_count(&brokers, &ctx.flags.events)?;
-    let jobs = o.jobs.iter().map(|j| job_record(&dir, j)).collect();
+    let jobs = o.jobs.iter().map(|j| job_record(&dir, j, o.ids)).collect();
     let params = RunParams { scenario: sc.clone(), out_dir: dir.display().to_string(), broker: broker.info(), jobs, preload: o.preload };
     let record = run_record(&id, &params, now_ms())?;
     store.put_run(&record)?;
@@ -64,8 +65,8 @@ pub(super) fn prepare(o: &RunOptions, id: String, dir: PathBuf, broker: &Broker)
     Ok(Prepared { dir, store, store_url, record, params, ctx, partitions, results_topics, collected, collector: Some(collector), collector_stop })
 }
 
-/// A job's record before it runs.
-fn job_record(dir: &Path, job: &Job) -> JobRecord {
+/// A job's record before it runs; with `ids`, its rows name their events where its engine can.
+fn job_record(dir: &Path, job: &Job, ids: bool) -> JobRecord {
     JobRecord {
         engine: job.spec.name.clone(),
         mode: job.mode,
@@ -74,6 +75,8 @@ fn job_record(dir: &Path, job: &Job) -> JobRecord {
         crash: None,
         watermark: job.spec.watermark,
         end_of_stream_window: None,
+        ids: ids && job.spec.ids,
+        end_inclusive: job.spec.end_inclusive,
     }
 }
 

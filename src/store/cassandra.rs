@@ -25,7 +25,7 @@ use std::sync::Arc;
 const FORM: &str = "cassandra://[USER[:PASSWORD]@]HOST[:PORT][,HOST[:PORT]…]/KEYSPACE[?replication=N|DC:N[,DC:N…]] or cassandra:local[:DIR]";
 
 /// The version of the §8 tables, numbered as the other backends number theirs: an older keyspace is refused with a clear line rather than half written.
-const SCHEMA_VERSION: i32 = 2;
+const SCHEMA_VERSION: i32 = 3;
 
 /// `view` is a reserved word of CQL: quoted wherever it is named.
 const TABLES: &[&str] = &[
@@ -39,7 +39,7 @@ const TABLES: &[&str] = &[
         PRIMARY KEY (run, \"view\", window_end, device, category))",
     // A partition per run and engine: a run of many jobs holds as many result rows as events per job.
     "CREATE TABLE IF NOT EXISTS results (run text, engine text, mode text, window_end bigint, device text, category text, count bigint, m1_sum bigint,
-        m2_sum double, emissions bigint, first_emitted_at bigint, last_emitted_at bigint, PRIMARY KEY ((run, engine), mode, window_end, device, category))",
+        m2_sum double, emissions bigint, first_emitted_at bigint, last_emitted_at bigint, ids text, PRIMARY KEY ((run, engine), mode, window_end, device, category))",
     // The engines a run has results of: the partitions of `results` that reading the run's results reads.
     "CREATE TABLE IF NOT EXISTS result_engines (run text, engine text, PRIMARY KEY (run, engine))",
     "CREATE TABLE IF NOT EXISTS metrics (run text, engine text, name text, value double, PRIMARY KEY (run, engine, name))",
@@ -123,8 +123,8 @@ impl Statements {
             put_truth: prepare("INSERT INTO truth (run, \"view\", window_end, device, category, count, m1_sum, m2_sum) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
                 .await?,
             put_result: prepare(
-                "INSERT INTO results (run, engine, mode, window_end, device, category, count, m1_sum, m2_sum, emissions, first_emitted_at, last_emitted_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO results (run, engine, mode, window_end, device, category, count, m1_sum, m2_sum, emissions, first_emitted_at, last_emitted_at, ids) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .await?,
             put_result_engine: prepare("INSERT INTO result_engines (run, engine) VALUES (?, ?)").await?,
@@ -134,7 +134,7 @@ impl Statements {
             truth: prepare("SELECT \"view\", window_end, device, category, count, m1_sum, m2_sum FROM truth WHERE run = ?").await?,
             result_engines: prepare("SELECT engine FROM result_engines WHERE run = ?").await?,
             results: prepare(
-                "SELECT engine, mode, window_end, device, category, count, m1_sum, m2_sum, emissions, first_emitted_at, last_emitted_at \
+                "SELECT engine, mode, window_end, device, category, count, m1_sum, m2_sum, emissions, first_emitted_at, last_emitted_at, ids \
                  FROM results WHERE run = ? AND engine = ?",
             )
             .await?,
@@ -255,6 +255,13 @@ async fn create_schema(session: &Session, address: &Address, shown: &str) -> Res
             None
         };
     match version {
+        // Schema 2 lacks only the results' ids: a column added, its rows without ids, as they were written.
+        Some((2,)) => {
+            let adding = || format!("store: adding the results' ids to keyspace {ks} of {shown}");
+            session.query_unpaged("ALTER TABLE results ADD ids text", ()).await.with_context(adding)?;
+            session.query_unpaged("UPDATE boontadata_schema SET version = ? WHERE id = 0", (SCHEMA_VERSION,)).await.with_context(adding)?;
+            Ok(())
+        }
         Some((v,)) if v != SCHEMA_VERSION => {
             bail!("store: keyspace {ks} of {shown} holds the tables of an earlier boontadata (schema {v}, this one writes {SCHEMA_VERSION}); give another keyspace in --store")
         }
@@ -310,6 +317,7 @@ impl Store for Cassandra {
                 r.emissions,
                 r.first_emitted_at,
                 r.last_emitted_at,
+                super::ids_text(&r.ids),
             ));
         }
         for (engine, rows) in &by_engine {
@@ -378,12 +386,12 @@ impl Store for Cassandra {
     }
 
     fn results(&self, run: &str, each: &mut dyn FnMut(ResultRow)) -> Result<()> {
-        type Row = (String, String, i64, String, String, i64, i64, f64, i64, i64, i64);
+        type Row = (String, String, i64, String, String, i64, i64, f64, i64, i64, i64, Option<String>);
         let what = format!("the results of run {run}");
         let engines: Vec<(String,)> = self.read(&self.statements.result_engines, (run,), &what)?;
         for (engine,) in engines {
             self.each(&self.statements.results, (run, &engine), &what, |row: Row| {
-                let (engine, mode, window_end, device, category, count, m1_sum, m2_sum, emissions, first_emitted_at, last_emitted_at) = row;
+                let (engine, mode, window_end, device, category, count, m1_sum, m2_sum, emissions, first_emitted_at, last_emitted_at, ids) = row;
                 each(ResultRow {
                     engine,
                     mode: mode.parse().map_err(|e: String| anyhow!("store: a result row of run {run}: {e}"))?,
@@ -394,6 +402,7 @@ impl Store for Cassandra {
                     emissions,
                     first_emitted_at,
                     last_emitted_at,
+                    ids: super::ids_from_text(ids.as_deref(), run)?,
                 });
                 Ok(())
             })?;

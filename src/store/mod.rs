@@ -70,6 +70,16 @@ pub fn shown(url: &str) -> String {
     }
 }
 
+/// A result row's ids as the stores keep them: a JSON array, NULL for a row without ids.
+fn ids_text(ids: &Option<Vec<String>>) -> Option<String> {
+    ids.as_ref().map(|ids| serde_json::to_string(ids).expect("strings always encode"))
+}
+
+/// A result row's ids read back from `ids_text`.
+fn ids_from_text(text: Option<&str>, run: &str) -> Result<Option<Vec<String>>> {
+    text.map(|t| serde_json::from_str(t).with_context(|| format!("store: the ids of a result row of run {run} are not a JSON array of strings"))).transpose()
+}
+
 /// What evaluating one run reads of the store: the latest run when `id` is `None`.
 pub fn load_run(store: &dyn Store, id: Option<&str>) -> Result<StoredRun> {
     let runs = store.runs()?;

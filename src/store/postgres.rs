@@ -17,7 +17,7 @@ pub struct Postgres {
 }
 
 /// Bumped whenever a table changes, so that an older database is refused with a clear line rather than half written.
-const SCHEMA_VERSION: i32 = 2;
+const SCHEMA_VERSION: i32 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS boontadata_schema (version INTEGER NOT NULL);
@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS truth (run TEXT NOT NULL, view TEXT NOT NULL, window_
     count BIGINT NOT NULL, m1_sum BIGINT NOT NULL, m2_sum DOUBLE PRECISION NOT NULL, PRIMARY KEY (run, view, window_end, device, category));
 CREATE TABLE IF NOT EXISTS results (run TEXT NOT NULL, engine TEXT NOT NULL, mode TEXT NOT NULL, window_end BIGINT NOT NULL, device TEXT NOT NULL,
     category TEXT NOT NULL, count BIGINT NOT NULL, m1_sum BIGINT NOT NULL, m2_sum DOUBLE PRECISION NOT NULL, emissions BIGINT NOT NULL,
-    first_emitted_at BIGINT NOT NULL, last_emitted_at BIGINT NOT NULL, PRIMARY KEY (run, engine, mode, window_end, device, category));
+    first_emitted_at BIGINT NOT NULL, last_emitted_at BIGINT NOT NULL, ids TEXT, PRIMARY KEY (run, engine, mode, window_end, device, category));
 CREATE TABLE IF NOT EXISTS metrics (run TEXT NOT NULL, engine TEXT NOT NULL, name TEXT NOT NULL, value DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (run, engine, name));
 ";
@@ -44,6 +44,10 @@ impl Postgres {
             .or_else(|e| if e.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE) { Ok(None) } else { Err(e) })
             .with_context(|| format!("store: reading the schema version in {}", shown(url)))?;
         match version {
+            // Schema 2 lacks only the results' ids: a column added, its rows without ids, as they were written.
+            Some(2) => db
+                .batch_execute(&format!("ALTER TABLE results ADD COLUMN ids TEXT; UPDATE boontadata_schema SET version = {SCHEMA_VERSION}"))
+                .with_context(|| format!("store: adding the results' ids to the tables of {}", shown(url)))?,
             Some(v) if v != SCHEMA_VERSION => bail!(
                 "store: {} holds the tables of an earlier boontadata (schema {v}, this one writes {SCHEMA_VERSION}); give another database in --store",
                 shown(url)
@@ -134,11 +138,38 @@ impl Store for Postgres {
 
     fn put_results(&mut self, run: &str, rows: &[ResultRow]) -> Result<()> {
         let modes: Vec<&str> = rows.iter().map(|r| r.mode.as_str()).collect();
-        let columns =
-            ["run", "engine", "mode", "window_end", "device", "category", "count", "m1_sum", "m2_sum", "emissions", "first_emitted_at", "last_emitted_at"];
+        let ids: Vec<Option<String>> = rows.iter().map(|r| super::ids_text(&r.ids)).collect();
+        let columns = [
+            "run",
+            "engine",
+            "mode",
+            "window_end",
+            "device",
+            "category",
+            "count",
+            "m1_sum",
+            "m2_sum",
+            "emissions",
+            "first_emitted_at",
+            "last_emitted_at",
+            "ids",
+        ];
         let (text, int) = (Type::TEXT, Type::INT8);
-        let types =
-            [text.clone(), text.clone(), text.clone(), int.clone(), text.clone(), text, int.clone(), int.clone(), Type::FLOAT8, int.clone(), int.clone(), int];
+        let types = [
+            text.clone(),
+            text.clone(),
+            text.clone(),
+            int.clone(),
+            text.clone(),
+            text.clone(),
+            int.clone(),
+            int.clone(),
+            Type::FLOAT8,
+            int.clone(),
+            int.clone(),
+            int,
+            text,
+        ];
         let rows = rows.iter().enumerate().map(|(i, r)| -> Vec<&(dyn ToSql + Sync)> {
             vec![
                 &run,
@@ -153,6 +184,7 @@ impl Store for Postgres {
                 &r.emissions,
                 &r.first_emitted_at,
                 &r.last_emitted_at,
+                &ids[i],
             ]
         });
         self.upsert("results", &columns, &types, 6, rows)
@@ -213,7 +245,7 @@ impl Store for Postgres {
     }
 
     fn results(&self, run: &str, each: &mut dyn FnMut(ResultRow)) -> Result<()> {
-        let sql = "SELECT engine, mode, window_end, device, category, count, m1_sum, m2_sum, emissions, first_emitted_at, last_emitted_at \
+        let sql = "SELECT engine, mode, window_end, device, category, count, m1_sum, m2_sum, emissions, first_emitted_at, last_emitted_at, ids \
                    FROM results WHERE run = $1 ORDER BY engine, mode, window_end, device, category";
         self.each_row(sql, run, |r| {
             each(ResultRow {
@@ -226,6 +258,7 @@ impl Store for Postgres {
                 emissions: r.get(8),
                 first_emitted_at: r.get(9),
                 last_emitted_at: r.get(10),
+                ids: super::ids_from_text(r.get(11), run)?,
             });
             Ok(())
         })

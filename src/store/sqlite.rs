@@ -12,7 +12,7 @@ pub struct Sqlite {
 }
 
 /// Bumped whenever a table changes, so that an older file is refused with a clear line rather than half written.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// The tables keyed by more than an integer are clustered on their key (`WITHOUT ROWID`): one
 /// B-tree each rather than a table and its index, which stores a big stream's log faster. The truth
@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS truth (run TEXT NOT NULL, view TEXT NOT NULL, window_
     count INTEGER NOT NULL, m1_sum INTEGER NOT NULL, m2_sum REAL NOT NULL, PRIMARY KEY (run, device, category, view, window_end)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS results (run TEXT NOT NULL, engine TEXT NOT NULL, mode TEXT NOT NULL, window_end INTEGER NOT NULL, device TEXT NOT NULL,
     category TEXT NOT NULL, count INTEGER NOT NULL, m1_sum INTEGER NOT NULL, m2_sum REAL NOT NULL, emissions INTEGER NOT NULL,
-    first_emitted_at INTEGER NOT NULL, last_emitted_at INTEGER NOT NULL, PRIMARY KEY (run, engine, mode, device, category, window_end)) WITHOUT ROWID;
+    first_emitted_at INTEGER NOT NULL, last_emitted_at INTEGER NOT NULL, ids TEXT, PRIMARY KEY (run, engine, mode, device, category, window_end)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS metrics (run TEXT NOT NULL, engine TEXT NOT NULL, name TEXT NOT NULL, value REAL NOT NULL, PRIMARY KEY (run, engine, name));
 ";
 
@@ -42,7 +42,10 @@ impl Sqlite {
         let unusable = || format!("store: {} is not a usable SQLite database", path.display());
         let version: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0)).with_context(unusable)?;
         let tables: i64 = db.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0)).with_context(unusable)?;
-        if tables > 0 && version != SCHEMA_VERSION {
+        // Schema 2 lacks only the results' ids: a column added, its rows without ids, as they were written.
+        if tables > 0 && version == 2 {
+            db.execute_batch("ALTER TABLE results ADD COLUMN ids TEXT").with_context(unusable)?;
+        } else if tables > 0 && version != SCHEMA_VERSION {
             bail!(
                 "store: {} holds the tables of an earlier boontadata (schema {version}, this one writes {SCHEMA_VERSION}); move it aside or give another --store",
                 path.display()
@@ -98,7 +101,7 @@ impl Store for Sqlite {
 
     fn put_results(&mut self, run: &str, rows: &[ResultRow]) -> Result<()> {
         self.in_transaction(|tx| {
-            let mut st = tx.prepare("INSERT OR REPLACE INTO results VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")?;
+            let mut st = tx.prepare("INSERT OR REPLACE INTO results VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")?;
             let mut in_key_order: Vec<&ResultRow> = rows.iter().collect();
             in_key_order.sort_by_key(|&r| (&r.engine, r.mode.as_str(), &r.device, &r.category, r.window_end));
             for r in in_key_order {
@@ -114,7 +117,8 @@ impl Store for Sqlite {
                     r.agg.m2_sum,
                     r.emissions,
                     r.first_emitted_at,
-                    r.last_emitted_at
+                    r.last_emitted_at,
+                    super::ids_text(&r.ids)
                 ])?;
             }
             Ok(())
@@ -180,7 +184,7 @@ impl Store for Sqlite {
 
     fn results(&self, run: &str, each: &mut dyn FnMut(ResultRow)) -> Result<()> {
         let mut st = self.db.prepare(
-            "SELECT engine, mode, window_end, device, category, count, m1_sum, m2_sum, emissions, first_emitted_at, last_emitted_at FROM results WHERE run = ?1 ORDER BY engine, mode, device, category, window_end",
+            "SELECT engine, mode, window_end, device, category, count, m1_sum, m2_sum, emissions, first_emitted_at, last_emitted_at, ids FROM results WHERE run = ?1 ORDER BY engine, mode, device, category, window_end",
         )?;
         let mut rows = st.query([run])?;
         while let Some(r) = rows.next()? {
@@ -194,6 +198,7 @@ impl Store for Sqlite {
                 emissions: r.get(8)?,
                 first_emitted_at: r.get(9)?,
                 last_emitted_at: r.get(10)?,
+                ids: super::ids_from_text(r.get_ref(11)?.as_str_or_null()?, run)?,
             });
         }
         Ok(())

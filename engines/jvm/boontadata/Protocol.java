@@ -50,6 +50,8 @@ public final class Protocol {
         public long idleTimeoutMs = 5000;
         /** A folder of the job's own for checkpoints and state; null: the engine's choice. */
         public String stateDir;
+        /** Each result row also names the events its window counted, in {@code ids}. */
+        public boolean ids = false;
         /** The engine's own flags, by name without dashes, with their defaults. */
         public final Map<String, String> own = new LinkedHashMap<>();
 
@@ -77,6 +79,12 @@ public final class Protocol {
                     case "dedup-horizon-ms" -> job.dedupHorizonMs = Long.parseLong(value);
                     case "idle-timeout-ms" -> job.idleTimeoutMs = Long.parseLong(value);
                     case "state-dir" -> job.stateDir = value;
+                    case "ids" -> {
+                        if (!value.equals("true") && !value.equals("false")) {
+                            throw new IllegalArgumentException(engine + ": --ids takes true or false, not " + value);
+                        }
+                        job.ids = value.equals("true");
+                    }
                     default -> {
                         if (!job.own.containsKey(name)) {
                             throw new IllegalArgumentException(engine + ": no flag --" + name + "; its flags are those of docs/SPEC.md §5 and " + job.own.keySet());
@@ -100,7 +108,7 @@ public final class Protocol {
                 + ",\"results\":" + quote(results) + ",\"group\":" + quote(group) + ",\"window_ms\":" + windowMs
                 + ",\"out_of_orderness_ms\":" + outOfOrdernessMs + ",\"allowed_lateness_ms\":" + allowedLatenessMs
                 + ",\"dedup_horizon_ms\":" + dedupHorizonMs + ",\"idle_timeout_ms\":" + idleTimeoutMs
-                + ",\"state_dir\":" + (stateDir == null ? "null" : quote(stateDir)) + "}";
+                + ",\"state_dir\":" + (stateDir == null ? "null" : quote(stateDir)) + ",\"ids\":" + ids + "}";
         }
     }
 

@@ -1,0 +1,452 @@
+//! The comparison event by event, for a job whose rows name the events each window counted
+//! (`ids`, docs/SPEC.md §5): per window, the ids its truth holds and the ids the engine counted.
+//! Every id missing (in the truth, not counted) or extra (counted, not in the truth, or counted
+//! twice) gets the reason it could have happened, read off what the simulator did to it and when
+//! it was sent, and checked to be possible for this engine, not only to fit: a late event dropped
+//! only where the engine's watermark could have passed its window when it came; a message sent
+//! before a window's end counted in a later one no further on than the engine lags. An id no rule
+//! takes is `unexplained`, and named. No search: each id is looked up once.
+
+use super::candidates::held_back;
+use super::{Cause, Comparison, Dropped, EventNote, Exception, Reading, Setting, Side, MAX_CROSSED_AFTER_CRASH, TIMER_SLACK_MS};
+use crate::format::utc;
+use crate::groups::DeviceGroups;
+use crate::model::{nearest_window_end, window_end_at_phase, Aggregate, Fault, JobRecord, ResultRow, SentEvent, View, WatermarkScope, FLUSH_DEVICE};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// (window end, device, category) of a row compared.
+type Key<'a> = (i64, &'a str, &'a str);
+
+/// Compares `job`'s rows with the truth id by id, a group of devices at a time.
+pub(super) fn compare(job: &JobRecord, groups: &dyn DeviceGroups, reading: &Reading, setting: &Setting) -> Comparison {
+    let progress = Progress::of(groups, job.mode.view(), setting);
+    let mut c = Comparison { by_ids: true, ..Comparison::empty(job, reading) };
+    let mut found = 0;
+    for g in 0..groups.count() {
+        let group = groups.group(g);
+        let by_id = Log::of(&group.events, setting);
+        let classify =
+            Classify { job, reading, progress: &progress, log: &by_id, setting, counted: Counted::of(&group.results, setting.window_ms, reading.phase_ms) };
+        let (rows, exceptions) = classify.rows(&group.events);
+        c.rows += rows;
+        found += exceptions.iter().flat_map(|e| &e.events).filter(|n| n.side == Side::Missing && n.cause.drops_as_late()).count() as u64;
+        c.exceptions.extend(exceptions);
+    }
+    c.in_order();
+    c.dropped = setting.late_dropped.map(|reported| Dropped { reported, found });
+    c
+}
+
+impl Cause {
+    /// A cause of an event dropped behind a watermark.
+    fn drops_as_late(self) -> bool {
+        matches!(self, Cause::Late | Cause::OutOfOrder | Cause::Overtaken)
+    }
+}
+
+/// How far each partition's events had got, by when they were sent: what a watermark can have
+/// seen of them when an event came. Read off every group of the run before any is compared, since
+/// a partition holds the events of devices of every group.
+struct Progress {
+    /// Per partition, the send times at which the latest time (in the job's view) sent on it so far
+    /// grew, with that time: increasing in both.
+    partitions: HashMap<i32, Vec<(i64, i64)>>,
+    /// The same over every partition.
+    all: Vec<(i64, i64)>,
+    /// Per partition, every send time, in order: how long it was silent before an event.
+    sends: HashMap<i32, Vec<i64>>,
+}
+
+impl Progress {
+    fn of(groups: &dyn DeviceGroups, view: View, setting: &Setting) -> Progress {
+        let mut latest: HashMap<i32, BTreeMap<i64, i64>> = HashMap::new();
+        let mut sends: HashMap<i32, Vec<i64>> = HashMap::new();
+        for g in 0..groups.count() {
+            for e in groups.group(g).events.iter() {
+                let p = setting.partition(&e.device);
+                let at = latest.entry(p).or_default().entry(e.sent_at).or_insert(i64::MIN);
+                *at = (*at).max(view.time_of(e));
+                sends.entry(p).or_default().push(e.sent_at);
+            }
+        }
+        sends.values_mut().for_each(|s| s.sort_unstable());
+        let mut merged: BTreeMap<i64, i64> = BTreeMap::new();
+        for (&at, &t) in latest.values().flatten() {
+            let m = merged.entry(at).or_insert(t);
+            *m = (*m).max(t);
+        }
+        let all = rising(merged);
+        Progress { partitions: latest.into_iter().map(|(p, points)| (p, rising(points))).collect(), all, sends }
+    }
+
+    /// When events sent up to then had first reached `t` on `partition` (every partition: `None`), if they ever did.
+    fn reached(&self, partition: Option<i32>, t: i64) -> Option<i64> {
+        let points = partition.map_or(&self.all, |p| self.partitions.get(&p).unwrap_or(&self.all));
+        points.get(points.partition_point(|&(_, high)| high < t)).map(|&(at, _)| at)
+    }
+
+    /// How long `partition` had been silent when `e` was sent.
+    fn silent_before(&self, partition: i32, e: &SentEvent) -> i64 {
+        let sends = self.sends.get(&partition).map(Vec::as_slice).unwrap_or_default();
+        let i = sends.partition_point(|&at| at < e.sent_at);
+        i.checked_sub(1).map_or(0, |before| e.sent_at - sends[before])
+    }
+}
+
+/// The points of (send time, time) where the time grows.
+fn rising(points: BTreeMap<i64, i64>) -> Vec<(i64, i64)> {
+    let mut kept: Vec<(i64, i64)> = Vec::new();
+    for (at, t) in points {
+        if kept.last().is_none_or(|&(_, high)| t > high) {
+            kept.push((at, t));
+        }
+    }
+    kept
+}
+
+/// One group's log, looked up by id.
+struct Log<'a> {
+    /// Each id's first send: the one the truth counts.
+    first: HashMap<&'a str, &'a SentEvent>,
+    /// Each id's resends.
+    resends: HashMap<&'a str, Vec<&'a SentEvent>>,
+    /// Late and out-of-order messages: how far behind their device time they were sent.
+    held_back: HashMap<&'a str, i64>,
+}
+
+impl<'a> Log<'a> {
+    fn of(log: &'a [SentEvent], setting: &Setting) -> Log<'a> {
+        let (mut first, mut resends): (HashMap<_, _>, HashMap<_, Vec<_>>) = Default::default();
+        for e in log.iter().filter(|e| &*e.device != FLUSH_DEVICE) {
+            if e.counts() {
+                first.insert(e.id.as_str(), e);
+            } else {
+                resends.entry(e.id.as_str()).or_default().push(e);
+            }
+        }
+        Log { first, resends, held_back: held_back(log, setting.clock) }
+    }
+}
+
+/// What the engine counted: per row, its ids as many times as named; per id, the rows that name it.
+struct Counted<'a> {
+    rows: BTreeMap<Key<'a>, (&'a ResultRow, HashMap<&'a str, i64>)>,
+    at: HashMap<&'a str, Vec<i64>>,
+}
+
+impl<'a> Counted<'a> {
+    fn of(results: &'a [ResultRow], window_ms: i64, phase_ms: i64) -> Counted<'a> {
+        let mut counted = Counted { rows: BTreeMap::new(), at: HashMap::new() };
+        for r in results.iter().filter(|r| r.device != FLUSH_DEVICE) {
+            let key = (nearest_window_end(r.window_end, window_ms, phase_ms), r.device.as_str(), r.category.as_str());
+            let mut ids: HashMap<&str, i64> = HashMap::new();
+            for id in r.ids.iter().flatten() {
+                *ids.entry(id.as_str()).or_default() += 1;
+                counted.at.entry(id.as_str()).or_default().push(key.0);
+            }
+            counted.rows.insert(key, (r, ids));
+        }
+        counted
+    }
+
+    /// How many times row `key` names `id`.
+    fn times(&self, key: &Key, id: &str) -> i64 {
+        self.rows.get(key).and_then(|(_, ids)| ids.get(id)).copied().unwrap_or(0)
+    }
+}
+
+/// The rules, with what they read.
+struct Classify<'a, 'b> {
+    job: &'b JobRecord,
+    reading: &'b Reading,
+    progress: &'b Progress,
+    log: &'b Log<'a>,
+    counted: Counted<'a>,
+    setting: &'b Setting,
+}
+
+impl<'a> Classify<'a, '_> {
+    /// The rows of the group whose log is `events`, and their exceptions.
+    fn rows(&self, events: &'a [SentEvent]) -> (usize, Vec<Exception>) {
+        let mut truth: BTreeMap<Key, Vec<&SentEvent>> = BTreeMap::new();
+        for e in events.iter().filter(|e| e.counts() && &*e.device != FLUSH_DEVICE) {
+            truth.entry((self.window_of(e), &*e.device, &*e.category)).or_default().push(e);
+        }
+        let keys: BTreeSet<Key> = truth.keys().chain(self.counted.rows.keys()).copied().collect();
+        let exceptions = keys.iter().filter_map(|key| self.row(*key, truth.get(key).map(Vec::as_slice).unwrap_or_default())).collect();
+        (keys.len(), exceptions)
+    }
+
+    /// The end of the window `e` belongs to in the job's view (at its windows' phase).
+    fn window_of(&self, e: &SentEvent) -> i64 {
+        window_end_at_phase(self.job.mode.view().time_of(e), self.setting.window_ms, self.reading.phase_ms)
+    }
+
+    /// The exception of row `key`, if it differs: `here`, the events its truth holds.
+    fn row(&self, key: Key, here: &[&'a SentEvent]) -> Option<Exception> {
+        let truth = (!here.is_empty()).then(|| aggregate(here));
+        let row = self.counted.rows.get(&key);
+        let result = row.map(|(r, _)| r.agg.clone());
+        if let Some((r, _)) = row.filter(|(r, _)| r.ids.is_none()) {
+            let why = format!("the row names no ids (it counts {})", r.agg.count);
+            return Some(exception(key, truth, result, Vec::new(), vec![(Cause::UnknownId, why)]));
+        }
+        let mut notes: Vec<EventNote> = here.iter().filter(|e| self.counted.times(&key, &e.id) == 0).map(|e| self.missing(key, e)).collect();
+        let mut extra: Vec<(&str, i64)> = row
+            .map(|(_, ids)| ids.iter().map(|(&id, &n)| (id, n - i64::from(here.iter().any(|e| e.id == id)))).filter(|&(_, n)| n > 0).collect())
+            .unwrap_or_default();
+        extra.sort_unstable();
+        for (id, times) in extra {
+            let note = self.extra(key, id);
+            notes.extend(std::iter::repeat_n(note, times as usize));
+        }
+        let problems = row.and_then(|(r, ids)| self.sums_of_its_ids(r, ids)).into_iter().collect::<Vec<_>>();
+        if notes.is_empty() && problems.is_empty() && same(truth.as_ref(), result.as_ref()) {
+            return None;
+        }
+        Some(exception(key, truth, result, notes, problems))
+    }
+
+    /// Where a row's count and sums are not those of the events it names: what is wrong.
+    fn sums_of_its_ids(&self, r: &ResultRow, ids: &HashMap<&str, i64>) -> Option<(Cause, String)> {
+        let named: i64 = ids.values().sum();
+        if r.agg.count != named {
+            return Some((Cause::Unexplained, format!("the row counts {} events but names {named}", r.agg.count)));
+        }
+        let known: Vec<(&SentEvent, i64)> = ids.iter().filter_map(|(id, &n)| self.log.first.get(id).map(|e| (*e, n))).collect();
+        let m1: i64 = known.iter().map(|(e, n)| e.m1 * n).sum();
+        let m2: f64 = known.iter().map(|(e, n)| e.m2 * *n as f64).sum();
+        let sums_differ = r.agg.m1_sum != m1 || !super::m2_close(r.agg.m2_sum, m2, m2);
+        (known.len() == ids.len() && sums_differ)
+            .then(|| (Cause::Unexplained, format!("its sums (m1={}) are not those of the events it names (m1={m1})", r.agg.m1_sum)))
+    }
+
+    /// Why `e`, of row `key` in the truth, is not among its ids.
+    fn missing(&self, key: Key, e: &SentEvent) -> EventNote {
+        let elsewhere = self.counted.at.get(e.id.as_str()).and_then(|ends| ends.iter().filter(|&&end| end != key.0).min_by_key(|&&end| (end - key.0).abs()));
+        let (cause, detail) = match elsewhere {
+            Some(&to) => self.moved(key.0, to, e),
+            None => self.dropped(key, e),
+        };
+        note(e, Side::Missing, cause, detail)
+    }
+
+    /// Why `id` is counted in row `key` more often than its truth holds it.
+    fn extra(&self, key: Key, id: &str) -> EventNote {
+        let Some(&e) = self.log.first.get(id) else {
+            return EventNote {
+                id: id.into(),
+                side: Side::Extra,
+                cause: Cause::UnknownId,
+                dt: None,
+                sent_at: None,
+                fault: None,
+                m1: 0,
+                detail: "an id the stream never had".into(),
+            };
+        };
+        let own = self.window_of(e);
+        let resent = self.log.resends.get(id).into_iter().flatten().find(|r| self.may_count_here(self.window_of(r), key.0));
+        let counted_at_home = own != key.0 && self.counted.times(&(own, key.1, key.2), id) > 0;
+        let (cause, detail) = if let Some(r) = resent {
+            (Cause::Duplicate, format!("resent {} after its first send, counted again", seconds(r.sent_at - e.sent_at)))
+        } else if let Some(crash) = self.job.crash.filter(|c| e.sent_at < c.killed_at && self.may_count_here(own, key.0)) {
+            (Cause::CountedTwice, format!("sent {} before the kill, counted again after the restart", seconds(crash.killed_at - e.sent_at)))
+        } else if own != key.0 && !counted_at_home {
+            self.moved(own, key.0, e)
+        } else if counted_at_home {
+            (Cause::Unexplained, format!("counted in its own window ({}) and again here, never resent", utc(own)))
+        } else {
+            (Cause::Unexplained, "counted twice, never resent".into())
+        };
+        note(e, Side::Extra, cause, detail)
+    }
+
+    /// Whether a message of the window ending at `own` may be counted in the window ending at
+    /// `here`: in its own; on the wall clock, up to as many windows later as the engine lags.
+    fn may_count_here(&self, own: i64, here: i64) -> bool {
+        let later = (here - own) / self.setting.window_ms;
+        later == 0 || (self.job.mode.view() == View::SendTime && later > 0 && later <= self.crossed())
+    }
+
+    /// Why `e`, of the window ending at `from` (its own), is counted in the window ending at `to`:
+    /// possible only as a crossing of the wall clock's boundary, or at the very end of a window
+    /// that holds its end.
+    fn moved(&self, from: i64, to: i64, e: &SentEvent) -> (Cause, String) {
+        let later = (to - from) / self.setting.window_ms;
+        match self.job.mode.view() {
+            View::SendTime if self.may_count_here(from, to) => (
+                Cause::Boundary,
+                format!("sent {} ms before its window's end, counted {later} window{} later", from - e.sent_at, if later == 1 { "" } else { "s" }),
+            ),
+            // A timer that fires late closes its window after the phase's end, holding what came in between.
+            View::SendTime if later == -1 && e.sent_at - to <= TIMER_SLACK_MS => {
+                (Cause::Boundary, format!("sent {} ms after the window before's end, counted there: its timer fired late", e.sent_at - to))
+            }
+            View::DeviceTime if later == -1 && self.job.end_inclusive && e.dt == to => {
+                (Cause::EndInclusive, "at the very end of the window before, counted there: its windows hold their end".into())
+            }
+            _ => (Cause::Unexplained, format!("counted in the window of {} instead", utc(to))),
+        }
+    }
+
+    /// How many windows later a processing-time engine may count a message (after a crash, as many as it was down).
+    fn crossed(&self) -> i64 {
+        let down = self.job.crash.map_or(0, |c| (c.reading_again_at() - c.killed_at) / self.setting.window_ms + 2);
+        self.reading.crossed.max(down.min(MAX_CROSSED_AFTER_CRASH))
+    }
+
+    /// Why `e`, of row `key`, is counted nowhere: dropped behind the watermark (where one could
+    /// have passed its window when it came), lost in a crash, else unexplained.
+    fn dropped(&self, key: Key, e: &SentEvent) -> (Cause, String) {
+        if self.job.mode.view() == View::DeviceTime {
+            if let Some(found) = self.behind_the_watermark(key, e) {
+                return found;
+            }
+        }
+        if let Some(crash) = self.job.crash.filter(|c| e.sent_at < c.reading_again_at()) {
+            let when = if e.sent_at < crash.killed_at {
+                format!("{} before the kill", seconds(crash.killed_at - e.sent_at))
+            } else {
+                format!("{} after the kill, before it read again", seconds(e.sent_at - crash.killed_at))
+            };
+            return (Cause::LostInCrash, format!("sent {when}, lost in the crash"));
+        }
+        let why = match (e.fault, self.job.mode.view()) {
+            (Fault::Late | Fault::OutOfOrder, View::DeviceTime) => {
+                format!("{}, but no watermark of this engine could have passed its window when it came", self.how_far_back(e))
+            }
+            _ => "on time, counted nowhere".into(),
+        };
+        (Cause::Unexplained, why)
+    }
+
+    /// `e` dropped as late, if the engine's watermark could have passed its window (with the
+    /// allowed lateness) when it came: its own partition's events had gone a bound past it by
+    /// then; or, for a watermark over every partition (or one that goes on without a partition
+    /// silent for its idle timeout), the others' had: sent before it (read together), or after it
+    /// (its partition read that far behind them).
+    fn behind_the_watermark(&self, key: Key, e: &SentEvent) -> Option<(Cause, String)> {
+        let s = self.setting;
+        let passed = key.0 + s.allowed_lateness_ms + s.out_of_orderness_ms;
+        let partition = s.partition(&e.device);
+        let as_faulted = match e.fault {
+            Fault::Late => Cause::Late,
+            Fault::OutOfOrder => Cause::OutOfOrder,
+            _ => Cause::Overtaken,
+        };
+        if self.progress.reached(Some(partition), passed).is_some_and(|at| at <= e.sent_at) {
+            let how = match e.fault {
+                Fault::Late | Fault::OutOfOrder => format!("{}, past the bound", self.how_far_back(e)),
+                _ => format!("on time, but its partition {partition} had gone past its window and the bound before it was sent"),
+            };
+            return Some((as_faulted, how));
+        }
+        let silent = self.progress.silent_before(partition, e);
+        let over_others = match self.job.watermark {
+            WatermarkScope::AllPartitions => true,
+            WatermarkScope::PerActivePartition => silent >= s.idle_timeout_ms,
+            WatermarkScope::PerPartition => false,
+        };
+        let at = self.progress.reached(None, passed).filter(|_| over_others)?;
+        let whose = match self.job.watermark {
+            WatermarkScope::PerActivePartition => format!("its partition {partition} silent {} before it", seconds(silent)),
+            _ => format!("its partition {partition}"),
+        };
+        if at <= e.sent_at {
+            return Some((as_faulted, format!("{}; {whose}, the other partitions past its window when it came", self.how_far_back(e))));
+        }
+        Some((
+            Cause::Overtaken,
+            format!("{}; {whose} read at least {} ms behind the others, whose watermark had passed its window", self.how_far_back(e), at - e.sent_at),
+        ))
+    }
+
+    /// What the simulator did to `e`'s time: "131 s late", "held back 1.4 s", "on time".
+    fn how_far_back(&self, e: &SentEvent) -> String {
+        let ms = self.log.held_back.get(e.id.as_str()).copied().unwrap_or(0);
+        match e.fault {
+            Fault::Late => format!("{} s late", (ms as f64 / 1000.0).round()),
+            Fault::OutOfOrder => format!("held back {}", seconds(ms)),
+            _ => "on time".into(),
+        }
+    }
+}
+
+fn note(e: &SentEvent, side: Side, cause: Cause, detail: String) -> EventNote {
+    EventNote { id: e.id.clone(), side, cause, dt: Some(e.dt), sent_at: Some(e.sent_at), fault: Some(e.fault), m1: e.m1, detail }
+}
+
+/// Row `key`'s exception: its events, and what is wrong with the row itself.
+fn exception(key: Key, truth: Option<Aggregate>, result: Option<Aggregate>, events: Vec<EventNote>, problems: Vec<(Cause, String)>) -> Exception {
+    let of = |cause| events.iter().filter(|n| n.cause == cause).count() as u64;
+    let (lost, doubled, overtaken) = (of(Cause::LostInCrash), of(Cause::CountedTwice), of(Cause::Overtaken));
+    let mut causes: Vec<Cause> = events.iter().map(|n| n.cause).chain(problems.iter().map(|p| p.0)).collect::<BTreeSet<_>>().into_iter().collect();
+    // Unexplained first: it is what a reader must see.
+    causes.sort_by_key(|c| c.explains());
+    let mut parts: Vec<String> = problems.into_iter().map(|p| p.1).collect();
+    parts.extend(describe(key.1, &events));
+    let (window_end, device, category) = (key.0, key.1.to_string(), key.2.to_string());
+    Exception { window_end, device, category, truth, result, causes, why: parts.join("; "), lost, doubled, overtaken, events }
+}
+
+/// The events of one row in words, a part per cause and side: how many, and the first few ids
+/// (by their number after the row's device) with what shows the cause.
+fn describe(device: &str, events: &[EventNote]) -> Vec<String> {
+    let mut groups: BTreeMap<(bool, Cause, Side), Vec<&EventNote>> = BTreeMap::new();
+    for n in events {
+        groups.entry((n.cause.explains(), n.cause, n.side)).or_default().push(n);
+    }
+    groups
+        .into_iter()
+        .map(|((_, cause, side), notes)| {
+            let n = notes.len();
+            let s = if n == 1 { "" } else { "s" };
+            let what = match (cause, side) {
+                (Cause::Duplicate, _) => format!("{n} duplicate{s} counted"),
+                (Cause::Late, _) => format!("{n} late event{s} dropped"),
+                (Cause::OutOfOrder, _) => format!("{n} out-of-order event{s} dropped"),
+                (Cause::Overtaken, _) => format!("{n} on-time event{s} dropped as late"),
+                (Cause::Boundary | Cause::EndInclusive, Side::Missing) => format!("{n} event{s} counted in another window"),
+                (Cause::Boundary | Cause::EndInclusive, Side::Extra) => format!("{n} event{s} of another window counted here"),
+                (Cause::LostInCrash, _) => format!("{n} event{s} lost in the crash"),
+                (Cause::CountedTwice, _) => format!("{n} event{s} counted twice after the restart"),
+                (Cause::UnknownId, _) => format!("{n} unknown id{s} counted"),
+                (_, Side::Missing) => format!("{n} event{s} missing, UNEXPLAINED"),
+                (_, Side::Extra) => format!("{n} event{s} counted too often, UNEXPLAINED"),
+            };
+            let shown: Vec<String> = notes.iter().take(EVENTS_NAMED).map(|n| format!("{}: {}", short_id(device, &n.id), n.detail)).collect();
+            let more = if n > EVENTS_NAMED { format!("; +{} more", n - EVENTS_NAMED) } else { String::new() };
+            format!("{what} ({}{more})", shown.join("; "))
+        })
+        .collect()
+}
+
+/// How many events of a cause a row's `why` names.
+const EVENTS_NAMED: usize = 2;
+
+/// An id as a row's line shows it: `#12` for the row's device's twelfth message.
+fn short_id(device: &str, id: &str) -> String {
+    id.strip_prefix(device).and_then(|rest| rest.strip_prefix('-')).map_or_else(|| id.to_string(), |n| format!("#{n}"))
+}
+
+fn seconds(ms: i64) -> String {
+    format!("{:.1} s", ms as f64 / 1000.0)
+}
+
+/// The count and sums of `events`.
+fn aggregate(events: &[&SentEvent]) -> Aggregate {
+    events.iter().fold(Aggregate::default(), |a, e| Aggregate { count: a.count + 1, m1_sum: a.m1_sum + e.m1, m2_sum: a.m2_sum + e.m2 })
+}
+
+fn same(truth: Option<&Aggregate>, result: Option<&Aggregate>) -> bool {
+    match (truth, result) {
+        (Some(t), Some(r)) => super::same(t, r),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+#[path = "ids_tests.rs"]
+mod tests;

@@ -1,0 +1,265 @@
+//! The comparison by ids held to what it must say of each event missing or extra, and to the
+//! rule that a cause must be possible, not only fit.
+
+use super::super::*;
+use crate::groups::Whole;
+use crate::model::{CrashRecord, Fault};
+use crate::truth::tests::{sent, TEN};
+
+/// A row of device "d" naming `ids`, its count and sums those of the events `log` gives them.
+fn named(end: i64, ids: &[&str], log: &[SentEvent]) -> ResultRow {
+    let m1: i64 = ids.iter().map(|id| log.iter().find(|e| e.id == *id).map_or(0, |e| e.m1)).sum();
+    ResultRow {
+        engine: "e".into(),
+        mode: Mode::EventTime,
+        window_end: end,
+        device: "d".into(),
+        category: "cat-1".into(),
+        agg: Aggregate { count: ids.len() as i64, m1_sum: m1, m2_sum: m1 as f64 },
+        emissions: 1,
+        first_emitted_at: end,
+        last_emitted_at: end,
+        ids: Some(ids.iter().map(|s| s.to_string()).collect()),
+    }
+}
+
+fn job(mode: Mode, crash: Option<CrashRecord>, watermark: WatermarkScope) -> JobRecord {
+    JobRecord { engine: "e".into(), mode, status: None, log: "e.log".into(), crash, watermark, end_of_stream_window: None, ids: true, end_inclusive: false }
+}
+
+/// Device "d" on partition 0, device "o" (another) on partition 1.
+fn setting() -> Setting {
+    Setting { partitions: [("d".to_string(), 0), ("o".to_string(), 1)].into(), ..Setting::of(5000, Clock::Live) }
+}
+
+fn compared(job: &JobRecord, log: &[SentEvent], rows: &[ResultRow]) -> Comparison {
+    compare(job, &Whole { events: log, results: rows }, &setting())
+}
+
+fn event_time(log: &[SentEvent], rows: &[ResultRow]) -> Comparison {
+    compared(&job(Mode::EventTime, None, WatermarkScope::PerPartition), log, rows)
+}
+
+/// Each note of `c`'s exceptions: (id, side, cause).
+fn notes(c: &Comparison) -> Vec<(&str, Side, Cause)> {
+    c.exceptions.iter().flat_map(|e| &e.events).map(|n| (n.id.as_str(), n.side, n.cause)).collect()
+}
+
+/// d-0, d-1, d-2 on time in 10:00:05; d-5 at 10:00:07, d-6 at 10:00:12 (its partition passes 10:00:05 + 1 s at d-6).
+fn base() -> Vec<SentEvent> {
+    vec![
+        sent("d-0", "d", TEN + 1000, TEN + 1000, 33, Fault::None),
+        sent("d-1", "d", TEN + 2000, TEN + 2000, 10, Fault::None),
+        sent("d-2", "d", TEN + 3000, TEN + 3000, 5, Fault::None),
+        sent("d-5", "d", TEN + 7000, TEN + 7000, 2, Fault::None),
+        sent("d-6", "d", TEN + 12_000, TEN + 12_000, 4, Fault::None),
+    ]
+}
+
+fn exact_rows(log: &[SentEvent]) -> Vec<ResultRow> {
+    vec![named(TEN + 5000, &["d-0", "d-1", "d-2"], log), named(TEN + 10_000, &["d-5"], log), named(TEN + 15_000, &["d-6"], log)]
+}
+
+#[test]
+fn the_same_ids_and_sums_are_exact() {
+    let log = base();
+    let c = event_time(&log, &exact_rows(&log));
+    assert!(c.by_ids);
+    assert_eq!((c.rows, c.exceptions.len()), (3, 0), "{:?}", c.exceptions);
+}
+
+#[test]
+fn a_duplicate_counted_is_named_with_its_resend() {
+    let mut log = base();
+    log.push(sent("d-0", "d", TEN + 1000, TEN + 4000, 33, Fault::Duplicate));
+    let mut rows = exact_rows(&log);
+    rows[0] = named(TEN + 5000, &["d-0", "d-1", "d-2", "d-0"], &log);
+    let c = event_time(&log, &rows);
+    assert_eq!(notes(&c), [("d-0", Side::Extra, Cause::Duplicate)]);
+    assert_eq!(c.exceptions[0].why, "1 duplicate counted (#0: resent 3.0 s after its first send, counted again)");
+}
+
+#[test]
+fn a_late_event_dropped_behind_its_partition_is_late() {
+    let mut log = base();
+    // Sent after d-6 (10:00:12): its partition had passed 10:00:05 and the 1 s bound.
+    log.push(sent("d-3", "d", TEN + 4000, TEN + 130_000, 49, Fault::Late));
+    let c = event_time(&log, &exact_rows(&log));
+    assert_eq!(notes(&c), [("d-3", Side::Missing, Cause::Late)]);
+    assert_eq!(c.exceptions[0].why, "1 late event dropped (#3: 126 s late, past the bound)");
+    assert_eq!(c.exceptions[0].truth.as_ref().map(|t| t.count), Some(4));
+}
+
+#[test]
+fn an_out_of_order_event_held_back_within_the_bound_cannot_have_been_dropped_as_late() {
+    // The new user's engine: an event held back 667 ms (under the 1 s bound), dropped by a bug.
+    let mut log = base();
+    log.insert(3, sent("d-3", "d", TEN + 4500, TEN + 5167, 7, Fault::OutOfOrder));
+    let c = event_time(&log, &exact_rows(&log));
+    assert_eq!(notes(&c), [("d-3", Side::Missing, Cause::Unexplained)]);
+    assert!(
+        c.exceptions[0].why.contains("held back 0.7 s, but no watermark of this engine could have passed its window when it came"),
+        "{}",
+        c.exceptions[0].why
+    );
+    assert!(c.verdict().contains("UNEXPLAINED"));
+}
+
+#[test]
+fn an_out_of_order_event_held_back_past_the_bound_is_out_of_order() {
+    let mut log = base();
+    log.push(sent("d-3", "d", TEN + 4500, TEN + 12_500, 7, Fault::OutOfOrder));
+    let c = event_time(&log, &exact_rows(&log));
+    assert_eq!(notes(&c), [("d-3", Side::Missing, Cause::OutOfOrder)]);
+}
+
+#[test]
+fn an_on_time_event_dropped_is_unexplained_and_named() {
+    let log = base();
+    let mut rows = exact_rows(&log);
+    rows[0] = named(TEN + 5000, &["d-0", "d-2"], &log);
+    let c = event_time(&log, &rows);
+    assert_eq!(notes(&c), [("d-1", Side::Missing, Cause::Unexplained)]);
+    assert_eq!(c.exceptions[0].why, "1 event missing, UNEXPLAINED (#1: on time, counted nowhere)");
+    assert_eq!(c.unexplained(), 1);
+    let text = render(&c, None);
+    assert!(
+        text.contains("     missing  d-1  dt 1970-01-01 10:00:02.000  sent 1970-01-01 10:00:02.000  none          unexplained: on time, counted nowhere"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_difference_the_sums_hide_is_found_by_ids() {
+    // Two events of m1 = 5 swapped between windows: the sums agree, the ids do not.
+    let log = vec![sent("d-0", "d", TEN + 1000, TEN + 1000, 5, Fault::None), sent("d-1", "d", TEN + 6000, TEN + 6000, 5, Fault::None)];
+    let rows = [named(TEN + 5000, &["d-1"], &log), named(TEN + 10_000, &["d-0"], &log)];
+    let c = event_time(&log, &rows);
+    assert_eq!(c.exceptions.len(), 2);
+    assert!(c.exceptions.iter().all(|e| e.causes == [Cause::Unexplained]), "{:?}", c.exceptions);
+}
+
+#[test]
+fn a_shifted_window_is_unexplained_in_event_time() {
+    let log = base();
+    let rows = [named(TEN + 10_000, &["d-0", "d-1", "d-2"], &log), named(TEN + 15_000, &["d-5"], &log), named(TEN + 20_000, &["d-6"], &log)];
+    let c = event_time(&log, &rows);
+    assert!(notes(&c).iter().all(|n| n.2 == Cause::Unexplained), "{:?}", notes(&c));
+    assert_eq!(notes(&c).len(), 10);
+}
+
+#[test]
+fn an_event_at_a_windows_end_counted_in_it_is_end_inclusive_only_where_the_engine_declares_it() {
+    let mut log = base();
+    log.push(sent("d-4", "d", TEN + 5000, TEN + 5000, 8, Fault::None));
+    let rows = [named(TEN + 5000, &["d-0", "d-1", "d-2", "d-4"], &log), named(TEN + 10_000, &["d-5"], &log), named(TEN + 15_000, &["d-6"], &log)];
+    let declared = JobRecord { end_inclusive: true, ..job(Mode::EventTime, None, WatermarkScope::PerPartition) };
+    let c = compared(&declared, &log, &rows);
+    assert_eq!(notes(&c), [("d-4", Side::Extra, Cause::EndInclusive), ("d-4", Side::Missing, Cause::EndInclusive)]);
+    let c = event_time(&log, &rows);
+    assert!(notes(&c).iter().all(|n| n.2 == Cause::Unexplained));
+}
+
+#[test]
+fn in_send_time_a_message_counted_a_window_later_crossed_the_boundary() {
+    let mut log = base();
+    log.push(sent("d-4", "d", TEN + 4990, TEN + 4990, 8, Fault::None));
+    let mut rows = exact_rows(&log);
+    rows[1] = named(TEN + 10_000, &["d-5", "d-4"], &log);
+    let c = compared(&job(Mode::ProcessingTime, None, WatermarkScope::PerPartition), &log, &rows);
+    assert_eq!(notes(&c), [("d-4", Side::Missing, Cause::Boundary), ("d-4", Side::Extra, Cause::Boundary)]);
+    assert!(c.exceptions[0].why.contains("#4: sent 10 ms before its window's end, counted 1 window later"), "{}", c.exceptions[0].why);
+}
+
+#[test]
+fn an_id_the_stream_never_had_and_a_row_without_ids_are_named_not_explained() {
+    let log = base();
+    let mut rows = exact_rows(&log);
+    rows[0] = named(TEN + 5000, &["d-0", "d-1", "d-2", "x-9"], &log);
+    rows[1].ids = None;
+    let c = event_time(&log, &rows);
+    assert_eq!(c.exceptions.len(), 2);
+    assert_eq!(c.exceptions[0].causes, [Cause::UnknownId]);
+    assert!(c.exceptions[0].why.contains("1 unknown id counted (x-9: an id the stream never had)"), "{}", c.exceptions[0].why);
+    assert_eq!(c.exceptions[1].why, "the row names no ids (it counts 1)");
+    assert_eq!(c.not_explained(), 2);
+    assert!(c.verdict().contains("2 naming ids the stream never had"), "{}", c.verdict());
+}
+
+#[test]
+fn a_row_whose_count_is_not_its_ids_says_so() {
+    let log = base();
+    let mut rows = exact_rows(&log);
+    rows[0].agg.count = 4;
+    let c = event_time(&log, &rows);
+    assert_eq!(c.exceptions[0].why, "the row counts 4 events but names 3");
+    assert_eq!(c.unexplained(), 1);
+}
+
+#[test]
+fn a_crash_loses_what_was_sent_before_the_engine_read_again_and_doubles_what_was_sent_before_the_kill() {
+    let log = base();
+    let crash = CrashRecord { killed_at: TEN + 2500, restarted_at: TEN + 6000, ready_again_at: Some(TEN + 6500), node: None };
+    let rows = [named(TEN + 5000, &["d-0", "d-1", "d-0"], &log), named(TEN + 10_000, &["d-5"], &log), named(TEN + 15_000, &["d-6"], &log)];
+    let c = compared(&job(Mode::EventTime, Some(crash), WatermarkScope::PerPartition), &log, &rows);
+    assert_eq!(notes(&c), [("d-2", Side::Missing, Cause::LostInCrash), ("d-0", Side::Extra, Cause::CountedTwice)]);
+    assert_eq!((c.exceptions[0].lost, c.exceptions[0].doubled), (1, 1));
+}
+
+#[test]
+fn an_on_time_event_is_overtaken_only_by_a_watermark_over_other_partitions() {
+    // "o" on partition 1 runs 20 s ahead; d-2 of partition 0 was dropped.
+    let mut log = base();
+    log.push(sent("o-0", "o", TEN + 22_000, TEN + 2500, 1, Fault::None));
+    let mut rows = exact_rows(&log);
+    rows[0] = named(TEN + 5000, &["d-0", "d-1"], &log);
+    let ahead = |r: &mut Vec<ResultRow>| r.push(ResultRow { device: "o".into(), ..named(TEN + 25_000, &["o-0"], &log) });
+    ahead(&mut rows);
+    let storm = compared(&job(Mode::EventTime, None, WatermarkScope::AllPartitions), &log, &rows);
+    assert_eq!(notes(&storm), [("d-2", Side::Missing, Cause::Overtaken)]);
+    assert_eq!(storm.exceptions[0].overtaken, 1);
+    let per_partition = event_time(&log, &rows);
+    assert_eq!(notes(&per_partition), [("d-2", Side::Missing, Cause::Unexplained)]);
+}
+
+#[test]
+fn a_partition_silent_past_the_idle_timeout_lets_a_per_active_partition_watermark_go_on() {
+    let log = vec![
+        sent("d-0", "d", TEN + 500, TEN + 500, 2, Fault::None),
+        sent("o-0", "o", TEN + 1000, TEN + 1000, 1, Fault::None),
+        sent("o-1", "o", TEN + 20_000, TEN + 2000, 1, Fault::None),
+        // d's partition silent 10.5 s before d-1, while o's had gone on to 10:00:20.
+        sent("d-1", "d", TEN + 3000, TEN + 11_000, 33, Fault::None),
+    ];
+    let of_o = |end, ids: &[&str]| ResultRow { device: "o".into(), ..named(end, ids, &log) };
+    let rows = [named(TEN + 5000, &["d-0"], &log), of_o(TEN + 5000, &["o-0"]), of_o(TEN + 25_000, &["o-1"])];
+    let native = compared(&job(Mode::EventTime, None, WatermarkScope::PerActivePartition), &log, &rows);
+    assert_eq!(notes(&native), [("d-1", Side::Missing, Cause::Overtaken)]);
+    assert!(native.exceptions[0].why.contains("its partition 0 silent 10.5 s before it"), "{}", native.exceptions[0].why);
+    let waits = event_time(&log, &rows);
+    assert_eq!(notes(&waits), [("d-1", Side::Missing, Cause::Unexplained)]);
+}
+
+#[test]
+fn the_engines_own_drop_count_is_set_beside_the_ids_found_missing() {
+    let mut log = base();
+    log.push(sent("d-3", "d", TEN + 4000, TEN + 130_000, 49, Fault::Late));
+    let s = Setting { late_dropped: Some(2), ..setting() };
+    let c = compare(&job(Mode::EventTime, None, WatermarkScope::PerPartition), &Whole { events: &log, results: &exact_rows(&log) }, &s);
+    assert_eq!(c.dropped, Some(Dropped { reported: 2, found: 1 }));
+    assert!(render(&c, None).contains("the engine says it dropped 2 events as late; 1 ids are missing as late, out of order or overtaken"));
+}
+
+#[test]
+fn every_event_of_an_exception_is_a_json_line() {
+    let log = base();
+    let mut rows = exact_rows(&log);
+    rows[0] = named(TEN + 5000, &["d-0"], &log);
+    let c = event_time(&log, &rows);
+    let mut out = String::new();
+    event_lines(&c, &mut out);
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!((lines[0]["id"].as_str(), lines[0]["side"].as_str(), lines[0]["cause"].as_str()), (Some("d-1"), Some("missing"), Some("unexplained")));
+    assert_eq!(lines[1]["window_end"].as_i64(), Some(TEN + 5000));
+}
