@@ -225,7 +225,10 @@ impl<'a> Classify<'a, '_> {
     fn missing(&self, key: Key, e: &SentEvent) -> EventNote {
         let elsewhere = self.counted.at.get(e.id.as_str()).and_then(|ends| ends.iter().filter(|&&end| end != key.0).min_by_key(|&&end| (end - key.0).abs()));
         let (cause, detail) = match elsewhere {
-            Some(&to) => self.moved(key.0, to, e),
+            Some(&to) => match self.moved(key.0, to, e) {
+                (Cause::Unexplained, _) if self.resent_into(&e.id, to).is_some() => (Cause::Duplicate, format!("its resend counted in the window of {} in its place", utc(to))),
+                found => found,
+            },
             None => self.dropped(key, e),
         };
         note(e, Side::Missing, cause, detail)
@@ -246,20 +249,27 @@ impl<'a> Classify<'a, '_> {
             };
         };
         let own = self.window_of(e);
-        let resent = self.log.resends.get(id).into_iter().flatten().find(|r| self.may_count_here(self.window_of(r), key.0));
+        let resent = self.resent_into(id, key.0);
         let counted_at_home = own != key.0 && self.counted.times(&(own, key.1, key.2), id) > 0;
-        let (cause, detail) = if let Some(r) = resent {
-            (Cause::Duplicate, format!("resent {} after its first send, counted again", seconds(r.sent_at - e.sent_at)))
-        } else if let Some(crash) = self.job.crash.filter(|c| e.sent_at < c.killed_at && self.may_count_here(own, key.0)) {
-            (Cause::CountedTwice, format!("sent {} before the kill, counted again after the restart", seconds(crash.killed_at - e.sent_at)))
-        } else if own != key.0 && !counted_at_home {
-            self.moved(own, key.0, e)
-        } else if counted_at_home {
-            (Cause::Unexplained, format!("counted in its own window ({}) and again here, never resent", utc(own)))
-        } else {
-            (Cause::Unexplained, "counted twice, never resent".into())
+        let resent_after = |r: &SentEvent| seconds(r.sent_at - e.sent_at);
+        // Counted here and not in its own window: moved, or its resend counted in its place.
+        let moved = (own != key.0 && !counted_at_home).then(|| self.moved(own, key.0, e));
+        let (cause, detail) = match (moved, resent) {
+            (Some((Cause::Unexplained, _)), Some(r)) => (Cause::Duplicate, format!("its resend, {} after its first send, counted in its place", resent_after(r))),
+            (Some(found), _) => found,
+            (None, Some(r)) => (Cause::Duplicate, format!("resent {} after its first send, counted again", resent_after(r))),
+            (None, None) => match self.job.crash.filter(|c| e.sent_at < c.killed_at && self.may_count_here(own, key.0)) {
+                Some(crash) => (Cause::CountedTwice, format!("sent {} before the kill, counted again after the restart", seconds(crash.killed_at - e.sent_at))),
+                None if counted_at_home => (Cause::Unexplained, format!("counted in its own window ({}) and again here, never resent", utc(own))),
+                None => (Cause::Unexplained, "counted twice, never resent".into()),
+            },
         };
         note(e, Side::Extra, cause, detail)
+    }
+
+    /// A resend of `id` that may be counted in the window ending at `end`.
+    fn resent_into(&self, id: &str, end: i64) -> Option<&'a SentEvent> {
+        self.log.resends.get(id).into_iter().flatten().copied().find(|r| self.may_count_here(self.window_of(r), end))
     }
 
     /// Whether a message of the window ending at `own` may be counted in the window ending at

@@ -164,6 +164,8 @@ fn an_event_at_a_windows_end_counted_in_it_is_end_inclusive_only_where_the_engin
 fn in_send_time_a_message_counted_a_window_later_crossed_the_boundary() {
     let mut log = base();
     log.push(sent("d-4", "d", TEN + 4990, TEN + 4990, 8, Fault::None));
+    // Its resend, in the window it was counted in, is not what was counted there: the first send crossed.
+    log.push(sent("d-4", "d", TEN + 4990, TEN + 6000, 8, Fault::Duplicate));
     let mut rows = exact_rows(&log);
     rows[1] = named(TEN + 10_000, &["d-5", "d-4"], &log);
     let c = compared(&job(Mode::ProcessingTime, None, WatermarkScope::PerPartition), &log, &rows);
