@@ -151,7 +151,7 @@ impl ResultsTopic {
     }
 
     /// Writes a window's row; `ids`, the events it counted, go with it where the job names them.
-    pub fn write(&mut self, window_end: i64, device: &str, category: &str, agg: &Aggregate, ids: &[Box<str>]) {
+    pub fn write(&mut self, window_end: i64, device: &str, category: &str, agg: &Aggregate, ids: &[impl AsRef<str>]) {
         let record = WindowResult {
             engine: Cow::Borrowed(self.engine),
             mode: self.mode,
@@ -162,7 +162,7 @@ impl ResultsTopic {
             m1_sum: agg.m1_sum,
             m2_sum: agg.m2_sum,
             emitted_at: now_ms(),
-            ids: self.ids.then(|| ids.iter().map(|id| Cow::Borrowed(&**id)).collect()),
+            ids: self.ids.then(|| ids.iter().map(|id| Cow::Borrowed(id.as_ref())).collect()),
         };
         record.encode_into(&mut self.buf);
         if let Err(err) = kafka::send(&self.producer, BaseRecord::to(&self.topic).key(device.as_bytes()).payload(&self.buf[..])) {

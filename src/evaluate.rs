@@ -292,6 +292,7 @@ mod tests {
             end_of_stream_window: None,
             ids: false,
             end_inclusive: false,
+            dedup: false,
         }
     }
 

@@ -308,6 +308,9 @@ pub struct JobRecord {
     /// Its engine's windows hold their end, (start, end], as it declares.
     #[serde(default)]
     pub end_inclusive: bool,
+    /// Its engine drops a resend of an id it counted, as it declares: a resend it counts is not a duplicate it may count.
+    #[serde(default)]
+    pub dedup: bool,
 }
 
 impl JobRecord {

@@ -37,6 +37,8 @@ pub struct Reading {
     pub t: i64,
     pub m1: i64,
     pub m2: f64,
+    /// The message id as sent, carried where the job names the events each window counted.
+    pub named: Option<String>,
 }
 
 /// One window of one device and category, as `tumbling_windows` emits it.
@@ -46,6 +48,8 @@ pub struct WindowRow {
     pub device: String,
     pub category: String,
     pub agg: Aggregate,
+    /// The ids of the readings it counted, where they were named.
+    pub ids: Vec<String>,
 }
 
 /// What the operators drop, counted per worker.
@@ -109,13 +113,13 @@ impl<'s> Windowing<'s> for StreamVec<'s, u64, Reading> {
                         let window = open
                             .entry(end as u64)
                             .or_insert_with(|| Window { unfired: Some(cap.delayed(&(end as u64).max(time), port)), cells: HashMap::new() });
-                        let (key, add) = ((r.device, r.category), Aggregate { count: 1, m1_sum: r.m1, m2_sum: r.m2 });
-                        if window.unfired.is_some() {
-                            accumulate(window.cells.entry(key).or_default(), &add);
-                        } else {
+                        let key = (r.device, r.category);
+                        let cell = window.cells.entry(key.clone()).or_default();
+                        accumulate(cell, r.m1, r.m2, r.named);
+                        if window.unfired.is_none() {
                             // The window has fired: a late firing, at the time the reading travels at.
-                            let agg = accumulate(window.cells.entry(key.clone()).or_default(), &add).clone();
-                            output.session(&cap).give(WindowRow { window_end: end, device: key.0, category: key.1, agg });
+                            let (agg, ids) = (cell.0.clone(), cell.1.clone());
+                            output.session(&cap).give(WindowRow { window_end: end, device: key.0, category: key.1, agg, ids });
                         }
                     }
                 });
@@ -124,11 +128,12 @@ impl<'s> Windowing<'s> for StreamVec<'s, u64, Reading> {
                         break;
                     }
                     if let Some(cap) = window.unfired.take() {
-                        let rows = window.cells.iter().map(|((d, c), agg)| WindowRow {
+                        let rows = window.cells.iter().map(|((d, c), (agg, ids))| WindowRow {
                             window_end: end as i64,
                             device: d.clone(),
                             category: c.clone(),
                             agg: agg.clone(),
+                            ids: ids.clone(),
                         });
                         output.session(&cap).give_iterator(rows);
                     }
@@ -140,17 +145,18 @@ impl<'s> Windowing<'s> for StreamVec<'s, u64, Reading> {
     }
 }
 
-/// One open window: the capability to emit it at its end, until it has fired, and its cells.
+/// One open window: the capability to emit it at its end, until it has fired, and its cells: the
+/// aggregate of each device and category, and the ids it counted where they are named.
 struct Window {
     unfired: Option<Capability<u64>>,
-    cells: HashMap<(String, String), Aggregate>,
+    cells: HashMap<(String, String), (Aggregate, Vec<String>)>,
 }
 
-fn accumulate<'a>(cell: &'a mut Aggregate, add: &Aggregate) -> &'a Aggregate {
-    cell.count += add.count;
-    cell.m1_sum += add.m1_sum;
-    cell.m2_sum += add.m2_sum;
-    cell
+fn accumulate(cell: &mut (Aggregate, Vec<String>), m1: i64, m2: f64, named: Option<String>) {
+    cell.0.count += 1;
+    cell.0.m1_sum += m1;
+    cell.0.m2_sum += m2;
+    cell.1.extend(named);
 }
 
 #[cfg(test)]
@@ -161,7 +167,7 @@ mod tests {
     use timely::dataflow::operators::Inspect;
 
     fn reading(t: i64, id: u64, m1: i64) -> Reading {
-        Reading { device: "d".into(), category: "cat-1".into(), id, t, m1, m2: m1 as f64 }
+        Reading { device: "d".into(), category: "cat-1".into(), id, t, m1, m2: m1 as f64, named: Some(format!("d-{id}")) }
     }
 
     /// The rows emitted (window end, count, m1 sum), how many after each step, and the readings dropped.
@@ -185,7 +191,10 @@ mod tests {
                 readings
                     .deduplicate(5000, lateness_ms, horizon_ms, counted.clone())
                     .tumbling_windows(5000, lateness_ms, counted)
-                    .inspect(move |row: &WindowRow| sink.borrow_mut().push((row.window_end, row.agg.count, row.agg.m1_sum)));
+                    .inspect(move |row: &WindowRow| {
+                        assert_eq!(row.ids.len() as i64, row.agg.count, "a row names each reading it counted");
+                        sink.borrow_mut().push((row.window_end, row.agg.count, row.agg.m1_sum))
+                    });
                 input
             });
             let mut fired_at = Vec::new();

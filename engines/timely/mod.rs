@@ -143,7 +143,7 @@ fn work(worker: &mut Worker, o: &Options, partitions: i32, stop: &'static Atomic
                 let results = results.clone();
                 move |(input, _frontier)| {
                     let mut results = results.borrow_mut();
-                    input.for_each(|_, rows| rows.drain(..).for_each(|r: WindowRow| results.write(r.window_end, &r.device, &r.category, &r.agg, &[])));
+                    input.for_each(|_, rows| rows.drain(..).for_each(|r: WindowRow| results.write(r.window_end, &r.device, &r.category, &r.agg, &r.ids)));
                 }
             });
     });
@@ -206,7 +206,8 @@ fn kafka_source<'s>(
                     Mode::IngestionTime => msg.timestamp().to_millis().unwrap_or(now),
                 };
                 clocks.observe(msg.partition(), t, now);
-                let reading = Reading { device: event.di.into_owned(), category: event.c.into_owned(), id: id_hash(&event.id), t, m1: event.m1, m2: event.m2 };
+                let named = job.ids.then(|| event.id.to_string());
+                let reading = Reading { device: event.di.into_owned(), category: event.c.into_owned(), id: id_hash(&event.id), t, m1: event.m1, m2: event.m2, named };
                 by_time.entry((t.max(0) as u64).max(*cap.time())).or_default().push(reading);
             }
             let read = !by_time.is_empty();

@@ -260,16 +260,22 @@ impl<'a> Classify<'a, '_> {
             (None, Some(r)) => (Cause::Duplicate, format!("resent {} after its first send, counted again", resent_after(r))),
             (None, None) => match self.job.crash.filter(|c| e.sent_at < c.killed_at && self.may_count_here(own, key.0)) {
                 Some(crash) => (Cause::CountedTwice, format!("sent {} before the kill, counted again after the restart", seconds(crash.killed_at - e.sent_at))),
-                None if counted_at_home => (Cause::Unexplained, format!("counted in its own window ({}) and again here, never resent", utc(own))),
-                None => (Cause::Unexplained, "counted twice, never resent".into()),
+                None => {
+                    let resent = if self.log.resends.contains_key(id) { "resent, but the engine drops resends" } else { "never resent" };
+                    let twice = if counted_at_home { format!("counted in its own window ({}) and again here", utc(own)) } else { "counted twice".into() };
+                    (Cause::Unexplained, format!("{twice}, {resent}"))
+                }
             },
         };
         note(e, Side::Extra, cause, detail)
     }
 
-    /// A resend of `id` that may be counted in the window ending at `end`.
+    /// A resend of `id` that may be counted in the window ending at `end`: none for an engine that
+    /// drops resends (it declares `dedup`), unless a crash lost what it remembered.
     fn resent_into(&self, id: &str, end: i64) -> Option<&'a SentEvent> {
-        self.log.resends.get(id).into_iter().flatten().copied().find(|r| self.may_count_here(self.window_of(r), end))
+        let may_count_resends = !self.job.dedup || self.job.crash.is_some();
+        let resends = self.log.resends.get(id).into_iter().flatten().copied().filter(|_| may_count_resends);
+        resends.into_iter().find(|r| self.may_count_here(self.window_of(r), end))
     }
 
     /// Whether a message of the window ending at `own` may be counted in the window ending at

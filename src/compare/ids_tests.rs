@@ -24,7 +24,7 @@ fn named(end: i64, ids: &[&str], log: &[SentEvent]) -> ResultRow {
 }
 
 fn job(mode: Mode, crash: Option<CrashRecord>, watermark: WatermarkScope) -> JobRecord {
-    JobRecord { engine: "e".into(), mode, status: None, log: "e.log".into(), crash, watermark, end_of_stream_window: None, ids: true, end_inclusive: false }
+    JobRecord { engine: "e".into(), mode, status: None, log: "e.log".into(), crash, watermark, end_of_stream_window: None, ids: true, end_inclusive: false, dedup: false }
 }
 
 /// Device "d" on partition 0, device "o" (another) on partition 1.
@@ -264,4 +264,16 @@ fn every_event_of_an_exception_is_a_json_line() {
     assert_eq!(lines.len(), 2);
     assert_eq!((lines[0]["id"].as_str(), lines[0]["side"].as_str(), lines[0]["cause"].as_str()), (Some("d-1"), Some("missing"), Some("unexplained")));
     assert_eq!(lines[1]["window_end"].as_i64(), Some(TEN + 5000));
+}
+
+#[test]
+fn an_engine_that_drops_resends_cannot_have_counted_one() {
+    let mut log = base();
+    log.push(sent("d-0", "d", TEN + 1000, TEN + 4000, 33, Fault::Duplicate));
+    let mut rows = exact_rows(&log);
+    rows[0] = named(TEN + 5000, &["d-0", "d-1", "d-2", "d-0"], &log);
+    let dedup = JobRecord { dedup: true, ..job(Mode::EventTime, None, WatermarkScope::PerPartition) };
+    let c = compared(&dedup, &log, &rows);
+    assert_eq!(notes(&c), [("d-0", Side::Extra, Cause::Unexplained)]);
+    assert!(c.exceptions[0].why.contains("counted twice, resent, but the engine drops resends"), "{}", c.exceptions[0].why);
 }

@@ -156,6 +156,7 @@ mod tests {
             end_of_stream_window: None,
             ids: false,
             end_inclusive: false,
+            dedup: false,
         };
         let broker = BrokerInfo { about: "a broker".into(), startup_s: None };
         let params = RunParams { scenario: sc.clone(), out_dir: "out".into(), broker, jobs: vec![job], preload: false };

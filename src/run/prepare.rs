@@ -77,6 +77,7 @@ fn job_record(dir: &Path, job: &Job, ids: bool) -> JobRecord {
         end_of_stream_window: None,
         ids: ids && job.spec.ids,
         end_inclusive: job.spec.end_inclusive,
+        dedup: job.spec.dedup,
     }
 }
 

@@ -58,7 +58,7 @@ class Job:
 
     def __init__(self, a):
         self.a = a
-        self.windows = Windows(a.window_ms, a.allowed_lateness_ms)
+        self.windows = Windows(a.window_ms, a.allowed_lateness_ms, a.ids)
         self.clocks = PartitionClocks(a.out_of_orderness_ms, a.idle_timeout_ms)
         self.consumed = self.malformed = self.emitted = 0
         self.next_offsets = {}  # partition -> the offset after the last record read
@@ -88,9 +88,11 @@ class Job:
             self.failure = err
 
     def write(self, rows):
-        for end, device, category, count, m1_sum, m2_sum in rows:
+        for end, device, category, count, m1_sum, m2_sum, ids in rows:
             row = {"engine": ENGINE, "mode": self.a.mode, "window_end": end, "di": device, "c": category,
                    "count": count, "m1_sum": m1_sum, "m2_sum": m2_sum, "emitted_at": now_ms()}
+            if self.a.ids:
+                row["ids"] = ids
             self.producer.produce(self.a.results, key=device, value=json.dumps(row), on_delivery=self.delivered)
             self.emitted += 1
         self.producer.poll(0)

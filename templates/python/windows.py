@@ -13,6 +13,8 @@ Deduplication    by `id`: an id is remembered as long as a resend can still reac
                  (event time), or for the dedup horizon (processing time, where a resend gets a new
                  time of its own).
 
+Ids                each cell also lists the ids it counted, where the job names them (--ids true).
+
 Every window also notes, per partition, the offset of the first record it holds: job.py commits a
 partition's offsets only up to the first record a window still holds (`held`), so that a job
 started again after a crash reads every event of the windows it lost.
@@ -26,14 +28,15 @@ def window_end(t, window_ms):
 
 class Window:
     def __init__(self):
-        self.cells = {}  # (device, category) -> [count, m1_sum, m2_sum]
+        self.cells = {}  # (device, category) -> [count, m1_sum, m2_sum, ids counted]
         self.fired = False
         self.first_offsets = {}  # partition -> offset of the first record this window holds
 
 
 class Windows:
-    def __init__(self, window_ms, allowed_lateness_ms):
+    def __init__(self, window_ms, allowed_lateness_ms, ids=False):
         self.window_ms = window_ms
+        self.ids = ids
         self.lateness_ms = allowed_lateness_ms
         self.watermark = None
         self.open = {}  # window end -> Window, until the watermark passes end + allowed lateness
@@ -56,10 +59,12 @@ class Windows:
         self.forget_at.setdefault(until, []).append(event["id"])
         window = self.open.setdefault(end, Window())
         window.first_offsets.setdefault(partition, offset)
-        cell = window.cells.setdefault((event["di"], event["c"]), [0, 0, 0.0])
+        cell = window.cells.setdefault((event["di"], event["c"]), [0, 0, 0.0, []])
         cell[0] += 1
         cell[1] += event["m1"]
         cell[2] += event["m2"]
+        if self.ids:
+            cell[3].append(event["id"])
         return [(end, event["di"], event["c"], *cell)] if window.fired else []
 
     def advance(self, watermark):
