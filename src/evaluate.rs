@@ -207,6 +207,7 @@ fn summarize(job: &JobRecord, status: EngineStatus, c: Option<&Comparison>, grou
         windows_total: c.map_or(0, |c| c.rows),
         exceptions: c.map(summary::exceptions_by_cause).unwrap_or_default(),
         unexplained: c.map_or(0, Comparison::not_explained),
+        by_ids: c.is_some_and(|c| c.by_ids),
         malformed: get("malformed").map(|m| m as u64),
         events_per_s: get(measured::EVENTS_PER_S),
         latency_p50_ms: lat[0],

@@ -57,8 +57,8 @@ impl Cell {
             Verdict::Fail if !s.status.is_ok() => format!("✗ {}", s.status),
             Verdict::Fail if s.windows_total == 0 => "✗ no windows".into(),
             Verdict::Fail => {
-                let (unexplained, budget) = (count(Cause::Unexplained), count(Cause::SearchBudget));
-                let parts = [(unexplained, "unexplained"), (budget, "not explained (search budget)")];
+                let (unexplained, budget, unknown) = (count(Cause::Unexplained), count(Cause::SearchBudget), count(Cause::UnknownId));
+                let parts = [(unexplained, "unexplained"), (budget, "not explained (search budget)"), (unknown, "naming unknown ids")];
                 format!("✗ {}", parts.iter().filter(|(n, _)| *n > 0).map(|(n, what)| format!("{n} {what}")).collect::<Vec<_>>().join(", "))
             }
         }
@@ -148,6 +148,7 @@ mod tests {
             windows_total: total,
             exceptions: if exact < total { vec![(Cause::Late, total - exact - unexplained), (Cause::Unexplained, unexplained)] } else { vec![] },
             unexplained,
+            by_ids: false,
             malformed: Some(0),
             events_per_s: Some(100.0),
             latency_p50_ms: Some(1000),

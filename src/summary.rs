@@ -54,8 +54,11 @@ pub struct EngineSummary {
     pub windows_total: usize,
     /// Exceptions per cause (an exception with two causes counts for both).
     pub exceptions: Vec<(Cause, usize)>,
-    /// Exceptions without an explanation (unexplained, or beyond the search budget).
+    /// Exceptions without an explanation (unexplained, beyond the search budget, or naming unknown ids).
     pub unexplained: usize,
+    /// Compared event by event: its rows named the events each window counted (docs/SPEC.md §7).
+    #[serde(default)]
+    pub by_ids: bool,
     pub malformed: Option<u64>,
     pub events_per_s: Option<f64>,
     /// Emit latency, first emission (when the collector first read the row) − window end, p50,
@@ -363,6 +366,7 @@ pub(crate) mod tests {
             windows_total: 21,
             exceptions: vec![(Cause::Late, 3)],
             unexplained: 0,
+            by_ids: false,
             malformed: Some(0),
             events_per_s: Some(20.4),
             latency_p50_ms: Some(1052),

@@ -226,7 +226,9 @@ impl<'a> Classify<'a, '_> {
         let elsewhere = self.counted.at.get(e.id.as_str()).and_then(|ends| ends.iter().filter(|&&end| end != key.0).min_by_key(|&&end| (end - key.0).abs()));
         let (cause, detail) = match elsewhere {
             Some(&to) => match self.moved(key.0, to, e) {
-                (Cause::Unexplained, _) if self.resent_into(&e.id, to).is_some() => (Cause::Duplicate, format!("its resend counted in the window of {} in its place", utc(to))),
+                (Cause::Unexplained, _) if self.resent_into(&e.id, to).is_some() => {
+                    (Cause::Duplicate, format!("its resend counted in the window of {} in its place", utc(to)))
+                }
                 found => found,
             },
             None => self.dropped(key, e),
@@ -255,7 +257,9 @@ impl<'a> Classify<'a, '_> {
         // Counted here and not in its own window: moved, or its resend counted in its place.
         let moved = (own != key.0 && !counted_at_home).then(|| self.moved(own, key.0, e));
         let (cause, detail) = match (moved, resent) {
-            (Some((Cause::Unexplained, _)), Some(r)) => (Cause::Duplicate, format!("its resend, {} after its first send, counted in its place", resent_after(r))),
+            (Some((Cause::Unexplained, _)), Some(r)) => {
+                (Cause::Duplicate, format!("its resend, {} after its first send, counted in its place", resent_after(r)))
+            }
             (Some(found), _) => found,
             (None, Some(r)) => (Cause::Duplicate, format!("resent {} after its first send, counted again", resent_after(r))),
             (None, None) => match self.job.crash.filter(|c| e.sent_at < c.killed_at && self.may_count_here(own, key.0)) {

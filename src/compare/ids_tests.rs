@@ -24,7 +24,18 @@ fn named(end: i64, ids: &[&str], log: &[SentEvent]) -> ResultRow {
 }
 
 fn job(mode: Mode, crash: Option<CrashRecord>, watermark: WatermarkScope) -> JobRecord {
-    JobRecord { engine: "e".into(), mode, status: None, log: "e.log".into(), crash, watermark, end_of_stream_window: None, ids: true, end_inclusive: false, dedup: false }
+    JobRecord {
+        engine: "e".into(),
+        mode,
+        status: None,
+        log: "e.log".into(),
+        crash,
+        watermark,
+        end_of_stream_window: None,
+        ids: true,
+        end_inclusive: false,
+        dedup: false,
+    }
 }
 
 /// Device "d" on partition 0, device "o" (another) on partition 1.

@@ -213,17 +213,18 @@ impl Comparison {
         if self.exceptions.is_empty() {
             return head;
         }
-        let causes: Vec<String> =
+        let explained: Vec<String> =
             Cause::ALL.iter().filter(|&&c| c.explains() && self.count(c) > 0).map(|&c| format!("{} {}", self.count(c), c.as_str())).collect();
+        let causes = if explained.is_empty() { String::new() } else { format!(" ({})", explained.join(", ")) };
         let total = self.exceptions.len();
         let unknown = match self.count(Cause::UnknownId) {
             0 => String::new(),
             n => format!(", {n} naming ids the stream never had"),
         };
         match (self.unexplained(), self.count(Cause::SearchBudget)) {
-            (0, 0) if unknown.is_empty() => format!("{head}; {total} exceptions, all explained ({})", causes.join(", ")),
-            (n, 0) => format!("{head}; {n} of {total} exceptions UNEXPLAINED{unknown} ({})", causes.join(", ")),
-            (n, b) => format!("{head}; {n} of {total} exceptions UNEXPLAINED{unknown}, {b} not explained within the search budget ({})", causes.join(", ")),
+            (0, 0) if unknown.is_empty() => format!("{head}; {total} exceptions, all explained{causes}"),
+            (n, 0) => format!("{head}; {n} of {total} exceptions UNEXPLAINED{unknown}{causes}"),
+            (n, b) => format!("{head}; {n} of {total} exceptions UNEXPLAINED{unknown}, {b} not explained within the search budget{causes}"),
         }
     }
 }

@@ -22,7 +22,18 @@ fn result(end: i64, device: &str, count: i64, m1: i64) -> ResultRow {
 }
 
 fn job(mode: Mode, crash: Option<CrashRecord>, watermark: WatermarkScope) -> JobRecord {
-    JobRecord { engine: "e".into(), mode, status: None, log: "e.log".into(), crash, watermark, end_of_stream_window: None, ids: false, end_inclusive: false, dedup: false }
+    JobRecord {
+        engine: "e".into(),
+        mode,
+        status: None,
+        log: "e.log".into(),
+        crash,
+        watermark,
+        end_of_stream_window: None,
+        ids: false,
+        end_inclusive: false,
+        dedup: false,
+    }
 }
 
 /// `mode`'s comparison of `results` for an engine that kept its watermark per partition, after `crash`.

@@ -233,6 +233,7 @@ mod tests {
                 windows_total: 10,
                 exceptions: if exact < 10 { vec![(Cause::Boundary, 10 - exact)] } else { vec![] },
                 unexplained: 0,
+                by_ids: false,
                 malformed: Some(0),
                 events_per_s: Some(1234.0),
                 latency_p50_ms: Some(40),

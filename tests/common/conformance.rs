@@ -34,6 +34,7 @@ pub fn conformance(spec: &EngineSpec, variant: Option<&Variant>, extra: &[&str])
         for e in &rows {
             assert_eq!(e.status, EngineStatus::Ok, "{engine} {} on {name}: {} (log {})", e.mode, e.status, e.log);
             assert_eq!(e.unexplained, 0, "{engine} {} on {name} has unexplained exceptions: {:?}", e.mode, e.exceptions);
+            assert_eq!(e.by_ids, spec.ids, "{engine} {} on {name}: compared by ids exactly where its manifest says it names them", e.mode);
             assert!(e.windows_total > 0, "{engine} {} on {name} compared nothing", e.mode);
             assert!(e.cpu_s.is_some_and(|s| s > 0.0) && e.peak_rss_bytes.is_some_and(|b| b > 0), "{engine} {} on {name}: usage measured", e.mode);
             assert_eq!(e.malformed, Some(MALFORMED as u64), "{engine} {} on {name} counts every malformed record", e.mode);
