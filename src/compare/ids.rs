@@ -12,6 +12,7 @@ use super::{Cause, Comparison, Dropped, EventNote, Exception, Reading, Setting, 
 use crate::format::utc;
 use crate::groups::DeviceGroups;
 use crate::model::{nearest_window_end, window_end_at_phase, Aggregate, Fault, JobRecord, ResultRow, SentEvent, View, WatermarkScope, FLUSH_DEVICE};
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// (window end, device, category) of a row compared.
@@ -19,9 +20,10 @@ type Key<'a> = (i64, &'a str, &'a str);
 
 /// Compares `job`'s rows with the truth id by id, a group of devices at a time.
 pub(super) fn compare(job: &JobRecord, groups: &dyn DeviceGroups, reading: &Reading, setting: &Setting) -> Comparison {
-    let progress = Progress::of(groups, job.mode.view(), setting);
+    // Read off every group once more, so only where a row has an event dropped (in device time).
+    let progress = LazyProgress { of: OnceCell::new(), groups, view: job.mode.view(), setting };
     let mut c = Comparison { by_ids: true, ..Comparison::empty(job, reading) };
-    let mut found = 0;
+    let (mut found, mut late_resends) = (0, 0);
     for g in 0..groups.count() {
         let group = groups.group(g);
         let by_id = Log::of(&group.events, setting);
@@ -30,10 +32,13 @@ pub(super) fn compare(job: &JobRecord, groups: &dyn DeviceGroups, reading: &Read
         let (rows, exceptions) = classify.rows(&group.events);
         c.rows += rows;
         found += exceptions.iter().flat_map(|e| &e.events).filter(|n| n.side == Side::Missing && n.cause.drops_as_late()).count() as u64;
+        if setting.late_dropped.is_some() && job.mode.view() == View::DeviceTime {
+            late_resends += classify.resends_behind_their_window() as u64;
+        }
         c.exceptions.extend(exceptions);
     }
     c.in_order();
-    c.dropped = setting.late_dropped.map(|reported| Dropped { reported, found });
+    c.dropped = setting.late_dropped.map(|reported| Dropped { reported, found, late_resends });
     c
 }
 
@@ -90,6 +95,20 @@ impl Progress {
         let sends = self.sends.get(&partition).map(Vec::as_slice).unwrap_or_default();
         let i = sends.partition_point(|&at| at < e.sent_at);
         i.checked_sub(1).map_or(0, |before| e.sent_at - sends[before])
+    }
+}
+
+/// A run's `Progress`, read when first asked for.
+struct LazyProgress<'a> {
+    of: OnceCell<Progress>,
+    groups: &'a dyn DeviceGroups,
+    view: View,
+    setting: &'a Setting,
+}
+
+impl LazyProgress<'_> {
+    fn get(&self) -> &Progress {
+        self.of.get_or_init(|| Progress::of(self.groups, self.view, self.setting))
     }
 }
 
@@ -159,7 +178,7 @@ impl<'a> Counted<'a> {
 struct Classify<'a, 'b> {
     job: &'b JobRecord,
     reading: &'b Reading,
-    progress: &'b Progress,
+    progress: &'b LazyProgress<'b>,
     log: &'b Log<'a>,
     counted: Counted<'a>,
     setting: &'b Setting,
@@ -175,6 +194,19 @@ impl<'a> Classify<'a, '_> {
         let keys: BTreeSet<Key> = truth.keys().chain(self.counted.rows.keys()).copied().collect();
         let exceptions = keys.iter().filter_map(|key| self.row(*key, truth.get(key).map(Vec::as_slice).unwrap_or_default())).collect();
         (keys.len(), exceptions)
+    }
+
+    /// The resends sent once their own partition had gone the bound past their window: an engine
+    /// that checks lateness before its dedup counts them among what it dropped as late.
+    fn resends_behind_their_window(&self) -> usize {
+        let s = self.setting;
+        let resends = self.log.resends.values().flatten();
+        resends
+            .filter(|r| {
+                let passed = self.window_of(r) + s.allowed_lateness_ms + s.out_of_orderness_ms;
+                self.progress.get().reached(Some(s.partition(&r.device)), passed).is_some_and(|at| at <= r.sent_at)
+            })
+            .count()
     }
 
     /// The end of the window `e` belongs to in the job's view (at its windows' phase).
@@ -355,20 +387,21 @@ impl<'a> Classify<'a, '_> {
             Fault::OutOfOrder => Cause::OutOfOrder,
             _ => Cause::Overtaken,
         };
-        if self.progress.reached(Some(partition), passed).is_some_and(|at| at <= e.sent_at) {
+        let progress = self.progress.get();
+        if progress.reached(Some(partition), passed).is_some_and(|at| at <= e.sent_at) {
             let how = match e.fault {
                 Fault::Late | Fault::OutOfOrder => format!("{}, past the bound", self.how_far_back(e)),
                 _ => format!("on time, but its partition {partition} had gone past its window and the bound before it was sent"),
             };
             return Some((as_faulted, how));
         }
-        let silent = self.progress.silent_before(partition, e);
+        let silent = progress.silent_before(partition, e);
         let over_others = match self.job.watermark {
             WatermarkScope::AllPartitions => true,
             WatermarkScope::PerActivePartition => silent >= s.idle_timeout_ms,
             WatermarkScope::PerPartition => false,
         };
-        let at = self.progress.reached(None, passed).filter(|_| over_others)?;
+        let at = progress.reached(None, passed).filter(|_| over_others)?;
         let whose = match self.job.watermark {
             WatermarkScope::PerActivePartition => format!("its partition {partition} silent {} before it", seconds(silent)),
             _ => format!("its partition {partition}"),

@@ -168,6 +168,17 @@ pub struct Exception {
 pub struct Dropped {
     pub reported: u64,
     pub found: u64,
+    /// Resends that came once their window's watermark could have passed (an engine that checks
+    /// lateness before its dedup counts them too).
+    #[serde(default)]
+    pub late_resends: u64,
+}
+
+impl Dropped {
+    /// The engine's count is the ids found missing as late, with or without the resends that came late.
+    pub fn agree(&self) -> bool {
+        self.reported == self.found || self.reported == self.found + self.late_resends
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -493,8 +504,13 @@ pub fn render(c: &Comparison, at_most: Option<usize>) -> String {
             let _ = writeln!(out, " … and {} more (all of them in the run's compare.txt)", c.exceptions.len() - shown);
         }
     }
-    if let Some(Dropped { reported, found }) = c.dropped.filter(|d| d.reported != d.found) {
-        let _ = writeln!(out, "the engine says it dropped {reported} events as late; {found} ids are missing as late, out of order or overtaken");
+    if let Some(Dropped { reported, found, late_resends }) = c.dropped.filter(|d| !d.agree()) {
+        let resends = if late_resends > 0 {
+            format!(", and {late_resends} resends came after their window's watermark could have passed (counted by an engine that checks lateness before its dedup)")
+        } else {
+            String::new()
+        };
+        let _ = writeln!(out, "the engine says it dropped {reported} events as late; {found} ids are missing as late, out of order or overtaken{resends}");
     }
     let _ = writeln!(out, "verdict: {}", c.verdict());
     out
