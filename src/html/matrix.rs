@@ -58,7 +58,14 @@ fn matrix_table(h: &mut String, m: &Matrix) {
                     };
                     let mut notes: Vec<String> = c.summary.exceptions.iter().map(|(c, n)| format!("{n} {}", c.as_str())).collect();
                     notes.extend(c.summary.latency_p50_ms.map(|l| format!("p50 {l} ms")));
-                    let _ = write!(h, "<td id=\"{}\" class=\"{class}\">{}<br><small>{}</small></td>", esc(&id(c)), esc(&c.symbol()), esc(&notes.join(" · ")));
+                    let _ = write!(
+                        h,
+                        "<td id=\"{}\" class=\"{class}\">{}<br><small>{}{}</small></td>",
+                        esc(&id(c)),
+                        esc(&c.symbol()),
+                        esc(&notes.join(" · ")),
+                        links(c)
+                    );
                 }
                 None => h.push_str("<td>-</td>"),
             }
@@ -66,6 +73,17 @@ fn matrix_table(h: &mut String, m: &Matrix) {
         h.push_str("</tr>\n");
     }
     h.push_str("</table>\n");
+}
+
+/// Where a cell's differences are, in its run's folder beside the page: every exception, and,
+/// where the engine named its events, every event of them.
+fn links(c: &Cell) -> String {
+    if c.summary.windows_exact == c.summary.windows_total {
+        return String::new();
+    }
+    let run = esc(&c.run_id);
+    let events = if c.summary.by_ids { format!(" · <a href=\"{run}/exceptions.jsonl\">their events</a>") } else { String::new() };
+    format!("<br><a href=\"{run}/compare.txt\">exceptions</a>{events}")
 }
 
 fn scenarios(h: &mut String, m: &Matrix) {
@@ -261,6 +279,15 @@ mod tests {
             scenarios: vec![("duplicates".into(), "dups <only>".into()), ("burst".into(), "a burst".into())],
             cells: vec![cell("duplicates", Mode::EventTime, 10), cell("burst", Mode::EventTime, 7), cell("duplicates", Mode::ProcessingTime, 9)],
         };
+        let mut by_ids = m.clone();
+        by_ids.cells[1].summary.by_ids = true;
+        let page = render(&by_ids, None, &[]);
+        let burst = page.split("id=\"cell-burst-native-event-time\"").nth(1).unwrap().split("</td>").next().unwrap();
+        assert!(burst.contains("<a href=\"r/compare.txt\">exceptions</a> · <a href=\"r/exceptions.jsonl\">their events</a>"), "{burst}");
+        let exact = page.split("id=\"cell-duplicates-native-event-time\"").nth(1).unwrap().split("</td>").next().unwrap();
+        assert!(!exact.contains("<a "), "an exact cell links nowhere: {exact}");
+        let by_sums = page.split("id=\"cell-duplicates-native-processing-time\"").nth(1).unwrap().split("</td>").next().unwrap();
+        assert!(by_sums.contains("compare.txt") && !by_sums.contains("exceptions.jsonl"), "{by_sums}");
         let code =
             [EngineCode { engine: "native".into(), about: "the reference".into(), file: "window.rs".into(), text: "if end <= watermark { fire(); }".into() }];
         let page = render(&m, Some(&m), &code);
