@@ -23,19 +23,9 @@ fn named(end: i64, ids: &[&str], log: &[SentEvent]) -> ResultRow {
     }
 }
 
+/// A job of engine "e" whose rows name their events.
 fn job(mode: Mode, crash: Option<CrashRecord>, watermark: WatermarkScope) -> JobRecord {
-    JobRecord {
-        engine: "e".into(),
-        mode,
-        status: None,
-        log: "e.log".into(),
-        crash,
-        watermark,
-        end_of_stream_window: None,
-        ids: true,
-        end_inclusive: false,
-        dedup: false,
-    }
+    JobRecord { ids: true, ..super::super::tests::job(mode, crash, watermark) }
 }
 
 /// Device "d" on partition 0, device "o" (another) on partition 1.

@@ -21,7 +21,8 @@ fn result(end: i64, device: &str, count: i64, m1: i64) -> ResultRow {
     }
 }
 
-fn job(mode: Mode, crash: Option<CrashRecord>, watermark: WatermarkScope) -> JobRecord {
+/// A job of engine "e", compared by sums.
+pub(super) fn job(mode: Mode, crash: Option<CrashRecord>, watermark: WatermarkScope) -> JobRecord {
     JobRecord {
         engine: "e".into(),
         mode,
