@@ -1,5 +1,6 @@
 package boontadata;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
 import java.io.Serializable;
 import java.util.ArrayList;
 
@@ -13,7 +14,8 @@ public final class Sums implements Serializable {
     public long count;
     public long m1Sum;
     public double m2Sum;
-    /** The id of each event counted, in the order counted (a duplicate counted twice, twice); null when not kept. */
+    /** The id of each event counted, in the order counted (a duplicate counted twice, twice); null when not kept, and then not stored. */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
     public ArrayList<String> ids;
 
     public Sums() {}
