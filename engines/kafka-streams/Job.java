@@ -45,7 +45,7 @@ public final class Job {
         // A new application starts at the earliest offsets (Kafka Streams' default too), a known one where it committed.
         p.put(StreamsConfig.consumerPrefix("auto.offset.reset"), "earliest");
         Counters.reset();
-        var topology = Windows.topology(job.engine, job.mode, job.events, job.results, job.windowMs, job.outOfOrdernessMs, job.allowedLatenessMs, job.dedupHorizonMs);
+        var topology = Windows.topology(job.engine, job.mode, job.events, job.results, job.windowMs, job.outOfOrdernessMs, job.allowedLatenessMs, job.dedupHorizonMs, job.ids);
         Protocol.version("kafka-streams " + AppInfoParser.getVersion() + " (" + guarantee + ")");
 
         AtomicReference<Throwable> failure = new AtomicReference<>();

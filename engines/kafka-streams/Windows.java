@@ -60,17 +60,19 @@ import org.apache.kafka.streams.state.WindowStoreIterator;
  *   punctuator emits each one when the clock passes its end, with or without new records.
  *   <li><b>Deduplication</b> by {@code id}, in a window store that remembers ids for as long as a
  *   resend can still reach an open window (Kafka Streams has no operator for it).
+ *   <li><b>The events counted</b> ({@code --ids true}): each cell's {@code Sums} keeps their ids beside its sums, so
+ *   they are in the aggregate's value as its serde stores it, in the window store and the suppression buffer alike.
  * </ul>
  */
 public final class Windows {
     private Windows() {}
 
-    /** A window of one device: its categories' sums, side by side. */
+    /** A window of one device: its categories' sums side by side, each with the ids it counted when {@code ids}. */
     static final class Cells {
         public TreeMap<String, Sums> byCategory = new TreeMap<>();
 
-        Cells add(Event e) {
-            byCategory.computeIfAbsent(e.c(), c -> new Sums()).add(e.m1(), e.m2());
+        Cells add(Event e, boolean ids) {
+            byCategory.computeIfAbsent(e.c(), c -> new Sums(ids)).add(e.id(), e.m1(), e.m2());
             return this;
         }
 
@@ -83,7 +85,7 @@ public final class Windows {
     }
 
     static Topology topology(String engine, String mode, String eventsTopic, String resultsTopic, long windowMs, long outOfOrdernessMs, long allowedLatenessMs,
-                             long dedupHorizonMs) {
+                             long dedupHorizonMs, boolean ids) {
         boolean eventTime = mode.equals("event-time");
         Duration window = Duration.ofMillis(windowMs);
         Duration grace = Duration.ofMillis(outOfOrdernessMs + allowedLatenessMs);
@@ -101,13 +103,13 @@ public final class Windows {
         if (eventTime) {
             results = events.groupByKey(Grouped.with(Serdes.String(), EVENTS))
                 .windowedBy(TimeWindows.ofSizeAndGrace(window, grace))
-                .aggregate(Cells::new, (device, e, cells) -> cells.add(e), Materialized.with(Serdes.String(), CELLS))
+                .aggregate(Cells::new, (device, e, cells) -> cells.add(e, ids), Materialized.with(Serdes.String(), CELLS))
                 .suppress(Suppressed.untilWindowCloses(Suppressed.BufferConfig.unbounded()))
                 .toStream()
                 .flatMap((w, cells) -> cells.rows(engine, mode, w.key(), w.window().end()));
         } else {
             builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore("open-windows"), Serdes.String(), CELLS));
-            results = events.process(() -> new ProcessingTimeWindows(engine, mode, windowMs), "open-windows");
+            results = events.process(() -> new ProcessingTimeWindows(engine, mode, windowMs, ids), "open-windows");
         }
         results.to(resultsTopic, Produced.with(Serdes.String(), Serdes.String()));
         return builder.build();
@@ -160,15 +162,17 @@ public final class Windows {
         private final String engine;
         private final String mode;
         private final long windowMs;
+        private final boolean ids;
         private ProcessorContext<String, String> context;
         private KeyValueStore<String, Cells> open;
         /** The wall clock at the last punctuation: every window ending by then has been emitted. */
         private long closedUpTo = Long.MIN_VALUE;
 
-        ProcessingTimeWindows(String engine, String mode, long windowMs) {
+        ProcessingTimeWindows(String engine, String mode, long windowMs, boolean ids) {
             this.engine = engine;
             this.mode = mode;
             this.windowMs = windowMs;
+            this.ids = ids;
         }
 
         @Override
@@ -187,7 +191,7 @@ public final class Windows {
             // Keyed by end first: the windows come out of the store in the order they close.
             String key = String.format("%020d|%s", end, record.key());
             Cells cells = open.get(key);
-            open.put(key, (cells == null ? new Cells() : cells).add(record.value()));
+            open.put(key, (cells == null ? new Cells() : cells).add(record.value(), ids));
         }
 
         private void closeUpTo(long now) {

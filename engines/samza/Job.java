@@ -103,7 +103,7 @@ public final class Job {
                 started.run();
             }
         });
-        Windows.windows(app.getInputStream(input), job.engine, job.windowMs, job.dedupHorizonMs).sendTo(app.getOutputStream(output));
+        Windows.windows(app.getInputStream(input), job.engine, job.windowMs, job.dedupHorizonMs, job.ids).sendTo(app.getOutputStream(output));
     }
 
     static int brokerCount(String brokers) throws Exception {

@@ -29,7 +29,8 @@ import org.apache.samza.serializers.StringSerde;
  *   alone.
  *   <li><b>Deduplication</b> by {@code id} in a filter before the windows (Samza has no operator for it), ids
  *   remembered for the dedup horizon of the wall clock.
- *   <li>A pane's state is in a RocksDB store, as Samza keeps every window operator's.
+ *   <li>A pane's state is in a RocksDB store, as Samza keeps every window operator's: its {@code Sums}, which the fold
+ *   gives the id of each message it counts, kept beside the sums when the job names them ({@code --ids true}).
  * </ul>
  *
  * (The application around it, its Kafka system and streams, is Job.java's.)
@@ -37,13 +38,14 @@ import org.apache.samza.serializers.StringSerde;
 public final class Windows {
     private Windows() {}
 
-    static MessageStream<KV<String, String>> windows(MessageStream<String> records, String engine, long windowMs, long dedupHorizonMs) {
+    static MessageStream<KV<String, String>> windows(MessageStream<String> records, String engine, long windowMs, long dedupHorizonMs, boolean ids) {
         FirstOfEachId seen = new FirstOfEachId(dedupHorizonMs);
         return records
             // Samza's map forwards no null: a record that is not an event (Event.read counts it) stops here.
             .map(Event::read)
             .filter(e -> seen.first(e.id(), System.currentTimeMillis()))
-            .window(keyedTumblingWindow((Event e) -> e.di() + "\t" + e.c(), Duration.ofMillis(windowMs), Sums::new, (e, sums) -> sums.add(e.m1(), e.m2()),
+            .window(keyedTumblingWindow((Event e) -> e.di() + "\t" + e.c(), Duration.ofMillis(windowMs), () -> new Sums(ids),
+                (e, sums) -> sums.add(e.id(), e.m1(), e.m2()),
                 new StringSerde(), new JsonSerdeV2<>(Sums.class)), "windows")
             .map(pane -> row(pane, engine, windowMs));
     }

@@ -63,7 +63,7 @@ public final class Job {
         ASSIGNED.set(false);
         // Topology names take no dots.
         String name = job.group.replaceAll("[^A-Za-z0-9_-]", "-");
-        var topology = Windows.topology(spout(job), resultsBolt(job), job.engine, job.mode, job.windowMs, job.outOfOrdernessMs, job.dedupHorizonMs);
+        var topology = Windows.topology(spout(job), resultsBolt(job), job.engine, job.mode, job.windowMs, job.outOfOrdernessMs, job.dedupHorizonMs, job.ids);
         Config conf = new Config();
         conf.setNumWorkers(1);
         // A windowed bolt acks a tuple once its window has passed: the spout must wait longer than that.

@@ -49,6 +49,8 @@ import org.apache.storm.windowing.TupleWindow;
  *   last. Its windows end on the bolt's own clock, not on the clock's multiples of the length.
  *   <li><b>Deduplication</b> by {@code id} in a bolt before the windows, ids remembered for as long
  *   as a resend can reach an open window.
+ *   <li><b>The events counted</b> ({@code --ids true}): each cell's {@code Sums} keeps the ids of the window's tuples
+ *   it counted, beside its sums.
  * </ul>
  */
 public final class Windows {
@@ -57,14 +59,15 @@ public final class Windows {
     /** An event's fields, as the spout emits them. */
     static final Fields EVENT = new Fields("id", "di", "dt", "c", "m1", "m2");
 
-    static StormTopology topology(IRichSpout events, IRichBolt results, String engine, String mode, long windowMs, long outOfOrdernessMs, long dedupHorizonMs) {
+    static StormTopology topology(IRichSpout events, IRichBolt results, String engine, String mode, long windowMs, long outOfOrdernessMs, long dedupHorizonMs,
+                                  boolean ids) {
         boolean eventTime = mode.equals("event-time");
         TopologyBuilder b = new TopologyBuilder();
         b.setSpout("events", events, 1);
         long remember = eventTime ? windowMs + outOfOrdernessMs : dedupHorizonMs;
         b.setBolt("first-of-each-id", new FirstOfEachIdBolt(remember, eventTime), 1).fieldsGrouping("events", new Fields("di"));
 
-        BaseWindowedBolt windows = new TumblingWindows(engine, mode).withTumblingWindow(Duration.of((int) windowMs));
+        BaseWindowedBolt windows = new TumblingWindows(engine, mode, ids).withTumblingWindow(Duration.of((int) windowMs));
         if (eventTime) {
             windows = windows.withTimestampField("dt").withLag(Duration.of((int) outOfOrdernessMs)).withWatermarkInterval(Duration.of(100))
                 .withLateTupleStream("late");
@@ -100,7 +103,8 @@ public final class Windows {
     }
 
     /**
-     * One window's tuples, aggregated per device and category, as results (docs/SPEC.md §5).
+     * One window's tuples, aggregated per device and category, as results (docs/SPEC.md §5), each
+     * with the ids of the tuples it counted when {@code ids}.
      *
      * <p>Storm's watermark thread fires the windows a new watermark passes before it starts sending
      * tuples behind that watermark to the late stream: a tuple taken in just then lands in a window
@@ -112,13 +116,15 @@ public final class Windows {
     static final class TumblingWindows extends BaseWindowedBolt {
         private final String engine;
         private final String mode;
+        private final boolean ids;
         private OutputCollector out;
         /** The tuples that have been in a window and have not expired yet. */
         private final Set<Tuple> windowed = Collections.newSetFromMap(new IdentityHashMap<>());
 
-        TumblingWindows(String engine, String mode) {
+        TumblingWindows(String engine, String mode, boolean ids) {
             this.engine = engine;
             this.mode = mode;
+            this.ids = ids;
         }
 
         @Override
@@ -132,8 +138,8 @@ public final class Windows {
             windowed.addAll(window.get());
             Map<String, TreeMap<String, Sums>> cells = new HashMap<>();
             for (Tuple t : window.get()) {
-                cells.computeIfAbsent(t.getStringByField("di"), d -> new TreeMap<>()).computeIfAbsent(t.getStringByField("c"), c -> new Sums())
-                    .add(t.getLongByField("m1"), t.getDoubleByField("m2"));
+                cells.computeIfAbsent(t.getStringByField("di"), d -> new TreeMap<>()).computeIfAbsent(t.getStringByField("c"), c -> new Sums(ids))
+                    .add(t.getStringByField("id"), t.getLongByField("m1"), t.getDoubleByField("m2"));
             }
             long end = window.getEndTimestamp();
             cells.forEach((device, byCategory) -> byCategory.forEach((c, sums) -> {
