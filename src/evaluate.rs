@@ -63,7 +63,10 @@ pub fn evaluate(record: &RunRecord, metrics: &[Metric], groups: &dyn DeviceGroup
         let status = job.status.clone().unwrap_or_else(|| EngineStatus::Failed("the run did not end".into()));
         let of_job = OfJob { groups, job };
         // An engine that never got ready has nothing to compare: its status says why.
-        let setting = Setting { late_dropped: metric(metrics, &job.key(), "late_dropped").map(|n| n as u64), ..setting.clone() };
+        let late_dropped = metric(metrics, &job.key(), "late_dropped").map(|n| n as u64);
+        // An engine without allowed lateness closes its windows at the watermark, whatever the scenario asks.
+        let allowed_lateness_ms = if job.lateness { sc.allowed_lateness_ms } else { 0 };
+        let setting = Setting { late_dropped, allowed_lateness_ms, ..setting.clone() };
         let not_compared = (params.preload && job.mode == Mode::ProcessingTime).then(|| NOT_COMPARED_ON_A_BACKLOG.to_string());
         let comparison = (!matches!(status, EngineStatus::NotReady(_)) && not_compared.is_none()).then(|| compare::compare(job, &of_job, &setting));
         let engine = summarize(job, status, comparison.as_ref(), &of_job, metrics, sc);
@@ -294,6 +297,7 @@ mod tests {
             ids: false,
             end_inclusive: false,
             dedup: false,
+            lateness: true,
         }
     }
 

@@ -311,6 +311,13 @@ pub struct JobRecord {
     /// Its engine drops a resend of an id it counted, as it declares: a resend it counts is not a duplicate it may count.
     #[serde(default)]
     pub dedup: bool,
+    /// Its engine honours the allowed lateness, as it declares; else its windows close at the watermark.
+    #[serde(default = "honours_lateness")]
+    pub lateness: bool,
+}
+
+fn honours_lateness() -> bool {
+    true
 }
 
 impl JobRecord {

@@ -75,6 +75,13 @@ impl Progress {
             }
         }
         sends.values_mut().for_each(|s| s.sort_unstable());
+        // The stream ends with flush events on every partition, far ahead of every time (§6): after
+        // the last send, any watermark may have passed any window (a reader behind on one partition
+        // may read another's flush first).
+        let after_the_last = sends.values().filter_map(|s| s.last()).max().map_or(0, |last| last + 1);
+        latest.values_mut().for_each(|points| {
+            points.insert(after_the_last, i64::MAX);
+        });
         let mut merged: BTreeMap<i64, i64> = BTreeMap::new();
         for (&at, &t) in latest.values().flatten() {
             let m = merged.entry(at).or_insert(t);

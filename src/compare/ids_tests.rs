@@ -286,3 +286,14 @@ fn an_engine_that_drops_resends_cannot_have_counted_one() {
     assert_eq!(notes(&c), [("d-0", Side::Extra, Cause::Unexplained)]);
     assert!(c.exceptions[0].why.contains("counted twice, resent, but the engine drops resends"), "{}", c.exceptions[0].why);
 }
+
+#[test]
+fn the_end_of_stream_flush_lets_a_watermark_over_all_partitions_pass_the_last_window() {
+    // d-6 of the last window dropped: no event reaches 10:00:15 + 1 s, the flush does, after the last send.
+    let log = base();
+    let rows = [named(TEN + 5000, &["d-0", "d-1", "d-2"], &log), named(TEN + 10_000, &["d-5"], &log)];
+    let storm = compared(&job(Mode::EventTime, None, WatermarkScope::AllPartitions), &log, &rows);
+    assert_eq!(notes(&storm), [("d-6", Side::Missing, Cause::Overtaken)]);
+    assert!(storm.exceptions[0].why.contains("read at least 1 ms behind the others"), "{}", storm.exceptions[0].why);
+    assert_eq!(notes(&event_time(&log, &rows)), [("d-6", Side::Missing, Cause::Unexplained)]);
+}

@@ -34,6 +34,7 @@ pub(super) fn job(mode: Mode, crash: Option<CrashRecord>, watermark: WatermarkSc
         ids: false,
         end_inclusive: false,
         dedup: false,
+        lateness: true,
     }
 }
 

@@ -157,6 +157,7 @@ mod tests {
             ids: false,
             end_inclusive: false,
             dedup: false,
+            lateness: true,
         };
         let broker = BrokerInfo { about: "a broker".into(), startup_s: None };
         let params = RunParams { scenario: sc.clone(), out_dir: "out".into(), broker, jobs: vec![job], preload: false };

@@ -78,6 +78,7 @@ fn job_record(dir: &Path, job: &Job, ids: bool) -> JobRecord {
         ids: ids && job.spec.ids,
         end_inclusive: job.spec.end_inclusive,
         dedup: job.spec.dedup,
+        lateness: job.spec.lateness,
     }
 }
 
