@@ -4,6 +4,7 @@
 //! message a crash lost or had counted twice.
 
 use super::{Cause, Row, TIMER_SLACK_MS};
+use crate::intern::FastMap;
 use crate::model::{nearest_window_end, window_end_at_phase, CrashRecord, Fault, ResultRow, SentEvent, View, FLUSH_DEVICE};
 use crate::scenario::Clock;
 use std::collections::HashMap;
@@ -40,7 +41,7 @@ pub(super) struct FaultIndex<'a> {
     /// that fires late (Storm's, by a few ms) closes its window after the phase's end.
     closed_at: HashMap<(i64, &'a str, &'a str), i64>,
     /// Late and out-of-order messages by id: how far behind their device time they were sent.
-    behind: HashMap<&'a str, i64>,
+    behind: FastMap<&'a str, i64>,
 }
 
 impl<'a> FaultIndex<'a> {
@@ -156,9 +157,9 @@ impl<'a> FaultIndex<'a> {
 /// virtual clock's device times are not the wall's, whose difference read as years late: there,
 /// at least how far its device's clock had gone on (its latest message sent before; a message held
 /// back less than a pause reads 0).
-pub(super) fn held_back(log: &[SentEvent], clock: Clock) -> HashMap<&str, i64> {
-    let mut latest: HashMap<&str, i64> = HashMap::new();
-    let mut behind = HashMap::new();
+pub(super) fn held_back(log: &[SentEvent], clock: Clock) -> FastMap<&str, i64> {
+    let mut latest: FastMap<&str, i64> = FastMap::default();
+    let mut behind = FastMap::default();
     for e in log {
         let device_time = latest.entry(&*e.device).or_insert(e.dt);
         if matches!(e.fault, Fault::Late | Fault::OutOfOrder) {

@@ -11,17 +11,18 @@ use super::candidates::held_back;
 use super::{Cause, Comparison, Dropped, EventNote, Exception, Reading, Setting, Side, MAX_CROSSED_AFTER_CRASH, TIMER_SLACK_MS};
 use crate::format::utc;
 use crate::groups::DeviceGroups;
+use crate::intern::FastMap;
 use crate::model::{nearest_window_end, window_end_at_phase, Aggregate, Fault, JobRecord, ResultRow, SentEvent, View, WatermarkScope, FLUSH_DEVICE};
-use std::cell::OnceCell;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// (window end, device, category) of a row compared.
 type Key<'a> = (i64, &'a str, &'a str);
 
 /// Compares `job`'s rows with the truth id by id, a group of devices at a time.
-pub(super) fn compare(job: &JobRecord, groups: &dyn DeviceGroups, reading: &Reading, setting: &Setting) -> Comparison {
-    // Read off every group once more, so only where a row has an event dropped (in device time).
-    let progress = LazyProgress { of: OnceCell::new(), groups, view: job.mode.view(), setting };
+pub(super) fn compare(job: &JobRecord, groups: &dyn DeviceGroups, setting: &Setting) -> Comparison {
+    let mut sent = Sent::default();
+    let reading = &Reading::of(job, groups, setting.window_ms, &mut |events| sent.add(events, job.mode.view(), setting));
+    let progress = sent.progress();
     let mut c = Comparison { by_ids: true, ..Comparison::empty(job, reading) };
     let (mut found, mut late_resends) = (0, 0);
     for g in 0..groups.count() {
@@ -53,76 +54,74 @@ impl Cause {
 /// seen of them when an event came. Read off every group of the run before any is compared, since
 /// a partition holds the events of devices of every group.
 struct Progress {
-    /// Per partition, the send times at which the latest time (in the job's view) sent on it so far
-    /// grew, with that time: increasing in both.
-    partitions: HashMap<i32, Vec<(i64, i64)>>,
-    /// The same over every partition.
+    partitions: FastMap<i32, PartitionProgress>,
+    /// The send times at which the latest time sent on any partition grew, with that time.
     all: Vec<(i64, i64)>,
-    /// Per partition, every send time, in order: how long it was silent before an event.
-    sends: HashMap<i32, Vec<i64>>,
 }
 
-impl Progress {
-    fn of(groups: &dyn DeviceGroups, view: View, setting: &Setting) -> Progress {
-        let mut latest: HashMap<i32, BTreeMap<i64, i64>> = HashMap::new();
-        let mut sends: HashMap<i32, Vec<i64>> = HashMap::new();
-        for g in 0..groups.count() {
-            for e in groups.group(g).events.iter() {
-                let p = setting.partition(&e.device);
-                let at = latest.entry(p).or_default().entry(e.sent_at).or_insert(i64::MIN);
-                *at = (*at).max(view.time_of(e));
-                sends.entry(p).or_default().push(e.sent_at);
-            }
+/// One partition's progress: the send times at which the latest time (in the job's view) sent on
+/// it so far grew, with that time, increasing in both; and every send time, in order (how long
+/// it was silent before an event).
+struct PartitionProgress {
+    rising: Vec<(i64, i64)>,
+    sends: Vec<i64>,
+}
+
+/// Each partition's sends, (send time, time), gathered a group at a time.
+#[derive(Default)]
+struct Sent {
+    partitions: FastMap<i32, Vec<(i64, i64)>>,
+}
+
+impl Sent {
+    fn add(&mut self, events: &[SentEvent], view: View, setting: &Setting) {
+        for e in events {
+            self.partitions.entry(setting.partition(&e.device)).or_default().push((e.sent_at, view.time_of(e)));
         }
-        sends.values_mut().for_each(|s| s.sort_unstable());
+    }
+
+    fn progress(mut self) -> Progress {
+        self.partitions.values_mut().for_each(|s| s.sort_unstable());
         // The stream ends with flush events on every partition, far ahead of every time (§6): after
         // the last send, any watermark may have passed any window (a reader behind on one partition
         // may read another's flush first).
-        let after_the_last = sends.values().filter_map(|s| s.last()).max().map_or(0, |last| last + 1);
-        latest.values_mut().for_each(|points| {
-            points.insert(after_the_last, i64::MAX);
-        });
-        let mut merged: BTreeMap<i64, i64> = BTreeMap::new();
-        for (&at, &t) in latest.values().flatten() {
-            let m = merged.entry(at).or_insert(t);
-            *m = (*m).max(t);
-        }
-        let all = rising(merged);
-        Progress { partitions: latest.into_iter().map(|(p, points)| (p, rising(points))).collect(), all, sends }
+        let after_the_last = self.partitions.values().filter_map(|s| s.last()).map(|&(at, _)| at + 1).max().unwrap_or(0);
+        let mut all: Vec<(i64, i64)> = self.partitions.values().flat_map(|s| rising(s)).collect();
+        all.sort_unstable();
+        let mut all = rising(&all);
+        all.push((after_the_last, i64::MAX));
+        let partitions = self
+            .partitions
+            .into_iter()
+            .map(|(p, s)| {
+                let mut points = rising(&s);
+                points.push((after_the_last, i64::MAX));
+                (p, PartitionProgress { rising: points, sends: s.into_iter().map(|(at, _)| at).collect() })
+            })
+            .collect();
+        Progress { partitions, all }
     }
+}
 
+impl Progress {
     /// When events sent up to then had first reached `t` on `partition` (every partition: `None`), if they ever did.
     fn reached(&self, partition: Option<i32>, t: i64) -> Option<i64> {
-        let points = partition.map_or(&self.all, |p| self.partitions.get(&p).unwrap_or(&self.all));
+        let points = partition.and_then(|p| self.partitions.get(&p)).map_or(&self.all, |p| &p.rising);
         points.get(points.partition_point(|&(_, high)| high < t)).map(|&(at, _)| at)
     }
 
     /// How long `partition` had been silent when `e` was sent.
     fn silent_before(&self, partition: i32, e: &SentEvent) -> i64 {
-        let sends = self.sends.get(&partition).map(Vec::as_slice).unwrap_or_default();
+        let sends = self.partitions.get(&partition).map(|p| p.sends.as_slice()).unwrap_or_default();
         let i = sends.partition_point(|&at| at < e.sent_at);
         i.checked_sub(1).map_or(0, |before| e.sent_at - sends[before])
     }
 }
 
-/// A run's `Progress`, read when first asked for.
-struct LazyProgress<'a> {
-    of: OnceCell<Progress>,
-    groups: &'a dyn DeviceGroups,
-    view: View,
-    setting: &'a Setting,
-}
-
-impl LazyProgress<'_> {
-    fn get(&self) -> &Progress {
-        self.of.get_or_init(|| Progress::of(self.groups, self.view, self.setting))
-    }
-}
-
 /// The points of (send time, time) where the time grows.
-fn rising(points: BTreeMap<i64, i64>) -> Vec<(i64, i64)> {
+fn rising(points: &[(i64, i64)]) -> Vec<(i64, i64)> {
     let mut kept: Vec<(i64, i64)> = Vec::new();
-    for (at, t) in points {
+    for &(at, t) in points {
         if kept.last().is_none_or(|&(_, high)| t > high) {
             kept.push((at, t));
         }
@@ -133,16 +132,16 @@ fn rising(points: BTreeMap<i64, i64>) -> Vec<(i64, i64)> {
 /// One group's log, looked up by id.
 struct Log<'a> {
     /// Each id's first send: the one the truth counts.
-    first: HashMap<&'a str, &'a SentEvent>,
+    first: FastMap<&'a str, &'a SentEvent>,
     /// Each id's resends.
-    resends: HashMap<&'a str, Vec<&'a SentEvent>>,
+    resends: FastMap<&'a str, Vec<&'a SentEvent>>,
     /// Late and out-of-order messages: how far behind their device time they were sent.
-    held_back: HashMap<&'a str, i64>,
+    held_back: FastMap<&'a str, i64>,
 }
 
 impl<'a> Log<'a> {
     fn of(log: &'a [SentEvent], setting: &Setting) -> Log<'a> {
-        let (mut first, mut resends): (HashMap<_, _>, HashMap<_, Vec<_>>) = Default::default();
+        let (mut first, mut resends): (FastMap<_, _>, FastMap<_, Vec<_>>) = Default::default();
         for e in log.iter().filter(|e| &*e.device != FLUSH_DEVICE) {
             if e.counts() {
                 first.insert(e.id.as_str(), e);
@@ -156,23 +155,31 @@ impl<'a> Log<'a> {
 
 /// What the engine counted: per row, its ids as many times as named; per id, the rows that name it.
 struct Counted<'a> {
-    rows: BTreeMap<Key<'a>, (&'a ResultRow, HashMap<&'a str, i64>)>,
-    at: HashMap<&'a str, Vec<i64>>,
+    rows: BTreeMap<Key<'a>, (&'a ResultRow, FastMap<&'a str, i64>)>,
+    /// (id, window end) of every id named, ordered: one allocation for a run's millions.
+    at: Vec<(&'a str, i64)>,
 }
 
 impl<'a> Counted<'a> {
     fn of(results: &'a [ResultRow], window_ms: i64, phase_ms: i64) -> Counted<'a> {
-        let mut counted = Counted { rows: BTreeMap::new(), at: HashMap::new() };
+        let mut counted = Counted { rows: BTreeMap::new(), at: Vec::new() };
         for r in results.iter().filter(|r| r.device != FLUSH_DEVICE) {
             let key = (nearest_window_end(r.window_end, window_ms, phase_ms), r.device.as_str(), r.category.as_str());
-            let mut ids: HashMap<&str, i64> = HashMap::new();
+            let mut ids: FastMap<&str, i64> = FastMap::default();
             for id in r.ids.iter().flatten() {
                 *ids.entry(id.as_str()).or_default() += 1;
-                counted.at.entry(id.as_str()).or_default().push(key.0);
+                counted.at.push((id.as_str(), key.0));
             }
             counted.rows.insert(key, (r, ids));
         }
+        counted.at.sort_unstable();
         counted
+    }
+
+    /// The ends of the windows that name `id`.
+    fn windows_of<'s>(&'s self, id: &'s str) -> impl Iterator<Item = i64> + 's {
+        let from = self.at.partition_point(|&(other, _)| other < id);
+        self.at[from..].iter().take_while(move |&&(other, _)| other == id).map(|&(_, end)| end)
     }
 
     /// How many times row `key` names `id`.
@@ -185,7 +192,7 @@ impl<'a> Counted<'a> {
 struct Classify<'a, 'b> {
     job: &'b JobRecord,
     reading: &'b Reading,
-    progress: &'b LazyProgress<'b>,
+    progress: &'b Progress,
     log: &'b Log<'a>,
     counted: Counted<'a>,
     setting: &'b Setting,
@@ -211,7 +218,7 @@ impl<'a> Classify<'a, '_> {
         resends
             .filter(|r| {
                 let passed = self.window_of(r) + s.allowed_lateness_ms + s.out_of_orderness_ms;
-                self.progress.get().reached(Some(s.partition(&r.device)), passed).is_some_and(|at| at <= r.sent_at)
+                self.progress.reached(Some(s.partition(&r.device)), passed).is_some_and(|at| at <= r.sent_at)
             })
             .count()
     }
@@ -247,7 +254,7 @@ impl<'a> Classify<'a, '_> {
     }
 
     /// Where a row's count and sums are not those of the events it names: what is wrong.
-    fn sums_of_its_ids(&self, r: &ResultRow, ids: &HashMap<&str, i64>) -> Option<(Cause, String)> {
+    fn sums_of_its_ids(&self, r: &ResultRow, ids: &FastMap<&str, i64>) -> Option<(Cause, String)> {
         let named: i64 = ids.values().sum();
         if r.agg.count != named {
             return Some((Cause::Unexplained, format!("the row counts {} events but names {named}", r.agg.count)));
@@ -262,9 +269,9 @@ impl<'a> Classify<'a, '_> {
 
     /// Why `e`, of row `key` in the truth, is not among its ids.
     fn missing(&self, key: Key, e: &SentEvent) -> EventNote {
-        let elsewhere = self.counted.at.get(e.id.as_str()).and_then(|ends| ends.iter().filter(|&&end| end != key.0).min_by_key(|&&end| (end - key.0).abs()));
+        let elsewhere = self.counted.windows_of(&e.id).filter(|&end| end != key.0).min_by_key(|&end| (end - key.0).abs());
         let (cause, detail) = match elsewhere {
-            Some(&to) => match self.moved(key.0, to, e) {
+            Some(to) => match self.moved(key.0, to, e) {
                 (Cause::Unexplained, _) if self.resent_into(&e.id, to).is_some() => {
                     (Cause::Duplicate, format!("its resend counted in the window of {} in its place", utc(to)))
                 }
@@ -394,7 +401,7 @@ impl<'a> Classify<'a, '_> {
             Fault::OutOfOrder => Cause::OutOfOrder,
             _ => Cause::Overtaken,
         };
-        let progress = self.progress.get();
+        let progress = self.progress;
         if progress.reached(Some(partition), passed).is_some_and(|at| at <= e.sent_at) {
             let how = match e.fault {
                 Fault::Late | Fault::OutOfOrder => format!("{}, past the bound", self.how_far_back(e)),

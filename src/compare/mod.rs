@@ -244,10 +244,10 @@ impl Comparison {
 /// (`groups` holds the job's rows only): event by event where its rows name the events they
 /// counted (`ids`), else by their sums.
 pub fn compare(job: &JobRecord, groups: &dyn DeviceGroups, setting: &Setting) -> Comparison {
-    let reading = Reading::of(job, groups, setting.window_ms);
     if job.ids {
-        return ids::compare(job, groups, &reading, setting);
+        return ids::compare(job, groups, setting);
     }
+    let reading = Reading::of(job, groups, setting.window_ms, &mut |_| {});
     by_sums(job, groups, &reading, setting)
 }
 
@@ -278,10 +278,12 @@ struct Reading {
 }
 
 impl Reading {
-    fn of(job: &JobRecord, groups: &dyn DeviceGroups, window_ms: i64) -> Reading {
+    /// What it reads off every group; each group's events go to `also` on the way (one read of a run for both).
+    fn of(job: &JobRecord, groups: &dyn DeviceGroups, window_ms: i64, also: &mut dyn FnMut(&[SentEvent])) -> Reading {
         let (mut ends, mut emitted_late, mut last_sent) = (Vec::new(), 0, None);
         for g in 0..groups.count() {
             let group = groups.group(g);
+            also(&group.events);
             for r in group.results.iter().filter(|r| r.device != FLUSH_DEVICE) {
                 ends.push(r.window_end);
                 emitted_late = emitted_late.max(r.first_emitted_at - r.window_end);
