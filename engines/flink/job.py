@@ -16,6 +16,9 @@ engine (engines/native):
   not honoured: whatever arrives behind the watermark is dropped.
 - Deduplication: ROW_NUMBER() ... = 1 by id before the window; ids are kept for
   table.exec.state.ttl = --dedup-horizon-ms.
+- With --ids true each row also names the ids its window counted, ARRAY_AGG(id)
+  beside the sums (job.sql's lines marked `-- with --ids true`): the same rows,
+  after the deduplication, so that count is the length of ids.
 - Malformed records: json.ignore-parse-errors skips what is not JSON and nulls
   ill-typed fields, which the WHERE drops. Flink SQL counts neither; the
   `malformed` metric comes from the operators' record counters instead.
@@ -61,6 +64,8 @@ from protocol import Jobs, job_parser, say_version  # noqa: E402
 ENGINE = os.environ.get("BOONTADATA_ENGINE", "flink")
 CACHE = Path(os.environ.get("BOONTADATA_CACHE", Path.home() / ".cache" / "boontadata")) / ENGINE
 SQL = HERE / "job.sql"
+# job.sql's lines that are there only with --ids true end with this.
+IDS_ONLY = "-- with --ids true"
 
 
 def interval(ms):
@@ -80,7 +85,16 @@ def statements(a):
     }[a.mode]
     values = {"TIME_COLUMN": time_column, "BROKERS": a.brokers, "EVENTS": a.events, "RESULTS": a.results, "GROUP": a.group,
               "ENGINE": ENGINE, "MODE": a.mode, "WINDOW": interval(a.window_ms)}
-    without_comments = "\n".join(line for line in SQL.read_text().splitlines() if not line.lstrip().startswith("--"))
+    lines = []
+    for line in SQL.read_text().splitlines():
+        if line.lstrip().startswith("--"):
+            continue
+        if line.endswith(IDS_ONLY):  # the ids of the events counted, only when the job asks for them
+            if not a.ids:
+                continue
+            line = line.removesuffix(IDS_ONLY).rstrip()
+        lines.append(line)
+    without_comments = "\n".join(lines)
     sql = string.Template(without_comments).substitute(values)
     return [s.strip() for s in sql.split(";") if s.strip()]
 

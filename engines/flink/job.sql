@@ -21,9 +21,13 @@ CREATE TABLE events (
 );
 
 -- 2. The results topic: one JSON row per window (docs/SPEC.md §5), keyed by device.
+--    A line that ends in `-- with --ids true` is there only when the job's
+--    flag --ids is true (job.py leaves it out otherwise).
 CREATE TABLE results (
     engine STRING, mode STRING, window_end BIGINT, di STRING, c STRING,
-    `count` BIGINT, m1_sum BIGINT, m2_sum DOUBLE, emitted_at BIGINT
+    `count` BIGINT, m1_sum BIGINT, m2_sum DOUBLE,
+    ids ARRAY<STRING>,  -- with --ids true
+    emitted_at BIGINT
 ) WITH (
     'connector' = 'kafka', 'format' = 'json', 'key.format' = 'raw', 'key.fields' = 'di',
     'value.fields-include' = 'ALL',
@@ -45,11 +49,13 @@ WHERE rn = 1;
 --    window table function), emitted once, when the watermark (or, in
 --    processing time, the clock) passes their end. Window functions have no
 --    allowed lateness: a row that comes after its window fired is dropped.
+--    With --ids true, ARRAY_AGG(id) names the events counted, one entry each.
 --    Times leave as epoch milliseconds, in UTC.
 INSERT INTO results
 SELECT '${ENGINE}', '${MODE}',
        EXTRACT(EPOCH FROM window_end) * 1000 + EXTRACT(MILLISECOND FROM window_end),
        di, c, COUNT(*), SUM(m1), SUM(m2),
+       ARRAY_AGG(id),  -- with --ids true
        EXTRACT(EPOCH FROM LOCALTIMESTAMP) * 1000 + EXTRACT(MILLISECOND FROM LOCALTIMESTAMP)
 FROM TABLE(TUMBLE(TABLE firsts, DESCRIPTOR(t), ${WINDOW}))
 GROUP BY window_start, window_end, di, c;

@@ -62,12 +62,13 @@ def start(spark, a):
     parsed = parsed.observe("input", F.count(F.lit(1)).alias("records"), F.count_if(~is_event).alias("malformed"))
     events = parsed.where(is_event).select("e.*")
 
-    rows = windows(events, a.mode, a.window_ms, a.out_of_orderness_ms, a.allowed_lateness_ms, a.dedup_horizon_ms)
+    rows = windows(events, a.mode, a.window_ms, a.out_of_orderness_ms, a.allowed_lateness_ms, a.dedup_horizon_ms, a.ids)
     # current_timestamp() is when the batch started; emitted_at is when the row leaves.
     emitted_at = F.expr("cast(reflect('java.lang.System', 'currentTimeMillis') as bigint)")
+    ids = ["ids"] if a.ids else []  # with --ids true, the ids of the events counted
     results = rows.select(F.col("di").alias("key"), F.to_json(F.struct(
         F.lit(ENGINE).alias("engine"), F.lit(a.mode).alias("mode"), "window_end",
-        "di", "c", "count", "m1_sum", "m2_sum", emitted_at.alias("emitted_at"))).alias("value"))
+        "di", "c", "count", "m1_sum", "m2_sum", *ids, emitted_at.alias("emitted_at"))).alias("value"))
     checkpoint = a.state_dir or os.path.join(tempfile.mkdtemp(prefix="boontadata-spark-"), a.mode)
     # A micro-batch every second, as Spark's guide sets triggers: without one, a query with no
     # new data asks Kafka for its offsets in a loop and takes most of a core doing it.

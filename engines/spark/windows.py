@@ -23,14 +23,18 @@ from pyspark.sql import functions as F
 OUTPUT_MODE = {"event-time": "append", "processing-time": "update"}
 
 
-def windows(events: DataFrame, mode, window_ms, out_of_orderness_ms, allowed_lateness_ms, dedup_horizon_ms) -> DataFrame:
+def windows(events: DataFrame, mode, window_ms, out_of_orderness_ms, allowed_lateness_ms, dedup_horizon_ms, ids=False) -> DataFrame:
     """events (id, di, dt, c, m1, m2) → one row per window, device and category:
-    (window_end in epoch ms, di, c, count, m1_sum, m2_sum)."""
+    (window_end in epoch ms, di, c, count, m1_sum, m2_sum), and with `ids` the ids
+    of the events counted (after the dedup, one entry each)."""
     if mode == "event-time":
         timed = events.withColumn("t", F.timestamp_millis("dt")).withWatermark("t", f"{out_of_orderness_ms + allowed_lateness_ms} milliseconds")
     else:
         timed = events.withColumn("t", F.current_timestamp()).withWatermark("t", f"{dedup_horizon_ms} milliseconds")
+    aggregates = {"count": F.count("*"), "m1_sum": F.sum("m1"), "m2_sum": F.sum("m2")}
+    if ids:  # the ids of the events counted, beside the sums
+        aggregates["ids"] = F.collect_list("id")
     return (timed.dropDuplicatesWithinWatermark(["id"])
             .groupBy(F.window("t", f"{window_ms} milliseconds"), "di", "c")
-            .agg(F.count("*").alias("count"), F.sum("m1").alias("m1_sum"), F.sum("m2").alias("m2_sum"))
-            .select(F.unix_millis("window.end").alias("window_end"), "di", "c", "count", "m1_sum", "m2_sum"))
+            .agg(*[f.alias(name) for name, f in aggregates.items()])
+            .select(F.unix_millis("window.end").alias("window_end"), "di", "c", *aggregates))
