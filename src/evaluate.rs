@@ -298,6 +298,7 @@ mod tests {
             end_inclusive: false,
             dedup: false,
             lateness: true,
+            late_drop: Default::default(),
         }
     }
 

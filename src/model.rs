@@ -284,6 +284,18 @@ pub enum WatermarkScope {
     AllPartitions,
 }
 
+/// What an event-time engine drops as late (its `engine.toml` declares it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LateDrop {
+    /// An event whose window the watermark has passed (with the allowed lateness).
+    #[default]
+    AfterItsWindow,
+    /// An event whose own time the watermark has passed, its window open or not (Spark's stateful
+    /// operators, its `dropDuplicatesWithinWatermark` first).
+    BehindTheWatermark,
+}
+
 /// One engine mode of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {
@@ -314,6 +326,9 @@ pub struct JobRecord {
     /// Its engine honours the allowed lateness, as it declares; else its windows close at the watermark.
     #[serde(default = "honours_lateness")]
     pub lateness: bool,
+    /// What its engine drops as late, as it declares.
+    #[serde(default)]
+    pub late_drop: LateDrop,
 }
 
 fn honours_lateness() -> bool {

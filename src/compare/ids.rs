@@ -12,7 +12,7 @@ use super::{Cause, Comparison, Dropped, EventNote, Exception, Reading, Setting, 
 use crate::format::utc;
 use crate::groups::DeviceGroups;
 use crate::intern::FastMap;
-use crate::model::{nearest_window_end, window_end_at_phase, Aggregate, Fault, JobRecord, ResultRow, SentEvent, View, WatermarkScope, FLUSH_DEVICE};
+use crate::model::{nearest_window_end, window_end_at_phase, Aggregate, Fault, JobRecord, LateDrop, ResultRow, SentEvent, View, WatermarkScope, FLUSH_DEVICE};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// (window end, device, category) of a row compared.
@@ -394,7 +394,12 @@ impl<'a> Classify<'a, '_> {
     /// (its partition read that far behind them).
     fn behind_the_watermark(&self, key: Key, e: &SentEvent) -> Option<(Cause, String)> {
         let s = self.setting;
-        let passed = key.0 + s.allowed_lateness_ms + s.out_of_orderness_ms;
+        // The latest time the watermark must have seen: its bound past the window's end (and the
+        // allowed lateness), or, for an engine that drops whatever is behind it, past the event's own time.
+        let passed = match self.job.late_drop {
+            LateDrop::AfterItsWindow => key.0 + s.allowed_lateness_ms + s.out_of_orderness_ms,
+            LateDrop::BehindTheWatermark => self.job.mode.view().time_of(e) + s.allowed_lateness_ms + s.out_of_orderness_ms + 1,
+        };
         let partition = s.partition(&e.device);
         let as_faulted = match e.fault {
             Fault::Late => Cause::Late,

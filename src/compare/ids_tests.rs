@@ -3,7 +3,7 @@
 
 use super::super::*;
 use crate::groups::Whole;
-use crate::model::{CrashRecord, Fault};
+use crate::model::{CrashRecord, Fault, LateDrop};
 use crate::truth::tests::{sent, TEN};
 
 /// A row of device "d" naming `ids`, its count and sums those of the events `log` gives them.
@@ -296,4 +296,17 @@ fn the_end_of_stream_flush_lets_a_watermark_over_all_partitions_pass_the_last_wi
     assert_eq!(notes(&storm), [("d-6", Side::Missing, Cause::Overtaken)]);
     assert!(storm.exceptions[0].why.contains("read at least 1 ms behind the others"), "{}", storm.exceptions[0].why);
     assert_eq!(notes(&event_time(&log, &rows)), [("d-6", Side::Missing, Cause::Unexplained)]);
+}
+
+#[test]
+fn an_engine_that_drops_what_is_behind_its_watermark_may_drop_an_event_of_a_window_still_open() {
+    // d-3 held back 2.7 s, sent before the window's end + 1 s: after its window only, it cannot
+    // have been dropped; behind the watermark (10:00:04.5 + 1 s, passed by d-4 at 10:00:05.6), it can.
+    let mut log = base();
+    log.insert(3, sent("d-4", "d", TEN + 5600, TEN + 5600, 1, Fault::None));
+    log.insert(4, sent("d-3", "d", TEN + 2500, TEN + 5700, 7, Fault::OutOfOrder));
+    let rows = [named(TEN + 5000, &["d-0", "d-1", "d-2"], &log), named(TEN + 10_000, &["d-4", "d-5"], &log), named(TEN + 15_000, &["d-6"], &log)];
+    assert_eq!(notes(&event_time(&log, &rows)), [("d-3", Side::Missing, Cause::Unexplained)]);
+    let spark = JobRecord { late_drop: LateDrop::BehindTheWatermark, ..job(Mode::EventTime, None, WatermarkScope::PerPartition) };
+    assert_eq!(notes(&compared(&spark, &log, &rows)), [("d-3", Side::Missing, Cause::OutOfOrder)]);
 }

@@ -3,7 +3,7 @@
 use super::explain::Combinations;
 use super::*;
 use crate::groups::Whole;
-use crate::model::{CrashRecord, Fault};
+use crate::model::{CrashRecord, Fault, LateDrop};
 use crate::truth::tests::{sent, TEN};
 
 fn result(end: i64, device: &str, count: i64, m1: i64) -> ResultRow {
@@ -35,6 +35,7 @@ pub(super) fn job(mode: Mode, crash: Option<CrashRecord>, watermark: WatermarkSc
         end_inclusive: false,
         dedup: false,
         lateness: true,
+        late_drop: LateDrop::AfterItsWindow,
     }
 }
 

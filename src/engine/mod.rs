@@ -14,7 +14,7 @@ pub mod protocol;
 pub mod running;
 pub mod scaffold;
 
-use crate::model::{Mode, WatermarkScope};
+use crate::model::{LateDrop, Mode, WatermarkScope};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -48,6 +48,9 @@ pub struct EngineSpec {
     /// What its event-time watermark is taken over.
     #[serde(default)]
     pub watermark: WatermarkScope,
+    /// What it drops as late: an event after its window, or any behind the watermark.
+    #[serde(default)]
+    pub late_drop: LateDrop,
     /// Names the events each window counted when its job is given `--ids true` (docs/SPEC.md §5):
     /// it is then compared event by event rather than by sums.
     #[serde(default)]

@@ -158,6 +158,7 @@ mod tests {
             end_inclusive: false,
             dedup: false,
             lateness: true,
+            late_drop: Default::default(),
         };
         let broker = BrokerInfo { about: "a broker".into(), startup_s: None };
         let params = RunParams { scenario: sc.clone(), out_dir: "out".into(), broker, jobs: vec![job], preload: false };

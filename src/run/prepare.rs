@@ -79,6 +79,7 @@ fn job_record(dir: &Path, job: &Job, ids: bool) -> JobRecord {
         end_inclusive: job.spec.end_inclusive,
         dedup: job.spec.dedup,
         lateness: job.spec.lateness,
+        late_drop: job.spec.late_drop,
     }
 }
 
