@@ -282,6 +282,10 @@ pub enum WatermarkScope {
     /// One watermark over everything the window operator reads (Storm's): a partition read behind
     /// the others has its on-time events dropped as late.
     AllPartitions,
+    /// One watermark per key that goes on with the wall clock between the key's events (Bytewax's
+    /// `EventClock`: the key's latest time minus the wait, plus the system time since it came): an
+    /// event the job reads more than the wait after it was due is behind it, wherever its partition is.
+    PerKeyWallClock,
 }
 
 /// What an event-time engine drops as late (its `engine.toml` declares it).

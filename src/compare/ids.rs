@@ -419,6 +419,7 @@ impl<'a> Classify<'a, '_> {
             WatermarkScope::AllPartitions => true,
             WatermarkScope::PerActivePartition => silent >= s.idle_timeout_ms,
             WatermarkScope::PerPartition => false,
+            WatermarkScope::PerKeyWallClock => return self.read_behind(passed, e),
         };
         let at = progress.reached(None, passed).filter(|_| over_others)?;
         let whose = match self.job.watermark {
@@ -432,6 +433,23 @@ impl<'a> Classify<'a, '_> {
             Cause::Overtaken,
             format!("{}; {whose} read at least {} ms behind the others, whose watermark had passed its window", self.how_far_back(e), at - e.sent_at),
         ))
+    }
+
+    /// `e` dropped behind a watermark that goes on with the wall clock (`per-key-wall-clock`): the
+    /// stream had gone the bound past `passed` no later than the job may have read `e`, which is no
+    /// further behind its sending than the job lagged (the latest of its emissions after a window's
+    /// end, beyond the bound). What was sent before a crash's job read again is the crash's.
+    fn read_behind(&self, passed: i64, e: &SentEvent) -> Option<(Cause, String)> {
+        if self.job.crash.is_some_and(|c| e.sent_at < c.reading_again_at()) {
+            return None;
+        }
+        let s = self.setting;
+        let lagged = self.reading.emitted_late_ms - s.out_of_orderness_ms - s.allowed_lateness_ms + TIMER_SLACK_MS;
+        let behind = (self.progress.reached(None, passed)? - e.sent_at).max(0);
+        (behind <= lagged).then(|| {
+            let how = format!("{}; read at least {behind} ms after it was sent (the job lagged up to {lagged} ms)", self.how_far_back(e));
+            (Cause::Overtaken, format!("{how}, its key's watermark gone on with the wall clock past it"))
+        })
     }
 
     /// What the simulator did to `e`'s time: "131 s late", "held back 1.4 s", "on time".

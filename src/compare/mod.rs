@@ -275,6 +275,9 @@ struct Reading {
     phase_ms: i64,
     /// How many windows later it may count a message on the wall clock (`windows_crossed`).
     crossed: i64,
+    /// The latest of its first emissions after a window's end: with a watermark on the wall clock,
+    /// beyond the wait, how far behind the stream it may have read.
+    emitted_late_ms: i64,
 }
 
 impl Reading {
@@ -290,7 +293,7 @@ impl Reading {
             }
             last_sent = last_sent.max(group.events.iter().map(|e| e.sent_at).max());
         }
-        Reading { phase_ms: window_phase(&ends, window_ms), crossed: windows_crossed(job, emitted_late, last_sent, window_ms) }
+        Reading { phase_ms: window_phase(&ends, window_ms), crossed: windows_crossed(job, emitted_late, last_sent, window_ms), emitted_late_ms: emitted_late }
     }
 }
 
