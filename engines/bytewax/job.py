@@ -68,7 +68,7 @@ def read(message):
 
 
 class Counts:
-    """What the job's metric lines say, counted by the dataflow's `inspect` steps."""
+    """What the job's metric lines say, counted by the input and the dataflow's `inspect` steps."""
 
     NAMES = ("consumed", "malformed", "late_dropped", "duplicates_dropped", "results_emitted")
 
@@ -86,16 +86,18 @@ class Counts:
 
 
 class _Stoppable(StatefulSourcePartition):
-    """A Kafka input partition that ends when the job is told to end."""
+    """A Kafka input partition that ends when the job is told to end, and counts what it reads."""
 
-    def __init__(self, partition, stop, reading):
-        self.partition, self.stop, self.reading = partition, stop, reading
+    def __init__(self, partition, stop, reading, counts):
+        self.partition, self.stop, self.reading, self.counts = partition, stop, reading, counts
 
     def next_batch(self):
         if self.stop.is_set():
             raise StopIteration()
         self.reading.set()
-        return self.partition.next_batch()
+        batch = self.partition.next_batch()
+        self.counts.values["consumed"] += len(batch)
+        return batch
 
     def next_awake(self):
         return self.partition.next_awake()
@@ -108,20 +110,18 @@ class _Stoppable(StatefulSourcePartition):
 
 
 class StoppableKafkaSource(KafkaSource):
-    def __init__(self, stop, reading, **kwargs):
+    def __init__(self, stop, reading, counts, **kwargs):
         super().__init__(**kwargs)
-        self.stop, self.reading = stop, reading
+        self.stop, self.reading, self.counts = stop, reading, counts
 
     def build_part(self, step_id, for_part, resume_state):
-        return _Stoppable(super().build_part(step_id, for_part, resume_state), self.stop, self.reading)
+        return _Stoppable(super().build_part(step_id, for_part, resume_state), self.stop, self.reading, self.counts)
 
 
 def dataflow(a, counts, stop, reading):
     brokers = a.brokers.split(",")
     flow = Dataflow(f"boontadata-{a.mode}")
-    source = StoppableKafkaSource(stop, reading, brokers=brokers, topics=[a.events])
-    messages = op.input("events", flow, source)
-    op.inspect("consumed", messages, counts.counter("consumed"))
+    messages = op.input("events", flow, StoppableKafkaSource(stop, reading, counts, brokers=brokers, topics=[a.events]))
     parsed = op.branch("well-formed", op.map("read", messages, read), lambda e: e is not None)
     op.inspect("malformed", parsed.falses, counts.counter("malformed"))
 
