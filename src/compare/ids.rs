@@ -437,17 +437,19 @@ impl<'a> Classify<'a, '_> {
 
     /// `e` dropped behind a watermark that goes on with the wall clock (`per-key-wall-clock`): the
     /// stream had gone the bound past `passed` no later than the job may have read `e`, which is no
-    /// further behind its sending than the job lagged (the latest of its emissions after a window's
-    /// end, beyond the bound). What was sent before a crash's job read again is the crash's.
+    /// further behind its sending than the job may have lagged: as far as its rows came after their
+    /// windows' ends beyond the bound, and a window more (a job that falls behind and catches up
+    /// between two windows' ends shows it in no row). What was sent before a crashed job read again
+    /// is the crash's.
     fn read_behind(&self, passed: i64, e: &SentEvent) -> Option<(Cause, String)> {
         if self.job.crash.is_some_and(|c| e.sent_at < c.reading_again_at()) {
             return None;
         }
         let s = self.setting;
-        let lagged = self.reading.emitted_late_ms - s.out_of_orderness_ms - s.allowed_lateness_ms + TIMER_SLACK_MS;
+        let lagged = (self.reading.emitted_late_ms - s.out_of_orderness_ms - s.allowed_lateness_ms).max(0) + s.window_ms;
         let behind = (self.progress.reached(None, passed)? - e.sent_at).max(0);
         (behind <= lagged).then(|| {
-            let how = format!("{}; read at least {behind} ms after it was sent (the job lagged up to {lagged} ms)", self.how_far_back(e));
+            let how = format!("{}; read at least {behind} ms after it was sent (the job may have lagged {lagged} ms)", self.how_far_back(e));
             (Cause::Overtaken, format!("{how}, its key's watermark gone on with the wall clock past it"))
         })
     }
