@@ -282,6 +282,10 @@ pub enum WatermarkScope {
     /// One watermark over everything the window operator reads (Storm's): a partition read behind
     /// the others has its on-time events dropped as late.
     AllPartitions,
+    /// A clock per message key (device), moved only by that key's own events (Quix Streams' default
+    /// closing): a window closes only once a later event of its device comes, so a device's last
+    /// windows never close, the end-of-stream flush having a key of its own.
+    PerKey,
 }
 
 /// What an event-time engine drops as late (its `engine.toml` declares it).

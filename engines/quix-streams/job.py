@@ -81,6 +81,10 @@ def build(a, counters):
         # A job started again after a crash gets its partitions once the killed one's session has
         # expired: 6 s (the broker's least), not librdkafka's 45.
         consumer_extra_config={"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000},
+        # Quix draws a random transactional.id per start: the transaction a killed job left open
+        # would hold every read_committed reader of the results topic for its timeout (60 s). Named
+        # after the group, the restarted job fences it and aborts it at once (Kafka Streams' way).
+        producer_extra_config={"transactional.id": f"{a.group}-{a.results}"} if a.guarantee == "exactly-once" else {},
     )
 
     def device_time(value, _headers, timestamp, _type):
@@ -105,8 +109,9 @@ def watch(app, jobs, counters, stopped):
     and stops the application when the harness ends the job."""
     ready = False
     while jobs.running() and not stopped.is_set():
-        # Quix offers no assignment callback: its consumer's own assignment tells.
-        if not ready and app._consumer.assignment():
+        # Quix offers no assignment callback: its consumer's own assignment tells, once the
+        # application has made that consumer (made on first use: made here, it would be a second one).
+        if not ready and app._consumer._inner_consumer is not None and app._consumer.assignment():
             print("boontadata: ready", flush=True)
             ready = True
         counters.report()

@@ -310,3 +310,26 @@ fn an_engine_that_drops_what_is_behind_its_watermark_may_drop_an_event_of_a_wind
     let spark = JobRecord { late_drop: LateDrop::BehindTheWatermark, ..job(Mode::EventTime, None, WatermarkScope::PerPartition) };
     assert_eq!(notes(&compared(&spark, &log, &rows)), [("d-3", Side::Missing, Cause::OutOfOrder)]);
 }
+
+#[test]
+fn a_window_its_key_never_closed_is_never_closed_only_for_a_per_key_engine() {
+    let log = base();
+    let mut rows = exact_rows(&log);
+    rows.pop(); // d-6, at 10:00:12, the device's latest: nothing of "d" passed 10:00:15 + 1 s
+    let per_key = compared(&job(Mode::EventTime, None, WatermarkScope::PerKey), &log, &rows);
+    assert_eq!(notes(&per_key), [("d-6", Side::Missing, Cause::NeverClosed)]);
+    assert_eq!(
+        per_key.exceptions[0].why,
+        "1 event in a window its key never closed (#6: its device's latest time stops 4.0 s short of its window's end and the bound: no later event of its key closed it)"
+    );
+    assert_eq!(notes(&event_time(&log, &rows)), [("d-6", Side::Missing, Cause::Unexplained)], "a watermark per partition closes it");
+}
+
+#[test]
+fn a_window_its_key_passed_was_closed() {
+    let log = base();
+    let mut rows = exact_rows(&log);
+    rows.remove(1); // d-5 of 10:00:10, which d-6 at 10:00:12 closed
+    let per_key = compared(&job(Mode::EventTime, None, WatermarkScope::PerKey), &log, &rows);
+    assert_eq!(notes(&per_key), [("d-5", Side::Missing, Cause::Unexplained)]);
+}
