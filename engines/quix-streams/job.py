@@ -77,7 +77,7 @@ def build(a, counters):
     app = Application(
         broker_address=a.brokers, consumer_group=a.group, auto_offset_reset="earliest",
         processing_guarantee=a.guarantee, commit_interval=a.commit_interval_s, state_dir=state_dir,
-        on_consumer_error=counters.malformed_record, loglevel="WARNING",
+        on_consumer_error=counters.malformed_record,
         # A job started again after a crash gets its partitions once the killed one's session has
         # expired: 6 s (the broker's least), not librdkafka's 45.
         consumer_extra_config={"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000},

@@ -366,17 +366,17 @@ impl<'a> Classify<'a, '_> {
         self.reading.crossed.max(down.min(MAX_CROSSED_AFTER_CRASH))
     }
 
-    /// Why `e`, of row `key`, is counted nowhere: dropped behind the watermark (where one could
-    /// have passed its window when it came), in a window its key never closed, lost in a crash,
-    /// else unexplained.
+    /// Why `e`, of row `key`, is counted nowhere: in a window its key never closed (whose clock
+    /// then never passed it either), dropped behind the watermark (where one could have passed its
+    /// window when it came), lost in a crash, else unexplained.
     fn dropped(&self, key: Key, e: &SentEvent) -> (Cause, String) {
+        if let Some(found) = self.never_closed(key, e) {
+            return found;
+        }
         if self.job.mode.view() == View::DeviceTime {
             if let Some(found) = self.behind_the_watermark(key, e) {
                 return found;
             }
-        }
-        if let Some(found) = self.never_closed(key, e) {
-            return found;
         }
         if let Some(crash) = self.job.crash.filter(|c| e.sent_at < c.reading_again_at()) {
             let when = if e.sent_at < crash.killed_at {

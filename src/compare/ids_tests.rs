@@ -333,3 +333,18 @@ fn a_window_its_key_passed_was_closed() {
     let per_key = compared(&job(Mode::EventTime, None, WatermarkScope::PerKey), &log, &rows);
     assert_eq!(notes(&per_key), [("d-5", Side::Missing, Cause::Unexplained)]);
 }
+
+#[test]
+fn a_window_its_key_never_closed_is_not_one_its_partition_passed() {
+    let mut log = base();
+    log.push(sent("o-0", "o", TEN + 30_000, TEN + 12_000, 1, Fault::None));
+    let mut rows = exact_rows(&log);
+    rows.pop();
+    let setting = Setting { partitions: [("d".to_string(), 0), ("o".to_string(), 0)].into(), ..Setting::of(5000, Clock::Live) };
+    let per_key = compare(&job(Mode::EventTime, None, WatermarkScope::PerKey), &Whole { events: &log, results: &rows }, &setting);
+    assert_eq!(
+        notes(&per_key).iter().filter(|n| n.0 == "d-6").collect::<Vec<_>>(),
+        [&("d-6", Side::Missing, Cause::NeverClosed)],
+        "another device of its partition went past it"
+    );
+}
