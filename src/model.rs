@@ -282,6 +282,10 @@ pub enum WatermarkScope {
     /// One watermark over everything the window operator reads (Storm's): a partition read behind
     /// the others has its on-time events dropped as late.
     AllPartitions,
+    /// A clock per message key (device), moved only by that key's own events (Quix Streams' default
+    /// closing): a window closes only once a later event of its device comes, so a device's last
+    /// windows never close, the end-of-stream flush having a key of its own.
+    PerKey,
     /// One watermark per key that goes on with the wall clock between the key's events (Bytewax's
     /// `EventClock`: the key's latest time minus the wait, plus the system time since it came): an
     /// event the job reads more than the wait after it was due is behind it, wherever its partition is.

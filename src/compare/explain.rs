@@ -170,7 +170,9 @@ fn describe(chosen: &[&Candidate]) -> Explanation {
                 (Cause::EndInclusive, _) => format!("{n} event{s} at the previous window's very end counted there (m1={m1})"),
                 (Cause::LostInCrash, _) => format!("{n} event{s} sent {} lost in the crash (m1={m1})", around_the_kill(&group)),
                 (Cause::CountedTwice, _) => format!("{n} event{s} sent {} counted twice after the restart (m1={m1})", around_the_kill(&group)),
-                (Cause::Unexplained | Cause::SearchBudget | Cause::UnknownId, _) => unreachable!("every candidate is a fault or a crossing"),
+                (Cause::NeverClosed | Cause::Unexplained | Cause::SearchBudget | Cause::UnknownId, _) => {
+                    unreachable!("every candidate is a fault or a crossing")
+                }
             });
         }
     }

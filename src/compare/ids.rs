@@ -27,7 +27,7 @@ pub(super) fn compare(job: &JobRecord, groups: &dyn DeviceGroups, setting: &Sett
     let (mut found, mut late_resends) = (0, 0);
     for g in 0..groups.count() {
         let group = groups.group(g);
-        let by_id = Log::of(&group.events, setting);
+        let by_id = Log::of(&group.events, job.mode.view(), setting);
         let classify =
             Classify { job, reading, progress: &progress, log: &by_id, setting, counted: Counted::of(&group.results, setting.window_ms, reading.phase_ms) };
         let (rows, exceptions) = classify.rows(&group.events);
@@ -137,19 +137,23 @@ struct Log<'a> {
     resends: FastMap<&'a str, Vec<&'a SentEvent>>,
     /// Late and out-of-order messages: how far behind their device time they were sent.
     held_back: FastMap<&'a str, i64>,
+    /// Each device's latest time (in the job's view) of its first sends: how far a clock per key went.
+    latest: FastMap<&'a str, i64>,
 }
 
 impl<'a> Log<'a> {
-    fn of(log: &'a [SentEvent], setting: &Setting) -> Log<'a> {
-        let (mut first, mut resends): (FastMap<_, _>, FastMap<_, Vec<_>>) = Default::default();
+    fn of(log: &'a [SentEvent], view: View, setting: &Setting) -> Log<'a> {
+        let (mut first, mut resends, mut latest): (FastMap<_, _>, FastMap<_, Vec<_>>, FastMap<&str, i64>) = Default::default();
         for e in log.iter().filter(|e| &*e.device != FLUSH_DEVICE) {
             if e.counts() {
                 first.insert(e.id.as_str(), e);
+                let t = latest.entry(&*e.device).or_insert(i64::MIN);
+                *t = (*t).max(view.time_of(e));
             } else {
                 resends.entry(e.id.as_str()).or_default().push(e);
             }
         }
-        Log { first, resends, held_back: held_back(log, setting.clock) }
+        Log { first, resends, held_back: held_back(log, setting.clock), latest }
     }
 }
 
@@ -362,9 +366,13 @@ impl<'a> Classify<'a, '_> {
         self.reading.crossed.max(down.min(MAX_CROSSED_AFTER_CRASH))
     }
 
-    /// Why `e`, of row `key`, is counted nowhere: dropped behind the watermark (where one could
-    /// have passed its window when it came), lost in a crash, else unexplained.
+    /// Why `e`, of row `key`, is counted nowhere: in a window its key never closed (whose clock
+    /// then never passed it either), dropped behind the watermark (where one could have passed its
+    /// window when it came), lost in a crash, else unexplained.
     fn dropped(&self, key: Key, e: &SentEvent) -> (Cause, String) {
+        if let Some(found) = self.never_closed(key, e) {
+            return found;
+        }
         if self.job.mode.view() == View::DeviceTime {
             if let Some(found) = self.behind_the_watermark(key, e) {
                 return found;
@@ -385,6 +393,19 @@ impl<'a> Classify<'a, '_> {
             _ => "on time, counted nowhere".into(),
         };
         (Cause::Unexplained, why)
+    }
+
+    /// `e` in a window that never closed, for an engine whose windows close only on a later event of
+    /// their key (`per-key`): its device sent nothing past the window's end and the bound (the
+    /// engine's grace: out-of-orderness and allowed lateness), in the job's view.
+    fn never_closed(&self, key: Key, e: &SentEvent) -> Option<(Cause, String)> {
+        let s = self.setting;
+        let closes_at = key.0 + s.out_of_orderness_ms + s.allowed_lateness_ms;
+        let latest = self.log.latest.get(&*e.device).copied().unwrap_or(i64::MIN);
+        (self.job.watermark == WatermarkScope::PerKey && latest < closes_at).then(|| {
+            let short = seconds(closes_at - latest);
+            (Cause::NeverClosed, format!("its device's latest time stops {short} short of its window's end and the bound: no later event of its key closed it"))
+        })
     }
 
     /// `e` dropped as late, if the engine's watermark could have passed its window (with the
@@ -418,7 +439,7 @@ impl<'a> Classify<'a, '_> {
         let over_others = match self.job.watermark {
             WatermarkScope::AllPartitions => true,
             WatermarkScope::PerActivePartition => silent >= s.idle_timeout_ms,
-            WatermarkScope::PerPartition => false,
+            WatermarkScope::PerPartition | WatermarkScope::PerKey => false,
             WatermarkScope::PerKeyWallClock => return self.read_behind(passed, e),
         };
         let at = progress.reached(None, passed).filter(|_| over_others)?;
@@ -503,6 +524,7 @@ fn describe(device: &str, events: &[EventNote]) -> Vec<String> {
                 (Cause::Boundary | Cause::EndInclusive, Side::Extra) => format!("{n} event{s} of another window counted here"),
                 (Cause::LostInCrash, _) => format!("{n} event{s} lost in the crash"),
                 (Cause::CountedTwice, _) => format!("{n} event{s} counted twice after the restart"),
+                (Cause::NeverClosed, _) => format!("{n} event{s} in a window its key never closed"),
                 (Cause::UnknownId, _) => format!("{n} unknown id{s} counted"),
                 (_, Side::Missing) => format!("{n} event{s} missing, UNEXPLAINED"),
                 (_, Side::Extra) => format!("{n} event{s} counted too often, UNEXPLAINED"),

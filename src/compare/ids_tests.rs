@@ -338,3 +338,41 @@ fn a_watermark_on_the_wall_clock_drops_what_a_job_reads_behind_by_no_more_than_i
     let crashed = JobRecord { crash: Some(crash), ..bytewax };
     assert_eq!(notes(&compared(&crashed, &log, &lagging)), [("d-1", Side::Missing, Cause::LostInCrash)]);
 }
+
+#[test]
+fn a_window_its_key_never_closed_is_never_closed_only_for_a_per_key_engine() {
+    let log = base();
+    let mut rows = exact_rows(&log);
+    rows.pop(); // d-6, at 10:00:12, the device's latest: nothing of "d" passed 10:00:15 + 1 s
+    let per_key = compared(&job(Mode::EventTime, None, WatermarkScope::PerKey), &log, &rows);
+    assert_eq!(notes(&per_key), [("d-6", Side::Missing, Cause::NeverClosed)]);
+    assert_eq!(
+        per_key.exceptions[0].why,
+        "1 event in a window its key never closed (#6: its device's latest time stops 4.0 s short of its window's end and the bound: no later event of its key closed it)"
+    );
+    assert_eq!(notes(&event_time(&log, &rows)), [("d-6", Side::Missing, Cause::Unexplained)], "a watermark per partition closes it");
+}
+
+#[test]
+fn a_window_its_key_passed_was_closed() {
+    let log = base();
+    let mut rows = exact_rows(&log);
+    rows.remove(1); // d-5 of 10:00:10, which d-6 at 10:00:12 closed
+    let per_key = compared(&job(Mode::EventTime, None, WatermarkScope::PerKey), &log, &rows);
+    assert_eq!(notes(&per_key), [("d-5", Side::Missing, Cause::Unexplained)]);
+}
+
+#[test]
+fn a_window_its_key_never_closed_is_not_one_its_partition_passed() {
+    let mut log = base();
+    log.push(sent("o-0", "o", TEN + 30_000, TEN + 12_000, 1, Fault::None));
+    let mut rows = exact_rows(&log);
+    rows.pop();
+    let setting = Setting { partitions: [("d".to_string(), 0), ("o".to_string(), 0)].into(), ..Setting::of(5000, Clock::Live) };
+    let per_key = compare(&job(Mode::EventTime, None, WatermarkScope::PerKey), &Whole { events: &log, results: &rows }, &setting);
+    assert_eq!(
+        notes(&per_key).iter().filter(|n| n.0 == "d-6").collect::<Vec<_>>(),
+        [&("d-6", Side::Missing, Cause::NeverClosed)],
+        "another device of its partition went past it"
+    );
+}

@@ -45,6 +45,9 @@ pub enum Cause {
     LostInCrash,
     /// Messages sent before the engine's crash that its window counted twice: read again after the restart on top of restored state.
     CountedTwice,
+    /// Messages of a window that never closed: its engine closes a window only on a later event of its
+    /// key (`watermark = "per-key"`), and the device sent none past the window's end and the bound.
+    NeverClosed,
     /// No set of faults accounts for the difference; or, by ids, no rule the event.
     Unexplained,
     /// The search for an explanation gave up on its budget: it may have one, or not.
@@ -54,7 +57,7 @@ pub enum Cause {
 }
 
 impl Cause {
-    pub const ALL: [Cause; 11] = [
+    pub const ALL: [Cause; 12] = [
         Cause::Duplicate,
         Cause::Late,
         Cause::OutOfOrder,
@@ -63,6 +66,7 @@ impl Cause {
         Cause::EndInclusive,
         Cause::LostInCrash,
         Cause::CountedTwice,
+        Cause::NeverClosed,
         Cause::Unexplained,
         Cause::SearchBudget,
         Cause::UnknownId,
@@ -78,6 +82,7 @@ impl Cause {
             Cause::EndInclusive => "end-inclusive",
             Cause::LostInCrash => "lost-in-crash",
             Cause::CountedTwice => "counted-twice",
+            Cause::NeverClosed => "never-closed",
             Cause::Unexplained => "unexplained",
             Cause::SearchBudget => "search-budget",
             Cause::UnknownId => "unknown-id",
@@ -382,7 +387,7 @@ impl Explaining<'_> {
             // on the wall clock, messages an engine reads late are counted late, not twice).
             found = explain(t, r, &faults.candidates(key, window_ms, self.crossed));
         }
-        if !found.explains() && view == View::DeviceTime && self.job.watermark != WatermarkScope::PerPartition {
+        if !found.explains() && view == View::DeviceTime && !matches!(self.job.watermark, WatermarkScope::PerPartition | WatermarkScope::PerKey) {
             // Any of them, each a choice of its own (the fewest that explain the row are found, but the search
             // grows as 2^n), and a run of them (looked up by its sums: cheap however long the window, but a
             // run may need a resend counted to make up for one it should have left out): any first in a

@@ -19,6 +19,7 @@ pub fn cause_colour(c: Cause) -> &'static str {
         Cause::EndInclusive => "#cc79a7",
         Cause::LostInCrash => "#8c564b",
         Cause::CountedTwice => "#9467bd",
+        Cause::NeverClosed => "#17a589",
         Cause::Unexplained => "#d62728",
         Cause::SearchBudget => "#7f7f7f",
         Cause::UnknownId => "#000000",
