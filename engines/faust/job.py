@@ -30,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 # engines/protocol.py of the boontadata checkout (the harness gives it as $BOONTADATA_HOME).
 sys.path.insert(0, str(Path(os.environ.get("BOONTADATA_HOME", HERE.parent.parent)) / "engines"))
 from protocol import Jobs, job_parser, say_version  # noqa: E402
-from windows import closed_row, count, windowed_cells  # noqa: E402
+from windows import closed_already, closed_row, count, windowed_cells  # noqa: E402
 
 ENGINE = os.environ.get("BOONTADATA_ENGINE", HERE.name)
 REPORT_EVERY_S = 1.0
@@ -70,7 +70,7 @@ def protocol(line):
 class Job:
     def __init__(self, a, jobs, partitions):
         self.a, self.jobs = a, jobs
-        self.consumed = self.malformed = self.duplicates_dropped = self.emitted = 0
+        self.consumed = self.malformed = self.duplicates_dropped = self.late_dropped = self.emitted = 0
         state = Path(a.state_dir or f"/tmp/boontadata-{ENGINE}-{a.group}")
         self.app = faust.App(
             a.group, broker=f"kafka://{a.brokers.replace(',', ';kafka://')}",
@@ -78,6 +78,9 @@ class Job:
             topic_partitions=partitions, web_enabled=False, consumer_auto_offset_reset="earliest",
             # How often Faust looks for windows to close: the row of a window comes up to this late.
             table_cleanup_interval=1.0,
+            # A job started again after kill -9 gets its partitions once the killed one's session has
+            # expired: 6 s (the broker's least), not Faust's 60.
+            broker_session_timeout=6.0, broker_heartbeat_interval=1.0,
         )
         self.events = self.app.topic(a.events, value_serializer="raw", key_serializer="raw")
         self.results = self.app.topic(a.results, value_serializer="raw", key_serializer="raw")
@@ -96,6 +99,8 @@ class Job:
                 self.malformed += 1
             elif not count(self.seen, self.cells, event, self.a.ids):
                 self.duplicates_dropped += 1
+            elif closed_already(self.cells):
+                self.late_dropped += 1
 
     async def on_window_close(self, key, cell):
         end, device, category, n, m1_sum, m2_sum, ids = closed_row(key, cell, self.a.window_ms)
@@ -120,7 +125,8 @@ class Job:
 
     def report(self):
         for name, value in [("consumed", self.consumed), ("malformed", self.malformed),
-                            ("duplicates_dropped", self.duplicates_dropped), ("results_emitted", self.emitted)]:
+                            ("duplicates_dropped", self.duplicates_dropped), ("late_dropped", self.late_dropped),
+                            ("results_emitted", self.emitted)]:
             protocol(f"metric {name} {value}")
 
     def run(self):
@@ -130,10 +136,14 @@ class Job:
         except SystemExit:
             pass
         self.report()
+        # Faust has stopped (offsets committed, transactions ended), but its consumer thread may
+        # outlive the closed event loop and keep the process alive.
+        sys.stdout.flush()
+        os._exit(0)
 
 
 def main():
-    p = job_parser(ENGINE, __doc__, modes=("event-time", "ingestion-time"))
+    p = job_parser(ENGINE, __doc__, modes=("event-time", "processing-time"))
     jobs = Jobs(p)
     for a in jobs:
         say_version(ENGINE, f"faust-streaming {faust.__version__}")
