@@ -282,6 +282,10 @@ pub enum WatermarkScope {
     /// One watermark over everything the window operator reads (Storm's): a partition read behind
     /// the others has its on-time events dropped as late.
     AllPartitions,
+    /// No watermark: windows close on the engine's wall clock, out-of-orderness + allowed lateness
+    /// after their end, whatever it has read by then (Faust's): an event it reads after that, late
+    /// or on time and read behind the stream, is dropped as late.
+    WallClock,
 }
 
 /// What an event-time engine drops as late (its `engine.toml` declares it).

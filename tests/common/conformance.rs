@@ -102,7 +102,7 @@ pub fn holds_its_declarations(spec: &EngineSpec, seed: &[EngineSummary], disorde
         } else {
             // One watermark over all it reads goes on without a partition read behind the others (a busy machine falls behind on
             // a live stream too): the on-time events of that partition come after the watermark as well.
-            let overtaken = |c: &Cause| *c == Cause::Overtaken && spec.watermark == WatermarkScope::AllPartitions;
+            let overtaken = |c: &Cause| *c == Cause::Overtaken && matches!(spec.watermark, WatermarkScope::AllPartitions | WatermarkScope::WallClock);
             assert!(
                 row.exceptions.iter().all(|(c, _)| matches!(c, Cause::Late | Cause::OutOfOrder) || declared(c) || overtaken(c)),
                 "without allowed lateness, event time only drops what comes after the watermark: {:?}",
