@@ -8,9 +8,9 @@ results topic (docs/SPEC.md §5).
   The tables live in RocksDB under --state-dir, and are recovered from their changelog topics.
 - Records are read raw and parsed here: one that is not an event (not JSON, a field missing or of
   the wrong type) is counted as malformed and skipped.
-- The cells table is of one partition, written through Faust's partitioner: Faust closes a window
-  once over all the partitions of a table (its last closed window), so that with one per source
-  partition the windows of all but the first partition it looks at would never be emitted.
+- The cells table is of one partition: Faust closes a window once over all the partitions of a
+  table (its last closed window), so that with one per source partition the windows of all but
+  the first partition it looks at would never be emitted.
 - Faust's log goes to stderr; stdout holds the protocol lines only. One job per process
   (serves_jobs = false): a Faust worker owns its event loop until it stops, on SIGTERM.
 """
@@ -84,10 +84,12 @@ class Job:
         )
         self.events = self.app.topic(a.events, value_serializer="raw", key_serializer="raw")
         self.results = self.app.topic(a.results, value_serializer="raw", key_serializer="raw")
-        self.seen = self.app.Table("seen-ids", default=bool, partitions=partitions)
+        # Both tables are written through Faust's partitioner: a table written in its source partition's
+        # place checks once that its changelog has as many partitions, and a changelog just created
+        # is not in the consumer's metadata yet ("0 partitions": the agent crashes, again and again).
+        self.seen = self.app.Table("seen-ids", default=bool, partitions=partitions, use_partitioner=True)
         self.cells = windowed_cells(self.app, a.mode, a.window_ms, a.out_of_orderness_ms + a.allowed_lateness_ms,
-                                    1, self.on_window_close)
-        self.cells.table.use_partitioner = True
+                                    self.on_window_close, partitions=1, use_partitioner=True)
         self.app.agent(self.events, name="windows")(self.process)
         self.app.task(self.watch)
 

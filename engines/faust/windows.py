@@ -33,8 +33,8 @@ def wall_clock(event):
     return time.time()
 
 
-def windowed_cells(app, mode, window_ms, expires_ms, partitions, on_window_close):
-    cells = app.Table("cells", default=list, partitions=partitions, on_window_close=on_window_close)
+def windowed_cells(app, mode, window_ms, expires_ms, on_window_close, **table_options):
+    cells = app.Table("cells", default=list, on_window_close=on_window_close, **table_options)
     windowed = cells.tumbling(window_ms / 1000, expires=expires_ms / 1000)
     return windowed.relative_to(event_time if mode == "event-time" else wall_clock)
 
