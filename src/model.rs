@@ -290,6 +290,10 @@ pub enum WatermarkScope {
     /// `EventClock`: the key's latest time minus the wait, plus the system time since it came): an
     /// event the job reads more than the wait after it was due is behind it, wherever its partition is.
     PerKeyWallClock,
+    /// No watermark: windows close on the engine's wall clock, out-of-orderness + allowed lateness
+    /// after their end, whatever it has read by then (Faust's): an event it reads after that, late
+    /// or on time and read behind the stream, is dropped as late.
+    WallClock,
 }
 
 /// What an event-time engine drops as late (its `engine.toml` declares it).

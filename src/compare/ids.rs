@@ -412,7 +412,8 @@ impl<'a> Classify<'a, '_> {
     /// allowed lateness) when it came: its own partition's events had gone a bound past it by
     /// then; or, for a watermark over every partition (or one that goes on without a partition
     /// silent for its idle timeout), the others' had: sent before it (read together), or after it
-    /// (its partition read that far behind them).
+    /// (its partition read that far behind them); for windows closed on the wall clock, the stream
+    /// had got that far (the job read it that far behind).
     fn behind_the_watermark(&self, key: Key, e: &SentEvent) -> Option<(Cause, String)> {
         let s = self.setting;
         // The latest time the watermark must have seen: its bound past the window's end (and the
@@ -437,7 +438,7 @@ impl<'a> Classify<'a, '_> {
         }
         let silent = progress.silent_before(partition, e);
         let over_others = match self.job.watermark {
-            WatermarkScope::AllPartitions => true,
+            WatermarkScope::AllPartitions | WatermarkScope::WallClock => true,
             WatermarkScope::PerActivePartition => silent >= s.idle_timeout_ms,
             WatermarkScope::PerPartition | WatermarkScope::PerKey => false,
             WatermarkScope::PerKeyWallClock => return self.read_behind(passed, e),
@@ -447,13 +448,17 @@ impl<'a> Classify<'a, '_> {
             WatermarkScope::PerActivePartition => format!("its partition {partition} silent {} before it", seconds(silent)),
             _ => format!("its partition {partition}"),
         };
-        if at <= e.sent_at {
-            return Some((as_faulted, format!("{}; {whose}, the other partitions past its window when it came", self.how_far_back(e))));
-        }
-        Some((
-            Cause::Overtaken,
-            format!("{}; {whose} read at least {} ms behind the others, whose watermark had passed its window", self.how_far_back(e), at - e.sent_at),
-        ))
+        let how = self.how_far_back(e);
+        let behind = at - e.sent_at;
+        // For a wall clock, the stream's own progress stands for it: device times follow it on a live clock.
+        Some(match (self.job.watermark, at <= e.sent_at) {
+            (WatermarkScope::WallClock, true) => (as_faulted, format!("{how}; sent once the wall clock had passed its window and the bound")),
+            (WatermarkScope::WallClock, false) => {
+                (Cause::Overtaken, format!("{how}; read at least {behind} ms after it was sent, once the wall clock had passed its window and the bound"))
+            }
+            (_, true) => (as_faulted, format!("{how}; {whose}, the other partitions past its window when it came")),
+            (_, false) => (Cause::Overtaken, format!("{how}; {whose} read at least {behind} ms behind the others, whose watermark had passed its window")),
+        })
     }
 
     /// `e` dropped behind a watermark that goes on with the wall clock (`per-key-wall-clock`): the

@@ -226,6 +226,22 @@ fn an_on_time_event_is_overtaken_only_by_a_watermark_over_other_partitions() {
 }
 
 #[test]
+fn an_on_time_event_read_after_its_window_closed_on_the_wall_clock_is_overtaken() {
+    // The stream reached 10:00:05 + 1 s on partition 1 (o-0) 3.5 s after d-2 was sent: a job reading
+    // that far behind finds the wall clock has closed d-2's window.
+    let mut log = base();
+    log.push(sent("o-0", "o", TEN + 6500, TEN + 6500, 1, Fault::None));
+    let mut rows = exact_rows(&log);
+    rows[0] = named(TEN + 5000, &["d-0", "d-1"], &log);
+    rows.push(ResultRow { device: "o".into(), ..named(TEN + 10_000, &["o-0"], &log) });
+    let faust = compared(&job(Mode::EventTime, None, WatermarkScope::WallClock), &log, &rows);
+    assert_eq!(notes(&faust), [("d-2", Side::Missing, Cause::Overtaken)]);
+    let detail = &faust.exceptions[0].events[0].detail;
+    assert!(detail.contains("read at least 3500 ms after it was sent, once the wall clock had passed its window"), "{detail}");
+    assert_eq!(notes(&event_time(&log, &rows)), [("d-2", Side::Missing, Cause::Unexplained)], "a watermark of its own partition had not passed it");
+}
+
+#[test]
 fn a_partition_silent_past_the_idle_timeout_lets_a_per_active_partition_watermark_go_on() {
     let log = vec![
         sent("d-0", "d", TEN + 500, TEN + 500, 2, Fault::None),

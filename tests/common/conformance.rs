@@ -92,7 +92,9 @@ pub fn holds_its_declarations(spec: &EngineSpec, seed: &[EngineSummary], disorde
     let declared = |c: &Cause| *c == Cause::EndInclusive && spec.end_inclusive || *c == Cause::NeverClosed && spec.watermark == WatermarkScope::PerKey;
     // One watermark over all it reads goes on without a partition read behind the others, and one on the wall clock
     // without a job that reads behind (a busy machine falls behind on a live stream too): events that were not late come after it.
-    let overtaken = |c: &Cause| *c == Cause::Overtaken && matches!(spec.watermark, WatermarkScope::AllPartitions | WatermarkScope::PerKeyWallClock);
+    let overtaken = |c: &Cause| {
+        *c == Cause::Overtaken && matches!(spec.watermark, WatermarkScope::AllPartitions | WatermarkScope::PerKeyWallClock | WatermarkScope::WallClock)
+    };
     if spec.modes.contains(&Mode::EventTime) {
         let late = count(seed, engine, Mode::EventTime, Cause::Late);
         assert!(late > 0, "seed's events 120+ s late are beyond the allowed lateness: they must show as dropped");
