@@ -20,6 +20,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 
 
 class _JobParser(argparse.ArgumentParser):
@@ -63,6 +64,29 @@ def _true_or_false(text):
     if text not in ("true", "false"):
         raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
     return text == "true"
+
+
+def now_ms():
+    """The wall clock in epoch milliseconds: a row's `emitted_at`."""
+    return time.time_ns() // 1_000_000
+
+
+def event_of(value):
+    """The event a record's value holds (docs/SPEC.md §2), or None when it is malformed: not JSON
+    (or not UTF-8), a field missing, or a field of the wrong type."""
+    try:
+        e = json.loads(value)
+    except (TypeError, ValueError):  # UnicodeDecodeError is a ValueError
+        return None
+
+    def integer(v):
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    if not isinstance(e, dict) or not all(isinstance(e.get(f), str) for f in ("id", "di", "c")):
+        return None
+    if not (integer(e.get("dt")) and integer(e.get("m1")) and (integer(e.get("m2")) or isinstance(e.get("m2"), float))):
+        return None
+    return e
 
 
 def say_version(engine, runs):

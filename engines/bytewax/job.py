@@ -38,7 +38,7 @@ from bytewax.run import cli_main
 HERE = Path(__file__).resolve().parent
 # engines/protocol.py of the boontadata checkout (the harness gives it as $BOONTADATA_HOME).
 sys.path.insert(0, str(Path(os.environ.get("BOONTADATA_HOME", HERE.parent.parent)) / "engines"))
-from protocol import Jobs, job_parser, say_version  # noqa: E402
+from protocol import Jobs, event_of, job_parser, now_ms, say_version  # noqa: E402
 from windows import windows  # noqa: E402
 
 ENGINE = os.environ.get("BOONTADATA_ENGINE", HERE.name)
@@ -46,25 +46,6 @@ ENGINE = os.environ.get("BOONTADATA_ENGINE", HERE.name)
 EPOCH = timedelta(seconds=1)
 
 
-def now_ms():
-    return time.time_ns() // 1_000_000
-
-
-def read(message):
-    """The event a record holds (docs/SPEC.md §2), or None when it is malformed."""
-    try:
-        e = json.loads(message.value)
-    except (TypeError, ValueError):
-        return None
-
-    def integer(v):
-        return isinstance(v, int) and not isinstance(v, bool)
-
-    if not isinstance(e, dict) or not all(isinstance(e.get(f), str) for f in ("id", "di", "c")):
-        return None
-    if not (integer(e.get("dt")) and integer(e.get("m1")) and (integer(e.get("m2")) or isinstance(e.get("m2"), float))):
-        return None
-    return e
 
 
 class Counts:
@@ -122,7 +103,7 @@ def dataflow(a, counts, stop, reading):
     brokers = a.brokers.split(",")
     flow = Dataflow(f"boontadata-{a.mode}")
     messages = op.input("events", flow, StoppableKafkaSource(stop, reading, counts, brokers=brokers, topics=[a.events]))
-    parsed = op.branch("well-formed", op.map("read", messages, read), lambda e: e is not None)
+    parsed = op.branch("well-formed", op.map("read", messages, lambda m: event_of(m.value)), lambda e: e is not None)
     op.inspect("malformed", parsed.falses, counts.counter("malformed"))
 
     w = windows(parsed.trues, a.mode, a.window_ms, a.out_of_orderness_ms, a.allowed_lateness_ms, a.dedup_horizon_ms, a.ids)

@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import sys
-import time
 from pathlib import Path
 
 import faust
@@ -29,28 +28,12 @@ from aiokafka import AIOKafkaProducer
 HERE = Path(__file__).resolve().parent
 # engines/protocol.py of the boontadata checkout (the harness gives it as $BOONTADATA_HOME).
 sys.path.insert(0, str(Path(os.environ.get("BOONTADATA_HOME", HERE.parent.parent)) / "engines"))
-from protocol import Jobs, job_parser, say_version  # noqa: E402
+from protocol import Jobs, event_of, job_parser, now_ms, say_version  # noqa: E402
 from windows import closed_already, closed_row, count, windowed_cells  # noqa: E402
 
 ENGINE = os.environ.get("BOONTADATA_ENGINE", HERE.name)
 REPORT_EVERY_S = 1.0
 
-
-def read(value):
-    """The event a record holds (docs/SPEC.md §2), or None when it is malformed."""
-    try:
-        e = json.loads(value)
-    except (TypeError, ValueError):
-        return None
-
-    def integer(v):
-        return isinstance(v, int) and not isinstance(v, bool)
-
-    if not isinstance(e, dict) or not all(isinstance(e.get(f), str) for f in ("id", "di", "c")):
-        return None
-    if not (integer(e.get("dt")) and integer(e.get("m1")) and (integer(e.get("m2")) or isinstance(e.get("m2"), float))):
-        return None
-    return e
 
 
 async def partitions_of(brokers, topic):
@@ -96,7 +79,7 @@ class Job:
     async def process(self, stream):
         async for value in stream:
             self.consumed += 1
-            event = read(value)
+            event = event_of(value)
             if event is None:
                 self.malformed += 1
             elif not count(self.seen, self.cells, event, self.a.ids):
@@ -107,7 +90,7 @@ class Job:
     async def on_window_close(self, key, cell):
         end, device, category, n, m1_sum, m2_sum, ids = closed_row(key, cell, self.a.window_ms)
         row = {"engine": ENGINE, "mode": self.a.mode, "window_end": end, "di": device, "c": category, "count": n,
-               "m1_sum": m1_sum, "m2_sum": m2_sum, "emitted_at": time.time_ns() // 1_000_000}
+               "m1_sum": m1_sum, "m2_sum": m2_sum, "emitted_at": now_ms()}
         if self.a.ids:
             row["ids"] = ids
         await self.results.send(key=device.encode(), value=json.dumps(row).encode())

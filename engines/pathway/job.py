@@ -17,13 +17,11 @@ Table function, where Pathway's semantics are described), the results topic out
   process ends (the harness stops it with SIGTERM).
 """
 
-import json
 import logging
 import os
 import signal
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pathway as pw
@@ -31,7 +29,7 @@ import pathway as pw
 HERE = Path(__file__).resolve().parent
 # engines/protocol.py of the boontadata checkout (the harness gives it as $BOONTADATA_HOME).
 sys.path.insert(0, str(Path(os.environ.get("BOONTADATA_HOME", HERE.parent.parent)) / "engines"))
-from protocol import job_parser, say_version  # noqa: E402
+from protocol import event_of, job_parser, now_ms, say_version  # noqa: E402
 from windows import windows  # noqa: E402
 
 ENGINE = os.environ.get("BOONTADATA_ENGINE", HERE.name)
@@ -39,29 +37,17 @@ ENGINE = os.environ.get("BOONTADATA_ENGINE", HERE.name)
 MINIBATCH_MS = 100
 
 
-def is_integer(v):
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 @pw.udf(deterministic=True)
 def parse(data: bytes | None) -> pw.Json | None:
-    """The event a record holds (docs/SPEC.md §2), or None when it is malformed."""
-    try:
-        e = json.loads(data)
-    except (TypeError, ValueError):  # UnicodeDecodeError is a ValueError
-        return None
-    if not isinstance(e, dict) or not all(isinstance(e.get(f), str) for f in ("id", "di", "c")):
-        return None
-    m2 = e.get("m2")
-    if not (is_integer(e.get("dt")) and is_integer(e.get("m1")) and (is_integer(m2) or isinstance(m2, float))):
-        return None
-    return pw.Json({**e, "m2": float(m2)})
+    """The event a record holds (docs/SPEC.md §2), its m2 a float for Pathway's schema, or None when it is malformed."""
+    e = event_of(data)
+    return None if e is None else pw.Json({**e, "m2": float(e["m2"])})
 
 
 @pw.udf(deterministic=False)
 def wall_clock_ms(_row) -> int:
     """When the row leaves (not deterministic: Pathway keeps the value it gave a row)."""
-    return time.time_ns() // 1_000_000
+    return now_ms()
 
 
 class StartedSchema(pw.Schema):

@@ -21,7 +21,6 @@ import signal
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import quixstreams
@@ -31,7 +30,7 @@ from quixstreams.models.serializers import JSONDeserializer, SerializationError
 HERE = Path(__file__).resolve().parent
 # engines/protocol.py of the boontadata checkout (the harness gives it as $BOONTADATA_HOME).
 sys.path.insert(0, str(Path(os.environ.get("BOONTADATA_HOME", HERE.parent.parent)) / "engines"))
-from protocol import Jobs, job_parser, say_version  # noqa: E402
+from protocol import Jobs, job_parser, now_ms, say_version  # noqa: E402
 from windows import windows  # noqa: E402
 
 ENGINE = os.environ.get("BOONTADATA_ENGINE", HERE.name)
@@ -43,9 +42,6 @@ EVENT = {
                    "c": {"type": "string"}, "m1": {"type": "integer"}, "m2": {"type": "number"}},
 }
 
-
-def now_ms():
-    return time.time_ns() // 1_000_000
 
 
 class Counters:

@@ -25,32 +25,13 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition, libv
 HERE = Path(__file__).resolve().parent
 # engines/protocol.py of the boontadata checkout (the harness gives it as $BOONTADATA_HOME).
 sys.path.insert(0, str(Path(os.environ.get("BOONTADATA_HOME", HERE.parent.parent)) / "engines"))
-from protocol import Jobs, job_parser, say_version  # noqa: E402
+from protocol import Jobs, event_of, job_parser, now_ms, say_version  # noqa: E402
 from windows import PartitionClocks, Windows  # noqa: E402
 
 ENGINE = os.environ.get("BOONTADATA_ENGINE", HERE.name)
 COMMIT_EVERY_S = 1.0
 
 
-def now_ms():
-    return time.time_ns() // 1_000_000
-
-
-def read(value):
-    """The event a record holds (docs/SPEC.md §2), or None when it is malformed."""
-    try:
-        e = json.loads(value)
-    except (TypeError, ValueError):
-        return None
-
-    def integer(v):
-        return isinstance(v, int) and not isinstance(v, bool)
-
-    if not isinstance(e, dict) or not all(isinstance(e.get(f), str) for f in ("id", "di", "c")):
-        return None
-    if not (integer(e.get("dt")) and integer(e.get("m1")) and (integer(e.get("m2")) or isinstance(e.get("m2"), float))):
-        return None
-    return e
 
 
 class Job:
@@ -108,7 +89,7 @@ class Job:
                 continue
             self.consumed += 1
             self.next_offsets[r.partition()] = r.offset() + 1
-            e = read(r.value())
+            e = event_of(r.value())
             if e is None:
                 self.malformed += 1
                 continue
