@@ -12,7 +12,9 @@ use super::{Cause, Comparison, Dropped, EventNote, Exception, Reading, Setting, 
 use crate::format::utc;
 use crate::groups::DeviceGroups;
 use crate::intern::FastMap;
-use crate::model::{nearest_window_end, window_end_at_phase, Aggregate, Fault, JobRecord, LateDrop, ResultRow, SentEvent, View, WatermarkScope, FLUSH_DEVICE};
+use crate::model::{
+    nearest_window_end, window_end_at_phase, Aggregate, CrashRecord, Fault, JobRecord, LateDrop, ResultRow, SentEvent, View, WatermarkScope, FLUSH_DEVICE,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// (window end, device, category) of a row compared.
@@ -378,7 +380,7 @@ impl<'a> Classify<'a, '_> {
                 return found;
             }
         }
-        if let Some(crash) = self.job.crash.filter(|c| e.sent_at < c.reading_again_at()) {
+        if let Some(crash) = self.crash_before_reading(e) {
             let when = if e.sent_at < crash.killed_at {
                 format!("{} before the kill", seconds(crash.killed_at - e.sent_at))
             } else {
@@ -468,7 +470,7 @@ impl<'a> Classify<'a, '_> {
     /// between two windows' ends shows it in no row). What was sent before a crashed job read again
     /// is the crash's.
     fn read_behind(&self, passed: i64, e: &SentEvent) -> Option<(Cause, String)> {
-        if self.job.crash.is_some_and(|c| e.sent_at < c.reading_again_at()) {
+        if self.crash_before_reading(e).is_some() {
             return None;
         }
         let s = self.setting;
@@ -478,6 +480,11 @@ impl<'a> Classify<'a, '_> {
             let how = format!("{}; read at least {behind} ms after it was sent (the job may have lagged {lagged} ms)", self.how_far_back(e));
             (Cause::Overtaken, format!("{how}, its key's watermark gone on with the wall clock past it"))
         })
+    }
+
+    /// The job's crash, if `e` was sent before the job was reading again after it.
+    fn crash_before_reading(&self, e: &SentEvent) -> Option<CrashRecord> {
+        self.job.crash.filter(|c| e.sent_at < c.reading_again_at())
     }
 
     /// What the simulator did to `e`'s time: "131 s late", "held back 1.4 s", "on time".
