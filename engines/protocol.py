@@ -89,6 +89,11 @@ def event_of(value):
     return e
 
 
+def say_metrics(values):
+    """Prints a `boontadata: metric NAME VALUE` line for each (name, value) of `values`."""
+    print("\n".join(f"boontadata: metric {name} {value}" for name, value in values), flush=True)
+
+
 def say_version(engine, runs):
     """Prints `boontadata: version …`: what the job runs on (`spark 4.0.0`), after the engine's name
     when it is not the same (a copy of the folder, named otherwise: `mine on spark 4.0.0`)."""

@@ -38,7 +38,7 @@ from bytewax.run import cli_main
 HERE = Path(__file__).resolve().parent
 # engines/protocol.py of the boontadata checkout (the harness gives it as $BOONTADATA_HOME).
 sys.path.insert(0, str(Path(os.environ.get("BOONTADATA_HOME", HERE.parent.parent)) / "engines"))
-from protocol import Jobs, event_of, job_parser, now_ms, say_version  # noqa: E402
+from protocol import Jobs, event_of, job_parser, now_ms, say_metrics, say_version  # noqa: E402
 from windows import windows  # noqa: E402
 
 ENGINE = os.environ.get("BOONTADATA_ENGINE", HERE.name)
@@ -63,7 +63,7 @@ class Counts:
         return count
 
     def report(self):
-        print("\n".join(f"boontadata: metric {n} {v}" for n, v in self.values.items()), flush=True)
+        say_metrics(self.values.items())
 
 
 class _Stoppable(StatefulSourcePartition):

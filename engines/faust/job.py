@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaProducer
 HERE = Path(__file__).resolve().parent
 # engines/protocol.py of the boontadata checkout (the harness gives it as $BOONTADATA_HOME).
 sys.path.insert(0, str(Path(os.environ.get("BOONTADATA_HOME", HERE.parent.parent)) / "engines"))
-from protocol import Jobs, event_of, job_parser, now_ms, say_version  # noqa: E402
+from protocol import Jobs, event_of, job_parser, now_ms, say_metrics, say_version  # noqa: E402
 from windows import closed_already, closed_row, count, windowed_cells  # noqa: E402
 
 ENGINE = os.environ.get("BOONTADATA_ENGINE", HERE.name)
@@ -109,10 +109,8 @@ class Job:
         await self.app.stop()
 
     def report(self):
-        for name, value in [("consumed", self.consumed), ("malformed", self.malformed),
-                            ("duplicates_dropped", self.duplicates_dropped), ("late_dropped", self.late_dropped),
-                            ("results_emitted", self.emitted)]:
-            protocol(f"metric {name} {value}")
+        say_metrics([("consumed", self.consumed), ("malformed", self.malformed), ("duplicates_dropped", self.duplicates_dropped),
+                     ("late_dropped", self.late_dropped), ("results_emitted", self.emitted)])
 
     def run(self):
         worker = faust.Worker(self.app, loglevel=logging.INFO, logfile=sys.stderr, redirect_stdouts=False)

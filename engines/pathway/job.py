@@ -29,7 +29,7 @@ import pathway as pw
 HERE = Path(__file__).resolve().parent
 # engines/protocol.py of the boontadata checkout (the harness gives it as $BOONTADATA_HOME).
 sys.path.insert(0, str(Path(os.environ.get("BOONTADATA_HOME", HERE.parent.parent)) / "engines"))
-from protocol import event_of, job_parser, now_ms, say_version  # noqa: E402
+from protocol import event_of, job_parser, now_ms, say_metrics, say_version  # noqa: E402
 from windows import windows  # noqa: E402
 
 ENGINE = os.environ.get("BOONTADATA_ENGINE", HERE.name)
@@ -85,12 +85,12 @@ def main():
 
     def report(key, row, time, is_addition):
         if is_addition:
-            print(f"boontadata: metric consumed {row['consumed']}\nboontadata: metric malformed {row['malformed']}", flush=True)
+            say_metrics([("consumed", row["consumed"]), ("malformed", row["malformed"])])
 
     pw.io.subscribe(counts, on_change=report)
     # Ready once the graph runs: a row of its own reaches the end of it (the Kafka reader starts beside it).
     pw.io.subscribe(pw.io.python.read(Started(), schema=StartedSchema), on_change=lambda **_: print("boontadata: ready", flush=True))
-    print("boontadata: metric malformed 0", flush=True)
+    say_metrics([("malformed", 0)])
     state_dir = a.state_dir or tempfile.mkdtemp(prefix=f"boontadata-{ENGINE}-")
     # Pathway logs every minibatch it persists at INFO (on stderr): its warnings and errors are what the log needs.
     logging.basicConfig(level=logging.WARNING, format="[%(asctime)s]:%(levelname)s:%(message)s")

@@ -30,7 +30,7 @@ from quixstreams.models.serializers import JSONDeserializer, SerializationError
 HERE = Path(__file__).resolve().parent
 # engines/protocol.py of the boontadata checkout (the harness gives it as $BOONTADATA_HOME).
 sys.path.insert(0, str(Path(os.environ.get("BOONTADATA_HOME", HERE.parent.parent)) / "engines"))
-from protocol import Jobs, job_parser, now_ms, say_version  # noqa: E402
+from protocol import Jobs, job_parser, now_ms, say_metrics, say_version  # noqa: E402
 from windows import windows  # noqa: E402
 
 ENGINE = os.environ.get("BOONTADATA_ENGINE", HERE.name)
@@ -63,8 +63,7 @@ class Counters:
         return False  # counted, not logged: Quix logs a warning per late event otherwise
 
     def report(self):
-        for name, value in [("malformed", self.malformed), ("late_dropped", self.late_dropped), ("results_emitted", self.emitted)]:
-            print(f"boontadata: metric {name} {value}", flush=True)
+        say_metrics([("malformed", self.malformed), ("late_dropped", self.late_dropped), ("results_emitted", self.emitted)])
 
 
 def build(a, counters):

@@ -25,7 +25,7 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition, libv
 HERE = Path(__file__).resolve().parent
 # engines/protocol.py of the boontadata checkout (the harness gives it as $BOONTADATA_HOME).
 sys.path.insert(0, str(Path(os.environ.get("BOONTADATA_HOME", HERE.parent.parent)) / "engines"))
-from protocol import Jobs, event_of, job_parser, now_ms, say_version  # noqa: E402
+from protocol import Jobs, event_of, job_parser, now_ms, say_metrics, say_version  # noqa: E402
 from windows import PartitionClocks, Windows  # noqa: E402
 
 ENGINE = os.environ.get("BOONTADATA_ENGINE", HERE.name)
@@ -116,9 +116,8 @@ class Job:
 
     def report(self):
         w = self.windows
-        for name, value in [("consumed", self.consumed), ("malformed", self.malformed), ("late_dropped", w.late_dropped),
-                            ("duplicates_dropped", w.duplicates_dropped), ("results_emitted", self.emitted)]:
-            print(f"boontadata: metric {name} {value}", flush=True)
+        say_metrics([("consumed", self.consumed), ("malformed", self.malformed), ("late_dropped", w.late_dropped),
+                     ("duplicates_dropped", w.duplicates_dropped), ("results_emitted", self.emitted)])
 
     def close(self):
         self.commit()
