@@ -226,7 +226,7 @@ fn summarize(job: &JobRecord, status: EngineStatus, c: Option<&Comparison>, grou
         peak_rss_bytes: get(measured::PEAK_RSS_BYTES).map(|b| b as u64),
         status,
         log: job.log.clone(),
-        crash: job.crash.map(|crash| crash_summary(&crash, c, &m)),
+        crash: job.crash.map(|crash| CrashSummary { promise: job.after_crash, ..crash_summary(&crash, c, &m) }),
         not_compared: None,
     }
 }
@@ -243,6 +243,7 @@ fn crash_summary(crash: &CrashRecord, c: Option<&Comparison>, m: &Measured) -> C
         first_row_s: since_kill(m.first_row_at),
         caught_up_s: since_kill(m.caught_up_at),
         timeline: m.first_send.map(|first_send| Timeline::of(&m.per_second, first_send, crash)),
+        promise: None,
     }
 }
 
@@ -299,6 +300,7 @@ mod tests {
             dedup: false,
             lateness: true,
             late_drop: Default::default(),
+            after_crash: None,
         }
     }
 

@@ -46,7 +46,8 @@ impl Cell {
         }
     }
 
-    /// `✓`, `partial 18/27`, `✗ 3 unexplained`, `✗ 1 not explained (search budget)` or `✗ crashed (…)`.
+    /// `✓`, `partial 18/27`, `✗ 3 unexplained`, `✗ 1 not explained (search budget)`, `✗ crashed (…)`
+    /// or `✗ exactly-once broken (3 lost, 0 doubled)`.
     pub fn symbol(&self) -> String {
         let s = &self.summary;
         let count = |cause| s.exceptions.iter().find(|(c, _)| *c == cause).map_or(0, |(_, n)| *n);
@@ -56,6 +57,7 @@ impl Cell {
             Verdict::NotCompared => "– not compared".into(),
             Verdict::Fail if !s.status.is_ok() => format!("✗ {}", s.status),
             Verdict::Fail if s.windows_total == 0 => "✗ no windows".into(),
+            Verdict::Fail if s.unexplained == 0 && s.broken_promise().is_some() => format!("✗ {}", s.broken_promise().unwrap_or_default()),
             Verdict::Fail => {
                 let (unexplained, budget, unknown) = (count(Cause::Unexplained), count(Cause::SearchBudget), count(Cause::UnknownId));
                 let parts = [(unexplained, "unexplained"), (budget, "not explained (search budget)"), (unknown, "naming unknown ids")];
@@ -138,7 +140,8 @@ pub fn render(m: &Matrix) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{EngineStatus, Mode};
+    use crate::model::{EngineStatus, Guarantee, Mode};
+    use crate::summary::CrashSummary;
 
     fn summary(exact: usize, total: usize, unexplained: usize, status: EngineStatus) -> EngineSummary {
         EngineSummary {
@@ -194,6 +197,10 @@ mod tests {
         assert_eq!(c.symbol(), "✗ 2 not explained (search budget)");
         let c = cell(summary(0, 0, 0, EngineStatus::Ok));
         assert_eq!((c.verdict(), c.symbol()), (Verdict::Fail, "✗ no windows".to_string()));
+        let lost =
+            CrashSummary { events_lost: 3, events_doubled: 0, first_row_s: None, caught_up_s: None, timeline: None, promise: Some(Guarantee::ExactlyOnce) };
+        let c = cell(EngineSummary { crash: Some(lost), ..summary(25, 27, 0, EngineStatus::Ok) });
+        assert_eq!((c.verdict(), c.symbol()), (Verdict::Fail, "✗ exactly-once broken (3 lost, 0 doubled)".to_string()));
     }
 
     #[test]

@@ -308,6 +308,37 @@ pub enum LateDrop {
     BehindTheWatermark,
 }
 
+/// What an engine promises of its windows across a crash of its process, as it declares (`after_crash`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Guarantee {
+    /// Every window exact: no event lost, none counted twice.
+    ExactlyOnce,
+    /// No event lost; some may count twice.
+    AtLeastOnce,
+    /// Events may be lost, or counted twice.
+    None,
+}
+
+impl Guarantee {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Guarantee::ExactlyOnce => "exactly-once",
+            Guarantee::AtLeastOnce => "at-least-once",
+            Guarantee::None => "none",
+        }
+    }
+
+    /// Whether a crash that lost and doubled these many events kept the promise.
+    pub fn held(self, lost: u64, doubled: u64) -> bool {
+        match self {
+            Guarantee::ExactlyOnce => lost == 0 && doubled == 0,
+            Guarantee::AtLeastOnce => lost == 0,
+            Guarantee::None => true,
+        }
+    }
+}
+
 /// One engine mode of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {
@@ -341,6 +372,9 @@ pub struct JobRecord {
     /// What its engine drops as late, as it declares.
     #[serde(default)]
     pub late_drop: LateDrop,
+    /// What its engine's windows keep across a crash, as it declares; `None` in runs stored before it was kept.
+    #[serde(default)]
+    pub after_crash: Option<Guarantee>,
 }
 
 fn honours_lateness() -> bool {

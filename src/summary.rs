@@ -4,7 +4,7 @@
 
 use crate::compare::{self, Cause, Comparison};
 use crate::format::utc;
-use crate::model::{CrashRecord, EngineStatus, Metric, Mode, RunRecord};
+use crate::model::{CrashRecord, EngineStatus, Guarantee, Metric, Mode, RunRecord};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -133,6 +133,9 @@ pub struct CrashSummary {
     /// The job's result rows over the run, the crash marked: the report's picture of it.
     #[serde(default)]
     pub timeline: Option<Timeline>,
+    /// What the engine declares its windows keep across a crash, held against the events lost and doubled.
+    #[serde(default)]
+    pub promise: Option<Guarantee>,
 }
 
 /// A job's result rows first emitted in each second of the wall clock (or each few seconds: at
@@ -183,13 +186,30 @@ impl CrashSummary {
     pub fn describe(&self) -> String {
         let secs = |s: Option<f64>| s.map_or("never".to_string(), |s| format!("after {s:.1} s"));
         let caught_up = self.caught_up_s.map_or("not caught up before the stream ended".to_string(), |s| format!("caught up after {s:.1} s"));
-        format!("{} lost, {} doubled; writing again {}, {caught_up}", self.events_lost, self.events_doubled, secs(self.first_row_s))
+        let promise = match self.promise {
+            None => String::new(),
+            Some(Guarantee::None) => "; promises nothing".into(),
+            Some(p) => format!("; {} {}", p.as_str(), if self.promise_held() { "held" } else { "broken" }),
+        };
+        format!("{} lost, {} doubled; writing again {}, {caught_up}{promise}", self.events_lost, self.events_doubled, secs(self.first_row_s))
+    }
+
+    /// Whether the engine kept what it declares across the crash; true where it declares nothing.
+    pub fn promise_held(&self) -> bool {
+        self.promise.is_none_or(|p| p.held(self.events_lost, self.events_doubled))
     }
 }
 
 impl EngineSummary {
+    /// An engine that failed, a difference nobody explains, or a promise a crash broke.
     pub fn failed(&self) -> bool {
-        !self.status.is_ok() || self.unexplained > 0
+        !self.status.is_ok() || self.unexplained > 0 || self.broken_promise().is_some()
+    }
+
+    /// What a crash broke of the engine's declared promise: `exactly-once broken (3 lost, 0 doubled)`.
+    pub fn broken_promise(&self) -> Option<String> {
+        let c = self.crash.as_ref().filter(|c| !c.promise_held())?;
+        Some(format!("{} broken ({} lost, {} doubled)", c.promise?.as_str(), c.events_lost, c.events_doubled))
     }
 
     /// The measurements `history` lists, kept in the store's metrics.
@@ -412,5 +432,35 @@ pub(crate) mod tests {
         assert_eq!(lines[0].find("windows exact"), lines[1].find("18/21"));
         assert!(!s.failed());
         assert!(EngineSummary { unexplained: 1, ..s }.failed());
+    }
+
+    #[test]
+    fn a_crash_says_whether_the_engines_promise_held() {
+        let crash = |promise, lost, doubled| CrashSummary {
+            events_lost: lost,
+            events_doubled: doubled,
+            first_row_s: Some(2.0),
+            caught_up_s: Some(6.5),
+            timeline: None,
+            promise,
+        };
+        let said = |c: CrashSummary| (c.describe(), EngineSummary { crash: Some(c), ..summary() }.broken_promise());
+        assert_eq!(
+            said(crash(Some(Guarantee::ExactlyOnce), 0, 0)),
+            ("0 lost, 0 doubled; writing again after 2.0 s, caught up after 6.5 s; exactly-once held".into(), None)
+        );
+        assert_eq!(
+            said(crash(Some(Guarantee::ExactlyOnce), 0, 4)),
+            (
+                "0 lost, 4 doubled; writing again after 2.0 s, caught up after 6.5 s; exactly-once broken".into(),
+                Some("exactly-once broken (0 lost, 4 doubled)".into())
+            )
+        );
+        assert_eq!(said(crash(Some(Guarantee::AtLeastOnce), 0, 4)).1, None, "at-least-once may count twice");
+        assert_eq!(said(crash(Some(Guarantee::AtLeastOnce), 3, 0)).1, Some("at-least-once broken (3 lost, 0 doubled)".into()));
+        let none = said(crash(Some(Guarantee::None), 795, 0));
+        assert_eq!(none, ("795 lost, 0 doubled; writing again after 2.0 s, caught up after 6.5 s; promises nothing".into(), None));
+        assert_eq!(said(crash(None, 795, 0)).1, None, "a run stored before promises were kept holds none");
+        assert!(EngineSummary { crash: Some(crash(Some(Guarantee::ExactlyOnce), 1, 0)), ..summary() }.failed(), "a broken promise fails the run");
     }
 }

@@ -36,6 +36,7 @@ pub(super) fn job(mode: Mode, crash: Option<CrashRecord>, watermark: WatermarkSc
         dedup: false,
         lateness: true,
         late_drop: LateDrop::AfterItsWindow,
+        after_crash: None,
     }
 }
 

@@ -14,6 +14,7 @@ pub mod protocol;
 pub mod running;
 pub mod scaffold;
 
+pub use crate::model::Guarantee;
 use crate::model::{LateDrop, Mode, WatermarkScope};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
@@ -66,28 +67,6 @@ pub struct EngineSpec {
     /// Conformance runs beyond the default one.
     #[serde(default, rename = "conformance")]
     pub variants: Vec<Variant>,
-}
-
-/// What an engine promises of its windows across a crash of its process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Guarantee {
-    /// Every window exact: no event lost, none counted twice.
-    ExactlyOnce,
-    /// No event lost; some may count twice.
-    AtLeastOnce,
-    /// Events may be lost, or counted twice.
-    None,
-}
-
-impl Guarantee {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Guarantee::ExactlyOnce => "exactly-once",
-            Guarantee::AtLeastOnce => "at-least-once",
-            Guarantee::None => "none",
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -159,6 +159,7 @@ mod tests {
             dedup: false,
             lateness: true,
             late_drop: Default::default(),
+            after_crash: None,
         };
         let broker = BrokerInfo { about: "a broker".into(), startup_s: None };
         let params = RunParams { scenario: sc.clone(), out_dir: "out".into(), broker, jobs: vec![job], preload: false };

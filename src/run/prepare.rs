@@ -80,6 +80,7 @@ fn job_record(dir: &Path, job: &Job, ids: bool) -> JobRecord {
         dedup: job.spec.dedup,
         lateness: job.spec.lateness,
         late_drop: job.spec.late_drop,
+        after_crash: Some(job.spec.after_crash),
     }
 }
 

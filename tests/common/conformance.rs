@@ -73,6 +73,7 @@ pub fn crash(spec: &EngineSpec, extra: &[&str]) {
     assert_eq!(e.status, EngineStatus::Ok, "{engine} {mode} after its crash: {} (log {})", e.status, e.log);
     assert_eq!(e.unexplained, 0, "{engine} {mode}: every difference after a crash is explained: {:?}", e.exceptions);
     let crash = e.crash.as_ref().expect("the run records the crash");
+    assert_eq!(crash.promise, Some(spec.after_crash), "the run holds {engine} to what its manifest declares");
     assert!(crash.first_row_s.is_some(), "{engine} {mode} wrote results again after its restart (log {})", e.log);
     let causes: Vec<Cause> = e.exceptions.iter().map(|(c, _)| *c).collect();
     let (lost, doubled) = (causes.contains(&Cause::LostInCrash), causes.contains(&Cause::CountedTwice));
