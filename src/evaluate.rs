@@ -128,11 +128,14 @@ type Timed = (i64, i64, i64);
 /// holds an on-time event, neither a resend (it adds nothing) nor, in device time, late (a window
 /// of late events alone is emitted as they come, by design) or held back past the out-of-orderness
 /// bound (a watermark does not wait for it: counted from its send, the window read as emitted
-/// before its last event was sent). The rows' windows are read at `phase_ms` past multiples of the
-/// window (`compare`'s reading of the engine's windows).
+/// before its last event was sent), held back as the comparison reads it on the run's clock. The
+/// rows' windows are read at `phase_ms` past multiples of the window (`compare`'s reading of the
+/// engine's windows).
 fn with_last_send(rows: &[ResultRow], events: &[SentEvent], mode: Mode, sc: &Scenario, phase_ms: i64) -> Vec<Timed> {
     let view = mode.view();
-    let past_the_bound = |e: &SentEvent| e.fault == Fault::Late || (e.fault == Fault::OutOfOrder && e.sent_at - e.dt > sc.out_of_orderness_ms);
+    let held_back = compare::held_back(events, sc.clock);
+    let held_back_past_the_bound = |e: &SentEvent| held_back.get(e.id.as_str()).is_some_and(|&ms| ms > sc.out_of_orderness_ms);
+    let past_the_bound = |e: &SentEvent| e.fault == Fault::Late || (e.fault == Fault::OutOfOrder && held_back_past_the_bound(e));
     let on_time = |e: &&SentEvent| e.counts() && !(view == View::DeviceTime && past_the_bound(e));
     let mut last_send: HashMap<(i64, &str, &str), i64> = HashMap::new();
     for e in events.iter().filter(on_time) {
@@ -484,6 +487,21 @@ mod tests {
         assert_eq!(last_send(Mode::EventTime, TEN + 20_000, 0), None, "a window nothing was sent to");
         assert_eq!(last_send(Mode::EventTime, TEN - 125_000, 0), None, "a window of a late event alone: emitted as it comes, by design");
         assert_eq!(last_send(Mode::ProcessingTime, TEN + 60_000, 0), None, "the stream's last window waits for the end-of-stream flush");
+        // On a virtual clock device times are not the wall's: an out-of-order event is held back by how far its
+        // device had gone on, not by its send time minus its device time (years, every one past the bound).
+        let wall = 1_800_000_000_000;
+        let log = [
+            sent("a", "d", TEN + 1000, wall, 1, Fault::None),
+            sent("c", "d", TEN + 4000, wall + 10, 1, Fault::None),
+            sent("b", "d", TEN + 3500, wall + 20, 1, Fault::OutOfOrder),
+            sent("f", "d", TEN + 2000, wall + 30, 1, Fault::OutOfOrder),
+            sent("z", "d", TEN + 60_000, wall + 40, 1, Fault::None),
+        ];
+        let sc = Scenario { clock: Clock::Virtual, ..sc };
+        let rows = [ResultRow { first_emitted_at: wall + 1000, ..row("native", TEN + 5000, 3) }];
+        let m = Measured::of(&JobRecord { mode: Mode::EventTime, ..job("native", EngineStatus::Ok) }, &Whole { events: &log, results: &rows }, &sc, 0);
+        let last_send = m.measured(&sc).next().map(|&(_, _, sent)| sent);
+        assert_eq!(last_send, Some(wall + 20), "b, held back 0.5 s, within the bound; not f, held back 2 s");
     }
 
     #[test]

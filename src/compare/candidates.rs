@@ -157,7 +157,7 @@ impl<'a> FaultIndex<'a> {
 /// virtual clock's device times are not the wall's, whose difference read as years late: there,
 /// at least how far its device's clock had gone on (its latest message sent before; a message held
 /// back less than a pause reads 0).
-pub(super) fn held_back(log: &[SentEvent], clock: Clock) -> FastMap<&str, i64> {
+pub fn held_back(log: &[SentEvent], clock: Clock) -> FastMap<&str, i64> {
     let mut latest: FastMap<&str, i64> = FastMap::default();
     let mut behind = FastMap::default();
     for e in log {

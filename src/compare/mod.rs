@@ -11,6 +11,7 @@ use crate::groups::DeviceGroups;
 use crate::model::{nearest_window_end, Aggregate, Fault, JobRecord, Mode, ResultRow, SentEvent, View, WatermarkScope, FLUSH_DEVICE};
 use crate::scenario::Clock;
 use crate::truth;
+pub use candidates::held_back;
 use candidates::{Choice, FaultIndex};
 use explain::{explain, Explanation};
 use serde::{Deserialize, Serialize};
