@@ -3,10 +3,11 @@
 //! backlog and at its sustainable rate; and how it reads, every figure beside its baseline as a
 //! ratio, so that a figure from a noisy machine is never read alone.
 
-use crate::format::thousands;
+use crate::format::{elapsed, thousands};
 use crate::model::Mode;
 use crate::sustainable::{self, Probe};
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 /// What one sitting measured.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,6 +27,11 @@ pub struct Bench {
     /// The scenario's out-of-orderness bound: the least an event-time window waits to be emitted.
     #[serde(default)]
     pub out_of_orderness_ms: Option<i64>,
+    /// The sitting's time bound (`--budget`), and the time it took, seconds.
+    #[serde(default)]
+    pub budget_s: Option<f64>,
+    #[serde(default)]
+    pub took_s: Option<f64>,
 }
 
 /// What bare Kafka clients (the C library the harness uses) do with the scenario's own records, keyed and partitioned as the simulator sends them.
@@ -51,6 +57,9 @@ pub struct EngineBench {
     pub sustainable_per_s: Option<f64>,
     /// The search stopped because the simulator could not send faster: the engine may sustain more.
     pub simulator_bound: bool,
+    /// What the budget cut of its search: the rate it would have probed next, and why not.
+    #[serde(default)]
+    pub cut_by_budget: Option<String>,
 }
 
 /// Each figure of a sitting beside its baseline: what, events/s, ratio.
@@ -94,6 +103,7 @@ pub fn sustainable_rates(b: &Bench) -> Vec<[String; 4]> {
                 (Some(r), false) => format!("{} events/s, {}", thousands(r), both(r)),
                 (None, _) => "none of the rates tried".into(),
             };
+            let found = if e.cut_by_budget.is_some() { format!("{found} (search cut by the budget)") } else { found };
             let probes: Vec<String> =
                 e.probes.iter().map(|p| format!("{} {}", thousands(p.rate), if p.kept_up { "✓".to_string() } else { format!("✗ ({})", p.why) })).collect();
             let there = e.probes.iter().find(|p| p.kept_up && Some(p.rate) == e.sustainable_per_s);
@@ -130,6 +140,12 @@ pub fn render(b: &Bench) -> String {
         out.push_str(&format!("{what:<w0$}  {figure:>w1$}  {against}\n"));
     }
     let rates = sustainable_rates(b);
+    if let Some(budget) = b.budget_s {
+        let took = b.took_s.map_or(String::new(), |t| format!(", took {}", elapsed(Duration::from_secs_f64(t))));
+        let cut: Vec<String> = b.engines.iter().filter_map(|e| Some(format!("{} {}: {}", e.engine, e.mode, e.cut_by_budget.as_ref()?))).collect();
+        let cut = if cut.is_empty() { "nothing cut".to_string() } else { format!("cut: {}", cut.join("; ")) };
+        out.push_str(&format!("budget {}{took}; {cut}\n", elapsed(Duration::from_secs_f64(budget))));
+    }
     if !rates.is_empty() {
         out.push_str(&format!("{}:\n", sustainable_heading(b)));
         for [job, found, probes, latency] in &rates {
@@ -197,9 +213,12 @@ pub(crate) mod tests {
                 ],
                 sustainable_per_s: Some(1000.0),
                 simulator_bound: false,
+                cut_by_budget: None,
             }],
             probe_s: 10.0,
             out_of_orderness_ms: Some(2000),
+            budget_s: None,
+            took_s: Some(95.0),
         }
     }
 
@@ -212,5 +231,17 @@ pub(crate) mod tests {
         assert!(text.contains("native event-time: 1,000 events/s, 0.0025 × bare consume + produce; probes: 1,000 ✓, 2,000 ✗ (emit latency grew"), "{text}");
         assert!(text.contains("emit latency p99 there: 2100 ms after the window's end (its out-of-orderness bound + 50 ms: 2050 ms)"), "{text}");
         assert!(text.contains("; p50/p99/max 2000/2600/2700 ms after the window's last on-time event was sent"), "{text}");
+        assert!(!text.contains("budget"), "no budget, no word of it: {text}");
+    }
+
+    #[test]
+    fn a_budget_says_what_it_cut() {
+        let mut b = sample();
+        b.budget_s = Some(120.0);
+        assert!(render(&b).contains("budget 2:00, took 1:35; nothing cut"), "{}", render(&b));
+        b.engines[0].cut_by_budget = Some("1,414 events/s and on not probed: 2 probes fit its share of the budget, 1:10".into());
+        let text = render(&b);
+        assert!(text.contains("cut: native event-time: 1,414 events/s and on not probed: 2 probes fit its share of the budget, 1:10"), "{text}");
+        assert!(text.contains("native event-time: 1,000 events/s, 0.0025 × bare consume + produce (search cut by the budget); probes:"), "{text}");
     }
 }

@@ -330,6 +330,11 @@ pub struct BenchCmdArgs {
     /// Measure the backlog only, not the sustainable rate.
     #[arg(long)]
     pub no_sustainable: bool,
+    /// Bound the sitting's time (90s, 10m, 1h30m): each engine mode's search gets an equal share of
+    /// what is left when it starts, and a probe starts only if it can end within it; the bench says
+    /// what it cut. The baselines and the backlogs always run.
+    #[arg(long, value_parser = crate::format::parse_duration, value_name = "TIME")]
+    pub budget: Option<std::time::Duration>,
     /// The engines, broker and output folder, as `run` takes them (the backlog is always preloaded).
     #[command(flatten)]
     pub bench: BenchArgs,

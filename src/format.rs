@@ -47,6 +47,31 @@ pub fn elapsed(d: Duration) -> String {
     }
 }
 
+/// `90s`, `10m`, `1h30m`: a time a user gives, in hours, minutes and seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let wrong = || format!("'{text}' is not a time: a number of hours, minutes and seconds, as in 90s, 10m or 1h30m");
+    let (mut total, mut digits) = (0u64, String::new());
+    for c in text.trim().chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            'h' | 'm' | 's' if !digits.is_empty() => {
+                let unit = match c {
+                    'h' => 3600,
+                    'm' => 60,
+                    _ => 1,
+                };
+                total += digits.parse::<u64>().map_err(|_| wrong())? * unit;
+                digits.clear();
+            }
+            _ => return Err(wrong()),
+        }
+    }
+    if !digits.is_empty() || total == 0 {
+        return Err(wrong());
+    }
+    Ok(Duration::from_secs(total))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,5 +95,15 @@ mod tests {
         assert_eq!(elapsed(Duration::from_millis(7_900)), "0:07");
         assert_eq!(elapsed(Duration::from_secs(723)), "12:03");
         assert_eq!(elapsed(Duration::from_secs(3723)), "1:02:03");
+    }
+
+    #[test]
+    fn a_time_given_reads_in_hours_minutes_and_seconds() {
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        for wrong in ["10", "m", "0m", "10 min", "-5m", ""] {
+            assert!(parse_duration(wrong).unwrap_err().contains("is not a time"), "{wrong}");
+        }
     }
 }

@@ -155,7 +155,8 @@ fn inject_command(a: cli::InjectArgs) -> Result<ExitCode> {
 fn bench_command(a: cli::BenchCmdArgs) -> Result<ExitCode> {
     let run = a.bench.options(a.overrides.apply(cli::load_scenario(&a.scenario)?)?)?;
     let probes = if a.no_sustainable { 0 } else { a.max_probes };
-    let options = run::bench::BenchOptions { run, probe: Duration::from_secs(a.probe_secs.max(1)), from_rate: a.from_rate, max_probes: probes };
+    let options =
+        run::bench::BenchOptions { run, probe: Duration::from_secs(a.probe_secs.max(1)), from_rate: a.from_rate, max_probes: probes, budget: a.budget };
     let (b, dir) = progress::shown(|| run::bench::bench(&options, &STOP))?;
     if a.bench.json {
         println!("{}", serde_json::to_string_pretty(&b)?);

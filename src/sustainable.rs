@@ -7,6 +7,7 @@
 
 use crate::summary::{EngineSummary, Percentiles};
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 /// Emit latency may grow this much from the first quarter of the windows to the last and the
 /// engine still counts as keeping up: jitter of a second is not a backlog.
@@ -17,6 +18,19 @@ const PRECISION: f64 = 1.25;
 
 /// How far below the starting rate the search goes when even that rate is not kept up with.
 const LOWEST_FRACTION: f64 = 1.0 / 16.0;
+
+/// A sitting's bound (`bench --budget`): an engine mode's search gets an equal share of the time
+/// left when it starts, the modes after it the rest.
+pub fn share_of_budget(left: Duration, modes_left: usize) -> Duration {
+    left / modes_left.max(1) as u32
+}
+
+/// Whether a further probe ends within a search's `share` of the budget, `spent` of it gone: as
+/// long as the longest probe so far took, or before the first, twice its sending time (`probe`:
+/// an engine's start and its end-of-stream wait come on top).
+pub fn probe_fits(spent: Duration, share: Duration, longest_so_far: Option<Duration>, probe: Duration) -> bool {
+    spent + longest_so_far.unwrap_or(probe * 2) <= share
+}
 
 /// One paced run at `rate` events/s.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -118,5 +132,17 @@ mod tests {
         let (ok, why) = kept_up(&summary(Some(4000)));
         assert!(!ok && why.contains("grew by 4000 ms"), "{why}");
         assert!(!kept_up(&summary(None)).0);
+    }
+
+    #[test]
+    fn a_budget_is_shared_and_a_probe_starts_only_if_it_ends_within_its_share() {
+        let min = |m: u64| Duration::from_secs(60 * m);
+        assert_eq!(share_of_budget(min(9), 3), min(3));
+        assert_eq!(share_of_budget(min(9), 0), min(9), "the last mode takes all that is left");
+        let probe = Duration::from_secs(20);
+        assert!(probe_fits(Duration::ZERO, min(3), None, probe), "a first probe of 20 s is counted as 40 s");
+        assert!(!probe_fits(min(2) + Duration::from_secs(30), min(3), None, probe));
+        assert!(probe_fits(min(2), min(3), Some(Duration::from_secs(55)), probe), "the longest so far, 55 s, fits the minute left");
+        assert!(!probe_fits(min(2), min(3), Some(Duration::from_secs(65)), probe));
     }
 }

@@ -24,6 +24,8 @@ fn the_bench_gives_baselines_ratios_and_a_sustainable_rate() {
             "1000",
             "--max-probes",
             "2",
+            "--budget",
+            "30m",
             "--json",
             "--out",
         ])
@@ -47,6 +49,7 @@ fn the_bench_gives_baselines_ratios_and_a_sustainable_rate() {
     let folder = std::fs::read_dir(&out).unwrap().flatten().map(|e| e.path()).find(|p| p.join("bench.json").exists()).expect("the bench's folder");
     let text = std::fs::read_to_string(folder.join("bench.txt")).unwrap();
     assert!(text.contains("× bare producer") && text.contains("× bare consume + produce"), "each figure with its ratio:\n{text}");
+    assert!(text.contains("budget 30:00, took ") && text.contains("; nothing cut"), "two probes fit half an hour:\n{text}");
     let page = std::fs::read_to_string(folder.join("report.html")).unwrap();
     assert!(page.contains("× bare consume + produce</td>") && page.contains("id=\"sustainable\""), "the bench's page:\n{page}");
     // The probes drawn, as Chromium shows them: the rate found on a kept-up probe, the bound a watermark waits for.

@@ -8,7 +8,7 @@ use crate::bench::{Bench, EngineBench};
 use crate::broker::Broker;
 use crate::clock::stamp_now;
 use crate::engine::Job;
-use crate::format::thousands;
+use crate::format::{elapsed, thousands};
 use crate::kafka;
 use crate::phases::Phases;
 use crate::progress;
@@ -32,6 +32,8 @@ pub struct BenchOptions {
     pub from_rate: f64,
     /// Probes per engine mode at most; 0 measures the backlog only.
     pub max_probes: usize,
+    /// The sitting's time bound, shared out between the engine modes' searches.
+    pub budget: Option<Duration>,
 }
 
 /// A probe whose simulator sent a record later than this after its schedule did not send at the
@@ -54,6 +56,7 @@ pub fn bench(o: &BenchOptions, stop: &AtomicBool) -> Result<(Bench, PathBuf)> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let store = format!("sqlite:{}", dir.join("boontadata.sqlite").display());
     let broker = start_broker(&o.run.broker, &dir, &[])?;
+    let started = Instant::now();
     let mut sitting = Sitting { o, broker, engines: Engines::default(), dir, store, stop };
     let sc = Scenario { pacing: Pacing::None, clock: Clock::Virtual, ..o.run.scenario.clone() };
 
@@ -68,7 +71,8 @@ pub fn bench(o: &BenchOptions, stop: &AtomicBool) -> Result<(Bench, PathBuf)> {
         let engine_mode = format!("bench {}/{} {}", i + 1, o.run.jobs.len(), job.label());
         progress::step(format!("{engine_mode} on a backlog of {events} events"), None);
         let backlog = sitting.backlog(&sc, job)?;
-        measured.push(sitting.sustainable(job, &engine_mode, backlog, baselines.consume_produce_per_s)?);
+        let share = o.budget.map(|b| sustainable::share_of_budget(b.saturating_sub(started.elapsed()), o.run.jobs.len() - i));
+        measured.push(sitting.sustainable(job, &engine_mode, backlog, baselines.consume_produce_per_s, share)?);
     }
     progress::done();
     let b = Bench {
@@ -82,6 +86,8 @@ pub fn bench(o: &BenchOptions, stop: &AtomicBool) -> Result<(Bench, PathBuf)> {
         engines: measured,
         probe_s: o.probe.as_secs_f64(),
         out_of_orderness_ms: Some(sc.out_of_orderness_ms),
+        budget_s: o.budget.map(|b| b.as_secs_f64()),
+        took_s: Some(started.elapsed().as_secs_f64()),
     };
     report::write_bench(&sitting.dir, &b)?;
     Ok((b, sitting.dir))
@@ -119,9 +125,9 @@ impl Sitting<'_> {
     }
 
     /// The sustainable-rate search of `job`, after its `backlog`: probes doubling, then bisecting,
-    /// up to `up_to` events/s, until the simulator cannot send faster. Each probe is a step of the
-    /// status, after `engine_mode`'s.
-    fn sustainable(&mut self, job: &Job, engine_mode: &str, backlog: EngineSummary, up_to: f64) -> Result<EngineBench> {
+    /// up to `up_to` events/s, until the simulator cannot send faster, or a further probe would not
+    /// end within its `share` of the budget. Each probe is a step of the status, after `engine_mode`'s.
+    fn sustainable(&mut self, job: &Job, engine_mode: &str, backlog: EngineSummary, up_to: f64, share: Option<Duration>) -> Result<EngineBench> {
         let mut e = EngineBench {
             engine: job.spec.name.clone(),
             mode: job.mode,
@@ -130,10 +136,20 @@ impl Sitting<'_> {
             probes: Vec::new(),
             sustainable_per_s: None,
             simulator_bound: false,
+            cut_by_budget: None,
         };
+        let (started, mut longest) = (Instant::now(), None);
         while let Some(rate) = (e.probes.len() < self.o.max_probes).then(|| sustainable::next_rate(&e.probes, self.o.from_rate, up_to)).flatten() {
+            if let Some(share) = share.filter(|&share| !sustainable::probe_fits(started.elapsed(), share, longest, self.o.probe)) {
+                e.cut_by_budget =
+                    Some(format!("{} events/s and on not probed: {} probes fit its share of the budget, {}", thousands(rate), e.probes.len(), elapsed(share)));
+                say!("bench: {}: the budget ends its search before {rate:.0} events/s", job.label());
+                break;
+            }
             progress::step(format!("{engine_mode} at {} events/s, probe {}", thousands(rate), e.probes.len() + 1), None);
+            let probe_started = Instant::now();
             let (mut probe, simulator_behind_ms) = self.probe(job, rate)?;
+            longest = longest.max(Some(probe_started.elapsed()));
             say!("bench: {} at {rate:.0} events/s: {}", job.label(), if probe.kept_up { "kept up" } else { "fell behind" });
             e.simulator_bound = simulator_behind_ms > SIMULATOR_BEHIND_MS;
             if e.simulator_bound {
