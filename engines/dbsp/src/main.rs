@@ -73,8 +73,8 @@ impl Flags {
                 _ => bail!("unknown flag {flag}"),
             }
         }
-        if f.mode != "event-time" && f.mode != "ingestion-time" {
-            bail!("--mode {}: DBSP's windows follow the data's time (event-time, ingestion-time), not a clock of its own", f.mode);
+        if f.mode != "event-time" {
+            bail!("--mode {}: this job's windows follow the events' own time only (event-time)", f.mode);
         }
         Ok(f)
     }
@@ -158,7 +158,6 @@ fn run(flags: &Flags, stop: &AtomicBool) -> Result<()> {
     let producer: BaseProducer =
         client(&flags.brokers).set("linger.ms", "20").set("batch.num.messages", "10000").set("queue.buffering.max.messages", "100000").create()?;
 
-    let event_time = flags.mode == "event-time";
     let mut tally = Tally::default();
     let mut ready = false;
     let mut last_report = Instant::now();
@@ -173,9 +172,8 @@ fn run(flags: &Flags, stop: &AtomicBool) -> Result<()> {
                 tally.malformed += 1;
                 continue;
             };
-            let t = if event_time { e.dt } else { msg.timestamp().to_millis().unwrap_or_else(now_ms) };
             let reading: Reading = Tup5(e.id, e.di, e.c, e.m1, F64::new(e.m2));
-            ends.events.push(t, (reading, 1));
+            ends.events.push(e.dt, (reading, 1));
             fed += 1;
         }
         if fed > 0 {
@@ -188,14 +186,31 @@ fn run(flags: &Flags, stop: &AtomicBool) -> Result<()> {
                 }
                 let (window_end, device, category) = (key.0, key.1.as_str(), key.2.as_str());
                 let ids = flags.ids.then_some(counted.3.as_slice());
-                let r = Row { engine: &engine, mode: &flags.mode, window_end, di: device, c: category, count: counted.0, m1_sum: counted.1, m2_sum: counted.2.into_inner(), emitted_at: now_ms(), ids };
+                let r = Row {
+                    engine: &engine,
+                    mode: &flags.mode,
+                    window_end,
+                    di: device,
+                    c: category,
+                    count: counted.0,
+                    m1_sum: counted.1,
+                    m2_sum: counted.2.into_inner(),
+                    emitted_at: now_ms(),
+                    ids,
+                };
                 row.clear();
                 serde_json::to_writer(&mut row, &r)?;
                 send(&producer, BaseRecord::to(&flags.results).key(device.as_bytes()).payload(&row[..]))?;
                 tally.results_emitted += 1;
             }
             // What was stepped is read: the window state is not kept across a crash anyway.
-            consumer.commit_consumer_state(CommitMode::Async).or_else(|e| if matches!(e, KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) { Ok(()) } else { Err(e) })?;
+            consumer.commit_consumer_state(CommitMode::Async).or_else(|e| {
+                if matches!(e, KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })?;
         }
         producer.poll(Duration::ZERO);
         if !ready && consumer.assignment()?.count() > 0 {

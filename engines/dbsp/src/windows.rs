@@ -73,9 +73,8 @@ pub fn build(circuit: &mut RootCircuit, bounds: Bounds) -> Ends {
 
     // The waterline as of the previous step: a step's records are judged against what was read
     // before it, not against the latest of their own batch.
-    let waterline: Stream<RootCircuit, TypedBox<i64, DynData>> = events
-        .waterline_monotonic(|| i64::MIN, move |dt: &i64| dt.saturating_sub(lateness_ms))
-        .transaction_delay_with_initial_value(TypedBox::new(i64::MIN));
+    let waterline: Stream<RootCircuit, TypedBox<i64, DynData>> =
+        events.waterline_monotonic(|| i64::MIN, move |dt: &i64| dt.saturating_sub(lateness_ms)).transaction_delay_with_initial_value(TypedBox::new(i64::MIN));
     let (on_time, late) = events.controlled_key_filter(&waterline, |waterline: &i64, dt: &i64| dt >= waterline, |_, _, r: &Reading, _| r.0.clone());
     on_time.accumulate_integrate_trace_retain_keys(&waterline, |dt: &i64, waterline: &i64| dt >= waterline);
 
