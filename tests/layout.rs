@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-/// Every `.rs` file of the library (src/ and engines/), by the top-level module it belongs to.
+/// Every `.rs` file of the library (src/ and engines/, but for its packages apart), by the top-level module it belongs to.
 fn modules() -> BTreeMap<String, Vec<PathBuf>> {
     let mut by_module: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
     for (dir, prefix) in [("src", None), ("engines", Some("engines"))] {
@@ -27,7 +27,8 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
-        if path.is_dir() {
+        // A folder with a Cargo.toml of its own is a package apart (an engine built by its setup), not the library's.
+        if path.is_dir() && !path.join("Cargo.toml").exists() {
             files.extend(rust_files(&path));
         } else if path.extension().is_some_and(|e| e == "rs") {
             files.push(path);
