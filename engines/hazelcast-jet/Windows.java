@@ -26,8 +26,8 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
  *   <li><b>Event time</b>: the Kafka source stamps each event with its {@code dt}
  *   ({@code withTimestamps(dt, lag)}, the lag being the out-of-orderness bound). The source keeps a
  *   watermark per Kafka partition (top {@code dt} − lag) and emits their minimum, leaving out a
- *   partition silent for the partition idle timeout; the window operator takes the minimum over the
- *   source's processors. Jet throttles watermarks to whole seconds (the pipeline's frames, at most 1 s).
+ *   partition silent for the partition idle timeout. Jet throttles watermarks to whole seconds (the
+ *   pipeline's frames, at most 1 s).
  *   A window [start, end) is emitted once, when the watermark reaches its end; Jet has no allowed
  *   lateness: an event of a window already emitted is dropped ({@code lateEventsDropped}).
  *   <li><b>Processing time</b>: Jet's ingestion timestamps, the wall clock when the source reads the
@@ -51,7 +51,11 @@ public final class Windows {
 
         Pipeline p = Pipeline.create();
         StreamSourceStage<Event> read = p.readFrom(events);
-        StreamStage<Event> timed = eventTime ? read.withTimestamps(Event::dt, outOfOrdernessMs) : read.withIngestionTimestamps();
+        StreamStage<Event> timed = (eventTime ? read.withTimestamps(Event::dt, outOfOrdernessMs) : read.withIngestionTimestamps())
+            // One processor reads every partition, so that its watermark covers them all from its first poll. With
+            // several, each finds its partitions on its own (a metadata fetch that times out is tried again 5 s later):
+            // one that finds them late reads its backlog behind the others' watermark, and drops it as late.
+            .setLocalParallelism(1);
         long remember = eventTime ? windowMs + outOfOrdernessMs : dedupHorizonMs;
         timed.groupingKey(Event::id)
             // Per id, whether it was seen: a one-element array, the state Jet keeps (and snapshots) per key.
