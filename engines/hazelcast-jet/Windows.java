@@ -26,8 +26,8 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
  *   <li><b>Event time</b>: the Kafka source stamps each event with its {@code dt}
  *   ({@code withTimestamps(dt, lag)}, the lag being the out-of-orderness bound). The source keeps a
  *   watermark per Kafka partition (top {@code dt} − lag) and emits their minimum, leaving out a
- *   partition silent for the partition idle timeout. Jet throttles watermarks to whole seconds (the
- *   pipeline's frames, at most 1 s).
+ *   partition silent for the partition idle timeout. Jet throttles watermarks to a stride that divides
+ *   every stateful stage's (the window, a tenth of the dedup's TTL; at most 1 s): 200 ms here.
  *   A window [start, end) is emitted once, when the watermark reaches its end; Jet has no allowed
  *   lateness: an event of a window already emitted is dropped ({@code lateEventsDropped}).
  *   <li><b>Processing time</b>: Jet's ingestion timestamps, the wall clock when the source reads the
