@@ -13,12 +13,14 @@ import com.hazelcast.jet.config.ProcessingGuarantee;
 import com.hazelcast.jet.core.JobStatus;
 import com.hazelcast.jet.core.metrics.Measurement;
 import java.net.InetAddress;
+import java.time.Duration;
 import java.net.ServerSocket;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.CancellationException;
 import java.util.function.BooleanSupplier;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
@@ -96,6 +98,13 @@ public final class Job {
         // a snapshot interval (Jet's advice): ten of them, at least 10 s.
         producer.setProperty("transaction.timeout.ms", Long.toString(Math.max(10_000, 10 * snapshotMs)));
 
+        // Jet's Kafka source asks for the topic's partitions with a timeout of 1 s and, when that fails, asks again 5 s
+        // later, its watermark going on without them meanwhile: the first job of a cold JVM on a loaded machine missed it
+        // (seen on `duplicates`: 266 on-time events dropped as late). A consumer asked first, with time to answer, loads
+        // the Kafka client and finds the topic, so that the source's own request is answered in time.
+        try (KafkaConsumer<String, byte[]> probe = new KafkaConsumer<>(consumer)) {
+            probe.partitionsFor(job.events, Duration.ofSeconds(60));
+        }
         var pipeline = Windows.pipeline(job.engine, job.mode, consumer, job.events, producer, job.results, job.windowMs, job.outOfOrdernessMs,
             job.idleTimeoutMs, job.dedupHorizonMs, job.ids);
         JobConfig config = new JobConfig().setName(job.group).setProcessingGuarantee(guarantee).setSnapshotIntervalMillis(snapshotMs);
