@@ -101,6 +101,10 @@ public final class Job {
             result.waitUntilFinish();
             throw new IllegalStateException(job.engine + ": the pipeline ended by itself (" + result.getState() + ")");
         }
+        // A row leaves with its bundle (a second at most on Flink): what the job has computed is written before it stops.
+        for (long written = -1; written != Counters.EMITTED.get(); Thread.sleep(2000)) {
+            written = Counters.EMITTED.get();
+        }
         result.cancel();
         report(result);
     }

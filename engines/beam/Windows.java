@@ -24,7 +24,6 @@ import org.apache.beam.sdk.io.kafka.KafkaIO;
 import org.apache.beam.sdk.io.kafka.KafkaRecord;
 import org.apache.beam.sdk.io.kafka.TimestampPolicy;
 import org.apache.beam.sdk.io.kafka.TimestampPolicyFactory;
-import org.apache.beam.sdk.state.TimeDomain;
 import org.apache.beam.sdk.transforms.Combine;
 import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.Deduplicate;
@@ -61,9 +60,10 @@ import org.joda.time.Instant;
  *   wall clock when it is read and the watermark the wall clock once the reader has caught up;
  *   the same windows and trigger.
  *   <li><b>Deduplication</b> by {@code id}: {@code Deduplicate.withRepresentativeValueFn}, which
- *   keeps each id in the runner's keyed state until a timer forgets it: in event time once the
- *   watermark is as far past the event as a resend could still reach its window; in processing time
- *   after the dedup horizon.
+ *   keeps each id in the runner's keyed state until a processing-time timer forgets it, the dedup
+ *   horizon after it came (Beam's default clock for it, in either mode: in event time its timer is
+ *   set from the watermark, which has not come yet when the first ids are read, so those would be
+ *   forgotten, and their resends counted, as soon as it comes: measured on both runners).
  *   <li><b>The events counted</b> ({@code --ids true}): each cell's {@code Sums} keeps their ids beside
  *   its sums, in the Combine's accumulator.
  * </ul>
@@ -97,18 +97,20 @@ public final class Windows {
             .apply("DropMalformed", Filter.by(e -> e != null))
             .setCoder(SerializableCoder.of(Event.class));
 
-        // A resend within reach of an open window: its window, the out-of-orderness and the lateness, in event time.
+        // Beam's default clock for it, the wall clock: an event-time expiry is set from the watermark, which before the
+        // first one is the beginning of time, so the ids read before it would be forgotten as soon as it comes.
         Deduplicate.WithRepresentativeValues<Event, String> firstOfEachId = Deduplicate.withRepresentativeValueFn((Event e) -> e.id())
-            .withRepresentativeType(TypeDescriptors.strings());
-        firstOfEachId = s.eventTime()
-            ? firstOfEachId.withTimeDomain(TimeDomain.EVENT_TIME).withDuration(Duration.millis(s.dedupHorizonMs()))
-            : firstOfEachId.withTimeDomain(TimeDomain.PROCESSING_TIME).withDuration(Duration.millis(s.dedupHorizonMs()));
+            .withRepresentativeType(TypeDescriptors.strings())
+            .withDuration(Duration.millis(s.dedupHorizonMs()));
         PCollection<Event> firsts = events.apply("FirstOfEachId", firstOfEachId).apply("CountFirsts", ParDo.of(new CountFirsts()));
 
         return firsts
             .apply("FixedWindows", Window.<Event>into(FixedWindows.of(Duration.millis(s.windowMs())))
                 .triggering(AfterWatermark.pastEndOfWindow().withLateFirings(AfterPane.elementCountAtLeast(1)))
-                .withAllowedLateness(Duration.millis(s.allowedLatenessMs()))
+                .withAllowedLateness(Duration.millis(s.allowedLatenessMs()), Window.ClosingBehavior.FIRE_IF_NON_EMPTY)
+                // No pane with nothing new: the FlinkRunner fires the on-time pane again after the final one, its state
+                // gone, when one watermark step passes both a window's end and its lateness (the end of the stream).
+                .withOnTimeBehavior(Window.OnTimeBehavior.FIRE_IF_NON_EMPTY)
                 .accumulatingFiredPanes())
             .apply("ByDeviceAndCategory", MapElements.into(TypeDescriptors.kvs(TypeDescriptors.kvs(TypeDescriptors.strings(), TypeDescriptors.strings()), TypeDescriptor.of(Event.class)))
                 .via((Event e) -> KV.of(KV.of(e.di(), e.c()), e)))
