@@ -50,7 +50,7 @@ fn read_registry() -> Result<Vec<EngineSpec>> {
     for entry in entries {
         let folder = entry?.path();
         if folder.join("engine.toml").exists() {
-            engines.push(read_manifest(&folder)?);
+            engines.extend(read_manifest(&folder)?);
         }
     }
     if engines.is_empty() {
@@ -58,7 +58,9 @@ fn read_registry() -> Result<Vec<EngineSpec>> {
     }
     for dir in engine_path() {
         for folder in engine_folders(&dir)? {
-            add_outside(&mut engines, read_manifest(&folder)?)?;
+            for spec in read_manifest(&folder)? {
+                add_outside(&mut engines, spec)?;
+            }
         }
     }
     let mut options: Vec<(&str, &str)> = Vec::new();
@@ -71,13 +73,22 @@ fn read_registry() -> Result<Vec<EngineSpec>> {
         }
     }
     engines.sort_by(|a, b| a.name.cmp(&b.name));
+    if let Some(twins) = engines.windows(2).find(|w| w[0].name == w[1].name) {
+        bail!(
+            "two engines are named {}: in {} and in {}; an alias is named apart from every engine folder",
+            twins[0].name,
+            twins[0].folder.display(),
+            twins[1].folder.display()
+        );
+    }
     Ok(engines)
 }
 
-fn read_manifest(folder: &Path) -> Result<EngineSpec> {
+/// The engine of `folder`, and its aliases.
+fn read_manifest(folder: &Path) -> Result<Vec<EngineSpec>> {
     let manifest = folder.join("engine.toml");
     let text = std::fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
-    EngineSpec::parse(folder, &text)
+    EngineSpec::parse_with_aliases(folder, &text)
 }
 
 /// The engine folders of a folder of the engine path: the folder itself when it holds an

@@ -67,6 +67,9 @@ pub struct EngineSpec {
     /// Conformance runs beyond the default one.
     #[serde(default, rename = "conformance")]
     pub variants: Vec<Variant>,
+    /// Flags every job of this engine gets, after the harness's: an alias's choice among its base's options.
+    #[serde(default)]
+    pub job_args: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -111,22 +114,58 @@ pub struct Variant {
 impl EngineSpec {
     /// Reads `manifest`, the `engine.toml` of `folder`: the engine is named after the folder.
     pub fn parse(folder: &Path, manifest: &str) -> Result<EngineSpec> {
+        Ok(Self::parse_with_aliases(folder, manifest)?.swap_remove(0))
+    }
+
+    /// Reads `manifest`, the `engine.toml` of `folder`: the engine named after the folder, then
+    /// each of its `[[alias]]`es, an engine of its own that is the same folder with every key the
+    /// alias gives taken instead of the base's, and its `job_args` on every job (its choice among the
+    /// base's options: one pipeline on another runner); it has no options or conformance runs of its own.
+    pub fn parse_with_aliases(folder: &Path, manifest: &str) -> Result<Vec<EngineSpec>> {
         let file = folder.join("engine.toml");
         let file = file.display();
-        let mut spec: EngineSpec = toml::from_str(manifest).with_context(|| format!("{file} is not a valid manifest"))?;
-        spec.name = folder.file_name().unwrap_or_default().to_string_lossy().into_owned();
-        spec.folder = folder.to_path_buf();
-        if let Err(why) = check_name(&spec.name) {
+        let mut base: toml::Table = toml::from_str(manifest).with_context(|| format!("{file} is not a valid manifest"))?;
+        let aliases = match base.remove("alias") {
+            None => Vec::new(),
+            Some(toml::Value::Array(aliases)) => aliases,
+            Some(_) => bail!("{file}: `alias` is a list of tables, each `[[alias]]` with a `name`"),
+        };
+        let name = folder.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        if let Err(why) = check_name(&name) {
             bail!("{file}: the engine's name, its folder's, {why}");
         }
+        let mut engines = vec![Self::from_table(folder, name, base.clone(), &file.to_string())?];
+        base.remove("option");
+        base.remove("conformance");
+        for alias in aliases {
+            let toml::Value::Table(mut alias) = alias else { bail!("{file}: an `[[alias]]` is a table") };
+            let Some(toml::Value::String(name)) = alias.remove("name") else { bail!("{file}: an `[[alias]]` has no `name`") };
+            if let Err(why) = check_name(&name) {
+                bail!("{file}: the alias's name {why}");
+            }
+            if let Some(key) = ["option", "conformance"].into_iter().find(|k| alias.contains_key(*k)) {
+                bail!("{file}: alias {name} declares `{key}`: an alias is the base engine with its options chosen (`job_args`), with none of its own");
+            }
+            let mut merged = base.clone();
+            merged.extend(alias);
+            engines.push(Self::from_table(folder, name.clone(), merged, &format!("{file}: alias {name}"))?);
+        }
+        Ok(engines)
+    }
+
+    /// The engine `name` of `folder` as `table` declares it; `whose` names the manifest (and alias) in errors.
+    fn from_table(folder: &Path, name: String, table: toml::Table, whose: &str) -> Result<EngineSpec> {
+        let mut spec: EngineSpec = toml::Value::Table(table).try_into().with_context(|| format!("{whose} is not a valid manifest"))?;
+        spec.name = name;
+        spec.folder = folder.to_path_buf();
         if spec.modes.is_empty() {
-            bail!("{file}: `modes` names no mode");
+            bail!("{whose}: `modes` names no mode");
         }
         if spec.default_modes.is_empty() {
             spec.default_modes = spec.modes.clone();
         }
         if let Some(m) = spec.default_modes.iter().find(|m| !spec.modes.contains(m)) {
-            bail!("{file}: default mode {m} is not one of its modes");
+            bail!("{whose}: default mode {m} is not one of its modes");
         }
         Ok(spec)
     }
@@ -219,6 +258,34 @@ window_logic = "window.rs"
                      [[option]]\nname = \"flink-cluster\"\njob_flag = \"--cluster\"\nhelp = \"where\"\n";
         let (native, flink_dir) = (Path::new("engines/native"), Path::new("/elsewhere/flink"));
         Box::leak(vec![EngineSpec::parse(native, NATIVE).unwrap(), EngineSpec::parse(flink_dir, flink).unwrap()].into_boxed_slice())
+    }
+
+    #[test]
+    fn an_alias_is_the_same_folder_with_its_options_chosen() {
+        let manifest = "about = \"a pipeline\"\nmodes = [\"event-time\"]\ndedup = true\nlateness = true\nafter_crash = \"none\"\nlaunch = \"scripts\"\nwindow_logic = \"P.java\"\n\
+                        [[option]]\nname = \"pipe-runner\"\njob_flag = \"--runner\"\nhelp = \"which\"\n\
+                        [[conformance]]\nname = \"other\"\noptions = [\"--pipe-runner\", \"b\"]\nscenarios = [\"seed\"]\n\
+                        [[alias]]\nname = \"pipe-b\"\njob_args = [\"--runner\", \"b\"]\nafter_crash = \"exactly-once\"\n";
+        let engines = EngineSpec::parse_with_aliases(Path::new("/e/pipe"), manifest).unwrap();
+        let (base, alias) = (&engines[0], &engines[1]);
+        assert_eq!((base.name.as_str(), base.after_crash, base.options.len(), base.variants.len(), base.job_args.len()), ("pipe", Guarantee::None, 1, 1, 0));
+        assert_eq!((alias.name.as_str(), alias.after_crash, alias.options.len(), alias.variants.len()), ("pipe-b", Guarantee::ExactlyOnce, 0, 0));
+        assert_eq!(
+            (alias.folder.as_path(), alias.about.as_str(), alias.job_args.as_slice()),
+            (Path::new("/e/pipe"), "a pipeline", &["--runner".to_string(), "b".into()][..])
+        );
+        assert_eq!(EngineSpec::parse(Path::new("/e/pipe"), manifest).unwrap(), *base, "parse gives the base engine");
+        let with_options = format!("{manifest}[[alias.option]]\nname = \"x\"\njob_flag = \"--x\"\nhelp = \"x\"\n");
+        let refused = format!("{:#}", EngineSpec::parse_with_aliases(Path::new("/e/pipe"), &with_options).unwrap_err());
+        assert!(refused.contains("alias pipe-b declares `option`"), "{refused}");
+        let typo = manifest.replace("after_crash = \"exactly-once\"", "after_crash = \"always\"");
+        let refused = format!("{:#}", EngineSpec::parse_with_aliases(Path::new("/e/pipe"), &typo).unwrap_err());
+        assert!(refused.contains("/e/pipe/engine.toml: alias pipe-b is not a valid manifest"), "{refused}");
+        let badly_named = manifest.replace("name = \"pipe-b\"", "name = \"Pipe B\"");
+        assert!(EngineSpec::parse_with_aliases(Path::new("/e/pipe"), &badly_named)
+            .unwrap_err()
+            .to_string()
+            .contains("the alias's name 'Pipe B' is not a name"));
     }
 
     #[test]

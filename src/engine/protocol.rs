@@ -139,6 +139,7 @@ pub fn job_args(job: &Job, ctx: &JobContext) -> Vec<String> {
         ..ctx.flags.clone()
     };
     let mut args = flags.to_args();
+    args.extend(job.spec.job_args.iter().cloned());
     args.extend(ctx.engine_args.get(&job.spec.name).into_iter().flatten().cloned());
     args
 }
@@ -233,6 +234,10 @@ mod tests {
             assert!(text.contains(expected), "{expected} in {text}");
         }
         assert!(text.ends_with("--workers 2"), "{text}");
+        let alias: &'static EngineSpec =
+            Box::leak(Box::new(EngineSpec { name: "timely-b".into(), job_args: vec!["--runner".into(), "b".into()], ..spec.clone() }));
+        let text = job_args(&Job { spec: alias, mode: Mode::ProcessingTime }, &ctx).join(" ");
+        assert!(text.ends_with("--runner b") && text.contains("--group seed-1.timely-b.processing-time"), "an alias's own flags and its own group: {text}");
     }
 
     #[test]
