@@ -229,15 +229,16 @@ fn summarize(job: &JobRecord, status: EngineStatus, c: Option<&Comparison>, grou
         peak_rss_bytes: get(measured::PEAK_RSS_BYTES).map(|b| b as u64),
         status,
         log: job.log.clone(),
-        crash: job.crash.map(|crash| CrashSummary { promise: job.after_crash, ..crash_summary(&crash, c, &m) }),
+        crash: job.crash.map(|crash| crash_summary(&crash, job, c, &m)),
         not_compared: None,
     }
 }
 
 /// What the crash did: events lost and doubled (as the comparison explains them), and the time
 /// from the kill to the job's first row after its restart, and to its first row of a window that
-/// ended once it was back; and its rows over the run, the crash marked (`Timeline`).
-fn crash_summary(crash: &CrashRecord, c: Option<&Comparison>, m: &Measured) -> CrashSummary {
+/// ended once it was back; its rows over the run, the crash marked (`Timeline`); and the promise
+/// its job declared, which those are held to.
+fn crash_summary(crash: &CrashRecord, job: &JobRecord, c: Option<&Comparison>, m: &Measured) -> CrashSummary {
     let exceptions = c.map(|c| c.exceptions.as_slice()).unwrap_or_default();
     let since_kill = |at: Option<i64>| at.map(|at| (at - crash.killed_at) as f64 / 1000.0);
     CrashSummary {
@@ -246,7 +247,7 @@ fn crash_summary(crash: &CrashRecord, c: Option<&Comparison>, m: &Measured) -> C
         first_row_s: since_kill(m.first_row_at),
         caught_up_s: since_kill(m.caught_up_at),
         timeline: m.first_send.map(|first_send| Timeline::of(&m.per_second, first_send, crash)),
-        promise: None,
+        promise: job.after_crash,
     }
 }
 
@@ -442,7 +443,7 @@ mod tests {
         let crash = CrashRecord { killed_at: TEN + 8000, restarted_at: TEN + 13_000, ready_again_at: Some(TEN + 13_400), node: None };
         let job = JobRecord { crash: Some(crash), ..job("native", EngineStatus::Ok) };
         let sc = Scenario::default();
-        let timeline = |groups: &dyn DeviceGroups| crash_summary(&crash, None, &Measured::of(&job, groups, &sc, 0)).timeline.expect("a crash's timeline");
+        let timeline = |groups: &dyn DeviceGroups| crash_summary(&crash, &job, None, &Measured::of(&job, groups, &sc, 0)).timeline.expect("a crash's timeline");
         let whole = timeline(&Whole { events: &log, results: &rows });
         assert_eq!((whole.from_ms, whole.step_ms, whole.killed_ms, whole.ready_again_ms), (-300, 1000, 7700, Some(13_100)));
         assert_eq!(whole.rows, [4, 4, 4, 4, 4, 4, 4, 4, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4]);
