@@ -8,7 +8,7 @@
 //! takes is `unexplained`, and named. No search: each id is looked up once.
 
 use super::candidates::held_back;
-use super::{Cause, Comparison, Dropped, EventNote, Exception, Reading, Setting, Side, MAX_CROSSED_AFTER_CRASH, TIMER_SLACK_MS};
+use super::{windows_down, Cause, Comparison, Dropped, EventNote, Exception, Reading, Setting, Side, TIMER_SLACK_MS};
 use crate::format::utc;
 use crate::groups::DeviceGroups;
 use crate::intern::FastMap;
@@ -362,10 +362,10 @@ impl<'a> Classify<'a, '_> {
         }
     }
 
-    /// How many windows later a processing-time engine may count a message (after a crash, as many as it was down).
+    /// How many windows later a processing-time engine may count a message: as many as it lagged, or
+    /// was down. Unbounded, unlike the search of sums: each id says where it was counted.
     fn crossed(&self) -> i64 {
-        let down = self.job.crash.map_or(0, |c| (c.reading_again_at() - c.killed_at) / self.setting.window_ms + 2);
-        self.reading.crossed.max(down.min(MAX_CROSSED_AFTER_CRASH))
+        self.reading.crossed.max(windows_down(self.job.crash.as_ref(), self.setting.window_ms))
     }
 
     /// Why `e`, of row `key`, is counted nowhere: in a window its key never closed (whose clock

@@ -175,6 +175,21 @@ fn in_send_time_a_message_counted_a_window_later_crossed_the_boundary() {
 }
 
 #[test]
+fn in_send_time_an_engine_that_read_far_behind_counts_as_many_windows_late_as_it_lagged() {
+    let mut log = base();
+    log.push(sent("d-4", "d", TEN + 4990, TEN + 4990, 8, Fault::None));
+    let mut rows = exact_rows(&log);
+    rows.push(named(TEN + 100_000, &["d-4"], &log));
+    let lagging = |end_of_stream| JobRecord { end_of_stream_window: end_of_stream, ..job(Mode::ProcessingTime, None, WatermarkScope::PerPartition) };
+    // Its end-of-stream row, 93 s after the last send: it read the stream 19 windows behind, past the search of sums' 16.
+    let c = compared(&lagging(Some(TEN + 105_000)), &log, &rows);
+    assert_eq!(notes(&c), [("d-4", Side::Missing, Cause::Boundary), ("d-4", Side::Extra, Cause::Boundary)]);
+    assert!(c.exceptions[0].why.contains("counted 19 windows later"), "{}", c.exceptions[0].why);
+    let c = compared(&lagging(None), &log, &rows);
+    assert_eq!(notes(&c), [("d-4", Side::Missing, Cause::Unexplained), ("d-4", Side::Extra, Cause::Unexplained)]);
+}
+
+#[test]
 fn an_id_the_stream_never_had_and_a_row_without_ids_are_named_not_explained() {
     let log = base();
     let mut rows = exact_rows(&log);

@@ -8,7 +8,7 @@
 
 use crate::format::utc;
 use crate::groups::DeviceGroups;
-use crate::model::{nearest_window_end, Aggregate, Fault, JobRecord, Mode, ResultRow, SentEvent, View, WatermarkScope, FLUSH_DEVICE};
+use crate::model::{nearest_window_end, Aggregate, CrashRecord, Fault, JobRecord, Mode, ResultRow, SentEvent, View, WatermarkScope, FLUSH_DEVICE};
 use crate::scenario::Clock;
 use crate::truth;
 pub use candidates::held_back;
@@ -279,7 +279,7 @@ fn by_sums(job: &JobRecord, groups: &dyn DeviceGroups, reading: &Reading, settin
 struct Reading {
     /// Where its windows end past the multiples of the window (`window_phase`).
     phase_ms: i64,
-    /// How many windows later it may count a message on the wall clock (`windows_crossed`).
+    /// How many windows later it may count a message on the wall clock, as far as it lagged (`windows_crossed`).
     crossed: i64,
     /// The latest of its first emissions after a window's end: with a watermark on the wall clock,
     /// beyond the wait, how far behind the stream it may have read.
@@ -332,9 +332,8 @@ impl Comparison {
 fn compare_group(job: &JobRecord, reading: &Reading, results: &[ResultRow], log: &[SentEvent], window_ms: i64, clock: Clock) -> (usize, Vec<Exception>) {
     let (mode, crash, phase) = (job.mode, job.crash.as_ref(), reading.phase_ms);
     let view = mode.view();
-    // An engine that was down reads what was sent meanwhile late, on the wall clock as many windows late as it was down.
-    let down = crash.map_or(0, |c| (c.reading_again_at() - c.killed_at) / window_ms + 2);
-    let crossed = reading.crossed.max(down.min(MAX_CROSSED_AFTER_CRASH));
+    // The search's candidates grow with every window a message may have crossed: it tries a bounded number.
+    let crossed = reading.crossed.min(MAX_CROSSED_BY_SUMS).max(windows_down(crash, window_ms).min(MAX_CROSSED_AFTER_CRASH));
     let truth = truth::compute_view(log, view, window_ms, phase);
     let faults = FaultIndex::new(log, results, view, window_ms, phase, clock);
     let end = |e: i64| nearest_window_end(e, window_ms, phase);
@@ -456,7 +455,7 @@ const TIMER_SLACK_MS: i64 = 100;
 
 /// How many windows later a processing-time engine may count a message: Spark
 /// holds one for up to a micro-batch, which on a busy machine lasts longer than a
-/// window. At least four windows; more, up to sixteen, where the engine lagged by more:
+/// window. At least four windows; more where the engine lagged by more:
 /// where it emitted its windows later than that, or read the stream's end later than
 /// that (the window of its end-of-stream row, against the last send) — an engine whose
 /// timer emits on time may still read, and so count, its messages late.
@@ -466,14 +465,22 @@ fn windows_crossed(job: &JobRecord, emitted_late: i64, last_sent: Option<i64>, w
         (Mode::ProcessingTime, Some(end), Some(last)) => end - last,
         _ => 0,
     };
-    (emitted_late.max(read_late).max(0) / window_ms + 2).clamp(4, 16)
+    (emitted_late.max(read_late).max(0) / window_ms + 2).max(4)
+}
+
+/// An engine that was down reads what was sent meanwhile late: on the wall clock, as many windows late as it was down.
+fn windows_down(crash: Option<&CrashRecord>, window_ms: i64) -> i64 {
+    crash.map_or(0, |c| (c.reading_again_at() - c.killed_at) / window_ms + 2)
 }
 
 /// Up to how many on-time messages in a window the search for overtaken ones tries any of them
 /// before a run of them: 2^20 subsets fit the search budget.
 const ANY_OVERTAKEN_FIRST_UP_TO: usize = 20;
 
-/// How many windows late a processing-time engine that was down may count what was sent meanwhile.
+/// How many windows late a processing-time engine that lagged may count a message, in the search of sums.
+const MAX_CROSSED_BY_SUMS: i64 = 16;
+
+/// How many windows late a processing-time engine that was down may count what was sent meanwhile, in the search of sums.
 const MAX_CROSSED_AFTER_CRASH: i64 = 32;
 
 /// The original's terminal output for one comparison, with a `why` column: every exception, or
