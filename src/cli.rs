@@ -176,7 +176,7 @@ pub struct BenchArgs {
     /// Send the whole stream before starting the engines: events/s then measures each engine on a backlog.
     #[arg(long)]
     preload: bool,
-    /// Give up on an engine's end-of-stream row after this many seconds without new results.
+    /// Give up on an engine's end-of-stream row after this many seconds without new results and without its `consumed` metric rising.
     #[arg(long, default_value_t = 15)]
     quiet_secs: u64,
     /// How long an engine may take to start.

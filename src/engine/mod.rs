@@ -67,6 +67,10 @@ pub struct EngineSpec {
     /// Conformance runs beyond the default one.
     #[serde(default, rename = "conformance")]
     pub variants: Vec<Variant>,
+    /// Options of `matrix` and `run` every conformance trial of this engine adds: a smaller stream
+    /// for an engine that reads slower than the suite's scenarios send (`--devices 100`).
+    #[serde(default)]
+    pub conformance_options: Vec<String>,
     /// Flags every job of this engine gets, after the harness's: an alias's choice among its base's options.
     #[serde(default)]
     pub job_args: Vec<String>,

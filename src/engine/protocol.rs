@@ -152,6 +152,8 @@ pub struct Heard {
     pub ended: bool,
     pub version: Option<String>,
     pub metrics: BTreeMap<String, f64>,
+    /// When a `consumed` metric last rose: the job is still reading, whether or not it has results to emit.
+    pub reading_at: Option<Instant>,
     /// The last line of log it printed (on stdout or stderr): why it stopped, when it says.
     pub last_words: Option<String>,
 }
@@ -176,8 +178,11 @@ impl Heard {
             (Some("ended"), None, None) => self.ended = true,
             (Some("version"), Some(a), b) => self.version = Some(b.map_or(a.to_string(), |b| format!("{a} {b}"))),
             (Some("metric"), Some(name), Some(value)) => {
-                if let Ok(v) = value.trim().parse() {
-                    self.metrics.insert(name.to_string(), v);
+                if let Ok(v) = value.trim().parse::<f64>() {
+                    let before = self.metrics.insert(name.to_string(), v);
+                    if name.split('@').next() == Some("consumed") && before.is_none_or(|b| v > b) {
+                        self.reading_at = Some(now);
+                    }
                 }
             }
             _ => {}
@@ -204,6 +209,13 @@ mod tests {
         h.take_line("boontadata: metric malformed@1 3", now);
         assert_eq!(h.metrics.get("malformed@1"), Some(&3.0), "each process's own, added up by the evaluation");
         assert!(h.ready_at.is_some());
+        assert_eq!(h.reading_at, None, "no `consumed` metric yet");
+        let later = now + std::time::Duration::from_secs(1);
+        h.take_line("boontadata: metric consumed@1 40", now);
+        h.take_line("boontadata: metric consumed@1 40", later);
+        assert_eq!(h.reading_at, Some(now), "reading while its `consumed` rises, not while it stays");
+        h.take_line("boontadata: metric consumed@1 41", later);
+        assert_eq!(h.reading_at, Some(later));
         assert_eq!(h.last_words.as_deref(), Some("some log line"));
         h.take_line("flink: no Flink cluster answers at 127.0.0.1:1", now);
         h.take_line("   ", now);

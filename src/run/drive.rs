@@ -90,7 +90,8 @@ pub(super) fn drive(o: &RunOptions, run: &Prepared, broker: &mut Broker, engines
 
 /// Waits until every engine still running has emitted its flush row (then one more quiet
 /// second for stragglers), has been quiet for `quiet` since the flush (or, with
-/// `--preload`, since the engines were ready), or has died. The status shows whom it waits for.
+/// `--preload`, since the engines were ready) — no new results, and its `consumed` metric
+/// not rising: a slow engine still reading is waited for — or has died. The status shows whom it waits for.
 fn wait_for_engines(jobs: &mut [JobRun], collected: &Mutex<Collected>, injected: &Injected, quiet: Duration, stop: &AtomicBool) -> Result<()> {
     let quiet_from = injected.flushed.max(Instant::now());
     loop {
@@ -106,7 +107,8 @@ fn wait_for_engines(jobs: &mut [JobRun], collected: &Mutex<Collected>, injected:
             }
             let p = c.progress.get(&(e.job.spec.name.clone(), e.job.mode)).cloned().unwrap_or_default();
             let last = p.last_received.map_or(quiet_from, |l| l.max(quiet_from));
-            !((p.flush_seen() && now - last >= Duration::from_secs(1)) || now - last >= quiet)
+            let heard_from = e.heard().reading_at.map_or(last, |r| r.max(last));
+            !((p.flush_seen() && now - last >= Duration::from_secs(1)) || now - heard_from >= quiet)
         });
         drop(c);
         if !waiting {

@@ -24,6 +24,7 @@ pub fn conformance(spec: &EngineSpec, variant: Option<&Variant>, extra: &[&str])
     };
     let (malformed, names, engines) = (MALFORMED.to_string(), scenarios.join(","), selection.join(","));
     let mut args = vec!["--scenarios", &names, "--engines", &engines, "--malformed", &malformed];
+    args.extend(spec.conformance_options.iter().map(String::as_str));
     args.extend(variant.iter().flat_map(|v| v.options.iter().map(String::as_str)));
     args.extend(extra);
     let test = format!("{engine}-conformance{}", variant.map_or(String::new(), |v| format!("-{}", v.name)));
@@ -67,6 +68,7 @@ pub fn crash(spec: &EngineSpec, extra: &[&str]) {
     let mode = if spec.modes.contains(&Mode::EventTime) { Mode::EventTime } else { spec.modes[0] };
     let selection = format!("{engine}:{mode}");
     let mut args = vec!["--scenario", "engine-crash", "--engines", &selection];
+    args.extend(spec.conformance_options.iter().map(String::as_str));
     args.extend(extra);
     let (summary, output) = super::run(&format!("{engine}-crash"), &args);
     let e = engine_row(&summary.engines, engine, mode);
