@@ -81,6 +81,7 @@ pub(super) fn crash_engines(on: &OnTheStream, ctx: &JobContext, jobs: &mut [JobR
     let mut killed = Vec::new();
     for j in jobs.iter_mut().filter(|j| j.failure.is_none()) {
         if let Some(e) = j.running.as_mut() {
+            j.usage_before_crash = e.usage();
             e.kill();
             killed.push(j.job.label());
             progress::engine(&j.job.label(), EngineState::Killed);

@@ -86,7 +86,7 @@ fn end_of_job(j: JobRun, record: &mut JobRecord, collected: &Collected, injected
         .last_received
         .filter(|_| progress.flush_seen())
         .map(|end| (injected.events as u64 + injected.malformed) as f64 / (end - begin).as_secs_f64().max(1e-3));
-    let usage = e.usage();
+    let usage = over_both(j.usage_before_crash, e.usage());
     let measurements = [
         (measured::EVENTS_PER_S, events_per_s),
         (measured::STARTUP_S, heard.ready_at.map(|r| (r - e.started).as_secs_f64())),
@@ -104,9 +104,25 @@ fn end_of_job(j: JobRun, record: &mut JobRecord, collected: &Collected, injected
     heard.version
 }
 
+/// A job's CPU seconds and peak memory over the processes it ran in: the one a crash killed, and the one after it.
+fn over_both(killed: Option<(f64, u64)>, after: Option<(f64, u64)>) -> Option<(f64, u64)> {
+    match (killed, after) {
+        (Some((cpu, peak)), Some((cpu_after, peak_after))) => Some((cpu + cpu_after, peak.max(peak_after))),
+        (one, other) => one.or(other),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_crashed_jobs_usage_adds_the_killed_process_cpu_and_keeps_the_higher_peak() {
+        assert_eq!(over_both(Some((2.5, 300)), Some((1.0, 200))), Some((3.5, 300)));
+        assert_eq!(over_both(None, Some((1.0, 200))), Some((1.0, 200)));
+        assert_eq!(over_both(Some((2.5, 300)), None), Some((2.5, 300)), "the process after the crash never sampled");
+        assert_eq!(over_both(None, None), None);
+    }
     use crate::evaluate::{self, RunParams};
     use crate::groups::{device_group, GroupedLog, Whole};
     use crate::model::{EngineStatus, Mode, ResultRow, SentEvent, View, WindowResult};

@@ -23,6 +23,8 @@ pub(super) struct JobRun {
     pub failure: Option<EngineStatus>,
     /// When the harness killed its engine and started it again, in a crash scenario.
     pub crash: Option<CrashRecord>,
+    /// The CPU seconds and peak memory of the process the crash killed, its last sample.
+    pub usage_before_crash: Option<(f64, u64)>,
 }
 
 /// Gives each job an engine process that is ready: the one kept from the previous run if it serves
@@ -42,11 +44,11 @@ pub(super) fn start_engines(o: &RunOptions, ctx: &JobContext, engines: &mut Engi
             None => folder::setup(job.spec).and_then(|_| Running::start(job, ctx, &log)),
         };
         jobs.push(match started {
-            Ok(e) => JobRun { job: job.clone(), running: Some(e), failure: None, crash: None },
+            Ok(e) => JobRun { job: job.clone(), running: Some(e), failure: None, crash: None, usage_before_crash: None },
             Err(e) => {
                 say!("boontadata: engine {} could not start: {e:#}", job.label());
                 progress::engine(&job.label(), EngineState::Failed("could not start".into()));
-                JobRun { job: job.clone(), running: None, failure: Some(EngineStatus::NotReady(format!("could not start: {e:#}"))), crash: None }
+                JobRun { job: job.clone(), running: None, failure: Some(EngineStatus::NotReady(format!("could not start: {e:#}"))), crash: None, usage_before_crash: None }
             }
         });
     }
