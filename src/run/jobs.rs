@@ -48,7 +48,13 @@ pub(super) fn start_engines(o: &RunOptions, ctx: &JobContext, engines: &mut Engi
             Err(e) => {
                 say!("boontadata: engine {} could not start: {e:#}", job.label());
                 progress::engine(&job.label(), EngineState::Failed("could not start".into()));
-                JobRun { job: job.clone(), running: None, failure: Some(EngineStatus::NotReady(format!("could not start: {e:#}"))), crash: None, usage_before_crash: None }
+                JobRun {
+                    job: job.clone(),
+                    running: None,
+                    failure: Some(EngineStatus::NotReady(format!("could not start: {e:#}"))),
+                    crash: None,
+                    usage_before_crash: None,
+                }
             }
         });
     }
