@@ -274,7 +274,11 @@ window_logic = "window.rs"
         let (base, alias) = (&engines[0], &engines[1]);
         assert_eq!((base.name.as_str(), base.after_crash, base.options.len(), base.variants.len(), base.job_args.len()), ("pipe", Guarantee::None, 1, 1, 0));
         assert_eq!((alias.name.as_str(), alias.after_crash, alias.options.len(), alias.variants.len()), ("pipe-b", Guarantee::ExactlyOnce, 0, 0));
-        assert_eq!((base.conformance_options.len(), alias.conformance_options.as_slice()), (0, &["--devices".to_string(), "100".into()][..]), "a slower runner's smaller streams");
+        assert_eq!(
+            (base.conformance_options.len(), alias.conformance_options.as_slice()),
+            (0, &["--devices".to_string(), "100".into()][..]),
+            "a slower runner's smaller streams"
+        );
         assert_eq!(
             (alias.folder.as_path(), alias.about.as_str(), alias.job_args.as_slice()),
             (Path::new("/e/pipe"), "a pipeline", &["--runner".to_string(), "b".into()][..])

@@ -3,7 +3,7 @@
 //! `crash_down_ms` later, same group, same state folder) or of the broker node that leads the events
 //! topic's first partition (started again on its data).
 
-use super::jobs::JobRun;
+use super::jobs::{BeforeCrash, JobRun};
 use super::prepare::log_path;
 use crate::broker::Broker;
 use crate::clock::now_ms;
@@ -81,7 +81,7 @@ pub(super) fn crash_engines(on: &OnTheStream, ctx: &JobContext, jobs: &mut [JobR
     let mut killed = Vec::new();
     for j in jobs.iter_mut().filter(|j| j.failure.is_none()) {
         if let Some(e) = j.running.as_mut() {
-            j.usage_before_crash = e.usage();
+            j.before_crash = Some(BeforeCrash { ready_at: e.heard().ready_at, usage: e.usage() });
             e.kill();
             killed.push(j.job.label());
             progress::engine(&j.job.label(), EngineState::Killed);

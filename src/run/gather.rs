@@ -80,13 +80,14 @@ fn end_of_job(j: JobRun, record: &mut JobRecord, collected: &Collected, injected
     };
     let status = j.failure.unwrap_or_else(|| e.status(progress.flush_seen()));
     let heard = e.heard();
-    // From the moment the engine could read (ready, or the first event sent) to its end-of-stream row.
-    let begin = heard.ready_at.map_or(injected.started, |r| r.max(injected.started));
+    // From the moment the engine could read (ready, or the first event sent) to its end-of-stream row; across a crash, from its first ready.
+    let ready_at = j.before_crash.as_ref().map_or(heard.ready_at, |b| b.ready_at.or(heard.ready_at));
+    let begin = ready_at.map_or(injected.started, |r| r.max(injected.started));
     let events_per_s = progress
         .last_received
         .filter(|_| progress.flush_seen())
         .map(|end| (injected.events as u64 + injected.malformed) as f64 / (end - begin).as_secs_f64().max(1e-3));
-    let usage = over_both(j.usage_before_crash, e.usage());
+    let usage = over_both(j.before_crash.and_then(|b| b.usage), e.usage());
     let measurements = [
         (measured::EVENTS_PER_S, events_per_s),
         (measured::STARTUP_S, heard.ready_at.map(|r| (r - e.started).as_secs_f64())),

@@ -10,7 +10,7 @@ use crate::model::{CrashRecord, EngineStatus};
 use crate::progress::{self, EngineState};
 use crate::say;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long an engine that serves jobs may take to end one.
 const END_JOB_TIMEOUT: Duration = Duration::from_secs(30);
@@ -23,8 +23,16 @@ pub(super) struct JobRun {
     pub failure: Option<EngineStatus>,
     /// When the harness killed its engine and started it again, in a crash scenario.
     pub crash: Option<CrashRecord>,
-    /// The CPU seconds and peak memory of the process the crash killed, its last sample.
-    pub usage_before_crash: Option<(f64, u64)>,
+    /// What the harness had of the process a crash killed.
+    pub before_crash: Option<BeforeCrash>,
+}
+
+/// What the harness keeps of an engine process it kills in a crash, for the job's measures over the whole run.
+pub(super) struct BeforeCrash {
+    /// When it said `ready`: the job's reading time starts there, not at its restart.
+    pub ready_at: Option<Instant>,
+    /// Its CPU seconds and peak memory, as last sampled.
+    pub usage: Option<(f64, u64)>,
 }
 
 /// Gives each job an engine process that is ready: the one kept from the previous run if it serves
@@ -44,7 +52,7 @@ pub(super) fn start_engines(o: &RunOptions, ctx: &JobContext, engines: &mut Engi
             None => folder::setup(job.spec).and_then(|_| Running::start(job, ctx, &log)),
         };
         jobs.push(match started {
-            Ok(e) => JobRun { job: job.clone(), running: Some(e), failure: None, crash: None, usage_before_crash: None },
+            Ok(e) => JobRun { job: job.clone(), running: Some(e), failure: None, crash: None, before_crash: None },
             Err(e) => {
                 say!("boontadata: engine {} could not start: {e:#}", job.label());
                 progress::engine(&job.label(), EngineState::Failed("could not start".into()));
@@ -53,7 +61,7 @@ pub(super) fn start_engines(o: &RunOptions, ctx: &JobContext, engines: &mut Engi
                     running: None,
                     failure: Some(EngineStatus::NotReady(format!("could not start: {e:#}"))),
                     crash: None,
-                    usage_before_crash: None,
+                    before_crash: None,
                 }
             }
         });
