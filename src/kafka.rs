@@ -84,6 +84,19 @@ pub fn delete_topics_named(brokers: &str, part: &str) -> Result<()> {
     each_topic_done(results, RDKafkaErrorCode::UnknownTopicOrPartition, "deleting", brokers)
 }
 
+/// Deletes the records of `topic`'s `partition` before `offset`: its log then starts there.
+pub fn delete_records_before(brokers: &str, topic: &str, partition: i32, offset: i64) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = config(brokers).create()?;
+    let mut before = TopicPartitionList::new();
+    before.add_partition_offset(topic, partition, Offset::Offset(offset))?;
+    let done = futures_executor::block_on(admin.delete_records(&before, &admin_options()))
+        .with_context(|| format!("deleting the records of {topic} before offset {offset}"))?;
+    for p in done.elements() {
+        p.error().with_context(|| format!("deleting the records of {topic}/{} before offset {offset}", p.partition()))?;
+    }
+    Ok(())
+}
+
 fn admin_options() -> AdminOptions {
     AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))).request_timeout(Some(Duration::from_secs(10)))
 }
@@ -214,7 +227,8 @@ pub fn assigned_consumer(brokers: &str, topics: &[&str], partitions: i32, report
     for (topic, p) in topics.iter().flat_map(|t| (0..partitions).map(move |p| (t, p))) {
         // Offset 0 rather than asking the broker for the earliest: tansu can answer
         // past a partition's first batch when two producers wrote it first at once.
-        // Nothing here truncates a topic; should a cluster have, `earliest` applies.
+        // Where a topic starts later (the native engine's state topic drops what its
+        // whole snapshots replace), `earliest` applies.
         tpl.add_partition_offset(topic, p, Offset::Offset(0))?;
     }
     c.assign(&tpl)?;

@@ -6,7 +6,9 @@
 //! and the rows a reader sees (`read_committed`) are those of committed transactions only. A
 //! snapshot holds what changed since the one before, and now and then the whole state: at 256,000
 //! events/s the whole state was 90 MB of JSON, and writing it at each commit spaced commits
-//! seconds apart (docs/benchmarks.md), and so the rows a reader could see.
+//! seconds apart (docs/benchmarks.md), and so the rows a reader could see. Once a whole snapshot
+//! is committed, what is before it in the state topic is deleted: a restart reads the last whole
+//! snapshot and the changes after it, however long the job has run.
 
 use super::window::Windows;
 use crate::engines::ResultsTopic;
@@ -32,6 +34,7 @@ const STATE_READ_STALL: Duration = Duration::from_secs(30);
 const CHUNK_BYTES: usize = 512 * 1024;
 
 pub struct Committer {
+    brokers: String,
     /// The job's state topic: one partition of snapshots, each in numbered parts.
     topic: String,
     next_snapshot: u64,
@@ -54,7 +57,7 @@ impl Committer {
         let replicas = kafka::replication_for(kafka::broker_count(brokers)?);
         kafka::create_topic(brokers, &topic, 1, replicas)?;
         kafka::known_to(out.producer().client(), &topic, brokers)?;
-        let mut committer = Committer { topic, next_snapshot: 0, last_commit: Instant::now(), rows_at_last_commit: 0, whole_bytes: 0, changes_bytes: 0 };
+        let mut committer = Committer { brokers: brokers.to_string(), topic, next_snapshot: 0, last_commit: Instant::now(), rows_at_last_commit: 0, whole_bytes: 0, changes_bytes: 0 };
         let windows = committer.restore(brokers, fresh)?;
         Ok((committer, windows))
     }
@@ -71,6 +74,8 @@ impl Committer {
     pub fn commit(&mut self, consumer: &BaseConsumer<kafka::Said>, out: &mut ResultsTopic, windows: &mut Windows) -> Result<()> {
         let producer = out.producer();
         let whole = self.changes_bytes >= self.whole_bytes;
+        // This producer is the topic's one writer: its end now is where the whole snapshot starts, at the latest.
+        let replaces_before = if whole { Some(producer.client().fetch_watermarks(&self.topic, 0, TRANSACTION_TIMEOUT)?.1) } else { None };
         let snapshot = serde_json::to_vec(&if whole { windows.snapshot() } else { windows.changes() })?;
         let parts = snapshot.chunks(CHUNK_BYTES).count();
         for (i, part) in snapshot.chunks(CHUNK_BYTES).enumerate() {
@@ -96,7 +101,22 @@ impl Committer {
         self.last_commit = Instant::now();
         self.rows_at_last_commit = out.emitted;
         self.count(whole, snapshot.len());
+        if let Some(before) = replaces_before.filter(|&offset| offset > 0) {
+            self.delete_before(before);
+        }
         Ok(())
+    }
+
+    /// Deletes the state topic's records before `offset`, which a committed whole snapshot
+    /// replaces, on a thread of its own: the next commit need not wait for it, and should it fail
+    /// (a broker without DeleteRecords), a restart only reads more.
+    fn delete_before(&self, offset: i64) {
+        let (brokers, topic) = (self.brokers.clone(), self.topic.clone());
+        std::thread::spawn(move || {
+            if let Err(e) = kafka::delete_records_before(&brokers, &topic, 0, offset) {
+                crate::say!("native: {topic} keeps the snapshots a whole one replaced: {e:#}");
+            }
+        });
     }
 
     fn count(&mut self, whole: bool, bytes: usize) {
@@ -109,11 +129,15 @@ impl Committer {
 
     /// Reads the state topic from its start: the operator its last whole snapshot and the changes
     /// after it give (a snapshot counts once all its parts came: they are one transaction's).
+    /// The topic starts at most a whole snapshot before its last one: those before were deleted.
     fn restore(&mut self, brokers: &str, fresh: impl Fn() -> Windows) -> Result<Windows> {
         let topic = self.topic.clone();
         let mut windows = fresh();
         let mut parts: Vec<u8> = Vec::new();
+        let (mut from, mut records) = (None, 0u64);
         kafka::read_to_end(brokers, &topic, 1, "the state", STATE_READ_STALL, |m| {
+            from.get_or_insert(m.offset());
+            records += 1;
             let key = std::str::from_utf8(m.key().unwrap_or_default()).unwrap_or_default();
             let parsed = match key.split(' ').collect::<Vec<_>>()[..] {
                 [_, part, total, kind @ (WHOLE | CHANGES)] => part.parse::<usize>().ok().zip(total.parse::<usize>().ok()).map(|(p, t)| (p, t, kind == WHOLE)),
@@ -134,6 +158,9 @@ impl Committer {
             }
             Ok(())
         })?;
+        if let Some(from) = from {
+            crate::say!("native: restored its state from {records} records of {topic}, from offset {from}");
+        }
         Ok(windows)
     }
 }
