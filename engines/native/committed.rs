@@ -58,7 +58,7 @@ impl Committer {
         kafka::create_topic(brokers, &topic, 1, replicas)?;
         kafka::known_to(out.producer().client(), &topic, brokers)?;
         let mut committer = Committer { brokers: brokers.to_string(), topic, next_snapshot: 0, last_commit: Instant::now(), rows_at_last_commit: 0, whole_bytes: 0, changes_bytes: 0 };
-        let windows = committer.restore(brokers, fresh)?;
+        let windows = committer.restore(fresh)?;
         Ok((committer, windows))
     }
 
@@ -130,12 +130,12 @@ impl Committer {
     /// Reads the state topic from its start: the operator its last whole snapshot and the changes
     /// after it give (a snapshot counts once all its parts came: they are one transaction's).
     /// The topic starts at most a whole snapshot before its last one: those before were deleted.
-    fn restore(&mut self, brokers: &str, fresh: impl Fn() -> Windows) -> Result<Windows> {
-        let topic = self.topic.clone();
+    fn restore(&mut self, fresh: impl Fn() -> Windows) -> Result<Windows> {
+        let (brokers, topic) = (self.brokers.clone(), self.topic.clone());
         let mut windows = fresh();
         let mut parts: Vec<u8> = Vec::new();
         let (mut from, mut records) = (None, 0u64);
-        kafka::read_to_end(brokers, &topic, 1, "the state", STATE_READ_STALL, |m| {
+        kafka::read_to_end(&brokers, &topic, 1, "the state", STATE_READ_STALL, |m| {
             from.get_or_insert(m.offset());
             records += 1;
             let key = std::str::from_utf8(m.key().unwrap_or_default()).unwrap_or_default();

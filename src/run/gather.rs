@@ -116,14 +116,6 @@ fn over_both(killed: Option<(f64, u64)>, after: Option<(f64, u64)>) -> Option<(f
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_crashed_jobs_usage_adds_the_killed_process_cpu_and_keeps_the_higher_peak() {
-        assert_eq!(over_both(Some((2.5, 300)), Some((1.0, 200))), Some((3.5, 300)));
-        assert_eq!(over_both(None, Some((1.0, 200))), Some((1.0, 200)));
-        assert_eq!(over_both(Some((2.5, 300)), None), Some((2.5, 300)), "the process after the crash never sampled");
-        assert_eq!(over_both(None, None), None);
-    }
     use crate::evaluate::{self, RunParams};
     use crate::groups::{device_group, GroupedLog, Whole};
     use crate::model::{EngineStatus, Mode, ResultRow, SentEvent, View, WindowResult};
@@ -196,5 +188,13 @@ mod tests {
         };
         assert_eq!(sorted((0..4).flat_map(|g| gathered.log.group(g)).collect()), sorted(events.clone()), "each event once, with its send time");
         assert_eq!(evaluate::evaluate(&record, &[], &gathered, "s").unwrap(), whole);
+    }
+
+    #[test]
+    fn a_crashed_jobs_usage_adds_the_killed_process_cpu_and_keeps_the_higher_peak() {
+        assert_eq!(over_both(Some((2.5, 300)), Some((1.0, 200))), Some((3.5, 300)));
+        assert_eq!(over_both(None, Some((1.0, 200))), Some((1.0, 200)));
+        assert_eq!(over_both(Some((2.5, 300)), None), Some((2.5, 300)), "the process after the crash never sampled");
+        assert_eq!(over_both(None, None), None);
     }
 }
