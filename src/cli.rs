@@ -124,6 +124,11 @@ pub struct ScenarioOverrides {
     allowed_lateness_ms: Option<i64>,
     #[arg(long)]
     out_of_orderness_ms: Option<i64>,
+    /// How long a crash scenario's engine or broker node stays down before it is started again,
+    /// or a stall's engine stopped before it is continued, ms: longer than an engine's session
+    /// timeout to have its group go on without it.
+    #[arg(long, value_name = "MS")]
+    crash_down_ms: Option<i64>,
 }
 
 impl ScenarioOverrides {
@@ -143,6 +148,7 @@ impl ScenarioOverrides {
         s.partitions = self.partitions.unwrap_or(s.partitions);
         s.allowed_lateness_ms = self.allowed_lateness_ms.unwrap_or(s.allowed_lateness_ms);
         s.out_of_orderness_ms = self.out_of_orderness_ms.unwrap_or(s.out_of_orderness_ms);
+        s.crash_down_ms = self.crash_down_ms.unwrap_or(s.crash_down_ms);
         s.validate()?;
         Ok(s)
     }

@@ -248,6 +248,7 @@ fn crash_summary(crash: &CrashRecord, job: &JobRecord, c: Option<&Comparison>, m
         caught_up_s: since_kill(m.caught_up_at),
         timeline: m.first_send.map(|first_send| Timeline::of(&m.per_second, first_send, crash)),
         promise: job.after_crash,
+        stalled: crash.stalled,
     }
 }
 
@@ -440,7 +441,7 @@ mod tests {
                 (0..4).map(move |d| ResultRow { device: format!("d-{d}"), first_emitted_at: TEN + s * 1000 + 500, ..row("native", TEN + s * 5000, 1) })
             })
             .collect();
-        let crash = CrashRecord { killed_at: TEN + 8000, restarted_at: TEN + 13_000, ready_again_at: Some(TEN + 13_400), node: None };
+        let crash = CrashRecord { killed_at: TEN + 8000, restarted_at: TEN + 13_000, ready_again_at: Some(TEN + 13_400), node: None, stalled: false };
         let job = JobRecord { crash: Some(crash), ..job("native", EngineStatus::Ok) };
         let sc = Scenario::default();
         let timeline = |groups: &dyn DeviceGroups| crash_summary(&crash, &job, None, &Measured::of(&job, groups, &sc, 0)).timeline.expect("a crash's timeline");

@@ -6,12 +6,12 @@ use anyhow::{anyhow, bail, Context, Result};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, DefaultConsumerContext};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, DefaultConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{Offset, TopicPartitionList};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -170,14 +170,14 @@ fn consumer_config(brokers: &str, group: &str) -> ClientConfig {
 /// A consumer in group `group` subscribed to `topic`: from the group's
 /// committed offsets, else the earliest (the offsets rule every engine keeps).
 /// Its offsets are committed by the transactions of the engine's output, not by the consumer.
-pub fn group_consumer(brokers: &str, group: &str, topic: &str) -> Result<BaseConsumer<Said>> {
-    let c: BaseConsumer<Said> = consumer_config(brokers, group)
+pub fn group_consumer(brokers: &str, group: &str, topic: &str) -> Result<BaseConsumer<GroupMember>> {
+    let c: BaseConsumer<GroupMember> = consumer_config(brokers, group)
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         // Group joins wait for about half the session timeout on some brokers: keep it short.
         .set("session.timeout.ms", "6000")
         .set("heartbeat.interval.ms", "1000")
-        .create_with_context(Said)?;
+        .create_with_context(GroupMember::default())?;
     c.subscribe(&[topic]).with_context(|| format!("subscribing to {topic}"))?;
     Ok(c)
 }
@@ -286,16 +286,53 @@ impl ClientContext for DeliveryReport {
     }
 }
 
-/// A consumer's context that says librdkafka's log lines on stderr (the engine's log).
-pub struct Said;
+/// A group consumer's context: it says librdkafka's log lines on stderr (the engine's log), and
+/// keeps what the group's rebalances did for the consumer's loop to take (`take_rebalance`),
+/// from the callbacks librdkafka runs inside a poll, before the poll's messages.
+#[derive(Default)]
+pub struct GroupMember {
+    /// Something in `news`: one relaxed load per look when nothing is.
+    changed: AtomicBool,
+    news: Mutex<Rebalanced>,
+}
 
-impl ClientContext for Said {
+/// What rebalances did since the consumer's loop last looked.
+#[derive(Debug, Default)]
+pub struct Rebalanced {
+    /// Partitions were taken from the member (a rebalance, or its session ran out while it was
+    /// stopped): what it read of them since its last commit is read again from the committed offsets.
+    pub revoked: bool,
+    /// The partitions assigned to it now, when a rebalance assigned them.
+    pub assigned: Option<Vec<i32>>,
+}
+
+impl GroupMember {
+    /// What rebalances did since the last call; `None`: nothing.
+    pub fn take_rebalance(&self) -> Option<Rebalanced> {
+        if !self.changed.swap(false, Ordering::Acquire) {
+            return None;
+        }
+        Some(std::mem::take(&mut *self.news.lock().expect("rebalance lock")))
+    }
+}
+
+impl ClientContext for GroupMember {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
         say(level, fac, log_message);
     }
 }
 
-impl ConsumerContext for Said {}
+impl ConsumerContext for GroupMember {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let mut news = self.news.lock().expect("rebalance lock");
+        match rebalance {
+            Rebalance::Revoke(partitions) if partitions.count() > 0 => news.revoked = true,
+            Rebalance::Assign(partitions) => news.assigned = Some(partitions.elements().iter().map(|p| p.partition()).collect()),
+            _ => return,
+        }
+        self.changed.store(true, Ordering::Release);
+    }
+}
 
 /// librdkafka's log lines go to stderr, where an engine's log or the harness's output has them.
 fn say(level: RDKafkaLogLevel, fac: &str, message: &str) {

@@ -248,24 +248,37 @@ pub struct TruthRow {
     pub agg: Aggregate,
 }
 
-/// A crash the harness made during a job (a scenario with `crash = "engine"` or `"broker"`), in epoch ms.
+/// A crash the harness made during a job (a scenario with `crash = "engine"`, `"broker"` or
+/// `"engine-stall"`), in epoch ms.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CrashRecord {
-    /// `kill -9` of the engine's process tree, or of a broker node.
+    /// `kill -9` of the engine's process tree, or of a broker node; in a stall, its SIGSTOP.
     pub killed_at: i64,
-    /// The same job, or the node, started again.
+    /// The same job, or the node, started again; in a stall, the SIGCONT of the same process.
     pub restarted_at: i64,
     /// The job said it was ready again (the node: the cluster had all its nodes again); `None` if it never did.
     pub ready_again_at: Option<i64>,
     /// The broker node killed; `None`: the engine was.
     #[serde(default)]
     pub node: Option<i32>,
+    /// The engine was stopped (SIGSTOP) and continued (SIGCONT), not killed: a long GC pause, a frozen VM.
+    #[serde(default)]
+    pub stalled: bool,
 }
 
 impl CrashRecord {
     /// When the job (or the cluster) was back: ready again, else started again.
     pub fn reading_again_at(&self) -> i64 {
         self.ready_again_at.unwrap_or(self.restarted_at).max(self.restarted_at)
+    }
+
+    /// What hit the job, in explanations: "the kill", or "the stall".
+    pub fn the_fault(&self) -> &'static str {
+        if self.stalled {
+            "the stall"
+        } else {
+            "the kill"
+        }
     }
 }
 

@@ -207,9 +207,24 @@ pub fn tree_usage(root: u32) -> Option<Usage> {
 /// `kill -9` of `root` and every process under it, as a machine that loses power would end them:
 /// no shutdown hook runs, nothing is flushed.
 pub fn kill_tree(root: u32) {
-    let Some(tree) = descendants(&processes(), root) else { return };
     // Stopped first, so that no process of the tree starts another or reacts to the others' deaths.
-    for signal in [libc::SIGSTOP, libc::SIGKILL] {
+    signal_tree(root, &[libc::SIGSTOP, libc::SIGKILL]);
+}
+
+/// SIGSTOP of `root` and every process under it, as a long GC pause or a frozen VM would stop
+/// them: their sockets stay open, their session timeouts run out. `resume_tree` continues them.
+pub fn pause_tree(root: u32) {
+    signal_tree(root, &[libc::SIGSTOP]);
+}
+
+pub fn resume_tree(root: u32) {
+    signal_tree(root, &[libc::SIGCONT]);
+}
+
+/// Each of `signals`, in turn, to `root` and its descendants as they are now.
+fn signal_tree(root: u32, signals: &[libc::c_int]) {
+    let Some(tree) = descendants(&processes(), root) else { return };
+    for &signal in signals {
         for &pid in &tree {
             // SAFETY: sending a signal to a PID of the tree this harness started.
             unsafe { libc::kill(pid as i32, signal) };
@@ -438,6 +453,26 @@ mod tests {
             .map(|p| p.0)
             .collect();
         assert!(left.is_empty(), "nothing of the tree runs on: {left:?}");
+    }
+
+    #[test]
+    fn pause_tree_stops_every_process_of_the_tree_and_resume_tree_continues_them() {
+        let mut child = Command::new("sh").args(["-c", "sleep 30 & wait"]).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        let tree = descendants(&processes(), child.id()).unwrap();
+        assert_eq!(tree.len(), 2, "the shell and its sleep: {tree:?}");
+        // The state letter after the command's closing parenthesis: T is stopped by a signal.
+        let states = || -> Vec<String> {
+            tree.iter().map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap().rsplit_once(") ").unwrap().1[..1].to_string()).collect()
+        };
+        pause_tree(child.id());
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(states(), ["T", "T"]);
+        resume_tree(child.id());
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(states().iter().all(|s| s != "T"), "{:?}", states());
+        kill_tree(child.id());
+        let _ = child.wait();
     }
 
     #[test]

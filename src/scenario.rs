@@ -34,6 +34,11 @@ pub enum Crash {
     Engine,
     /// `kill -9` of the broker node leading the events topic's first partition (of a local cluster of three), then the node started again.
     Broker,
+    /// SIGSTOP of every engine's process tree, then SIGCONT: a zombie that wakes up after its
+    /// session and transaction timeouts ran out, its group moved on without it.
+    #[serde(rename = "engine-stall")]
+    #[value(name = "engine-stall")]
+    EngineStall,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -124,6 +129,7 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     ("idle", include_str!("../scenarios/idle.toml")),
     ("engine-crash", include_str!("../scenarios/engine-crash.toml")),
     ("broker-crash", include_str!("../scenarios/broker-crash.toml")),
+    ("engine-stall", include_str!("../scenarios/engine-stall.toml")),
 ];
 
 impl Scenario {

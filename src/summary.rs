@@ -136,6 +136,9 @@ pub struct CrashSummary {
     /// What the engine declares its windows keep across a crash, held against the events lost and doubled.
     #[serde(default)]
     pub promise: Option<Guarantee>,
+    /// It was a stall (SIGSTOP, then SIGCONT of the same process), not a kill: its times are from the SIGSTOP.
+    #[serde(default)]
+    pub stalled: bool,
 }
 
 /// A job's result rows first emitted in each second of the wall clock (or each few seconds: at
@@ -272,7 +275,7 @@ pub fn table(rows: &[EngineSummary]) -> String {
     ];
     let crashed = rows.iter().any(|r| r.crash.is_some());
     if crashed {
-        head.push("after the crash (events, kill to)");
+        head.push(if rows.iter().any(|r| r.crash.as_ref().is_some_and(|c| c.stalled)) { "after the stall (events, SIGSTOP to)" } else { "after the crash (events, kill to)" });
     }
     let cells: Vec<Vec<String>> = rows
         .iter()
@@ -408,7 +411,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_timeline_counts_each_second_s_rows_from_the_first_send_and_long_runs_in_fewer_steps() {
-        let crash = CrashRecord { killed_at: 108_000, restarted_at: 113_000, ready_again_at: Some(113_600), node: None };
+        let crash = CrashRecord { killed_at: 108_000, restarted_at: 113_000, ready_again_at: Some(113_600), node: None, stalled: false };
         // Sent from 100.3 s on; rows in seconds 100 to 119 of the wall clock, none from 108 to 112.
         let per_second: BTreeMap<i64, u64> = (100..120).filter(|s| !(108..113).contains(s)).map(|s| (s, 4)).collect();
         let t = Timeline::of(&per_second, 100_300, &crash);
@@ -437,6 +440,7 @@ pub(crate) mod tests {
     #[test]
     fn a_crash_says_whether_the_engines_promise_held() {
         let crash = |promise, lost, doubled| CrashSummary {
+            stalled: false,
             events_lost: lost,
             events_doubled: doubled,
             first_row_s: Some(2.0),

@@ -25,7 +25,7 @@ fn main() {
             }));
         }
         trials.push(Trial::test(format!("crash_{}", spec.name), move || {
-            crash(spec, &[]);
+            crash(spec, "engine-crash", &[]);
             Ok(())
         }));
     }

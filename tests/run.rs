@@ -67,3 +67,9 @@ fn a_broker_whose_port_another_process_took_starts_on_new_ones() {
     kafka::create_topic(&bootstrap, "port-taken", 1, 1).unwrap();
     assert_eq!(kafka::partition_count(&bootstrap, "port-taken").unwrap(), 1, "the broker of the second try serves");
 }
+
+#[test]
+fn a_native_job_stopped_past_its_session_and_transaction_timeouts_wakes_up_and_keeps_exactly_once() {
+    let native = boontadata::engine::folder::registry().unwrap().iter().find(|e| e.name == "native").expect("native is registered");
+    common::conformance::crash(native, "engine-stall", &[]);
+}

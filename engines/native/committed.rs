@@ -71,7 +71,7 @@ impl Committer {
 
     /// Commits the rows written since the last commit, the operator's snapshot (whole, or its
     /// changes) and the consumer's positions, in one transaction.
-    pub fn commit(&mut self, consumer: &BaseConsumer<kafka::Said>, out: &mut ResultsTopic, windows: &mut Windows) -> Result<()> {
+    pub fn commit(&mut self, consumer: &BaseConsumer<kafka::GroupMember>, out: &mut ResultsTopic, windows: &mut Windows) -> Result<()> {
         let producer = out.producer();
         let whole = self.changes_bytes >= self.whole_bytes;
         // This producer is the topic's one writer: its end now is where the whole snapshot starts, at the latest.

@@ -18,7 +18,7 @@ use crate::engine::protocol::JobFlags;
 use crate::model::{id_hash, Event, Mode};
 use anyhow::Result;
 use committed::Committer;
-use rdkafka::consumer::Consumer;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -78,16 +78,31 @@ pub fn run(o: &Options, stop: &AtomicBool) -> Result<()> {
             // is given up as a crash is: what it held is read again from the last commit, by new
             // clients, which find the cluster as it is now (librdkafka can keep asking a node
             // that is gone for good: confluentinc/librdkafka#5511).
+            // So is a job whose group took its partitions: it may have gone on without it (a
+            // session that ran out while the process was stopped), and its transaction with it.
             Err(e) if is_transient(&e) => eprintln!("native: {e:#}; starting again from the last commit"),
             other => return other,
         }
     }
 }
 
-/// Whether `e` is a transaction that failed for now, not for good (fenced, or a fatal error).
+/// Whether `e` is a transaction that failed for now, not for good (fenced, or a fatal error), or the group's revocation.
 fn is_transient(e: &anyhow::Error) -> bool {
-    e.chain().any(|cause| matches!(cause.downcast_ref::<KafkaError>(), Some(KafkaError::Transaction(t)) if !t.is_fatal()))
+    e.is::<PartitionsRevoked>() || e.chain().any(|cause| matches!(cause.downcast_ref::<KafkaError>(), Some(KafkaError::Transaction(t)) if !t.is_fatal()))
 }
+
+/// The group took the job's partitions (a rebalance, or a session that ran out): the state and
+/// rows since its last commit are of input it will read again from the committed offsets.
+#[derive(Debug)]
+struct PartitionsRevoked;
+
+impl std::fmt::Display for PartitionsRevoked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the group revoked its partitions (a rebalance, or its session ran out)")
+    }
+}
+
+impl std::error::Error for PartitionsRevoked {}
 
 /// One life of the job: its state and input offsets restored from the last commit, then read on
 /// until `stop`, or until a transaction fails.
@@ -107,6 +122,8 @@ fn run_from_last_commit(job: &JobFlags, stop: &AtomicBool, tally: &mut Tally, re
         let mut polled = 0;
         for msg in first.into_iter().chain(std::iter::from_fn(|| kafka::poll(&consumer, Duration::ZERO)).take(POLL_BATCH)) {
             polled += 1;
+            // Before the first message of an assignment: the watermark waits for each partition assigned.
+            follow_the_group(&consumer, &mut clocks, now, ready)?;
             let msg = msg?;
             tally.consumed += 1;
             let Some(event) = msg.payload().and_then(Event::decode) else {
@@ -120,6 +137,7 @@ fn run_from_last_commit(job: &JobFlags, stop: &AtomicBool, tally: &mut Tally, re
             windows.add(arrival, &mut |e| out.write(e.window_end, e.device, e.category, e.agg, e.ids));
             clocks.observe(msg.partition(), t, now);
         }
+        follow_the_group(&consumer, &mut clocks, now, ready)?;
         if let Some(wm) = watermark(job.mode, &clocks, now) {
             windows.advance(wm, &mut |e| out.write(e.window_end, e.device, e.category, e.agg, e.ids));
         }
@@ -128,13 +146,7 @@ fn run_from_last_commit(job: &JobFlags, stop: &AtomicBool, tally: &mut Tally, re
         if committer.due(&out, polled > POLL_BATCH) {
             committer.commit(&consumer, &mut out, &mut windows)?;
         }
-        if !*ready || last_report.elapsed() >= Duration::from_secs(1) {
-            let assignment = consumer.assignment()?;
-            clocks.assign(assignment.elements().iter().map(|p| p.partition()), now);
-            if !*ready && assignment.count() > 0 {
-                *ready = true;
-                println!("boontadata: ready");
-            }
+        if last_report.elapsed() >= Duration::from_secs(1) {
             report(&windows, tally, &out);
             last_report = Instant::now();
         }
@@ -142,6 +154,23 @@ fn run_from_last_commit(job: &JobFlags, stop: &AtomicBool, tally: &mut Tally, re
     committer.commit(&consumer, &mut out, &mut windows)?;
     out.finish()?;
     report(&windows, tally, &out);
+    Ok(())
+}
+
+/// Takes what the group's rebalances did: the partitions assigned (the first ones make the job
+/// ready), or a revocation, which ends this life of the job (`PartitionsRevoked`).
+fn follow_the_group(consumer: &BaseConsumer<kafka::GroupMember>, clocks: &mut PartitionClocks, now: i64, ready: &mut bool) -> Result<()> {
+    let Some(rebalanced) = consumer.context().take_rebalance() else { return Ok(()) };
+    if rebalanced.revoked {
+        return Err(PartitionsRevoked.into());
+    }
+    if let Some(partitions) = rebalanced.assigned.filter(|p| !p.is_empty()) {
+        clocks.assign(partitions, now);
+        if !*ready {
+            *ready = true;
+            println!("boontadata: ready");
+        }
+    }
     Ok(())
 }
 

@@ -315,7 +315,7 @@ impl<'a> Classify<'a, '_> {
             (Some(found), _) => found,
             (None, Some(r)) => (Cause::Duplicate, format!("resent {} after its first send, counted again", resent_after(r))),
             (None, None) => match self.job.crash.filter(|c| e.sent_at < c.killed_at && self.may_count_here(own, key.0)) {
-                Some(crash) => (Cause::CountedTwice, format!("sent {} before the kill, counted again after the restart", seconds(crash.killed_at - e.sent_at))),
+                Some(crash) => (Cause::CountedTwice, format!("sent {} before {}, counted again after it", seconds(crash.killed_at - e.sent_at), crash.the_fault())),
                 None => {
                     let resent = if self.log.resends.contains_key(id) { "resent, but the engine drops resends" } else { "never resent" };
                     let twice = if counted_at_home { format!("counted in its own window ({}) and again here", utc(own)) } else { "counted twice".into() };
@@ -381,12 +381,13 @@ impl<'a> Classify<'a, '_> {
             }
         }
         if let Some(crash) = self.crash_before_reading(e) {
+            let fault = crash.the_fault();
             let when = if e.sent_at < crash.killed_at {
-                format!("{} before the kill", seconds(crash.killed_at - e.sent_at))
+                format!("{} before {fault}", seconds(crash.killed_at - e.sent_at))
             } else {
-                format!("{} after the kill, before it read again", seconds(e.sent_at - crash.killed_at))
+                format!("{} after {fault}, before it read again", seconds(e.sent_at - crash.killed_at))
             };
-            return (Cause::LostInCrash, format!("sent {when}, lost in the crash"));
+            return (Cause::LostInCrash, format!("sent {when}, lost to {fault}"));
         }
         let why = match (e.fault, self.job.mode.view()) {
             (Fault::Late | Fault::OutOfOrder, View::DeviceTime) => {

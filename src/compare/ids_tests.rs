@@ -217,7 +217,7 @@ fn a_row_whose_count_is_not_its_ids_says_so() {
 #[test]
 fn a_crash_loses_what_was_sent_before_the_engine_read_again_and_doubles_what_was_sent_before_the_kill() {
     let log = base();
-    let crash = CrashRecord { killed_at: TEN + 2500, restarted_at: TEN + 6000, ready_again_at: Some(TEN + 6500), node: None };
+    let crash = CrashRecord { killed_at: TEN + 2500, restarted_at: TEN + 6000, ready_again_at: Some(TEN + 6500), node: None, stalled: false };
     let rows = [named(TEN + 5000, &["d-0", "d-1", "d-0"], &log), named(TEN + 10_000, &["d-5"], &log), named(TEN + 15_000, &["d-6"], &log)];
     let c = compared(&job(Mode::EventTime, Some(crash), WatermarkScope::PerPartition), &log, &rows);
     assert_eq!(notes(&c), [("d-2", Side::Missing, Cause::LostInCrash), ("d-0", Side::Extra, Cause::CountedTwice)]);
@@ -365,7 +365,7 @@ fn a_watermark_on_the_wall_clock_drops_what_a_job_reads_behind_by_no_more_than_i
         c.exceptions[0].events[0]
     );
     // Sent before the job read again after a crash: the crash's, however far behind it read.
-    let crash = CrashRecord { killed_at: TEN + 1200, restarted_at: TEN + 6000, ready_again_at: Some(TEN + 6500), node: None };
+    let crash = CrashRecord { killed_at: TEN + 1200, restarted_at: TEN + 6000, ready_again_at: Some(TEN + 6500), node: None, stalled: false };
     let crashed = JobRecord { crash: Some(crash), ..bytewax };
     assert_eq!(notes(&compared(&crashed, &log, &lagging)), [("d-1", Side::Missing, Cause::LostInCrash)]);
 }

@@ -250,7 +250,7 @@ fn the_flush_device_is_ignored_and_the_output_keeps_the_original_shape() {
 fn crashed() -> (Vec<SentEvent>, CrashRecord) {
     let mut log = base();
     log.push(sent("d-3", "d", TEN + 4000, TEN + 4000, 7, Fault::None));
-    (log, CrashRecord { killed_at: TEN + 3500, restarted_at: TEN + 8500, ready_again_at: Some(TEN + 9000), node: None })
+    (log, CrashRecord { killed_at: TEN + 3500, restarted_at: TEN + 8500, ready_again_at: Some(TEN + 9000), node: None, stalled: false })
 }
 
 #[test]
@@ -278,7 +278,7 @@ fn events_read_again_after_a_restart_are_counted_twice() {
 #[test]
 fn on_the_wall_clock_events_read_late_are_crossings_and_read_again_from_far_back_doubled() {
     let (log, _) = crashed();
-    let crash = CrashRecord { killed_at: TEN + 3500, restarted_at: TEN + 8500, ready_again_at: None, node: None };
+    let crash = CrashRecord { killed_at: TEN + 3500, restarted_at: TEN + 8500, ready_again_at: None, node: None, stalled: false };
     let own = result(TEN + 5000, "d", 4, 55);
     let with = |later: ResultRow| compared(Mode::ProcessingTime, &log, &[own.clone(), later], Some(crash));
     // Read two windows late: the engine may have counted them late, which is no crash's doing.
@@ -292,7 +292,7 @@ fn on_the_wall_clock_events_read_late_are_crossings_and_read_again_from_far_back
 #[test]
 fn an_engine_down_for_long_counts_what_was_sent_meanwhile_as_late_as_it_was_down() {
     let (log, _) = crashed();
-    let crash = CrashRecord { killed_at: TEN + 3500, restarted_at: TEN + 8500, ready_again_at: Some(TEN + 43_500), node: None };
+    let crash = CrashRecord { killed_at: TEN + 3500, restarted_at: TEN + 8500, ready_again_at: Some(TEN + 43_500), node: None, stalled: false };
     let c = compared(Mode::ProcessingTime, &log, &[result(TEN + 5000, "d", 2, 43), result(TEN + 45_000, "d", 2, 12)], Some(crash));
     assert!(c.exceptions.iter().all(|e| e.causes == [Cause::Boundary]), "{:?}", c.exceptions);
 }

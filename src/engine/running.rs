@@ -238,6 +238,15 @@ impl Running {
         self.join_readers();
     }
 
+    /// SIGSTOP of the engine's whole process tree: a stall, continued by `resume`.
+    pub fn pause(&mut self) {
+        process::pause_tree(self.child.id());
+    }
+
+    pub fn resume(&mut self) {
+        process::resume_tree(self.child.id());
+    }
+
     /// Asks the engine to stop and waits for its last words (final metrics).
     pub fn stop(&mut self) {
         // The last sample before SIGTERM: the tree's CPU up to the end of the job.

@@ -140,10 +140,10 @@ fn crashes(h: &mut String, m: &Matrix) {
     if crashed.is_empty() {
         return;
     }
-    h.push_str("<h2>Around the crash</h2><p>The result rows each job first wrote (as the collector first read them) in each second of the wall clock, from the stream's first send: the shaded span is from the kill to the job (or the broker node) being ready again, a gap in the rows and then its catch-up.</p><div class=\"plots\">\n");
+    h.push_str("<h2>Around the crash</h2><p>The result rows each job first wrote (as the collector first read them) in each second of the wall clock, from the stream's first send: the shaded span is from the kill to the job (or the broker node) being ready again, or from an engine's SIGSTOP to its SIGCONT, a gap in the rows and then its catch-up.</p><div class=\"plots\">\n");
     for c in crashed {
         let Some((crash, timeline)) = c.summary.crash.as_ref().and_then(|k| Some((k, k.timeline.as_ref()?))) else { continue };
-        let svg = pictures::crash(&format!("{}: {}", c.scenario, c.row_label()), timeline, crash.caught_up_s);
+        let svg = pictures::crash(&format!("{}: {}", c.scenario, c.row_label()), timeline, crash.caught_up_s, crash.stalled);
         figure(h, &format!("crash-{}-{}", c.scenario, slug(&c.row_label())), &svg, &format!("{}: {}", c.row_label(), crash.describe()));
     }
     h.push_str("</div>\n");
@@ -327,7 +327,7 @@ mod tests {
     #[test]
     fn a_crash_scenario_shows_each_job_s_rows_around_its_crash() {
         let timeline = Timeline { from_ms: -200, step_ms: 1000, rows: vec![3, 0, 0, 5], killed_ms: 900, restarted_ms: 2000, ready_again_ms: Some(2500) };
-        let crash = CrashSummary { events_lost: 0, events_doubled: 0, first_row_s: Some(2.0), caught_up_s: None, timeline: Some(timeline), promise: None };
+        let crash = CrashSummary { events_lost: 0, events_doubled: 0, first_row_s: Some(2.0), caught_up_s: None, timeline: Some(timeline), promise: None, stalled: false };
         let mut crashed = cell("engine-crash", Mode::EventTime, 10);
         crashed.summary.crash = Some(crash);
         let m = Matrix { created: "now".into(), scenarios: vec![("engine-crash".into(), "kill".into())], cells: vec![crashed] };

@@ -84,15 +84,16 @@ pub fn exceptions(title: &str, bars: &[Bar]) -> String {
 
 /// A job's results around a crash: the rows it first emitted in each second (`Timeline`), the time
 /// it was down shaded, and the kill, the restart, ready again and caught up (`caught_up_s` after
-/// the kill) as vertical lines.
-pub fn crash(title: &str, t: &Timeline, caught_up_s: Option<f64>) -> String {
+/// the kill) as vertical lines; for a `stalled` job, its SIGSTOP and SIGCONT instead of the kill and the restart.
+pub fn crash(title: &str, t: &Timeline, caught_up_s: Option<f64>, stalled: bool) -> String {
     let s = |ms: i64| ms as f64 / 1000.0;
     let step = s(t.step_ms);
     let caught_up_ms = caught_up_s.map(|c| t.killed_ms + (c * 1000.0).round() as i64);
+    let (kill, restart, down) = if stalled { ("SIGSTOP", "SIGCONT", "stopped: from SIGSTOP to SIGCONT") } else { ("kill -9", "started again", "down: from the kill to ready again") };
     let marks = [
-        (Some(t.killed_ms), KILL, Dash::Solid, "kill", "kill -9"),
-        (Some(t.restarted_ms), RESTART, Dash::Dashed, "restart", "started again"),
-        (t.ready_again_ms, READY, Dash::Solid, "ready", "ready again"),
+        (Some(t.killed_ms), KILL, Dash::Solid, "kill", kill),
+        (Some(t.restarted_ms), RESTART, Dash::Dashed, "restart", restart),
+        (t.ready_again_ms.filter(|_| !stalled), READY, Dash::Solid, "ready", "ready again"),
         (caught_up_ms, CAUGHT_UP, Dash::Dotted, "caught-up", "caught up"),
     ];
     let end = marks.iter().filter_map(|m| m.0).map(s).fold(s(t.from_ms) + step * t.rows.len() as f64, f64::max);
@@ -104,7 +105,7 @@ pub fn crash(title: &str, t: &Timeline, caught_up_s: Option<f64>) -> String {
     let mut chart = Chart::new(title, x, y, 200.0);
     let (top, bottom) = chart.top_bottom();
     let back = t.ready_again_ms.unwrap_or(t.restarted_ms);
-    chart.rect((chart.x(s(t.killed_ms)), top), (chart.x(s(back)), bottom), DOWN, "class=\"down\"", "down: from the kill to ready again");
+    chart.rect((chart.x(s(t.killed_ms)), top), (chart.x(s(back)), bottom), DOWN, "class=\"down\"", down);
     for (i, &n) in t.rows.iter().enumerate().filter(|(_, n)| **n > 0) {
         let from = s(t.from_ms) + step * i as f64;
         let (x0, x1) = (chart.x(from), chart.x(from + step));
@@ -231,7 +232,7 @@ mod tests {
         // Rows every second for 20 s but seconds 8 to 12: killed at 8 s, started again at 13, ready at 13.5.
         let rows: Vec<u64> = (0..20).map(|s| if (8..13).contains(&s) { 0 } else { 40 + s }).collect();
         let t = Timeline { from_ms: 0, step_ms: 1000, rows, killed_ms: 8000, restarted_ms: 13_000, ready_again_ms: Some(13_500) };
-        let svg = crash("native event-time", &t, Some(7.0));
+        let svg = crash("native event-time", &t, Some(7.0), false);
         assert_eq!(svg.matches("class=\"rows\"").count(), 15, "a bar per second with rows");
         // A bar's left edge and width; a bar leaves a pixel before the next.
         let bar = |s: u32| {
@@ -244,6 +245,9 @@ mod tests {
         assert!(mark_x("ready") > mark_x("restart") && mark_x("ready") < bar(14).0);
         assert_eq!(mark_x("caught-up"), bar(15).0, "caught up 7 s after the kill");
         assert!(svg.contains("kill -9 at 8 s") && svg.contains("ready again at 13.5 s") && svg.contains("result rows first emitted per s"), "{svg}");
+        let stall = Timeline { restarted_ms: 13_000, ready_again_ms: Some(13_000), ..t };
+        let svg = crash("native event-time", &stall, Some(7.0), true);
+        assert!(svg.contains("SIGSTOP at 8 s") && svg.contains("SIGCONT at 13 s") && !svg.contains("class=\"mark ready\"") && !svg.contains("kill -9"), "{svg}");
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub enum EngineState {
     Killed,
     /// Started again after the crash, not ready yet.
     Restarting,
+    /// Stopped (SIGSTOP) by a stall scenario, until it is continued.
+    Stalled,
     /// Why it failed.
     Failed(String),
 }
@@ -278,6 +280,7 @@ impl Status {
             EngineState::Ended => format!("ended, {} rows", e.rows),
             EngineState::Killed => "killed (kill -9)".into(),
             EngineState::Restarting => format!("restarting {} s", for_s()),
+            EngineState::Stalled => format!("stopped (SIGSTOP) {} s", for_s()),
             EngineState::Failed(why) => format!("failed: {why}"),
         }
     }
@@ -370,6 +373,8 @@ mod tests {
         st.engine("a", EngineState::Killed, s(5));
         st.engine("a", EngineState::Restarting, s(6));
         assert_eq!(st.engine("a", EngineState::Ready, s(8)).as_deref(), Some("a ready again after 2.0 s"));
+        st.engine("a", EngineState::Stalled, s(9));
+        assert_eq!(st.block(s(74), 80, 10)[1], "  a  stopped (SIGSTOP) 65 s");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The faults a scenario schedules on its stream's progress (docs/SPEC.md §3), so that runs are
 //! comparable: once `crash_after` of the records are sent, `kill -9` of every engine (started again
-//! `crash_down_ms` later, same group, same state folder) or of the broker node that leads the events
-//! topic's first partition (started again on its data).
+//! `crash_down_ms` later, same group, same state folder), of the broker node that leads the events
+//! topic's first partition (started again on its data), or SIGSTOP of every engine (continued
+//! `crash_down_ms` later).
 
 use super::jobs::{BeforeCrash, JobRun};
 use super::prepare::log_path;
@@ -47,10 +48,10 @@ impl OnTheStream<'_> {
         }
     }
 
-    /// "after 40% of the records; starting `what` again in 5.0 s", as of now.
-    fn when(&self, what: &str) -> String {
+    /// "after 40% of the records; `back` (starting it again) in 5.0 s", as of now.
+    fn when(&self, back: &str) -> String {
         let part = self.sending.part_sent() * 100.0;
-        format!("after {part:.0}% of the records; starting {what} again in {:.1} s", self.scenario.crash_down_ms as f64 / 1000.0)
+        format!("after {part:.0}% of the records; {back} in {:.1} s", self.scenario.crash_down_ms as f64 / 1000.0)
     }
 }
 
@@ -61,14 +62,14 @@ pub(super) fn crash_broker(on: &OnTheStream, broker: &mut Broker, events: &str, 
     if !on.wait_to_crash(sent_all) {
         return Ok(None);
     }
-    let (when, killed_at) = (on.when("it"), now_ms());
+    let (when, killed_at) = (on.when("starting it again"), now_ms());
     let node = broker.kill_leader_of(events)?;
     say!("boontadata: kill -9 of broker node {node} (the leader of {events}'s partition 0) {when}");
     on.pause();
     let restarted_at = now_ms();
     broker.restart(node, dir).with_context(|| format!("broker node {node} did not come back after its crash"))?;
     say!("boontadata: broker node {node} is back after {:.1} s", (now_ms() - killed_at) as f64 / 1000.0);
-    Ok(Some(CrashRecord { killed_at, restarted_at, ready_again_at: Some(now_ms()), node: Some(node) }))
+    Ok(Some(CrashRecord { killed_at, restarted_at, ready_again_at: Some(now_ms()), node: Some(node), stalled: false }))
 }
 
 /// The engine crash: every running job's process tree killed, then the same jobs started again,
@@ -77,7 +78,7 @@ pub(super) fn crash_engines(on: &OnTheStream, ctx: &JobContext, jobs: &mut [JobR
     if !on.wait_to_crash(sent_all) {
         return;
     }
-    let (when, killed_at) = (on.when("them"), now_ms());
+    let (when, killed_at) = (on.when("starting them again"), now_ms());
     let mut killed = Vec::new();
     for j in jobs.iter_mut().filter(|j| j.failure.is_none()) {
         if let Some(e) = j.running.as_mut() {
@@ -91,7 +92,7 @@ pub(super) fn crash_engines(on: &OnTheStream, ctx: &JobContext, jobs: &mut [JobR
     on.pause();
     let restarted_at = now_ms();
     for j in jobs.iter_mut().filter(|j| j.failure.is_none() && j.running.is_some()) {
-        j.crash = Some(CrashRecord { killed_at, restarted_at, ready_again_at: None, node: None });
+        j.crash = Some(CrashRecord { killed_at, restarted_at, ready_again_at: None, node: None, stalled: false });
         progress::engine(&j.job.label(), EngineState::Restarting);
         match Running::start_again(&j.job, ctx, &log_path(&ctx.run_dir, &j.job)) {
             Ok(e) => j.running = Some(e),
@@ -116,4 +117,33 @@ pub(super) fn crash_engines(on: &OnTheStream, ctx: &JobContext, jobs: &mut [JobR
             }
         }
     }
+}
+
+/// The engine stall: every running job's process tree stopped (SIGSTOP), then continued (SIGCONT)
+/// `crash_down_ms` later, the same processes going on where they stopped, unaware of the time
+/// gone by: their group sessions and open transactions timed out meanwhile.
+pub(super) fn stall_engines(on: &OnTheStream, jobs: &mut [JobRun], sent_all: impl Fn() -> bool) {
+    if !on.wait_to_crash(sent_all) {
+        return;
+    }
+    let (when, stopped_at) = (on.when("continuing them"), now_ms());
+    let mut stalled = Vec::new();
+    for j in jobs.iter_mut().filter(|j| j.failure.is_none()) {
+        if let Some(e) = j.running.as_mut() {
+            e.pause();
+            stalled.push(j.job.label());
+            progress::engine(&j.job.label(), EngineState::Stalled);
+        }
+    }
+    say!("boontadata: SIGSTOP of {} {when}", stalled.join(", "));
+    on.pause();
+    let continued_at = now_ms();
+    for j in jobs.iter_mut().filter(|j| j.failure.is_none()) {
+        if let Some(e) = j.running.as_mut() {
+            e.resume();
+            j.crash = Some(CrashRecord { killed_at: stopped_at, restarted_at: continued_at, ready_again_at: Some(continued_at), node: None, stalled: true });
+            progress::engine(&j.job.label(), EngineState::Ready);
+        }
+    }
+    say!("boontadata: SIGCONT of {} after {:.1} s", stalled.join(", "), (continued_at - stopped_at) as f64 / 1000.0);
 }

@@ -71,6 +71,10 @@ pub(super) fn drive(o: &RunOptions, run: &Prepared, broker: &mut Broker, engines
                     Ok(None)
                 }
                 Crash::Broker => crash::crash_broker(&on, broker, events, &run.dir, sent_all),
+                Crash::EngineStall => {
+                    crash::stall_engines(&on, &mut jobs, sent_all);
+                    Ok(None)
+                }
             };
             let sent = sender.join().map_err(|_| anyhow::anyhow!("the sending thread panicked"))??;
             // A broker node that did not come back fails the run, once the send has ended.

@@ -61,22 +61,24 @@ pub fn conformance(spec: &EngineSpec, variant: Option<&Variant>, extra: &[&str])
     }
 }
 
-/// Kills the engine part-way through a stream (`engine-crash`), starts the same job again, and
-/// holds its windows to what the manifest says they keep across a crash; `extra` as for `conformance`.
-pub fn crash(spec: &EngineSpec, extra: &[&str]) {
+/// Kills the engine part-way through a stream (`engine-crash`, or stops and continues it:
+/// `engine-stall`), starts the same job again, and holds its windows to what the manifest says
+/// they keep across a crash; `extra` as for `conformance`.
+pub fn crash(spec: &EngineSpec, scenario: &str, extra: &[&str]) {
     let engine = spec.name.as_str();
     let mode = if spec.modes.contains(&Mode::EventTime) { Mode::EventTime } else { spec.modes[0] };
     let selection = format!("{engine}:{mode}");
-    let mut args = vec!["--scenario", "engine-crash", "--engines", &selection];
+    let mut args = vec!["--scenario", scenario, "--engines", &selection];
     args.extend(spec.conformance_options.iter().map(String::as_str));
     args.extend(extra);
-    let (summary, output) = super::run(&format!("{engine}-crash"), &args);
+    let (summary, output) = super::run(&format!("{engine}-{scenario}"), &args);
     let e = engine_row(&summary.engines, engine, mode);
-    assert_eq!(e.status, EngineStatus::Ok, "{engine} {mode} after its crash: {} (log {})", e.status, e.log);
-    assert_eq!(e.unexplained, 0, "{engine} {mode}: every difference after a crash is explained: {:?}", e.exceptions);
+    assert_eq!(e.status, EngineStatus::Ok, "{engine} {mode} after {scenario}: {} (log {})", e.status, e.log);
+    assert_eq!(e.unexplained, 0, "{engine} {mode}: every difference after {scenario} is explained: {:?}", e.exceptions);
     let crash = e.crash.as_ref().expect("the run records the crash");
+    assert_eq!(crash.stalled, scenario == "engine-stall", "the run says whether {engine} was stalled or killed");
     assert_eq!(crash.promise, Some(spec.after_crash), "the run holds {engine} to what its manifest declares");
-    assert!(crash.first_row_s.is_some(), "{engine} {mode} wrote results again after its restart (log {})", e.log);
+    assert!(crash.first_row_s.is_some(), "{engine} {mode} wrote results again after {scenario} (log {})", e.log);
     let causes: Vec<Cause> = e.exceptions.iter().map(|(c, _)| *c).collect();
     let (lost, doubled) = (causes.contains(&Cause::LostInCrash), causes.contains(&Cause::CountedTwice));
     match spec.after_crash {
