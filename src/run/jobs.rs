@@ -89,7 +89,8 @@ pub(super) fn start_engines(o: &RunOptions, ctx: &JobContext, engines: &mut Engi
 pub(super) fn end_jobs(jobs: &mut [JobRun], stop: &AtomicBool) {
     for j in jobs.iter_mut() {
         let Some(e) = j.running.as_mut() else { continue };
-        if j.failure.is_none() && e.job.spec.serves_jobs {
+        // One that exited by itself (its job failed) is said to have crashed, with its last words, by its status.
+        if j.failure.is_none() && e.job.spec.serves_jobs && e.exited().is_none() {
             j.failure = e.end_job(END_JOB_TIMEOUT, stop).err();
         } else {
             e.stop();
