@@ -22,7 +22,15 @@ fn sent(id: &str, sent_at: i64, fault: Fault) -> SentEvent {
 
 fn written_reads_back(url: &str) {
     let mut store = store::open(url).unwrap();
-    let log = vec![sent("d-0", TEN + 5, Fault::Late), sent("d-0", TEN + 9, Fault::Duplicate)];
+    // Devices of different groups, interleaved: a store that spreads a run's events by device (Cassandra's) merges them back in the order sent.
+    let of = |device: &str, e: SentEvent| SentEvent { id: format!("{device}-0"), device: device.into(), ..e };
+    let log = vec![
+        sent("d-0", TEN + 5, Fault::Late),
+        of("a", sent("", TEN + 6, Fault::None)),
+        of("b", sent("", TEN + 7, Fault::None)),
+        sent("d-0", TEN + 9, Fault::Duplicate),
+        of("c", sent("", TEN + 9, Fault::OutOfOrder)),
+    ];
     let truth = vec![
         TruthRow {
             view: View::DeviceTime,
@@ -56,8 +64,8 @@ fn written_reads_back(url: &str) {
         RunRecord { id: "r1".into(), scenario: "seed".into(), seed: 34, params: "{}".into(), engine_versions: "{}".into(), started_at: 5, ended_at: None };
     store.put_run(&run).unwrap();
     // In two parts, the later one first, as two shards of a run may write them: read back in seq order.
-    store.put_events("r1", 1 << 32, &log[1..]).unwrap();
-    store.put_events("r1", 0, &log[..1]).unwrap();
+    store.put_events("r1", 1 << 32, &log[3..]).unwrap();
+    store.put_events("r1", 0, &log[..3]).unwrap();
     store.put_truth("r1", &truth).unwrap();
     store.put_results("r1", std::slice::from_ref(&result)).unwrap();
     store.put_metric("r1", "native", "malformed", 3.0).unwrap();

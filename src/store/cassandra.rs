@@ -1,12 +1,14 @@
 //! The store in Apache Cassandra, through the `scylla` driver: the tables of docs/SPEC.md §8 in a
 //! keyspace, created when missing, partitioned as the bench reads them (all runs; one run's events,
 //! truth and metrics; one run's results engine by engine), so that every read is of whole
-//! partitions, in the order of their clustering columns — the order the SQLite backend sorts in.
+//! partitions, in the order of their clustering columns — the order the SQLite backend sorts in;
+//! a run's events are spread over `EVENT_GROUPS` partitions by device, merged back in the order sent.
 //! A batch of rows is written as unlogged batches of one partition each, of one prepared statement.
 //! `cassandra:local[:DIR]` is a node started for the command (`local_cassandra`).
 
 use super::local_cassandra::{self, LocalCassandra};
 use super::{shown, Store};
+use crate::groups::device_group;
 use crate::intern::Interner;
 use crate::model::{Aggregate, Fault, Metric, ResultRow, RunRecord, SentEvent, TruthRow, View};
 use anyhow::{anyhow, bail, Context, Result};
@@ -24,8 +26,14 @@ use std::sync::Arc;
 /// How the URL is written, as an error says it.
 const FORM: &str = "cassandra://[USER[:PASSWORD]@]HOST[:PORT][,HOST[:PORT]…]/KEYSPACE[?replication=N|DC:N[,DC:N…]] or cassandra:local[:DIR]";
 
-/// The version of the §8 tables, numbered as the other backends number theirs: an older keyspace is refused with a clear line rather than half written.
-const SCHEMA_VERSION: i32 = 3;
+/// The version of the §8 tables, numbered as the other backends number theirs (4: the same tables as
+/// their 3, with a run's events partitioned by device group): an older keyspace is refused with a
+/// clear line rather than half written.
+const SCHEMA_VERSION: i32 = 4;
+
+/// The partitions of a run's events, by device (`groups::device_group`): a run of 10M events is
+/// not one partition on one node's disk, and its writes go to every node.
+const EVENT_GROUPS: usize = 16;
 
 /// `view` is a reserved word of CQL: quoted wherever it is named.
 const TABLES: &[&str] = &[
@@ -33,8 +41,8 @@ const TABLES: &[&str] = &[
     // Every run in one partition (bucket 0): the one read of this table is all of it, and a bench keeps hundreds of runs, not millions.
     "CREATE TABLE IF NOT EXISTS runs (bucket int, id text, scenario text, seed bigint, params text, engine_versions text, started_at bigint, ended_at bigint,
         PRIMARY KEY (bucket, id))",
-    "CREATE TABLE IF NOT EXISTS events (run text, seq bigint, id text, device text, category text, dt bigint, sent_at bigint, m1 bigint, m2 double,
-        fault text, PRIMARY KEY (run, seq))",
+    "CREATE TABLE IF NOT EXISTS events (run text, device_group int, seq bigint, id text, device text, category text, dt bigint, sent_at bigint, m1 bigint,
+        m2 double, fault text, PRIMARY KEY ((run, device_group), seq))",
     "CREATE TABLE IF NOT EXISTS truth (run text, \"view\" text, window_end bigint, device text, category text, count bigint, m1_sum bigint, m2_sum double,
         PRIMARY KEY (run, \"view\", window_end, device, category))",
     // A partition per run and engine: a run of many jobs holds as many result rows as events per job.
@@ -119,7 +127,8 @@ impl Statements {
         Ok(Statements {
             put_run: prepare("INSERT INTO runs (bucket, id, scenario, seed, params, engine_versions, started_at, ended_at) VALUES (0, ?, ?, ?, ?, ?, ?, ?)")
                 .await?,
-            put_event: prepare("INSERT INTO events (run, seq, id, device, category, dt, sent_at, m1, m2, fault) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").await?,
+            put_event: prepare("INSERT INTO events (run, device_group, seq, id, device, category, dt, sent_at, m1, m2, fault) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                .await?,
             put_truth: prepare("INSERT INTO truth (run, \"view\", window_end, device, category, count, m1_sum, m2_sum) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
                 .await?,
             put_result: prepare(
@@ -130,7 +139,7 @@ impl Statements {
             put_result_engine: prepare("INSERT INTO result_engines (run, engine) VALUES (?, ?)").await?,
             put_metric: prepare("INSERT INTO metrics (run, engine, name, value) VALUES (?, ?, ?, ?)").await?,
             runs: prepare("SELECT id, scenario, seed, params, engine_versions, started_at, ended_at FROM runs WHERE bucket = 0").await?,
-            events: prepare("SELECT id, device, category, dt, sent_at, m1, m2, fault FROM events WHERE run = ?").await?,
+            events: prepare("SELECT seq, id, device, category, dt, sent_at, m1, m2, fault FROM events WHERE run = ? AND device_group = ?").await?,
             truth: prepare("SELECT \"view\", window_end, device, category, count, m1_sum, m2_sum FROM truth WHERE run = ?").await?,
             result_engines: prepare("SELECT engine FROM result_engines WHERE run = ?").await?,
             results: prepare(
@@ -186,7 +195,12 @@ impl Cassandra {
 
     /// Writes `rows` (all of one partition, of `statement`) in unlogged batches, a few at once.
     fn write<R: SerializeRow>(&self, statement: &PreparedStatement, rows: &[R], what: &str) -> Result<()> {
-        let batches = rows.chunks(BATCH_ROWS).map(|chunk| {
+        self.write_partitions(statement, [rows], what)
+    }
+
+    /// Writes the rows of each partition in `partitions` in unlogged batches of that partition, a few at once.
+    fn write_partitions<'r, R: SerializeRow + 'r>(&self, statement: &PreparedStatement, partitions: impl IntoIterator<Item = &'r [R]>, what: &str) -> Result<()> {
+        let batches = partitions.into_iter().flat_map(|rows| rows.chunks(BATCH_ROWS)).map(|chunk| {
             let mut batch = Batch::new(BatchType::Unlogged);
             // A row written twice is the same row: the driver may send a batch again after a failure.
             batch.set_is_idempotent(true);
@@ -288,12 +302,12 @@ impl Store for Cassandra {
     }
 
     fn put_events(&mut self, run: &str, first_seq: i64, log: &[SentEvent]) -> Result<()> {
-        let rows: Vec<_> = log
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (run, first_seq + i as i64, &e.id, &e.device, &e.category, e.dt, e.sent_at, e.m1, e.m2, e.fault.as_str()))
-            .collect();
-        self.write(&self.statements.put_event, &rows, &format!("the events of run {run}"))
+        let mut partitions = vec![Vec::new(); EVENT_GROUPS];
+        for (i, e) in log.iter().enumerate() {
+            let group = device_group(&e.device, EVENT_GROUPS);
+            partitions[group].push((run, group as i32, first_seq + i as i64, &e.id, &e.device, &e.category, e.dt, e.sent_at, e.m1, e.m2, e.fault.as_str()));
+        }
+        self.write_partitions(&self.statements.put_event, partitions.iter().map(Vec::as_slice), &format!("the events of run {run}"))
     }
 
     fn put_truth(&mut self, run: &str, rows: &[TruthRow]) -> Result<()> {
@@ -352,22 +366,29 @@ impl Store for Cassandra {
         Ok(runs)
     }
 
+    /// Merges the run's device groups, each in the order sent, back into one order sent.
     fn events(&self, run: &str, each: &mut dyn FnMut(SentEvent)) -> Result<()> {
-        type Row = (String, String, String, i64, i64, i64, f64, String);
+        type Row = (i64, String, String, String, i64, i64, i64, f64, String);
         let mut names = Interner::default();
-        self.each(&self.statements.events, (run,), &format!("the events of run {run}"), |(id, device, category, dt, sent_at, m1, m2, fault): Row| {
-            each(SentEvent {
-                id,
-                device: names.shared(&device),
-                category: names.shared(&category),
-                dt,
-                sent_at,
-                m1,
-                m2,
-                fault: Fault::parse(&fault).unwrap_or(Fault::None),
-            });
-            Ok(())
-        })
+        let merged = async {
+            let mut groups = Vec::with_capacity(EVENT_GROUPS);
+            for group in 0..EVENT_GROUPS as i32 {
+                groups.push(self.session.execute_iter(self.statements.events.clone(), (run, group)).await?.rows_stream::<Row>()?);
+            }
+            let mut heads = Vec::with_capacity(EVENT_GROUPS);
+            for rows in &mut groups {
+                heads.push(rows.try_next().await?);
+            }
+            // The head with the least seq, of at most EVENT_GROUPS: a scan, not a heap.
+            while let Some(g) = (0..heads.len()).filter(|&g| heads[g].is_some()).min_by_key(|&g| heads[g].as_ref().map(|r| r.0)) {
+                let next = groups[g].try_next().await?;
+                let (_, id, device, category, dt, sent_at, m1, m2, fault) = std::mem::replace(&mut heads[g], next).expect("a head that is there");
+                let (device, category) = (names.shared(&device), names.shared(&category));
+                each(SentEvent { id, device, category, dt, sent_at, m1, m2, fault: Fault::parse(&fault).unwrap_or(Fault::None) });
+            }
+            Ok::<_, anyhow::Error>(())
+        };
+        self.runtime.block_on(merged).with_context(|| format!("store: reading the events of run {run} from {}", self.shown))
     }
 
     fn truth(&self, run: &str) -> Result<Vec<TruthRow>> {
