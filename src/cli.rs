@@ -188,6 +188,10 @@ pub struct BenchArgs {
     /// How long an engine may take to start.
     #[arg(long, default_value_t = 120)]
     ready_timeout_secs: u64,
+    /// Instances of each job, for the engines that declare how to run several (`instances_flag` in
+    /// their engine.toml: Timely's workers, Flink's and Spark's parallelism); the others refuse more than 1.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    instances: u32,
     /// Print JSON instead of tables.
     #[arg(long)]
     pub json: bool,
@@ -199,16 +203,24 @@ pub struct BenchArgs {
 
 impl BenchArgs {
     pub fn options(&self, scenario: Scenario) -> Result<RunOptions> {
+        let jobs = engine::parse_selection(folder::registry()?, &self.engines)?;
+        let mut engine_args = self.engine_options.0.clone();
+        if self.instances > 1 {
+            let engines: BTreeMap<&str, &EngineSpec> = jobs.iter().map(|j| (j.spec.name.as_str(), j.spec)).collect();
+            for (name, spec) in engines {
+                engine::instances_args(spec, self.instances, engine_args.entry(name.to_string()).or_default())?;
+            }
+        }
         Ok(RunOptions {
             scenario,
-            jobs: engine::parse_selection(folder::registry()?, &self.engines)?,
+            jobs,
             broker: self.broker.choice(),
             out: self.out.clone(),
             store: self.store.as_deref().map(|url| store::in_output_folder(url, &self.out)),
             preload: self.preload,
             quiet: Duration::from_secs(self.quiet_secs),
             ready_timeout: Duration::from_secs(self.ready_timeout_secs),
-            engine_args: self.engine_options.0.clone(),
+            engine_args,
             ids: true,
         })
     }

@@ -138,23 +138,24 @@ class LocalCluster:
     # fails is tried again on new ports.
     TRIES = 3
 
-    def __init__(self, work):
+    def __init__(self, work, slots):
         for left in reversed(range(self.TRIES)):
-            if self.start(work):
+            if self.start(work, slots):
                 return
             self.stop()
             if not left:
                 sys.exit(f"{ENGINE}: the local cluster did not come up in {self.TRIES} tries, the last on {self.rest}; see its log above")
             print(f"{ENGINE}: the local cluster did not come up on {self.rest}: trying again on new ports", file=sys.stderr)
 
-    def start(self, work):
-        """Starts the jobmanager and taskmanager on new ports; whether they serve."""
+    def start(self, work, slots):
+        """Starts the jobmanager and a taskmanager of `slots` task slots on new ports; whether they serve."""
         rest_port, rpc_port = free_ports(2)
         self.rest = f"127.0.0.1:{rest_port}"
         bin_dir = Path(pyflink.__file__).parent / "bin"
         options = {
             **LOOPBACK_ONLY, "rest.port": rest_port, "jobmanager.rpc.port": rpc_port,
             "jobmanager.memory.process.size": "1024m", "taskmanager.memory.process.size": "1280m",
+            "taskmanager.numberOfTaskSlots": slots,
         }
         dynamic = [arg for k, v in options.items() for arg in ("-D", f"{k}={v}")]
         quiet = "-Dconsole.log.level=WARN"  # their log goes to the engine's, which is for the job's story
@@ -229,6 +230,8 @@ def main():
     p = job_parser(ENGINE, __doc__, modes=("event-time", "processing-time"))
     p.add_argument("--cluster", help="'local' (a standalone cluster for this job) or HOST:PORT of an existing cluster's REST API")
     p.add_argument("--checkpoint-ms", type=int, default=10_000)
+    # One by default: two cores, shared with the broker and the other engines.
+    p.add_argument("--parallelism", type=int, default=1, help="parallel instances of each operator (the harness's --instances)")
 
     work = Path(tempfile.mkdtemp(prefix="boontadata-flink-"))
     os.environ["FLINK_LOG_DIR"] = str(work)  # else PyFlink's JVM logs into the virtualenv
@@ -237,7 +240,7 @@ def main():
     try:
         for a in jobs:
             if a.cluster == "local" and cluster is None:
-                cluster = LocalCluster(work)
+                cluster = LocalCluster(work, a.parallelism)
             failed = run(a, cluster.rest if cluster else a.cluster, work, jobs)
             if failed:
                 sys.exit(failed)
@@ -271,7 +274,7 @@ def run(a, cluster_rest, work, jobs):
     settings = {
         "pipeline.name": f"boontadata {a.mode}",
         "pipeline.jars": ";".join(f"file://{jar}" for jar in sorted((CACHE / "jars").glob("*.jar"))),
-        "parallelism.default": "1",  # two cores, shared with the broker and the other engines
+        "parallelism.default": str(a.parallelism),
         "table.local-time-zone": "UTC",
         "table.exec.state.ttl": f"{a.dedup_horizon_ms} ms",
         "execution.checkpointing.interval": f"{a.checkpoint_ms} ms",

@@ -36,18 +36,21 @@ EVENT = StructType([StructField("id", StringType()), StructField("di", StringTyp
 
 p = job_parser(ENGINE, __doc__, modes=("event-time", "processing-time"))
 p.add_argument("--master", default="local[*]")
+p.add_argument("--parallelism", type=int,
+               help="the state's partitions, each a task of every micro-batch, and a local master's threads (the harness's --instances); default: the master's cores")
 
 
 def session(a):
     host = os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")
-    spark = (SparkSession.builder.appName(f"boontadata {a.mode}").master(a.master)
+    master = f"local[{a.parallelism}]" if a.parallelism and a.master == "local[*]" else a.master
+    spark = (SparkSession.builder.appName(f"boontadata {a.mode}").master(master)
              .config("spark.jars", os.environ["BOONTADATA_SPARK_JARS"])
              .config("spark.driver.host", host).config("spark.driver.bindAddress", host)
              .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
              .getOrCreate())
     spark.sparkContext.setLogLevel("WARN")
     # Each state partition is a task in every micro-batch: as many as there are cores, not Spark's 200.
-    spark.conf.set("spark.sql.shuffle.partitions", spark.sparkContext.defaultParallelism)
+    spark.conf.set("spark.sql.shuffle.partitions", a.parallelism or spark.sparkContext.defaultParallelism)
     say_version(ENGINE, f"spark {spark.version}")
     return spark
 

@@ -74,6 +74,10 @@ pub struct EngineSpec {
     /// Flags every job of this engine gets, after the harness's: an alias's choice among its base's options.
     #[serde(default)]
     pub job_args: Vec<String>,
+    /// The job flag that runs a job as N instances inside its process (its workers, its
+    /// parallelism), given `N` by `--instances N`; without it, the engine runs one.
+    #[serde(default)]
+    pub instances_flag: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -214,6 +218,28 @@ pub fn known_engines(engines: &[EngineSpec]) -> String {
     engines.iter().map(|e| format!("{} ({})", e.name, modes(e))).collect::<Vec<_>>().join("; ")
 }
 
+/// Sets `spec`'s instances flag to `n` in `args`, its options as given (their defaults included):
+/// an error for an engine that declares no way to run several instances, or whose own option for
+/// that flag was given another value.
+pub fn instances_args(spec: &EngineSpec, n: u32, args: &mut Vec<String>) -> Result<()> {
+    let Some(flag) = &spec.instances_flag else {
+        bail!("engine {} runs one instance of a job (its engine.toml declares no `instances_flag`): run it with --instances 1", spec.name);
+    };
+    let n = n.to_string();
+    match args.iter().position(|a| a == flag) {
+        None => args.extend([flag.clone(), n]),
+        Some(at) => {
+            let option = spec.options.iter().find(|o| &o.job_flag == flag);
+            let given = &args[at + 1];
+            if let Some(o) = option.filter(|o| o.default.as_ref() != Some(given) && *given != n) {
+                bail!("--instances {n} and --{} {given} both set {}'s {flag}: give one of them", o.name, spec.name);
+            }
+            args[at + 1] = n;
+        }
+    }
+    Ok(())
+}
+
 /// Parses `--engines`: `native`, `native:ingestion-time`, `a,b:mode`, ….
 pub fn parse_selection(engines: &'static [EngineSpec], selection: &str) -> Result<Vec<Job>> {
     let mut jobs: Vec<Job> = Vec::new();
@@ -333,5 +359,23 @@ window_logic = "window.rs"
         assert!(parse_selection(engines(), "native:sometimes").unwrap_err().to_string().contains("its modes"));
         assert!(parse_selection(engines(), "flink:processing-time").unwrap_err().to_string().contains("its modes: event-time"));
         assert!(parse_selection(engines(), " , ").is_err());
+    }
+
+    #[test]
+    fn instances_set_the_engines_flag_its_own_option_at_its_default_or_refuse() {
+        let workers = "about = \"t\"\nmodes = [\"event-time\"]\ndedup = true\nlateness = true\nafter_crash = \"none\"\nlaunch = \"builtin\"\nwindow_logic = \"d.rs\"\n\
+                       instances_flag = \"--workers\"\n[[option]]\nname = \"t-workers\"\njob_flag = \"--workers\"\ndefault = \"1\"\nhelp = \"threads\"\n";
+        let spec = EngineSpec::parse(Path::new("/e/t"), workers).unwrap();
+        let with = |given: &[&str]| {
+            let mut args: Vec<String> = given.iter().map(|s| s.to_string()).collect();
+            instances_args(&spec, 3, &mut args).map(|()| args)
+        };
+        assert_eq!(with(&[]).unwrap(), ["--workers", "3"]);
+        assert_eq!(with(&["--other", "x", "--workers", "1"]).unwrap(), ["--other", "x", "--workers", "3"], "the option at its default: replaced");
+        assert_eq!(with(&["--workers", "3"]).unwrap(), ["--workers", "3"], "the same value given twice");
+        let both = with(&["--workers", "2"]).unwrap_err().to_string();
+        assert!(both.contains("--instances 3 and --t-workers 2 both set t's --workers"), "{both}");
+        let one = instances_args(&engines()[0], 2, &mut Vec::new()).unwrap_err().to_string();
+        assert!(one.contains("engine native runs one instance") && one.contains("--instances 1"), "{one}");
     }
 }
