@@ -105,6 +105,20 @@ fn postgresql_reads_back_what_it_was_given() {
 }
 
 #[test]
+fn shards_opening_a_new_postgresql_database_at_once_make_one_set_of_tables() {
+    let pg = LocalPostgres::start("store-postgresql-at-once");
+    // As the shards of one run, started together on a database nobody has used yet.
+    let opened: Vec<String> = std::thread::scope(|s| {
+        let shards: Vec<_> = (0..6).map(|_| s.spawn(|| store::open(&pg.url).err().map(|e| format!("{e:#}")))).collect();
+        shards.into_iter().filter_map(|shard| shard.join().unwrap()).collect()
+    });
+    assert!(opened.is_empty(), "every shard opens the store: {opened:?}");
+    let mut db = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
+    let versions: i64 = db.query_one("SELECT count(*) FROM boontadata_schema", &[]).unwrap().get(0);
+    assert_eq!(versions, 1, "one schema version, written once");
+}
+
+#[test]
 fn cassandra_reads_back_what_it_was_given() {
     // Started as `--store cassandra:local` starts it; stopped when the test ends, failed or not.
     let node = local_cassandra::shared(&common::out_dir("store-cassandra")).unwrap_or_else(|e| panic!("{e:#}"));

@@ -19,6 +19,9 @@ pub struct Postgres {
 /// Bumped whenever a table changes, so that an older database is refused with a clear line rather than half written.
 const SCHEMA_VERSION: i32 = 3;
 
+/// The advisory lock (its key, "boon") under which the tables are made.
+const SCHEMA_LOCK: i64 = 0x626f_6f6e;
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS boontadata_schema (version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (id TEXT PRIMARY KEY, scenario TEXT NOT NULL, seed BIGINT NOT NULL, params TEXT NOT NULL,
@@ -55,9 +58,12 @@ impl Postgres {
             Some(_) => {}
             None => {
                 let mut tx = db.transaction()?;
+                // Shards of one run start at once on a new database: one creates the tables, the others wait for it
+                // (two CREATE TABLE IF NOT EXISTS at once collide), then find them made and the version written.
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
                 tx.batch_execute(SCHEMA)
                     .with_context(|| format!("store: cannot create the tables in {} (does this user have CREATE rights there?)", shown(url)))?;
-                tx.execute("INSERT INTO boontadata_schema VALUES ($1)", &[&SCHEMA_VERSION])?;
+                tx.execute("INSERT INTO boontadata_schema SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM boontadata_schema)", &[&SCHEMA_VERSION])?;
                 tx.commit()?;
             }
         }
