@@ -188,8 +188,9 @@ pub struct BenchArgs {
     /// How long an engine may take to start.
     #[arg(long, default_value_t = 120)]
     ready_timeout_secs: u64,
-    /// Instances of each job, for the engines that declare how to run several (`instances_flag` in
-    /// their engine.toml: Timely's workers, Flink's and Spark's parallelism); the others refuse more than 1.
+    /// Instances of each job, for the engines that declare how to run several (`instances` in their
+    /// engine.toml): N processes in the job's consumer group (Kafka Streams), or N-way parallelism
+    /// inside its process (Timely's workers, Flink's and Spark's parallelism); the others refuse more than 1.
     #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     instances: u32,
     /// Print JSON instead of tables.
@@ -222,6 +223,7 @@ impl BenchArgs {
             ready_timeout: Duration::from_secs(self.ready_timeout_secs),
             engine_args,
             ids: true,
+            instances: self.instances,
         })
     }
 }

@@ -197,8 +197,15 @@ mod tests {
         assert_eq!(c.symbol(), "✗ 2 not explained (search budget)");
         let c = cell(summary(0, 0, 0, EngineStatus::Ok));
         assert_eq!((c.verdict(), c.symbol()), (Verdict::Fail, "✗ no windows".to_string()));
-        let lost =
-            CrashSummary { events_lost: 3, events_doubled: 0, first_row_s: None, caught_up_s: None, timeline: None, promise: Some(Guarantee::ExactlyOnce), stalled: false };
+        let lost = CrashSummary {
+            events_lost: 3,
+            events_doubled: 0,
+            first_row_s: None,
+            caught_up_s: None,
+            timeline: None,
+            promise: Some(Guarantee::ExactlyOnce),
+            stalled: false,
+        };
         let c = cell(EngineSummary { crash: Some(lost), ..summary(25, 27, 0, EngineStatus::Ok) });
         assert_eq!((c.verdict(), c.symbol()), (Verdict::Fail, "✗ exactly-once broken (3 lost, 0 doubled)".to_string()));
     }

@@ -275,7 +275,11 @@ pub fn table(rows: &[EngineSummary]) -> String {
     ];
     let crashed = rows.iter().any(|r| r.crash.is_some());
     if crashed {
-        head.push(if rows.iter().any(|r| r.crash.as_ref().is_some_and(|c| c.stalled)) { "after the stall (events, SIGSTOP to)" } else { "after the crash (events, kill to)" });
+        head.push(if rows.iter().any(|r| r.crash.as_ref().is_some_and(|c| c.stalled)) {
+            "after the stall (events, SIGSTOP to)"
+        } else {
+            "after the crash (events, kill to)"
+        });
     }
     let cells: Vec<Vec<String>> = rows
         .iter()

@@ -315,7 +315,9 @@ impl<'a> Classify<'a, '_> {
             (Some(found), _) => found,
             (None, Some(r)) => (Cause::Duplicate, format!("resent {} after its first send, counted again", resent_after(r))),
             (None, None) => match self.job.crash.filter(|c| e.sent_at < c.killed_at && self.may_count_here(own, key.0)) {
-                Some(crash) => (Cause::CountedTwice, format!("sent {} before {}, counted again after it", seconds(crash.killed_at - e.sent_at), crash.the_fault())),
+                Some(crash) => {
+                    (Cause::CountedTwice, format!("sent {} before {}, counted again after it", seconds(crash.killed_at - e.sent_at), crash.the_fault()))
+                }
                 None => {
                     let resent = if self.log.resends.contains_key(id) { "resent, but the engine drops resends" } else { "never resent" };
                     let twice = if counted_at_home { format!("counted in its own window ({}) and again here", utc(own)) } else { "counted twice".into() };

@@ -74,10 +74,32 @@ pub struct EngineSpec {
     /// Flags every job of this engine gets, after the harness's: an alias's choice among its base's options.
     #[serde(default)]
     pub job_args: Vec<String>,
-    /// The job flag that runs a job as N instances inside its process (its workers, its
-    /// parallelism), given `N` by `--instances N`; without it, the engine runs one.
+    /// How `--instances N` runs N instances of a job; without it, the engine runs one.
     #[serde(default)]
-    pub instances_flag: Option<String>,
+    pub instances: Option<Instances>,
+}
+
+/// How an engine runs N instances of a job (`instances` in its manifest).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum Instances {
+    /// `"processes"`: N processes of the job in its consumer group, each with a state folder of its
+    /// own, the group sharing the partitions among them (Kafka Streams' application instances).
+    Processes,
+    /// `"--FLAG"`: one process, N-way parallel inside, by this job flag (Timely's `--workers`).
+    Flag(String),
+}
+
+impl TryFrom<String> for Instances {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "processes" => Ok(Instances::Processes),
+            flag if flag.starts_with("--") => Ok(Instances::Flag(s)),
+            _ => Err(format!("`instances` is \"processes\" or the job flag that sets its parallelism (\"--workers\"), not \"{s}\"")),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -218,12 +240,14 @@ pub fn known_engines(engines: &[EngineSpec]) -> String {
     engines.iter().map(|e| format!("{} ({})", e.name, modes(e))).collect::<Vec<_>>().join("; ")
 }
 
-/// Sets `spec`'s instances flag to `n` in `args`, its options as given (their defaults included):
-/// an error for an engine that declares no way to run several instances, or whose own option for
-/// that flag was given another value.
+/// Sets `spec`'s instances flag to `n` in `args`, its options as given (their defaults included), for
+/// an engine that runs them inside its process: an error for one that declares no way to run
+/// several, or whose own option for that flag was given another value.
 pub fn instances_args(spec: &EngineSpec, n: u32, args: &mut Vec<String>) -> Result<()> {
-    let Some(flag) = &spec.instances_flag else {
-        bail!("engine {} runs one instance of a job (its engine.toml declares no `instances_flag`): run it with --instances 1", spec.name);
+    let flag = match &spec.instances {
+        None => bail!("engine {} runs one instance of a job (its engine.toml declares no `instances`): run it with --instances 1", spec.name),
+        Some(Instances::Processes) => return Ok(()),
+        Some(Instances::Flag(flag)) => flag,
     };
     let n = n.to_string();
     match args.iter().position(|a| a == flag) {
@@ -363,8 +387,9 @@ window_logic = "window.rs"
 
     #[test]
     fn instances_set_the_engines_flag_its_own_option_at_its_default_or_refuse() {
-        let workers = "about = \"t\"\nmodes = [\"event-time\"]\ndedup = true\nlateness = true\nafter_crash = \"none\"\nlaunch = \"builtin\"\nwindow_logic = \"d.rs\"\n\
-                       instances_flag = \"--workers\"\n[[option]]\nname = \"t-workers\"\njob_flag = \"--workers\"\ndefault = \"1\"\nhelp = \"threads\"\n";
+        let workers =
+            "about = \"t\"\nmodes = [\"event-time\"]\ndedup = true\nlateness = true\nafter_crash = \"none\"\nlaunch = \"builtin\"\nwindow_logic = \"d.rs\"\n\
+                       instances = \"--workers\"\n[[option]]\nname = \"t-workers\"\njob_flag = \"--workers\"\ndefault = \"1\"\nhelp = \"threads\"\n";
         let spec = EngineSpec::parse(Path::new("/e/t"), workers).unwrap();
         let with = |given: &[&str]| {
             let mut args: Vec<String> = given.iter().map(|s| s.to_string()).collect();
@@ -377,5 +402,11 @@ window_logic = "window.rs"
         assert!(both.contains("--instances 3 and --t-workers 2 both set t's --workers"), "{both}");
         let one = instances_args(&engines()[0], 2, &mut Vec::new()).unwrap_err().to_string();
         assert!(one.contains("engine native runs one instance") && one.contains("--instances 1"), "{one}");
+        let processes = EngineSpec::parse(Path::new("/e/t"), &workers.replace("\"--workers\"\n[[option]]", "\"processes\"\n[[option]]")).unwrap();
+        let mut args = vec!["--workers".to_string(), "1".to_string()];
+        instances_args(&processes, 3, &mut args).unwrap();
+        assert_eq!(args, ["--workers", "1"], "N processes, each as one");
+        let bad = EngineSpec::parse(Path::new("/e/t"), &workers.replace("\"--workers\"\n[[option]]", "\"many\"\n[[option]]")).unwrap_err();
+        assert!(format!("{bad:#}").contains("`instances` is \"processes\" or the job flag"), "{bad:#}");
     }
 }

@@ -127,13 +127,16 @@ impl JobContext {
     }
 }
 
-/// The flags of `job` in the run of `ctx`: on the command line of a new process, or as the next job of one that serves jobs.
-pub fn job_args(job: &Job, ctx: &JobContext) -> Vec<String> {
+/// The flags of `job`'s process `instance` (from 0) in the run of `ctx`: on the command line of a
+/// new process, or as the next job of one that serves jobs. Its instances share the job's group;
+/// each has a state folder of its own.
+pub fn job_args(job: &Job, ctx: &JobContext, instance: usize) -> Vec<String> {
+    let state_dir = ctx.run_dir.join(format!("state-{}-{}{}", job.spec.name, job.mode, instance_suffix(instance)));
     let flags = JobFlags {
         mode: job.mode,
         results: ctx.results_topic(job),
         group: Some(format!("{}.{}.{}", ctx.run_id, job.spec.name, job.mode)),
-        state_dir: Some(ctx.run_dir.join(format!("state-{}-{}", job.spec.name, job.mode)).display().to_string()),
+        state_dir: Some(state_dir.display().to_string()),
         // Where the run asks for them and the engine can name them.
         ids: ctx.flags.ids && job.spec.ids,
         ..ctx.flags.clone()
@@ -142,6 +145,15 @@ pub fn job_args(job: &Job, ctx: &JobContext) -> Vec<String> {
     args.extend(job.spec.job_args.iter().cloned());
     args.extend(ctx.engine_args.get(&job.spec.name).into_iter().flatten().cloned());
     args
+}
+
+/// What names a job's process `instance` (from 0) in its files: nothing for the first, `-2` for the second.
+pub fn instance_suffix(instance: usize) -> String {
+    if instance == 0 {
+        String::new()
+    } else {
+        format!("-{}", instance + 1)
+    }
 }
 
 /// What the harness has heard from an engine process so far.
@@ -159,6 +171,24 @@ pub struct Heard {
 }
 
 impl Heard {
+    /// What a job's processes said, as one: ready once all are, ended once all have, its counters
+    /// added up, reading while any is; the version and last words of the first that said them.
+    pub fn of_instances(heard: impl IntoIterator<Item = Heard>) -> Heard {
+        let mut all = heard.into_iter();
+        let Some(mut job) = all.next() else { return Heard::default() };
+        for h in all {
+            job.ready_at = job.ready_at.zip(h.ready_at).map(|(a, b)| a.max(b));
+            job.ended &= h.ended;
+            for (name, value) in h.metrics {
+                *job.metrics.entry(name).or_default() += value;
+            }
+            job.reading_at = job.reading_at.max(h.reading_at);
+            job.version = job.version.or(h.version);
+            job.last_words = job.last_words.or(h.last_words);
+        }
+        job
+    }
+
     /// Takes one stdout line of the engine protocol; other lines are just log.
     pub fn take_line(&mut self, line: &str, now: Instant) {
         let Some(rest) = line.trim().strip_prefix("boontadata: ") else {
@@ -195,6 +225,26 @@ mod tests {
     use super::*;
     use crate::engine::EngineSpec;
     use clap::{Args, FromArgMatches};
+
+    #[test]
+    fn a_jobs_processes_are_heard_as_one() {
+        let now = Instant::now();
+        let later = now + std::time::Duration::from_secs(2);
+        let heard = |ready: Option<Instant>, ended, consumed: f64, version: Option<&str>| Heard {
+            ready_at: ready,
+            ended,
+            metrics: BTreeMap::from([("consumed".to_string(), consumed)]),
+            reading_at: ready,
+            version: version.map(str::to_string),
+            ..Heard::default()
+        };
+        let job = Heard::of_instances([heard(Some(now), true, 10.0, None), heard(Some(later), true, 5.0, Some("ks 4.1"))]);
+        assert_eq!((job.ready_at, job.ended, job.metrics["consumed"], job.reading_at), (Some(later), true, 15.0, Some(later)));
+        assert_eq!(job.version.as_deref(), Some("ks 4.1"));
+        let one_not_ready = Heard::of_instances([heard(Some(now), true, 1.0, None), heard(None, false, 1.0, None)]);
+        assert_eq!((one_not_ready.ready_at, one_not_ready.ended), (None, false), "ready and ended once every process is");
+        assert_eq!(Heard::of_instances([heard(Some(now), false, 3.0, Some("v"))]).metrics["consumed"], 3.0, "one process is itself");
+    }
 
     #[test]
     fn protocol_lines_are_heard_and_other_lines_ignored() {
@@ -234,7 +284,7 @@ mod tests {
             flags: JobFlags { events: "events.seed-1".into(), results: "results.seed-1".into(), ..JobFlags::default() },
             engine_args: [("timely".to_string(), vec!["--workers".to_string(), "2".to_string()])].into(),
         };
-        let args = job_args(&Job { spec, mode: Mode::ProcessingTime }, &ctx);
+        let args = job_args(&Job { spec, mode: Mode::ProcessingTime }, &ctx, 0);
         let text = args.join(" ");
         for expected in [
             "--mode processing-time",
@@ -248,7 +298,7 @@ mod tests {
         assert!(text.ends_with("--workers 2"), "{text}");
         let alias: &'static EngineSpec =
             Box::leak(Box::new(EngineSpec { name: "timely-b".into(), job_args: vec!["--runner".into(), "b".into()], ..spec.clone() }));
-        let text = job_args(&Job { spec: alias, mode: Mode::ProcessingTime }, &ctx).join(" ");
+        let text = job_args(&Job { spec: alias, mode: Mode::ProcessingTime }, &ctx, 0).join(" ");
         assert!(text.ends_with("--runner b") && text.contains("--group seed-1.timely-b.processing-time"), "an alias's own flags and its own group: {text}");
     }
 

@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 /// An engine process, running one job at a time; stopped when dropped.
 pub struct Running {
     pub job: Job,
+    /// Which of the job's processes it is, from 0 (`--instances`): its state folder is its own.
+    pub instance: usize,
     /// The current job's log (the process's stdout and stderr while it runs).
     pub log: PathBuf,
     /// When the current job was started.
@@ -63,21 +65,22 @@ impl Sampled {
 const SAMPLE_EVERY: Duration = Duration::from_millis(500);
 
 impl Running {
-    pub fn start(job: &Job, ctx: &JobContext, log: &Path) -> Result<Running> {
+    /// Starts process `instance` of `job`, its output into `log`.
+    pub fn start(job: &Job, ctx: &JobContext, log: &Path, instance: usize) -> Result<Running> {
         let file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-        Self::spawn(job, ctx, log, file)
+        Self::spawn(job, ctx, log, file, instance)
     }
 
-    /// Starts `job` again after its process was killed: the same flags (group, state folder), its log continued.
-    pub fn start_again(job: &Job, ctx: &JobContext, log: &Path) -> Result<Running> {
-        let mut file = std::fs::OpenOptions::new().append(true).open(log).with_context(|| format!("opening {}", log.display()))?;
+    /// Starts this process's job again after it was killed: the same flags (group, state folder), its log continued.
+    pub fn start_again(&self, ctx: &JobContext) -> Result<Running> {
+        let mut file = std::fs::OpenOptions::new().append(true).open(&self.log).with_context(|| format!("opening {}", self.log.display()))?;
         writeln!(file, "\n$ started again after kill -9:")?;
-        Self::spawn(job, ctx, log, file)
+        Self::spawn(&self.job, ctx, &self.log, file, self.instance)
     }
 
-    fn spawn(job: &Job, ctx: &JobContext, log: &Path, mut file: std::fs::File) -> Result<Running> {
+    fn spawn(job: &Job, ctx: &JobContext, log: &Path, mut file: std::fs::File, instance: usize) -> Result<Running> {
         let mut cmd = folder::command(job.spec)?;
-        cmd.args(job_args(job, ctx));
+        cmd.args(job_args(job, ctx, instance));
         writeln!(file, "$ {cmd:?}")?;
         let stdin = if job.spec.serves_jobs { Stdio::piped() } else { Stdio::null() };
         cmd.stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -111,6 +114,7 @@ impl Running {
         let stdin = child.stdin.take();
         Ok(Running {
             job: job.clone(),
+            instance,
             log: log.to_path_buf(),
             started: Instant::now(),
             child,
@@ -134,14 +138,15 @@ impl Running {
         (s.latest != process::Usage::default()).then(|| (s.latest.cpu_s - s.cpu_at_job_start, s.peak_rss_in_job))
     }
 
-    /// Whether the process can take `job` as its next job: it serves jobs, runs that engine mode, and is alive.
-    pub fn can_take(&mut self, job: &Job) -> bool {
-        self.stdin.is_some() && self.job.label() == job.label() && self.exited().is_none() && self.heard().ended
+    /// Whether the process can take `job`'s process `instance` as its next job: it serves jobs, was
+    /// that process of that engine mode (its state folder), and is alive.
+    pub fn can_take(&mut self, job: &Job, instance: usize) -> bool {
+        self.stdin.is_some() && self.job.label() == job.label() && self.instance == instance && self.exited().is_none() && self.heard().ended
     }
 
     /// Starts the next job in this process; from now on its lines go to `log`.
     pub fn next_job(&mut self, ctx: &JobContext, log: &Path) -> Result<()> {
-        let line = serde_json::to_string(&job_args(&self.job, ctx))?;
+        let line = serde_json::to_string(&job_args(&self.job, ctx, self.instance))?;
         let mut file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
         writeln!(file, "$ next job in the engine process {} (started {:.0} s ago): {line}", self.child.id(), self.started.elapsed().as_secs_f64())?;
         *self.log_file.lock().expect("log lock") = file;

@@ -327,7 +327,15 @@ mod tests {
     #[test]
     fn a_crash_scenario_shows_each_job_s_rows_around_its_crash() {
         let timeline = Timeline { from_ms: -200, step_ms: 1000, rows: vec![3, 0, 0, 5], killed_ms: 900, restarted_ms: 2000, ready_again_ms: Some(2500) };
-        let crash = CrashSummary { events_lost: 0, events_doubled: 0, first_row_s: Some(2.0), caught_up_s: None, timeline: Some(timeline), promise: None, stalled: false };
+        let crash = CrashSummary {
+            events_lost: 0,
+            events_doubled: 0,
+            first_row_s: Some(2.0),
+            caught_up_s: None,
+            timeline: Some(timeline),
+            promise: None,
+            stalled: false,
+        };
         let mut crashed = cell("engine-crash", Mode::EventTime, 10);
         crashed.summary.crash = Some(crash);
         let m = Matrix { created: "now".into(), scenarios: vec![("engine-crash".into(), "kill".into())], cells: vec![crashed] };

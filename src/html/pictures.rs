@@ -89,7 +89,8 @@ pub fn crash(title: &str, t: &Timeline, caught_up_s: Option<f64>, stalled: bool)
     let s = |ms: i64| ms as f64 / 1000.0;
     let step = s(t.step_ms);
     let caught_up_ms = caught_up_s.map(|c| t.killed_ms + (c * 1000.0).round() as i64);
-    let (kill, restart, down) = if stalled { ("SIGSTOP", "SIGCONT", "stopped: from SIGSTOP to SIGCONT") } else { ("kill -9", "started again", "down: from the kill to ready again") };
+    let (kill, restart, down) =
+        if stalled { ("SIGSTOP", "SIGCONT", "stopped: from SIGSTOP to SIGCONT") } else { ("kill -9", "started again", "down: from the kill to ready again") };
     let marks = [
         (Some(t.killed_ms), KILL, Dash::Solid, "kill", kill),
         (Some(t.restarted_ms), RESTART, Dash::Dashed, "restart", restart),
@@ -247,7 +248,10 @@ mod tests {
         assert!(svg.contains("kill -9 at 8 s") && svg.contains("ready again at 13.5 s") && svg.contains("result rows first emitted per s"), "{svg}");
         let stall = Timeline { restarted_ms: 13_000, ready_again_ms: Some(13_000), ..t };
         let svg = crash("native event-time", &stall, Some(7.0), true);
-        assert!(svg.contains("SIGSTOP at 8 s") && svg.contains("SIGCONT at 13 s") && !svg.contains("class=\"mark ready\"") && !svg.contains("kill -9"), "{svg}");
+        assert!(
+            svg.contains("SIGSTOP at 8 s") && svg.contains("SIGCONT at 13 s") && !svg.contains("class=\"mark ready\"") && !svg.contains("kill -9"),
+            "{svg}"
+        );
     }
 
     #[test]

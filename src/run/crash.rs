@@ -5,7 +5,6 @@
 //! `crash_down_ms` later).
 
 use super::jobs::{BeforeCrash, JobRun};
-use super::prepare::log_path;
 use crate::broker::Broker;
 use crate::clock::now_ms;
 use crate::engine::protocol::JobContext;
@@ -72,7 +71,7 @@ pub(super) fn crash_broker(on: &OnTheStream, broker: &mut Broker, events: &str, 
     Ok(Some(CrashRecord { killed_at, restarted_at, ready_again_at: Some(now_ms()), node: Some(node), stalled: false }))
 }
 
-/// The engine crash: every running job's process tree killed, then the same jobs started again,
+/// The engine crash: every running job's process trees killed, then the same jobs started again,
 /// each waited for until it is ready. A job that does not come back fails alone.
 pub(super) fn crash_engines(on: &OnTheStream, ctx: &JobContext, jobs: &mut [JobRun], ready_timeout: Duration, sent_all: impl Fn() -> bool) {
     if !on.wait_to_crash(sent_all) {
@@ -80,48 +79,48 @@ pub(super) fn crash_engines(on: &OnTheStream, ctx: &JobContext, jobs: &mut [JobR
     }
     let (when, killed_at) = (on.when("starting them again"), now_ms());
     let mut killed = Vec::new();
-    for j in jobs.iter_mut().filter(|j| j.failure.is_none()) {
-        if let Some(e) = j.running.as_mut() {
-            j.before_crash = Some(BeforeCrash { ready_at: e.heard().ready_at, usage: e.usage() });
-            e.kill();
-            killed.push(j.job.label());
-            progress::engine(&j.job.label(), EngineState::Killed);
-        }
+    for j in jobs.iter_mut().filter(|j| j.failure.is_none() && !j.processes.is_empty()) {
+        j.before_crash = Some(BeforeCrash { ready_at: j.heard().ready_at, usage: j.usage() });
+        j.processes.iter_mut().for_each(Running::kill);
+        killed.push(j.job.label());
+        progress::engine(&j.job.label(), EngineState::Killed);
     }
     say!("boontadata: kill -9 of {} {when}", killed.join(", "));
     on.pause();
     let restarted_at = now_ms();
-    for j in jobs.iter_mut().filter(|j| j.failure.is_none() && j.running.is_some()) {
+    for j in jobs.iter_mut().filter(|j| j.failure.is_none() && !j.processes.is_empty()) {
         j.crash = Some(CrashRecord { killed_at, restarted_at, ready_again_at: None, node: None, stalled: false });
         progress::engine(&j.job.label(), EngineState::Restarting);
-        match Running::start_again(&j.job, ctx, &log_path(&ctx.run_dir, &j.job)) {
-            Ok(e) => j.running = Some(e),
+        match j.processes.iter().map(|e| e.start_again(ctx)).collect::<Result<Vec<_>>>() {
+            Ok(again) => j.processes = again,
             Err(e) => {
                 progress::engine(&j.job.label(), EngineState::Failed("could not start again".into()));
+                j.processes.clear();
                 j.failure = Some(EngineStatus::Failed(format!("could not start again after the crash: {e:#}")));
             }
         }
     }
-    for j in jobs.iter_mut().filter(|j| j.failure.is_none()) {
-        let (Some(e), Some(crash)) = (j.running.as_mut(), j.crash.as_mut()) else { continue };
-        match e.wait_ready(ready_timeout, on.stop) {
+    for j in jobs.iter_mut().filter(|j| j.failure.is_none() && j.crash.is_some()) {
+        match j.wait_ready(ready_timeout, on.stop) {
             Ok(()) => {
-                crash.ready_again_at = e.heard().ready_at.map(|at| now_ms() - at.elapsed().as_millis() as i64);
+                let ready_at = j.heard().ready_at;
+                if let Some(crash) = j.crash.as_mut() {
+                    crash.ready_again_at = ready_at.map(|at| now_ms() - at.elapsed().as_millis() as i64);
+                }
                 progress::engine(&j.job.label(), EngineState::Ready);
             }
             Err(status) => {
                 progress::engine(&j.job.label(), EngineState::Failed(format!("not back after the crash: {status}")));
-                say!("boontadata: engine {} did not come back after the crash: {status}; see {}", j.job.label(), e.log.display());
-                e.stop();
                 j.failure = Some(EngineStatus::NotReady(format!("not back after the crash: {status}")));
             }
         }
     }
 }
 
-/// The engine stall: every running job's process tree stopped (SIGSTOP), then continued (SIGCONT)
-/// `crash_down_ms` later, the same processes going on where they stopped, unaware of the time
-/// gone by: their group sessions and open transactions timed out meanwhile.
+/// The engine stall: a process tree of every running job stopped (SIGSTOP) — its first of several
+/// instances, whose partitions the others then take — and continued (SIGCONT) `crash_down_ms`
+/// later, going on where it stopped, unaware of the time gone by: its group session and open
+/// transaction timed out meanwhile.
 pub(super) fn stall_engines(on: &OnTheStream, jobs: &mut [JobRun], sent_all: impl Fn() -> bool) {
     if !on.wait_to_crash(sent_all) {
         return;
@@ -129,7 +128,7 @@ pub(super) fn stall_engines(on: &OnTheStream, jobs: &mut [JobRun], sent_all: imp
     let (when, stopped_at) = (on.when("continuing them"), now_ms());
     let mut stalled = Vec::new();
     for j in jobs.iter_mut().filter(|j| j.failure.is_none()) {
-        if let Some(e) = j.running.as_mut() {
+        if let Some(e) = j.processes.first_mut() {
             e.pause();
             stalled.push(j.job.label());
             progress::engine(&j.job.label(), EngineState::Stalled);
@@ -139,7 +138,7 @@ pub(super) fn stall_engines(on: &OnTheStream, jobs: &mut [JobRun], sent_all: imp
     on.pause();
     let continued_at = now_ms();
     for j in jobs.iter_mut().filter(|j| j.failure.is_none()) {
-        if let Some(e) = j.running.as_mut() {
+        if let Some(e) = j.processes.first_mut() {
             e.resume();
             j.crash = Some(CrashRecord { killed_at: stopped_at, restarted_at: continued_at, ready_again_at: Some(continued_at), node: None, stalled: true });
             progress::engine(&j.job.label(), EngineState::Ready);

@@ -104,14 +104,13 @@ fn wait_for_engines(jobs: &mut [JobRun], collected: &Mutex<Collected>, injected:
         }
         let now = Instant::now();
         let c = collected.lock().expect("collector lock");
-        let waiting = jobs.iter_mut().filter(|j| j.failure.is_none()).any(|j| {
-            let Some(e) = j.running.as_mut() else { return false };
-            if e.exited().is_some() {
+        let waiting = jobs.iter_mut().filter(|j| j.failure.is_none() && !j.processes.is_empty()).any(|j| {
+            if j.exited() {
                 return false;
             }
-            let p = c.progress.get(&(e.job.spec.name.clone(), e.job.mode)).cloned().unwrap_or_default();
+            let p = c.progress.get(&(j.job.spec.name.clone(), j.job.mode)).cloned().unwrap_or_default();
             let last = p.last_received.map_or(quiet_from, |l| l.max(quiet_from));
-            let heard_from = e.heard().reading_at.map_or(last, |r| r.max(last));
+            let heard_from = j.heard().reading_at.map_or(last, |r| r.max(last));
             !((p.flush_seen() && now - last >= Duration::from_secs(1)) || now - heard_from >= quiet)
         });
         drop(c);

@@ -11,7 +11,7 @@ use crate::collect::{self, Collected};
 use crate::evaluate::measured;
 use crate::groups::{groups_for, HeldRun};
 use crate::inject::Injected;
-use crate::model::{JobRecord, Metric};
+use crate::model::{EngineStatus, JobRecord, Metric};
 use crate::simulate::SentLog;
 use anyhow::Result;
 use std::collections::BTreeMap;
@@ -70,16 +70,25 @@ pub(super) fn gather(run: &mut Prepared, driven: Driven, engines: &mut Engines) 
 
 /// How a job ended, into its record, and what was measured of it; its engine's version, if it said.
 /// Its engine, if it serves jobs and is well, goes back to `engines` for the next run.
-fn end_of_job(j: JobRun, record: &mut JobRecord, collected: &Collected, injected: &Injected, measured: &mut Measured, engines: &mut Engines) -> Option<String> {
+fn end_of_job(
+    mut j: JobRun,
+    record: &mut JobRecord,
+    collected: &Collected,
+    injected: &Injected,
+    measured: &mut Measured,
+    engines: &mut Engines,
+) -> Option<String> {
     let progress = collected.progress.get(&(j.job.spec.name.clone(), j.job.mode)).cloned().unwrap_or_default();
     record.crash = j.crash;
     record.end_of_stream_window = progress.flush_window_end;
-    let Some(mut e) = j.running else {
+    if j.processes.is_empty() {
         record.status = j.failure;
         return None;
-    };
-    let status = j.failure.unwrap_or_else(|| e.status(progress.flush_seen()));
-    let heard = e.heard();
+    }
+    let (heard, usage) = (j.heard(), j.usage());
+    // The job's status is its first process's that did not end well, if one did not.
+    let mut statuses = j.processes.iter_mut().map(|e| e.status(progress.flush_seen()));
+    let status = j.failure.clone().unwrap_or_else(|| statuses.find(|s| !s.is_ok()).unwrap_or(EngineStatus::Ok));
     // From the moment the engine could read (ready, or the first event sent) to its end-of-stream row; across a crash, from its first ready.
     let ready_at = j.before_crash.as_ref().map_or(heard.ready_at, |b| b.ready_at.or(heard.ready_at));
     let begin = ready_at.map_or(injected.started, |r| r.max(injected.started));
@@ -87,10 +96,11 @@ fn end_of_job(j: JobRun, record: &mut JobRecord, collected: &Collected, injected
         .last_received
         .filter(|_| progress.flush_seen())
         .map(|end| (injected.events as u64 + injected.malformed) as f64 / (end - begin).as_secs_f64().max(1e-3));
-    let usage = over_both(j.before_crash.and_then(|b| b.usage), e.usage());
+    let usage = over_both(j.before_crash.as_ref().and_then(|b| b.usage), usage);
+    let started = j.processes.iter().map(|e| e.started).min().expect("a job with processes");
     let measurements = [
         (measured::EVENTS_PER_S, events_per_s),
-        (measured::STARTUP_S, heard.ready_at.map(|r| (r - e.started).as_secs_f64())),
+        (measured::STARTUP_S, heard.ready_at.map(|r| (r - started).as_secs_f64())),
         (measured::CPU_S, usage.map(|u| u.0)),
         (measured::PEAK_RSS_BYTES, usage.map(|u| u.1 as f64)),
     ];
@@ -98,8 +108,8 @@ fn end_of_job(j: JobRun, record: &mut JobRecord, collected: &Collected, injected
     for (name, value) in heard_metrics.chain(measurements).filter_map(|(n, v)| Some((n, v?))) {
         measured.put(&j.job.key(), name, value);
     }
-    if status.is_ok() && e.job.spec.serves_jobs {
-        engines.0.push(e);
+    if status.is_ok() && j.job.spec.serves_jobs {
+        engines.0.extend(j.processes);
     }
     record.status = Some(status);
     heard.version

@@ -22,7 +22,7 @@ mod prepare;
 use crate::broker::{self, Broker};
 use crate::clock::stamp_now;
 use crate::engine::running::Running;
-use crate::engine::Job;
+use crate::engine::{Instances, Job};
 use crate::evaluate;
 use crate::phases::Phases;
 use crate::progress;
@@ -53,6 +53,19 @@ pub struct RunOptions {
     /// The jobs' rows name the events each window counted, where the engine can (a correctness
     /// run); not on a bench's throughput runs, where the list would change what is measured.
     pub ids: bool,
+    /// Processes of each job of an engine that runs its instances as processes (`--instances`).
+    pub instances: u32,
+}
+
+impl RunOptions {
+    /// How many processes `job` runs in.
+    pub fn processes_of(&self, job: &Job) -> usize {
+        if job.spec.instances == Some(Instances::Processes) {
+            self.instances as usize
+        } else {
+            1
+        }
+    }
 }
 
 impl RunOptions {

@@ -5,7 +5,7 @@ use super::RunOptions;
 use crate::broker::Broker;
 use crate::clock::now_ms;
 use crate::collect::{self, Collected};
-use crate::engine::protocol::{JobContext, JobFlags};
+use crate::engine::protocol::{instance_suffix, JobContext, JobFlags};
 use crate::engine::Job;
 use crate::evaluate::RunParams;
 use crate::kafka;
@@ -71,7 +71,7 @@ fn job_record(dir: &Path, job: &Job, ids: bool) -> JobRecord {
         engine: job.spec.name.clone(),
         mode: job.mode,
         status: None,
-        log: log_path(dir, job).display().to_string(),
+        log: log_path(dir, job, 0).display().to_string(),
         crash: None,
         watermark: job.spec.watermark,
         end_of_stream_window: None,
@@ -99,7 +99,7 @@ pub(super) fn run_record(id: &str, params: &RunParams, started_at: i64) -> Resul
     })
 }
 
-/// Where a job's process writes its log.
-pub(super) fn log_path(dir: &Path, job: &Job) -> PathBuf {
-    dir.join(format!("engine-{}-{}.log", job.spec.name, job.mode))
+/// Where process `instance` of a job writes its log: the first one's is the job's.
+pub(super) fn log_path(dir: &Path, job: &Job, instance: usize) -> PathBuf {
+    dir.join(format!("engine-{}-{}{}.log", job.spec.name, job.mode, instance_suffix(instance)))
 }

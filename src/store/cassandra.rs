@@ -199,7 +199,12 @@ impl Cassandra {
     }
 
     /// Writes the rows of each partition in `partitions` in unlogged batches of that partition, a few at once.
-    fn write_partitions<'r, R: SerializeRow + 'r>(&self, statement: &PreparedStatement, partitions: impl IntoIterator<Item = &'r [R]>, what: &str) -> Result<()> {
+    fn write_partitions<'r, R: SerializeRow + 'r>(
+        &self,
+        statement: &PreparedStatement,
+        partitions: impl IntoIterator<Item = &'r [R]>,
+        what: &str,
+    ) -> Result<()> {
         let batches = partitions.into_iter().flat_map(|rows| rows.chunks(BATCH_ROWS)).map(|chunk| {
             let mut batch = Batch::new(BatchType::Unlogged);
             // A row written twice is the same row: the driver may send a batch again after a failure.
