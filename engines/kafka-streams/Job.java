@@ -49,26 +49,32 @@ public final class Job {
         Protocol.version("kafka-streams " + AppInfoParser.getVersion() + " (" + guarantee + ")");
 
         AtomicReference<Throwable> failure = new AtomicReference<>();
-        try (KafkaStreams streams = new KafkaStreams(topology, p)) {
-            streams.setUncaughtExceptionHandler(e -> {
-                failure.set(e);
-                return StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.SHUTDOWN_CLIENT;
-            });
-            streams.setStateListener((now, before) -> {
-                if (now == KafkaStreams.State.RUNNING && before == KafkaStreams.State.REBALANCING) {
-                    Protocol.ready();
-                }
-            });
+        KafkaStreams streams = new KafkaStreams(topology, p);
+        streams.setUncaughtExceptionHandler(e -> {
+            failure.set(e);
+            return StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.SHUTDOWN_CLIENT;
+        });
+        streams.setStateListener((now, before) -> {
+            if (now == KafkaStreams.State.RUNNING && before == KafkaStreams.State.REBALANCING) {
+                Protocol.ready();
+            }
+        });
+        try {
             streams.start();
             while (running.getAsBoolean() && failure.get() == null) {
                 Thread.sleep(1000);
                 Counters.LATE.set(lateDropped(streams));
                 Counters.report();
             }
-            streams.close(Duration.ofSeconds(20));
-            // A closed application has no metrics left: its last late count stands.
-            Counters.report();
+        } finally {
+            // Closed once, with a timeout (a second close, as try-with-resources makes, waits for ever for
+            // one that timed out): a thread fenced as a zombie may still be rejoining its group.
+            if (!streams.close(Duration.ofSeconds(20))) {
+                System.err.println(job.engine + ": the application did not close within 20 s; its job ends without it");
+            }
         }
+        // A closed application has no metrics left: its last late count stands.
+        Counters.report();
         if (failure.get() != null) {
             throw new IllegalStateException(job.engine + ": the application failed: " + failure.get(), failure.get());
         }

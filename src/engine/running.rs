@@ -162,13 +162,20 @@ impl Running {
         self.send(&line)
     }
 
-    /// Ends the current job and waits for the engine's last metrics; the process stays for the next job.
-    /// Fails if the engine does not say `ended` within `timeout` (then it is stopped).
-    pub fn end_job(&mut self, timeout: Duration, stop: &AtomicBool) -> Result<(), EngineStatus> {
-        let said = self.send("end").map_err(|e| EngineStatus::Failed(format!("{e:#}")));
-        if said.is_err() || self.wait_to_hear(|h| h.ended, timeout, stop).is_err() {
+    /// Asks the engine to end the current job; `job_ended` waits for it.
+    pub fn end_job(&mut self) -> Result<(), EngineStatus> {
+        self.send("end").map_err(|e| {
             self.stop();
-            return Err(said.err().unwrap_or_else(|| EngineStatus::Failed(format!("did not end its job within {} s", timeout.as_secs()))));
+            EngineStatus::Failed(format!("{e:#}"))
+        })
+    }
+
+    /// Waits for the engine's last metrics of the job it was asked to end; the process stays for the
+    /// next job. Fails if the engine does not say `ended` within `timeout` (then it is stopped).
+    pub fn job_ended(&mut self, timeout: Duration, stop: &AtomicBool) -> Result<(), EngineStatus> {
+        if self.wait_to_hear(|h| h.ended, timeout, stop).is_err() {
+            self.stop();
+            return Err(EngineStatus::Failed(format!("did not end its job within {} s", timeout.as_secs())));
         }
         Ok(())
     }

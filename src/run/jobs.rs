@@ -117,12 +117,23 @@ pub(super) fn start_engines(o: &RunOptions, ctx: &JobContext, engines: &mut Engi
 /// is stopped.
 pub(super) fn end_jobs(jobs: &mut [JobRun], stop: &AtomicBool) {
     for j in jobs.iter_mut() {
+        // Every process of the job is asked at once, as a cluster is stopped: one that left first
+        // would have the others rebalance its partitions while they end.
+        let mut ending = Vec::new();
         for e in &mut j.processes {
             // One that exited by itself (its job failed) is said to have crashed, with its last words, by its status.
             if j.failure.is_none() && e.job.spec.serves_jobs && e.exited().is_none() {
-                j.failure = e.end_job(END_JOB_TIMEOUT, stop).err();
+                match e.end_job() {
+                    Ok(()) => ending.push(e),
+                    Err(failed) => j.failure = j.failure.take().or(Some(failed)),
+                }
             } else {
                 e.stop();
+            }
+        }
+        for e in ending {
+            if let Err(failed) = e.job_ended(END_JOB_TIMEOUT, stop) {
+                j.failure = j.failure.take().or(Some(failed));
             }
         }
     }
