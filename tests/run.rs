@@ -73,3 +73,20 @@ fn a_native_job_stopped_past_its_session_and_transaction_timeouts_wakes_up_and_k
     let native = boontadata::engine::folder::registry().unwrap().iter().find(|e| e.name == "native").expect("native is registered");
     common::conformance::crash(native, "engine-stall", &[]);
 }
+
+#[test]
+fn kafka_streams_run_as_two_processes_shares_the_partitions_between_them_and_stays_exact() {
+    let args = ["--engines", "kafka-streams:event-time", "--instances", "2", "--scenario", "disorder", "--devices", "100", "--messages", "20"];
+    let (summary, output) = common::run("two-instances", &args);
+    let e = &summary.engines[0];
+    assert!(output.status.success(), "{:?}", summary.engines);
+    assert_eq!((e.status.clone(), e.windows_exact), (EngineStatus::Ok, e.windows_total), "{e:?}");
+    // Each process its own log, in which it read part of the stream.
+    let first = std::path::Path::new(&e.log);
+    let second = first.with_file_name(first.file_name().unwrap().to_string_lossy().replace(".log", "-2.log"));
+    for log in [first, second.as_path()] {
+        let text = std::fs::read_to_string(log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+        let consumed = text.lines().filter_map(|l| l.strip_prefix("boontadata: metric consumed ")).filter_map(|n| n.trim().parse::<f64>().ok()).last();
+        assert!(consumed.is_some_and(|n| n > 0.0), "{} read events: {consumed:?}", log.display());
+    }
+}
