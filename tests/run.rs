@@ -86,7 +86,7 @@ fn kafka_streams_run_as_two_processes_shares_the_partitions_between_them_and_sta
     let second = first.with_file_name(first.file_name().unwrap().to_string_lossy().replace(".log", "-2.log"));
     for log in [first, second.as_path()] {
         let text = std::fs::read_to_string(log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
-        let consumed = text.lines().filter_map(|l| l.strip_prefix("boontadata: metric consumed ")).filter_map(|n| n.trim().parse::<f64>().ok()).last();
+        let consumed = text.lines().filter_map(|l| l.strip_prefix("boontadata: metric consumed ")).filter_map(|n| n.trim().parse::<f64>().ok()).next_back();
         assert!(consumed.is_some_and(|n| n > 0.0), "{} read events: {consumed:?}", log.display());
     }
 }
