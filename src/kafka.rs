@@ -309,7 +309,7 @@ pub struct Rebalanced {
 impl GroupMember {
     /// What rebalances did since the last call; `None`: nothing.
     pub fn take_rebalance(&self) -> Option<Rebalanced> {
-        if !self.changed.swap(false, Ordering::Acquire) {
+        if !self.changed.load(Ordering::Relaxed) || !self.changed.swap(false, Ordering::Acquire) {
             return None;
         }
         Some(std::mem::take(&mut *self.news.lock().expect("rebalance lock")))

@@ -88,7 +88,7 @@ fn end_of_job(
     let (heard, usage) = (j.heard(), j.usage());
     // The job's status is its first process's that did not end well, if one did not.
     let mut statuses = j.processes.iter_mut().map(|e| e.status(progress.flush_seen()));
-    let status = j.failure.clone().unwrap_or_else(|| statuses.find(|s| !s.is_ok()).unwrap_or(EngineStatus::Ok));
+    let status = j.failure.take().unwrap_or_else(|| statuses.find(|s| !s.is_ok()).unwrap_or(EngineStatus::Ok));
     // From the moment the engine could read (ready, or the first event sent) to its end-of-stream row; across a crash, from its first ready.
     let ready_at = j.before_crash.as_ref().map_or(heard.ready_at, |b| b.ready_at.or(heard.ready_at));
     let begin = ready_at.map_or(injected.started, |r| r.max(injected.started));
